@@ -1,0 +1,20 @@
+/*
+ * weft — production async patterns made the default in C.
+ *
+ * One include for the whole public API. Each layer documents itself in its
+ * own header under weft/; start with weft/core.h.
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "weft/error.h"
+#include "weft/core.h"
+#include "weft/sync.h"
+#include "weft/log.h"
+#include "weft/metrics.h"
+
+#endif

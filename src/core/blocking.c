@@ -1,0 +1,195 @@
+/*
+ * The blocking thread pool: where work that would stall the loop goes
+ * (file I/O, CPU-heavy work, libraries without a non-blocking API).
+ *
+ * One process-wide FIFO of jobs under a mutex, served by up to `max`
+ * detached threads started on demand. A waiting task's job lives on its
+ * stack: the worker reports completion through the task's loop inbox,
+ * naming (task, wait sequence). A job whose task is cancelled while still
+ * queued is unlinked and dropped; one already running is waited for
+ * without interruption (its arg must stay valid), with the wait sequence
+ * refreshed under the lock so the worker's wake-up reaches the new wait.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+enum { QUEUED, RUNNING, DONE };
+
+struct job {
+    struct job *next, *prev;
+    weft_fn fn;
+    void *arg;
+    void (*dtor)(void *);
+    int rc, state;
+    bool detached;
+    weft__loop *loop;
+    weft_task *task;
+    uint32_t seq;
+};
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct job *head, *tail;
+    int threads, idle, max;
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0 };
+
+int weft__thread_spawn(void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    pthread_t th;
+    pthread_attr_t attr;
+    sigfillset(&all);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&th, &attr, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    return -rc;
+}
+
+int weft_blocking_set_threads(int n)
+{
+    if (n < 1)
+        return -EINVAL;
+    pthread_mutex_lock(&pool.mu);
+    pool.max = n;
+    pthread_mutex_unlock(&pool.mu);
+    return 0;
+}
+
+static void unlink_job(struct job *j)
+{
+    if (j->prev)
+        j->prev->next = j->next;
+    else
+        pool.head = j->next;
+    if (j->next)
+        j->next->prev = j->prev;
+    else
+        pool.tail = j->prev;
+}
+
+static void *worker(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&pool.mu);
+    for (;;) {
+        while (!pool.head) {
+            pool.idle++;
+            pthread_cond_wait(&pool.cv, &pool.mu);
+            pool.idle--;
+        }
+        struct job *j = pool.head;
+        unlink_job(j);
+        j->state = RUNNING;
+        pthread_mutex_unlock(&pool.mu);
+        int rc = j->fn(j->arg);
+        if (j->detached) {
+            if (j->dtor)
+                j->dtor(j->arg);
+            if (rc)
+                weft_log(WEFT_LOG_WARN, "detached blocking job failed: %s", weft_strerror(rc));
+            weft__free(j);
+            pthread_mutex_lock(&pool.mu);
+            continue;
+        }
+        pthread_mutex_lock(&pool.mu);
+        j->rc = rc;
+        j->state = DONE;
+        weft__wake_remote(j->loop, j->task, j->seq, 0);
+    }
+    return NULL;
+}
+
+/* called locked; -EAGAIN when no thread could be had at all */
+static int submit(struct job *j)
+{
+    if (!pool.max) {
+        const char *e = getenv("WEFT_BLOCKING_THREADS");
+        pool.max = e && atoi(e) > 0 ? atoi(e) : 16;
+    }
+    if (pool.idle == 0 && pool.threads < pool.max) {
+        if (weft__thread_spawn(worker, NULL) == 0)
+            pool.threads++;
+        else if (pool.threads == 0)
+            return -EAGAIN;
+    }
+    j->state = QUEUED;
+    j->next = NULL;
+    j->prev = pool.tail;
+    if (pool.tail)
+        pool.tail->next = j;
+    else
+        pool.head = j;
+    pool.tail = j;
+    pthread_cond_signal(&pool.cv);
+    return 0;
+}
+
+int weft_run_blocking(weft_fn fn, void *arg)
+{
+    weft_task *self = weft__self();
+    if (!self)
+        return -EPERM;
+    if (!fn)
+        return -EINVAL;
+    int rc = weft__check(WEFT_FOREVER, 0);
+    if (rc)
+        return rc;
+    struct job j = { .fn = fn, .arg = arg, .loop = self->loop, .task = self,
+                     .seq = self->seq };
+    pthread_mutex_lock(&pool.mu);
+    rc = submit(&j);
+    pthread_mutex_unlock(&pool.mu);
+    if (rc)
+        return rc;
+    rc = weft__wait(WEFT_FOREVER, 0, "run_blocking");
+    pthread_mutex_lock(&pool.mu);
+    if (j.state == QUEUED) {              /* interrupted before a thread took it */
+        unlink_job(&j);
+    } else {
+        while (j.state != DONE) {         /* running: arg must outlive fn */
+            j.seq = self->seq;
+            pthread_mutex_unlock(&pool.mu);
+            weft__wait_uncancellable("run_blocking (cancelled, finishing)");
+            pthread_mutex_lock(&pool.mu);
+        }
+        if (rc == 0)
+            rc = j.rc;
+    }
+    pthread_mutex_unlock(&pool.mu);
+    return rc;
+}
+
+int weft_run_blocking_detached(weft_fn fn, void *arg, void (*dtor)(void *))
+{
+    if (!fn) {
+        if (dtor)
+            dtor(arg);
+        return -EINVAL;
+    }
+    struct job *j = weft__calloc(1, sizeof *j);
+    if (!j) {
+        if (dtor)
+            dtor(arg);
+        return -ENOMEM;
+    }
+    j->fn = fn;
+    j->arg = arg;
+    j->dtor = dtor;
+    j->detached = true;
+    pthread_mutex_lock(&pool.mu);
+    int rc = submit(j);
+    pthread_mutex_unlock(&pool.mu);
+    if (rc) {
+        if (dtor)
+            dtor(arg);
+        weft__free(j);
+    }
+    return rc;
+}

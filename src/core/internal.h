@@ -1,0 +1,288 @@
+/*
+ * Private interfaces shared by the files of src/core (and, through the
+ * weft__ functions, by the layers above: net waits on fds with deadlines).
+ */
+#ifndef WEFT_CORE_INTERNAL_H
+#define WEFT_CORE_INTERNAL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/types.h>
+
+#include "weft.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define weft__ct_assert(c) _Static_assert(c, #c)
+
+/* ---- sanitizer detection ------------------------------------------------ */
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define WEFT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT_TSAN 1
+#endif
+#endif
+
+/* ---- allocation (alloc.c) ----------------------------------------------- */
+void *weft__malloc(size_t n);
+void *weft__calloc(size_t n, size_t size);
+void *weft__realloc(void *p, size_t n);
+void weft__free(void *p);
+
+/* ---- misuse ------------------------------------------------------------- */
+_Noreturn void weft__panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- timers (timer.c): a 4-ary min-heap, no allocation on arm/cancel ---- */
+typedef struct weft__timer weft__timer;
+struct weft__timer {
+    weft_time when;
+    uint32_t idx;                         /* heap slot; WEFT__TIMER_IDLE when idle */
+    void (*fire)(weft__timer *t);
+};
+#define WEFT__TIMER_IDLE UINT32_MAX
+
+typedef struct weft__heap {
+    struct weft__hent { weft_time when; weft__timer *t; } *v;
+    uint32_t n, cap;
+} weft__heap;
+
+int weft__timer_arm(weft__heap *h, weft__timer *t, weft_time when); /* 0 or -ENOMEM */
+void weft__timer_cancel(weft__heap *h, weft__timer *t);
+weft_time weft__timer_next(const weft__heap *h);   /* WEFT_FOREVER if none */
+int weft__timer_run(weft__heap *h, weft_time now); /* fires due timers; count */
+void weft__heap_free(weft__heap *h);
+
+/* ---- stacks (stack.c) --------------------------------------------------- */
+typedef struct weft__stack {
+    char *lo, *hi;                        /* usable range; hi is the initial sp */
+    uint64_t *canary;                     /* just below lo's slot */
+    struct weft__stack *next;             /* pool link */
+    unsigned vg_id;                       /* valgrind registration */
+    bool guarded, dirty;
+} weft__stack;
+
+typedef struct weft__stacks {
+    size_t size;                          /* bytes per stack slot */
+    weft__stack *hot;                     /* LIFO of recently used stacks */
+    weft__stack *cold;                    /* trimmed stacks */
+    unsigned nhot;
+    size_t avail;                         /* stacks obtainable without mmap */
+    struct weft__slab *slabs;
+} weft__stacks;
+
+void weft__stacks_init(weft__stacks *s, size_t size);
+int weft__stacks_reserve(weft__stacks *s, size_t n); /* ensure avail >= n; -ENOMEM */
+weft__stack *weft__stack_get(weft__stacks *s);       /* after reserve: never NULL */
+void weft__stack_put(weft__stacks *s, weft__stack *st);
+void weft__stacks_free(weft__stacks *s);
+bool weft__stack_canary_ok(const weft__stack *st);
+#define WEFT__CANARY 0x5eed5eedfeedc0deULL
+
+/* ---- context switch (switch_<arch>.S) ----------------------------------- */
+void weft__ctx_switch(void **save_sp, void *load_sp);
+void *weft__ctx_init(char *stack_top, void *task);   /* returns the initial sp */
+void weft__task_entry(void *task);                   /* called on a fresh stack */
+
+/* ---- wait queues -------------------------------------------------------- */
+struct weft__waiter {
+    struct weft__waiter *next, *prev;
+    weft_task *task;
+    uint32_t seq;                         /* task's wait sequence when queued */
+    int result;                           /* set by a hand-off */
+    void *data;                           /* channel element pointer */
+    bool linked;
+};
+void weft__wq_push(weft__wq *q, struct weft__waiter *w);
+void weft__wq_remove(weft__wq *q, struct weft__waiter *w);
+struct weft__waiter *weft__wq_pop(weft__wq *q);
+
+/* ---- tasks and loops ---------------------------------------------------- */
+enum { WEFT__READY = 1, WEFT__RUNNING, WEFT__WAITING, WEFT__DEAD };
+
+/* wake results above the error range, resolved by weft__wait */
+#define WEFT__WAKE_TIMER 1
+
+struct weft_task {
+    void *sp;
+    struct weft__loop *loop;
+    weft_task *next;                      /* run queue / free list */
+    weft_task *all_prev, *all_next;       /* loop's list of live tasks */
+    weft_task *sib_prev, *sib_next;       /* siblings in the group */
+    weft_group *group;                    /* group it is a child of */
+    weft_group *owned;                    /* groups it created, not yet waited */
+    weft_fn fn;
+    void *arg;
+    weft__stack *stack;
+    weft_scope *scope;                    /* innermost scope */
+    weft_time base_deadline;              /* inherited from the spawner */
+    weft_time op_deadline;                /* the running wait's own deadline */
+    weft__timer timer;
+    uint32_t seq;                         /* incremented by every wait */
+    int wake;                             /* wake result */
+    int op_err;                           /* code when op_deadline fires */
+    int result;
+    uint8_t state;
+    bool cancelled;
+    bool group_cancelled;                 /* cancelled by its group: not a failure */
+    bool nocancel;                        /* in an uncancellable wait */
+    /* cross-thread wake-up node, guarded by the loop's inbox_lock */
+    weft_task *rnext;
+    uint32_t rseq;
+    int rresult;
+    bool rqueued;
+    const char *reason;                   /* wait reason for the dump */
+    void *spawn_site;
+    weft_time started;                    /* first run, for the dump */
+#ifdef WEFT_ASAN
+    void *asan_fake;
+#endif
+#ifdef WEFT_TSAN
+    void *tsan_fiber;
+#endif
+    char name[32];
+};
+
+struct weft__fdstate;
+
+typedef struct weft__loop {
+    weft_task *cur;                       /* running task, NULL in the scheduler */
+    weft_task *runq_head, *runq_tail;
+    unsigned budget;                      /* dispatches left before a poll */
+    void *sched_sp;
+    weft_task *dead;                      /* task whose stack awaits reuse */
+    weft__heap timers;
+    weft__stacks stacks;
+    size_t unstarted;                     /* tasks spawned, stack not yet taken */
+    weft_task *free_tasks;
+    weft_task *all;                       /* live tasks */
+    size_t ntasks;
+    int epfd, evfd;
+    bool evfd_armed;
+    struct weft__fdstate *fds;
+    int nfds;
+    /* cross-thread wake-ups (blocking pool, shared channels, other loops) */
+    pthread_mutex_t inbox_lock;
+    weft_task *inbox;
+    _Atomic bool inbox_pending;
+    _Atomic bool cancel_requested;        /* weft_run: cancel the root */
+    _Atomic bool dump_requested;          /* SIGQUIT */
+    /* stall detector */
+    _Atomic uint64_t switches;
+    _Atomic(weft_task *) running;
+    _Atomic int stall_reported;           /* set by the watchdog */
+    weft_time stall_since;                /* written by the watchdog */
+    uint64_t wd_seen, wd_reported;        /* watchdog-private */
+    weft_time wd_since;
+    pid_t tid;
+    pthread_t thread;
+    struct weft__loop *reg_next;          /* process-wide loop registry */
+    weft_task *root;
+    int index, count;
+    void *altstack;
+#ifdef WEFT_ASAN
+    const void *sched_stack_lo;
+    size_t sched_stack_size;
+    void *asan_fake;
+#endif
+#ifdef WEFT_TSAN
+    void *tsan_fiber;
+#endif
+} weft__loop;
+
+extern __thread weft__loop *weft__cur_loop;
+
+static inline weft__loop *weft__loop_get(void) { return weft__cur_loop; }
+static inline weft_task *weft__self(void)
+{
+    weft__loop *l = weft__cur_loop;
+    return l ? l->cur : NULL;
+}
+
+/* binds a loop-local object to the calling loop on first use */
+static inline int weft__bind(struct weft__loop **owner)
+{
+    weft__loop *l = weft__cur_loop;
+    if (unlikely(!l || !l->cur))
+        return -EPERM;
+    if (unlikely(*owner != l)) {
+        if (*owner)
+            return -EXDEV;
+        *owner = l;
+    }
+    return 0;
+}
+
+/* wait for a wake-up, a deadline (min of scope and op_deadline) or a
+ * cancellation. Returns the waker's result, -ECANCELED, -ETIMEDOUT or
+ * op_err. The caller has queued itself where a waker will find it. */
+int weft__wait(weft_time op_deadline, int op_err, const char *reason);
+/* the same, ignoring cancellation and deadlines (joins that must finish) */
+int weft__wait_uncancellable(const char *reason);
+/* error a blocking call would get right now, without suspending (0 = none) */
+int weft__check(weft_time op_deadline, int op_err);
+/* make a WAITING task of this loop READY with result */
+void weft__wake(weft_task *t, int result);
+/* wake a task of any loop, from any thread; stale (task, seq) are ignored */
+void weft__wake_remote(weft__loop *l, weft_task *t, uint32_t seq, int result);
+void weft__ready(weft__loop *l, weft_task *t);
+void weft__cancel(weft_task *t, bool by_group);
+void weft__park(weft__loop *l);
+
+/* task.c */
+weft_task *weft__task_new(weft__loop *l, weft_fn fn, void *arg, const char *name,
+                          void *site);
+void weft__task_reap(weft__loop *l);
+void weft__task_release(weft__loop *l, weft_task *t);
+
+/* group.c: called when a task ends */
+int weft__groups_orphaned(weft_task *t, int rc);
+void weft__group_child_done(weft_task *t, int rc);
+
+/* scope.c */
+weft_time weft__deadline_of(const weft_task *t);
+bool weft__shielded(const weft_task *t);
+void weft__scope_timeout_caught(weft_task *t);
+
+/* fd.c */
+int weft__fd_own(int fd);                 /* register edge-triggered, both ways */
+int weft__fd_wait_io(int fd, int events, weft_time op_deadline, int op_err);
+void weft__fd_event(weft__loop *l, int fd, uint32_t events);
+void weft__fds_free(weft__loop *l);
+/* loop.c */
+void weft__loop_poll(weft__loop *l, weft_time timeout);
+
+/* overflow.c */
+int weft__overflow_init(weft__loop *l);
+void weft__overflow_fini(weft__loop *l);
+_Noreturn void weft__overflow_abort(weft_task *t, const char *how);
+
+/* stall.c */
+void weft__stall_register(weft__loop *l);
+void weft__stall_unregister(weft__loop *l);
+void weft__stall_yielded(weft__loop *l);
+void weft__loops_request_dump(void);
+
+/* dump.c */
+void weft__dump_install(void);
+void weft__dump_log(weft__loop *l);
+void weft__site_name(void *addr, char *buf, size_t size);
+
+/* blocking.c: a detached helper thread with every signal blocked */
+int weft__thread_spawn(void *(*fn)(void *), void *arg);
+
+/* loop.c */
+void weft__loop_request_cancel(weft__loop *l);
+void weft__loop_poke(weft__loop *l);      /* wake its poll from any thread */
+int weft__loop_main(int index, int count, weft__loop **out, pthread_mutex_t *out_mu,
+                    weft_fn fn, void *arg, void *site);
+
+#endif

@@ -1,0 +1,537 @@
+/*
+ * The event loop: run queue, task switching, waiting and waking, epoll.
+ *
+ * Ready tasks run in FIFO order. A task that suspends switches directly to
+ * the next ready task (one context switch, no trip through a scheduler);
+ * only when the run queue is empty, or after BUDGET dispatches in a row,
+ * does control go back to the scheduler on the thread's own stack, which
+ * polls epoll (blocking until the nearest timer only when nothing is
+ * ready), fires due timers and drains cross-thread wake-ups. So a switch
+ * costs no syscall, and I/O and timers wait for at most BUDGET task runs.
+ *
+ * Waiting: a blocking call queues a waiter where its waker will find it,
+ * then weft__wait() arms one timer (the earliest of the scope deadline in
+ * force and the operation's own deadline) and parks. Whoever wakes the task
+ * first decides the result; the woken call unlinks its waiter if it is
+ * still queued. Cross-thread wakers name (task, wait sequence) so a late
+ * wake-up for a wait that already ended is dropped.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#ifdef WEFT_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+#ifdef WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+/* Dispatches between two polls: bounds how long I/O and timers can be
+ * starved by a busy run queue, while keeping the poll syscall off most
+ * switches (1 poll per 128 switches). */
+#define BUDGET 128
+#define MAX_EVENTS 256
+
+__thread weft__loop *weft__cur_loop;
+
+static size_t stack_size_setting;
+
+void weft_set_stack_size(size_t bytes) { stack_size_setting = bytes; }
+
+static size_t stack_size(void)
+{
+    if (stack_size_setting)
+        return stack_size_setting;
+    const char *e = getenv("WEFT_STACK_KB");
+    long kb = e ? atol(e) : 0;
+    return kb > 0 ? (size_t)kb * 1024 : 256 * 1024;
+}
+
+weft_time weft_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (weft_time)ts.tv_sec * WEFT_SEC + ts.tv_nsec;
+}
+
+/* ---- run queue ---------------------------------------------------------- */
+
+void weft__ready(weft__loop *l, weft_task *t)
+{
+    t->state = WEFT__READY;
+    t->next = NULL;
+    if (l->runq_tail)
+        l->runq_tail->next = t;
+    else
+        l->runq_head = t;
+    l->runq_tail = t;
+}
+
+static inline weft_task *runq_pop(weft__loop *l)
+{
+    weft_task *t = l->runq_head;
+    if (t) {
+        l->runq_head = t->next;
+        if (!t->next)
+            l->runq_tail = NULL;
+    }
+    return t;
+}
+
+/* ---- switching ---------------------------------------------------------- */
+
+static void start_task(weft__loop *l, weft_task *t)
+{
+    l->unstarted--;
+    t->stack = weft__stack_get(&l->stacks);
+    t->sp = weft__ctx_init(t->stack->hi, t);
+#ifdef WEFT_TSAN
+    t->tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+/* Switches from `from` (NULL: the scheduler) to `to` (NULL: the scheduler).
+ * A dying task never comes back; its stack is released by whoever runs
+ * next (weft__task_reap). */
+static inline void jump(weft__loop *l, weft_task *from, weft_task *to, bool dying)
+{
+    void **save = from ? &from->sp : &l->sched_sp;
+
+    if (to) {
+        if (unlikely(!to->stack))
+            start_task(l, to);
+        to->state = WEFT__RUNNING;
+    }
+    if (from && !dying) {
+        if (unlikely(!weft__stack_canary_ok(from->stack)))
+            weft__overflow_abort(from, "canary smashed");
+        if (unlikely((char *)__builtin_frame_address(0) < from->stack->lo))
+            weft__overflow_abort(from, "stack pointer below the stack");
+    }
+    if (unlikely(atomic_load_explicit(&l->stall_reported, memory_order_relaxed)))
+        weft__stall_yielded(l);
+    l->cur = to;
+    atomic_store_explicit(&l->switches,
+                          atomic_load_explicit(&l->switches, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&l->running, to, memory_order_release);
+
+#ifdef WEFT_ASAN
+    const void *lo = to ? (const void *)to->stack->lo : l->sched_stack_lo;
+    size_t sz = to ? (size_t)(to->stack->hi - to->stack->lo) : l->sched_stack_size;
+    void **fake = from ? &from->asan_fake : &l->asan_fake;
+    __sanitizer_start_switch_fiber(dying ? NULL : fake, lo, sz);
+#endif
+#ifdef WEFT_TSAN
+    __tsan_switch_to_fiber(to ? to->tsan_fiber : l->tsan_fiber, 0);
+#endif
+    weft__ctx_switch(save, to ? to->sp : l->sched_sp);
+#ifdef WEFT_ASAN
+    __sanitizer_finish_switch_fiber(*fake, NULL, NULL);
+#endif
+    if (unlikely(l->dead))
+        weft__task_reap(l);
+}
+
+void weft__task_entry(void *p)
+{
+    weft_task *t = p;
+    weft__loop *l = t->loop;
+#ifdef WEFT_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    if (l->dead)
+        weft__task_reap(l);
+    int rc = t->fn(t->arg);
+    rc = weft__groups_orphaned(t, rc);
+    if (t->scope)
+        weft__panic("task '%s' returned inside a weft_scope (scopes must be exited "
+                    "before the task returns)", t->name);
+    t->result = rc;
+    t->state = WEFT__DEAD;
+    if (t->group)
+        weft__group_child_done(t, rc);
+    l->dead = t;
+    weft_task *next = NULL;
+    if (l->budget) {
+        l->budget--;
+        next = runq_pop(l);
+    }
+    jump(l, t, next, true);
+    __builtin_unreachable();
+}
+
+void weft__park(weft__loop *l)
+{
+    weft_task *self = l->cur, *next = NULL;
+    if (likely(l->budget)) {
+        l->budget--;
+        next = runq_pop(l);
+    }
+    if (next == self) {
+        self->state = WEFT__RUNNING;
+        return;
+    }
+    jump(l, self, next, false);
+}
+
+/* ---- waiting and waking ------------------------------------------------- */
+
+static int timed_out(weft_task *t, weft_time op_deadline, int op_err)
+{
+    if (op_deadline < weft__deadline_of(t))
+        return op_err;
+    weft__scope_timeout_caught(t);
+    return -ETIMEDOUT;
+}
+
+int weft__check(weft_time op_deadline, int op_err)
+{
+    weft_task *t = weft__self();
+    if (unlikely(t->cancelled) && !weft__shielded(t))
+        return -ECANCELED;
+    weft_time sdl = weft__deadline_of(t);
+    weft_time dl = op_deadline < sdl ? op_deadline : sdl;
+    if (likely(dl == WEFT_FOREVER) || weft_now() < dl)
+        return 0;
+    return timed_out(t, op_deadline, op_err);
+}
+
+static void timer_fired(weft__timer *tm)
+{
+    weft_task *t = (weft_task *)((char *)tm - offsetof(weft_task, timer));
+    if (t->state == WEFT__WAITING)
+        weft__wake(t, WEFT__WAKE_TIMER);
+}
+
+static int do_wait(weft__loop *l, weft_task *t, const char *reason)
+{
+    t->state = WEFT__WAITING;
+    t->reason = reason;
+    t->wake = 0;
+    weft__park(l);
+    t->reason = NULL;
+    t->seq++;                             /* late remote wake-ups now miss */
+    return t->wake;
+}
+
+int weft__wait(weft_time op_deadline, int op_err, const char *reason)
+{
+    weft__loop *l = weft__cur_loop;
+    weft_task *t = l->cur;
+    int rc = weft__check(op_deadline, op_err);
+    weft_time sdl = weft__deadline_of(t);
+    weft_time dl = op_deadline < sdl ? op_deadline : sdl;
+    if (!rc && dl != WEFT_FOREVER) {
+        t->timer.fire = timer_fired;
+        rc = weft__timer_arm(&l->timers, &t->timer, dl);
+    }
+    if (rc) {
+        t->seq++;                         /* this wait is over: see do_wait */
+        return rc;
+    }
+    rc = do_wait(l, t, reason);
+    if (t->timer.idx != WEFT__TIMER_IDLE)
+        weft__timer_cancel(&l->timers, &t->timer);
+    if (rc == WEFT__WAKE_TIMER)
+        rc = t->cancelled && !weft__shielded(t) ? -ECANCELED
+                                                : timed_out(t, op_deadline, op_err);
+    return rc;
+}
+
+int weft__wait_uncancellable(const char *reason)
+{
+    weft__loop *l = weft__cur_loop;
+    weft_task *t = l->cur;
+    t->nocancel = true;
+    int rc = do_wait(l, t, reason);
+    t->nocancel = false;
+    return rc;
+}
+
+void weft__wake(weft_task *t, int result)
+{
+    if (t->state != WEFT__WAITING)
+        return;
+    t->wake = result;
+    weft__ready(t->loop, t);
+}
+
+void weft__cancel(weft_task *t, bool by_group)
+{
+    if (t->state == WEFT__DEAD)
+        return;
+    t->cancelled = true;
+    if (by_group)
+        t->group_cancelled = true;
+    if (t->state == WEFT__WAITING && !t->nocancel && !weft__shielded(t))
+        weft__wake(t, -ECANCELED);
+}
+
+void weft__wake_remote(weft__loop *l, weft_task *t, uint32_t seq, int result)
+{
+    if (l == weft__cur_loop) {
+        if (t->seq == seq)
+            weft__wake(t, result);
+        return;
+    }
+    pthread_mutex_lock(&l->inbox_lock);
+    t->rseq = seq;
+    t->rresult = result;
+    if (!t->rqueued) {
+        t->rqueued = true;
+        t->rnext = l->inbox;
+        l->inbox = t;
+    }
+    pthread_mutex_unlock(&l->inbox_lock);
+    weft__loop_poke(l);
+}
+
+static void drain_inbox(weft__loop *l)
+{
+    uint64_t v;
+    while (read(l->evfd, &v, sizeof v) < 0 && errno == EINTR)
+        ;
+    atomic_store(&l->inbox_pending, false);
+    pthread_mutex_lock(&l->inbox_lock);
+    weft_task *list = l->inbox;
+    l->inbox = NULL;
+    /* reverse into arrival order while marking the nodes free */
+    weft_task *fifo = NULL;
+    while (list) {
+        weft_task *n = list->rnext;
+        list->rqueued = false;
+        list->rnext = fifo;
+        fifo = list;
+        list = n;
+    }
+    /* results are read under the lock: a waker may be rewriting them */
+    for (weft_task *t = fifo; t; t = t->rnext)
+        if (t->rseq == t->seq)
+            weft__wake(t, t->rresult);
+    pthread_mutex_unlock(&l->inbox_lock);
+}
+
+/* ---- polling ------------------------------------------------------------ */
+
+void weft__loop_poll(weft__loop *l, weft_time timeout)
+{
+    struct epoll_event ev[MAX_EVENTS];
+    struct timespec ts, *tsp = NULL;
+    if (timeout != WEFT_FOREVER) {
+        if (timeout < 0)
+            timeout = 0;
+        ts.tv_sec = timeout / WEFT_SEC;
+        ts.tv_nsec = timeout % WEFT_SEC;
+        tsp = &ts;
+    }
+    int n = epoll_pwait2(l->epfd, ev, MAX_EVENTS, tsp, NULL);
+    if (n < 0 && errno == ENOSYS) {
+        /* kernels before 5.11: round up so a deadline is never early */
+        int ms = tsp ? (int)((timeout + WEFT_MS - 1) / WEFT_MS) : -1;
+        n = epoll_wait(l->epfd, ev, MAX_EVENTS, ms);
+    }
+    for (int i = 0; i < n; i++) {
+        if (ev[i].data.fd == l->evfd)
+            drain_inbox(l);
+        else
+            weft__fd_event(l, ev[i].data.fd, ev[i].events);
+    }
+}
+
+static void scheduler(weft__loop *l)
+{
+    while (l->root->state != WEFT__DEAD) {
+        weft_time timeout = 0;
+        if (!l->runq_head) {
+            weft_time next = weft__timer_next(&l->timers);
+            timeout = next == WEFT_FOREVER ? WEFT_FOREVER : next - weft_now();
+        }
+        weft__loop_poll(l, timeout);
+        if (l->timers.n)
+            weft__timer_run(&l->timers, weft_now());
+        if (unlikely(atomic_load_explicit(&l->cancel_requested, memory_order_relaxed)))
+            weft__cancel(l->root, false);
+        if (unlikely(atomic_load_explicit(&l->dump_requested, memory_order_relaxed))) {
+            atomic_store(&l->dump_requested, false);
+            weft__dump_log(l);
+        }
+        l->budget = BUDGET;
+        weft_task *t = runq_pop(l);
+        if (t)
+            jump(l, NULL, t, false);
+    }
+}
+
+/* ---- loop lifetime ------------------------------------------------------ */
+
+static int loop_init(weft__loop *l, int index, int count)
+{
+    memset(l, 0, sizeof *l);
+    l->index = index;
+    l->count = count;
+    l->epfd = epoll_create1(EPOLL_CLOEXEC);
+    l->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->epfd < 0 || l->evfd < 0)
+        goto fail;
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.fd = l->evfd };
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev) < 0)
+        goto fail;
+    pthread_mutex_init(&l->inbox_lock, NULL);
+    weft__stacks_init(&l->stacks, stack_size());
+    l->tid = gettid();
+    l->thread = pthread_self();
+#ifdef WEFT_ASAN
+    pthread_attr_t attr;
+    void *lo;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        pthread_attr_getstack(&attr, &lo, &l->sched_stack_size);
+        l->sched_stack_lo = lo;
+        pthread_attr_destroy(&attr);
+    }
+#endif
+#ifdef WEFT_TSAN
+    l->tsan_fiber = __tsan_get_current_fiber();
+#endif
+    if (weft__overflow_init(l) < 0)
+        goto fail;
+    return 0;
+fail:
+    if (l->epfd >= 0)
+        close(l->epfd);
+    if (l->evfd >= 0)
+        close(l->evfd);
+    return -(errno ? errno : ENOMEM);
+}
+
+static void loop_fini(weft__loop *l)
+{
+    weft__stall_unregister(l);
+    weft__overflow_fini(l);
+    weft_task *t;
+    while ((t = l->free_tasks)) {
+        l->free_tasks = t->next;
+        weft__free(t);
+    }
+    weft__free(l->root);
+    weft__stacks_free(&l->stacks);
+    weft__heap_free(&l->timers);
+    weft__fds_free(l);
+    pthread_mutex_destroy(&l->inbox_lock);
+    close(l->epfd);
+    close(l->evfd);
+}
+
+/* Runs a whole loop on this thread. *out (under out_mu) names the loop
+ * while it can take weft__loop_request_cancel (for weft_run). */
+static void publish(weft__loop **out, pthread_mutex_t *mu, weft__loop *l)
+{
+    if (!out)
+        return;
+    pthread_mutex_lock(mu);
+    *out = l;
+    pthread_mutex_unlock(mu);
+}
+
+int weft__loop_main(int index, int count, weft__loop **out, pthread_mutex_t *out_mu,
+                    weft_fn fn, void *arg, void *site)
+{
+    if (weft__cur_loop)
+        return -EBUSY;
+    weft__loop *l = weft__malloc(sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    int rc = loop_init(l, index, count);
+    if (rc < 0) {
+        weft__free(l);
+        return rc;
+    }
+    weft__cur_loop = l;
+    l->root = weft__task_new(l, fn, arg, "main", site);
+    if (!l->root) {
+        weft__cur_loop = NULL;
+        loop_fini(l);
+        weft__free(l);
+        return -ENOMEM;
+    }
+    weft__ready(l, l->root);
+    weft__stall_register(l);
+    weft__dump_install();
+    publish(out, out_mu, l);
+    scheduler(l);
+    rc = l->root->result;
+    publish(out, out_mu, NULL);
+    weft__cur_loop = NULL;
+    loop_fini(l);
+    weft__free(l);
+    return rc;
+}
+
+void weft__loop_poke(weft__loop *l)
+{
+    if (!atomic_exchange(&l->inbox_pending, true)) {
+        uint64_t one = 1;
+        while (write(l->evfd, &one, sizeof one) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+void weft__loop_request_cancel(weft__loop *l)
+{
+    atomic_store(&l->cancel_requested, true);
+    weft__loop_poke(l);
+}
+
+int weft_main(weft_fn fn, void *arg)
+{
+    if (!fn)
+        return -EINVAL;
+    return weft__loop_main(0, 1, NULL, NULL, fn, arg, __builtin_return_address(0));
+}
+
+int weft_loop_index(void)
+{
+    return weft__cur_loop ? weft__cur_loop->index : -EPERM;
+}
+
+int weft_loop_count(void)
+{
+    return weft__cur_loop ? weft__cur_loop->count : -EPERM;
+}
+
+/* ---- the simplest blocking calls ---------------------------------------- */
+
+int weft_yield(void)
+{
+    weft__loop *l = weft__cur_loop;
+    weft_task *t = l ? l->cur : NULL;
+    if (unlikely(!t))
+        return -EPERM;
+    if (unlikely(t->cancelled) && !weft__shielded(t))
+        return -ECANCELED;
+    weft__ready(l, t);
+    weft__park(l);
+    return 0;
+}
+
+int weft_sleep(weft_time duration)
+{
+    weft__loop *l = weft__cur_loop;
+    if (unlikely(!l || !l->cur))
+        return -EPERM;
+    if (duration <= 0) {
+        int rc = weft__check(WEFT_FOREVER, 0);
+        return rc ? rc : weft_yield();
+    }
+    /* the sleep's own deadline "fails" with 0: only a scope, or a cancel,
+     * ends a sleep with an error */
+    return weft__wait(weft_now() + duration, 0, "sleep");
+}

@@ -1,0 +1,108 @@
+/*
+ * Task records: allocation from a per-loop free list, naming, reaping.
+ *
+ * A task record is small and lives until its loop ends (records are reused,
+ * never returned to malloc while the loop runs), so a late cross-thread
+ * wake-up that names a finished task reads valid memory and is dropped by
+ * its sequence number. The stack is separate: taken at first run
+ * (loop.c), returned here when the task dies.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+#ifdef WEFT_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+weft_task *weft__task_new(weft__loop *l, weft_fn fn, void *arg, const char *name,
+                          void *site)
+{
+    if (weft__stacks_reserve(&l->stacks, l->unstarted + 1) < 0)
+        return NULL;
+    weft_task *t = l->free_tasks;
+    uint32_t seq = 0;
+    if (t) {
+        l->free_tasks = t->next;
+        seq = t->seq;                     /* keeps stale wake-ups stale */
+    } else if (!(t = weft__malloc(sizeof *t))) {
+        return NULL;
+    }
+    memset(t, 0, sizeof *t);
+    t->seq = seq + 1;
+    t->loop = l;
+    t->fn = fn;
+    t->arg = arg;
+    t->spawn_site = site;
+    t->base_deadline = WEFT_FOREVER;
+    t->timer.idx = WEFT__TIMER_IDLE;
+    size_t n = name ? strnlen(name, sizeof t->name - 1) : 0;
+    if (name)
+        memcpy(t->name, name, n);
+    else
+        memcpy(t->name, "task", (n = 4));
+    t->name[n] = 0;
+    /* live-task list, for the dump */
+    t->all_next = l->all;
+    if (l->all)
+        l->all->all_prev = t;
+    l->all = t;
+    l->ntasks++;
+    l->unstarted++;
+    return t;
+}
+
+/* Frees the stack of the task that just died. Runs on another stack. */
+void weft__task_reap(weft__loop *l)
+{
+    weft_task *t = l->dead;
+    l->dead = NULL;
+    weft__stack_put(&l->stacks, t->stack);
+#ifdef WEFT_TSAN
+    __tsan_destroy_fiber(t->tsan_fiber);
+    t->tsan_fiber = NULL;
+#endif
+    if (t != l->root)
+        weft__task_release(l, t);
+    t->stack = NULL;
+}
+
+/* Back to the free list; the record's memory stays valid (see above). */
+void weft__task_release(weft__loop *l, weft_task *t)
+{
+    if (t->all_prev)
+        t->all_prev->all_next = t->all_next;
+    else
+        l->all = t->all_next;
+    if (t->all_next)
+        t->all_next->all_prev = t->all_prev;
+    l->ntasks--;
+    if (!t->stack)                        /* never ran */
+        l->unstarted--;
+    t->next = l->free_tasks;
+    l->free_tasks = t;
+}
+
+weft_task *weft_self(void) { return weft__self(); }
+
+const char *weft_task_name(const weft_task *t) { return t ? t->name : "?"; }
+
+int weft_task_cancel(weft_task *t)
+{
+    weft__loop *l = weft__cur_loop;
+    if (!t)
+        return -EINVAL;
+    if (!l)
+        return -EPERM;
+    if (t->loop != l)
+        return -EXDEV;
+    weft__cancel(t, false);
+    return 0;
+}
+
+bool weft_cancelled(void)
+{
+    weft_task *t = weft__self();
+    return t && t->cancelled;
+}
