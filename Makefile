@@ -1,0 +1,52 @@
+# Thin wrapper over CMake: the README's commands.
+#   make test       configure, build, run every test (x86_64, then aarch64 under qemu)
+#   make test-long  soak and crash tests
+#   make bench      every benchmark beside its anchor, ratios printed
+#   make asan       the whole suite under ASan+UBSan
+#   make tsan       the cross-thread tests under TSan
+JOBS ?= $(shell nproc)
+BUILD ?= build
+CTEST = ctest --output-on-failure -j$(JOBS)
+
+.PHONY: all bootstrap build test test-long test-aarch64 bench asan tsan valgrind clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo
+
+build: bootstrap $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j$(JOBS)
+
+test: build test-aarch64
+	cd $(BUILD) && $(CTEST) -LE long
+
+test-long: build
+	cd $(BUILD) && $(CTEST) -L long
+
+# The aarch64 context switch, built with the cross compiler and run under
+# qemu-user: the dependency-free core tests.
+test-aarch64: bootstrap
+	cmake -S . -B build-aarch64 -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64.cmake \
+	      -DWEFT_BENCH=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build build-aarch64 -j$(JOBS) --target core_selftest
+	cd build-aarch64 && $(CTEST) -L core
+
+asan: bootstrap
+	cmake -S . -B build-asan -DWEFT_SANITIZE="address;undefined" -DWEFT_BENCH=OFF >/dev/null
+	cmake --build build-asan -j$(JOBS)
+	cd build-asan && WEFT_UNDER_SANITIZER=1 $(CTEST) -LE long
+
+tsan: bootstrap
+	cmake -S . -B build-tsan -DWEFT_SANITIZE=thread -DWEFT_BENCH=OFF >/dev/null
+	cmake --build build-tsan -j$(JOBS)
+	cd build-tsan && WEFT_UNDER_SANITIZER=1 $(CTEST) -L threads
+
+bench: build
+	bench/run.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-aarch64 build-asan build-tsan
