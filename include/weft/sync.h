@@ -20,9 +20,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct weft__waiter;
-struct weft__loop;
 typedef struct weft__wq {
     struct weft__waiter *head, *tail;
 } weft__wq;
@@ -32,7 +32,7 @@ typedef struct weft__wq {
 typedef struct weft_sem {
     unsigned permits_;
     weft__wq wq_;
-    struct weft__loop *loop_;
+    uint64_t loop_;                       /* id of the owning loop, 0 = unbound */
 } weft_sem;
 
 void weft_sem_init(weft_sem *s, unsigned permits);
@@ -60,7 +60,7 @@ void weft_mutex_unlock(weft_mutex *m);    /* aborts if the caller is not the own
 typedef struct weft_event {
     bool set_;
     weft__wq wq_;
-    struct weft__loop *loop_;
+    uint64_t loop_;                       /* id of the owning loop, 0 = unbound */
 } weft_event;
 
 void weft_event_init(weft_event *e);

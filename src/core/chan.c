@@ -20,7 +20,7 @@
 struct weft_chan {
     size_t esz, cap, head, len;
     bool closed, shared;
-    weft__loop *loop;
+    uint64_t loop;                        /* owning loop id (local kind) */
     pthread_mutex_t mu;
     weft__wq senders, recvers;
     char *buf;
@@ -222,7 +222,7 @@ void weft_chan_close(weft_chan *c)
 {
     if (!c)
         return;
-    if (!c->shared && c->loop && weft__cur_loop && c->loop != weft__cur_loop)
+    if (!c->shared && weft__cur_loop && weft__foreign(c->loop))
         weft__panic("weft_chan_close: channel belongs to another loop");
     lock(c);
     c->closed = true;

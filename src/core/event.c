@@ -10,14 +10,14 @@ void weft_event_init(weft_event *e)
 {
     e->set_ = false;
     e->wq_.head = e->wq_.tail = NULL;
-    e->loop_ = NULL;
+    e->loop_ = 0;
 }
 
 void weft_event_set(weft_event *e)
 {
     if (!e)
         weft__panic("weft_event_set: NULL event");
-    if (e->loop_ && e->loop_ != weft__cur_loop)
+    if (weft__foreign(e->loop_))
         weft__panic("weft_event_set: event belongs to another loop");
     e->set_ = true;
     struct weft__waiter *w;

@@ -187,6 +187,7 @@ typedef struct weft__loop {
     struct weft__loop *reg_next;          /* process-wide loop registry */
     weft_task *root;
     int index, count;
+    uint64_t id;                          /* process-unique, never reused */
     void *altstack;
 #ifdef WEFT_ASAN
     const void *sched_stack_lo;
@@ -207,18 +208,26 @@ static inline weft_task *weft__self(void)
     return l ? l->cur : NULL;
 }
 
-/* binds a loop-local object to the calling loop on first use */
-static inline int weft__bind(struct weft__loop **owner)
+/* Binds a loop-local object to the calling loop on first use. Loops are
+ * named by a process-unique id, not their address, which a later loop may
+ * reuse. */
+static inline int weft__bind(uint64_t *owner)
 {
     weft__loop *l = weft__cur_loop;
     if (unlikely(!l || !l->cur))
         return -EPERM;
-    if (unlikely(*owner != l)) {
+    if (unlikely(*owner != l->id)) {
         if (*owner)
             return -EXDEV;
-        *owner = l;
+        *owner = l->id;
     }
     return 0;
+}
+
+/* true when a loop-local object bound to owner may not be used here */
+static inline bool weft__foreign(uint64_t owner)
+{
+    return owner && (!weft__cur_loop || weft__cur_loop->id != owner);
 }
 
 /* wait for a wake-up, a deadline (min of scope and op_deadline) or a

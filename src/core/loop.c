@@ -375,7 +375,9 @@ static void scheduler(weft__loop *l)
 
 static int loop_init(weft__loop *l, int index, int count)
 {
+    static _Atomic uint64_t next_id = 1;
     memset(l, 0, sizeof *l);
+    l->id = atomic_fetch_add(&next_id, 1);
     l->index = index;
     l->count = count;
     l->epfd = epoll_create1(EPOLL_CLOEXEC);

@@ -11,7 +11,7 @@ void weft_sem_init(weft_sem *s, unsigned permits)
 {
     s->permits_ = permits;
     s->wq_.head = s->wq_.tail = NULL;
-    s->loop_ = NULL;
+    s->loop_ = 0;
 }
 
 int weft_sem_try_acquire(weft_sem *s)
@@ -53,7 +53,7 @@ void weft_sem_release(weft_sem *s)
 {
     if (!s)
         weft__panic("weft_sem_release: NULL semaphore");
-    if (s->loop_ && s->loop_ != weft__cur_loop)
+    if (weft__foreign(s->loop_))
         weft__panic("weft_sem_release: semaphore belongs to another loop");
     struct weft__waiter *w = weft__wq_pop(&s->wq_);
     if (w)
