@@ -34,8 +34,8 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     struct job *head, *tail;
-    int threads, idle, max;
-} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0 };
+    int threads, idle, max, queued;
+} pool = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, NULL, NULL, 0, 0, 0, 0 };
 
 int weft__thread_spawn(void *(*fn)(void *), void *arg)
 {
@@ -64,6 +64,7 @@ int weft_blocking_set_threads(int n)
 
 static void unlink_job(struct job *j)
 {
+    pool.queued--;
     if (j->prev)
         j->prev->next = j->next;
     else
@@ -113,13 +114,15 @@ static int submit(struct job *j)
         const char *e = getenv("WEFT_BLOCKING_THREADS");
         pool.max = e && atoi(e) > 0 ? atoi(e) : 16;
     }
-    if (pool.idle == 0 && pool.threads < pool.max) {
+    /* a new thread only when the idle ones are all spoken for */
+    if (pool.idle <= pool.queued && pool.threads < pool.max) {
         if (weft__thread_spawn(worker, NULL) == 0)
             pool.threads++;
         else if (pool.threads == 0)
             return -EAGAIN;
     }
     j->state = QUEUED;
+    pool.queued++;
     j->next = NULL;
     j->prev = pool.tail;
     if (pool.tail)

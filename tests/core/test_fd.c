@@ -1,0 +1,169 @@
+/* weft_fd_wait / weft_fd_forget, weft_signal_wait, edge-triggered owned fds. */
+#include <fcntl.h>
+#include <sys/socket.h>
+
+#include "test.h"
+#include "../src/core/internal.h"
+
+static int waiter_rc;
+static int fd_waiter(void *arg)
+{
+    waiter_rc = weft_fd_wait(*(int *)arg, WEFT_READ);
+    return 0;
+}
+
+static int levels(void *unused)
+{
+    (void)unused;
+    int p[2];
+    EXPECT_EQ(pipe2(p, O_NONBLOCK), 0);
+    EXPECT_EQ(weft_fd_wait(p[1], WEFT_WRITE), 0);        /* already writable */
+    EXPECT_EQ(weft_fd_wait(p[1], WEFT_WRITE), 0);
+    /* readable from another task's write */
+    weft_group *g = weft_group_new();
+    weft_spawn(g, fd_waiter, &p[0], "reader");
+    weft_yield();
+    EXPECT_EQ(weft_fd_wait(p[0], WEFT_READ), -EBUSY);    /* one reader per fd */
+    EXPECT_EQ(write(p[1], "x", 1), 1);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(waiter_rc, 0);
+    /* level semantics: data still unread, so ready again at once */
+    EXPECT_EQ(weft_fd_wait(p[0], WEFT_READ), 0);
+    EXPECT_EQ(weft_fd_wait(p[0], WEFT_READ | WEFT_WRITE), 0);
+    char c;
+    EXPECT_EQ(read(p[0], &c, 1), 1);
+    weft_scope sc;
+    weft_scope_enter(&sc, 5 * WEFT_MS);
+    EXPECT_EQ(weft_fd_wait(p[0], WEFT_READ), -ETIMEDOUT);
+    EXPECT(weft_scope_exit(&sc));
+    /* cancel while waiting */
+    g = weft_group_new();
+    weft_spawn(g, fd_waiter, &p[0], "reader");
+    weft_yield();
+    weft_group_cancel(g);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(waiter_rc, -ECANCELED);
+    /* forget wakes the waiter with -EBADF */
+    g = weft_group_new();
+    weft_spawn(g, fd_waiter, &p[0], "reader");
+    weft_yield();
+    weft_fd_forget(p[0]);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(waiter_rc, -EBADF);
+    /* hang-up counts as readable */
+    close(p[1]);
+    EXPECT_EQ(weft_fd_wait(p[0], WEFT_READ), 0);
+    weft_fd_forget(p[0]);
+    close(p[0]);
+    /* the same fd number reused after a close without forget still works */
+    EXPECT_EQ(pipe2(p, O_NONBLOCK), 0);
+    EXPECT_EQ(write(p[1], "y", 1), 1);
+    EXPECT_EQ(weft_fd_wait(p[0], WEFT_READ), 0);
+    close(p[0]);
+    close(p[1]);
+    EXPECT_EQ(pipe2(p, O_NONBLOCK), 0);
+    EXPECT_EQ(write(p[1], "y", 1), 1);
+    EXPECT_EQ(weft_fd_wait(p[0], WEFT_READ), 0);
+    weft_fd_forget(p[0]);
+    weft_fd_forget(p[1]);
+    close(p[0]);
+    close(p[1]);
+    /* a bad fd and a regular file */
+    EXPECT_EQ(weft_fd_wait(1000, WEFT_READ), -EBADF);
+    int f = open("/proc/self/status", O_RDONLY);
+    EXPECT_EQ(weft_fd_wait(f, WEFT_READ), 0);
+    close(f);
+    return 0;
+}
+static void test_fd_levels(void **s) { (void)s; RUN(levels, NULL); }
+
+static int both_ways(void *unused)
+{
+    (void)unused;
+    int sv[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    /* a reader and a writer on one fd at once */
+    weft_group *g = weft_group_new();
+    weft_spawn(g, fd_waiter, &sv[0], "reader");
+    weft_yield();
+    EXPECT_EQ(weft_fd_wait(sv[0], WEFT_WRITE), 0);
+    EXPECT_EQ(write(sv[1], "z", 1), 1);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(waiter_rc, 0);
+    weft_fd_forget(sv[0]);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+static void test_fd_reader_and_writer(void **s) { (void)s; RUN(both_ways, NULL); }
+
+/* owned fds: registered once, edge-triggered, readiness cached */
+static int owned(void *unused)
+{
+    (void)unused;
+    int sv[2];
+    char buf[4096];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    EXPECT_EQ(weft__fd_own(sv[0]), 0);
+    EXPECT_EQ(weft_fd_wait(sv[0], WEFT_READ), -EBUSY);   /* not a foreign fd */
+    EXPECT_EQ(read(sv[0], buf, sizeof buf), -1);
+    weft_scope sc;
+    weft_scope_enter(&sc, 5 * WEFT_MS);
+    int rc = weft__fd_wait_io(sv[0], WEFT_READ, WEFT_FOREVER, 0);
+    if (rc == 0)                               /* the first, optimistic readiness */
+        rc = weft__fd_wait_io(sv[0], WEFT_READ, WEFT_FOREVER, 0);
+    EXPECT_EQ(rc, -ETIMEDOUT);
+    weft_scope_exit(&sc);
+    EXPECT_EQ(weft__fd_wait_io(sv[0], WEFT_READ, weft_now() + 2 * WEFT_MS,
+                               -WEFT_EREAD_TIMEOUT), -WEFT_EREAD_TIMEOUT);
+    EXPECT_EQ(write(sv[1], "abc", 3), 3);
+    EXPECT_EQ(weft__fd_wait_io(sv[0], WEFT_READ, WEFT_FOREVER, 0), 0);
+    EXPECT_EQ(read(sv[0], buf, sizeof buf), 3);
+    weft_fd_forget(sv[0]);
+    close(sv[0]);
+    close(sv[1]);
+    return 0;
+}
+static void test_owned_edge_triggered(void **s) { (void)s; RUN(owned, NULL); }
+
+static int raiser(void *unused)
+{
+    (void)unused;
+    usleep(5000);
+    kill(getpid(), SIGUSR1);
+    return 0;
+}
+
+static int signals(void *unused)
+{
+    (void)unused;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGUSR2);
+    /* a signal from another thread while this task waits */
+    EXPECT_EQ(weft_run_blocking_detached(raiser, NULL, NULL), 0);
+    EXPECT_EQ(weft_signal_wait(&set), SIGUSR1);
+    /* one that arrived while nobody waited stays pending */
+    raise(SIGUSR2);
+    EXPECT_EQ(weft_signal_wait(&set), SIGUSR2);
+    weft_scope sc;
+    weft_scope_enter(&sc, 5 * WEFT_MS);
+    EXPECT_EQ(weft_signal_wait(&set), -ETIMEDOUT);
+    weft_scope_exit(&sc);
+    sigemptyset(&set);
+    EXPECT_EQ(weft_signal_wait(&set), -EINVAL);
+    return 0;
+}
+static void test_signal_wait(void **s) { (void)s; RUN(signals, NULL); }
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fd_levels),
+        cmocka_unit_test(test_fd_reader_and_writer),
+        cmocka_unit_test(test_owned_edge_triggered),
+        cmocka_unit_test(test_signal_wait),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
