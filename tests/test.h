@@ -24,7 +24,7 @@
 
 #include "weft.h"
 
-static int test_failures;
+static int test_failures __attribute__((unused));
 
 #define EXPECT(c)                                                                  \
     do {                                                                           \

@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -168,6 +169,16 @@ int64_t weft_metric_value(const weft_metric *m)
 
 struct out { char *buf; size_t size, len; };
 
+/* the shortest of %.15g..%.17g that reads back as the same double */
+static void fmt_double(char *buf, size_t size, double v)
+{
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, size, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v)
+            return;
+    }
+}
+
 static void put(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(struct out *o, const char *fmt, ...)
 {
@@ -202,9 +213,11 @@ static void render_one(struct out *o, const weft_metric *m)
     char le[64];
     for (size_t i = 0; i <= m->nb; i++) {
         cum += atomic_load_explicit(&m->buckets[i], memory_order_relaxed);
-        if (i < m->nb)
-            snprintf(le, sizeof le, "le=\"%.17g\"", m->bounds[i]);
-        else
+        if (i < m->nb) {
+            char num[32];
+            fmt_double(num, sizeof num, m->bounds[i]);
+            snprintf(le, sizeof le, "le=\"%s\"", num);
+        } else
             snprintf(le, sizeof le, "le=\"+Inf\"");
         series(o, m, "_bucket", le);
         put(o, " %llu\n", (unsigned long long)cum);
@@ -212,8 +225,10 @@ static void render_one(struct out *o, const weft_metric *m)
     uint64_t bits = atomic_load_explicit(&((weft_metric *)m)->sum_bits, memory_order_relaxed);
     double sum;
     memcpy(&sum, &bits, sizeof sum);
+    char num[32];
+    fmt_double(num, sizeof num, sum);
     series(o, m, "_sum", NULL);
-    put(o, " %.17g\n", sum);
+    put(o, " %s\n", num);
     series(o, m, "_count", NULL);
     put(o, " %lld\n", (long long)weft_metric_value(m));
 }

@@ -1,0 +1,155 @@
+/* The stall detector: names the task holding the loop, while it holds it,
+ * without changing what the program sees (no EINTR). */
+#include <pthread.h>
+#include <time.h>
+
+#include "test.h"
+
+__attribute__((noinline)) int spin_for(int ms);
+__attribute__((noinline)) int spin_for(int ms)
+{
+    volatile unsigned long x = 0;
+    weft_time until = weft_now() + ms * WEFT_MS;
+    while (weft_now() < until)
+        x++;
+    return (int)(x & 0);
+}
+
+static int spinner(void *unused)
+{
+    (void)unused;
+    return spin_for(300);
+}
+
+int stall_root(void *unused);
+int stall_root(void *unused)
+{
+    (void)unused;
+    weft_group *g = weft_group_new();
+    weft_spawn(g, spinner, NULL, "spinner");
+    return weft_group_wait(g);
+}
+
+static void test_busy_task_reported(void **s)
+{
+    (void)s;
+    test_log_capture();
+    assert_int_equal(weft_main(stall_root, NULL), 0);
+    weft_log_set(NULL, NULL, WEFT_LOG_INFO);
+    char *first = strstr(test_log, "stall: task 'spinner' (spawned at stall_root+0x");
+    assert_non_null(first);
+    assert_non_null(strstr(first, "has held loop 0 for"));
+    assert_non_null(strstr(first, "without yielding; stack:"));
+    assert_non_null(strstr(first, "spin_for"));              /* the current stack */
+    char *second = strstr(test_log, "stall: task 'spinner' held loop 0 for");
+    assert_non_null(second);
+    assert_true(second > first);                             /* reported before it yielded */
+    assert_non_null(strstr(second, "in total before yielding"));
+    double total = atof(strstr(second, "for ") + 4);
+    assert_true(total >= 250 && total < 2000);
+}
+
+static int nap_rc, read_rc;
+static weft_time nap_ns;
+static int napper(void *unused)
+{
+    (void)unused;
+    weft_time t0 = weft_now();
+    nap_rc = usleep(300 * 1000);                 /* blocks the loop in a syscall */
+    nap_ns = weft_now() - t0;
+    return 0;
+}
+
+static int pipefd[2];
+static void *late_writer(void *unused)
+{
+    (void)unused;
+    usleep(300 * 1000);
+    if (write(pipefd[1], "ok", 2) != 2)
+        abort();
+    return NULL;
+}
+
+static int reader(void *unused)
+{
+    (void)unused;
+    char buf[8];
+    read_rc = (int)read(pipefd[0], buf, sizeof buf);   /* blocking read */
+    return 0;
+}
+
+static int syscall_root(void *fn)
+{
+    weft_group *g = weft_group_new();
+    weft_spawn(g, fn, NULL, fn == (void *)napper ? "napper" : "reader");
+    return weft_group_wait(g);
+}
+
+static void test_blocking_syscall_reported_without_eintr(void **s)
+{
+    (void)s;
+    test_log_capture();
+    assert_int_equal(weft_main(syscall_root, (void *)napper), 0);
+    assert_int_equal(nap_rc, 0);                 /* not interrupted */
+    assert_true(nap_ns >= 300 * WEFT_MS);
+    assert_non_null(strstr(test_log, "stall: task 'napper'"));
+    assert_non_null(strstr(test_log, "blocked in syscall"));
+    assert_non_null(strstr(test_log, "nanosleep"));
+    assert_non_null(strstr(test_log, "stall: task 'napper' held loop 0 for"));
+
+    test_log_capture();
+    assert_int_equal(pipe(pipefd), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, late_writer, NULL);
+    assert_int_equal(weft_main(syscall_root, (void *)reader), 0);
+    pthread_join(th, NULL);
+    weft_log_set(NULL, NULL, WEFT_LOG_INFO);
+    assert_int_equal(read_rc, 2);                /* no EINTR */
+    assert_non_null(strstr(test_log, "stall: task 'reader'"));
+    assert_non_null(strstr(test_log, "blocked in syscall read"));
+    close(pipefd[0]);
+    close(pipefd[1]);
+}
+
+static int yielding(void *unused)
+{
+    (void)unused;
+    weft_time until = weft_now() + 300 * WEFT_MS;
+    while (weft_now() < until)
+        weft_yield();                            /* busy, but yields */
+    return 0;
+}
+
+static void test_yielding_task_not_reported(void **s)
+{
+    (void)s;
+    test_log_capture();
+    assert_int_equal(weft_main(syscall_root, (void *)yielding), 0);
+    weft_log_set(NULL, NULL, WEFT_LOG_INFO);
+    assert_null(strstr(test_log, "stall:"));
+}
+
+static void test_disabled_with_zero(void **s)
+{
+    (void)s;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "WEFT_STALL_MS=0 /proc/%d/exe disabled", (int)getpid());
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "disabled") == 0) {
+        test_log_capture();
+        weft_main(stall_root, NULL);
+        return strstr(test_log, "stall:") ? 1 : 0;
+    }
+    setenv("WEFT_STALL_MS", "50", 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_busy_task_reported),
+        cmocka_unit_test(test_blocking_syscall_reported_without_eintr),
+        cmocka_unit_test(test_yielding_task_not_reported),
+        cmocka_unit_test(test_disabled_with_zero),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
