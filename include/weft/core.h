@@ -46,8 +46,9 @@
  *     - a PROT_NONE guard page below each stack while the process has map
  *       count headroom: each guard costs two VMAs, and weft keeps at least
  *       half of vm.max_map_count free for malloc, threads and libraries
- *       (about 16,000 guarded stacks on a stock kernel). An overflow into a
- *       guard dies with "weft: stack overflow in task NAME".
+ *       (about 16,000 guarded stacks on a stock kernel; $WEFT_STACK_GUARDS
+ *       caps it lower). An overflow into a guard dies with SIGSEGV after
+ *       "weft: stack overflow in task 'NAME' (spawned at ...)".
  *     - beyond that, best effort: a canary word just below each stack and a
  *       stack-pointer bound, both checked at every switch out of the task;
  *       a smashed canary aborts naming the task. A frame that jumps over

@@ -105,16 +105,11 @@ static inline void jump(weft__loop *l, weft_task *from, weft_task *to, bool dyin
 {
     void **save = from ? &from->sp : &l->sched_sp;
 
+    (void)dying;                          /* only ASan needs to know */
     if (to) {
         if (unlikely(!to->stack))
             start_task(l, to);
         to->state = WEFT__RUNNING;
-    }
-    if (from && !dying) {
-        if (unlikely(!weft__stack_canary_ok(from->stack)))
-            weft__overflow_abort(from, "canary smashed");
-        if (unlikely((char *)__builtin_frame_address(0) < from->stack->lo))
-            weft__overflow_abort(from, "stack pointer below the stack");
     }
     if (unlikely(atomic_load_explicit(&l->stall_reported, memory_order_relaxed)))
         weft__stall_yielded(l);
@@ -141,6 +136,16 @@ static inline void jump(weft__loop *l, weft_task *from, weft_task *to, bool dyin
         weft__task_reap(l);
 }
 
+/* Best-effort overflow check for stacks without a guard page, at every
+ * suspension and at exit (see core.h). */
+static inline void check_stack(weft_task *t)
+{
+    if (unlikely(!weft__stack_canary_ok(t->stack)))
+        weft__overflow_abort(t, "canary below the stack smashed");
+    if (unlikely((char *)__builtin_frame_address(0) < t->stack->lo))
+        weft__overflow_abort(t, "stack pointer below the stack");
+}
+
 void weft__task_entry(void *p)
 {
     weft_task *t = p;
@@ -151,6 +156,7 @@ void weft__task_entry(void *p)
     if (l->dead)
         weft__task_reap(l);
     int rc = t->fn(t->arg);
+    check_stack(t);
     rc = weft__groups_orphaned(t, rc);
     if (t->scope)
         weft__panic("task '%s' returned inside a weft_scope (scopes must be exited "
@@ -172,6 +178,7 @@ void weft__task_entry(void *p)
 void weft__park(weft__loop *l)
 {
     weft_task *self = l->cur, *next = NULL;
+    check_stack(self);
     if (likely(l->budget)) {
         l->budget--;
         next = runq_pop(l);

@@ -1,0 +1,162 @@
+/* Task stacks: overflow detection (guard page and canary), a million
+ * sleeping tasks on default settings, stacks reused and trimmed. */
+#include <sys/resource.h>
+
+#include "test.h"
+
+static int recurse(int depth)
+{
+    volatile char buf[1024];
+    buf[0] = (char)depth;
+    buf[sizeof buf - 1] = 1;
+    return depth > 0 ? recurse(depth - 1) + buf[0] - (char)depth + buf[sizeof buf - 1] - 1
+                     : weft_yield();
+}
+
+static int overflower(void *unused)
+{
+    (void)unused;
+    return recurse(1 << 20);                   /* far past 256 KiB */
+}
+
+int overflow_root(void *unused);
+int overflow_root(void *unused)
+{
+    (void)unused;
+    weft_group *g = weft_group_new();
+    weft_spawn(g, overflower, NULL, "overflower");
+    return weft_group_wait(g);
+}
+
+static void run_overflow(void *unused)
+{
+    (void)unused;
+    weft_main(overflow_root, NULL);
+}
+
+static void test_guard_page_overflow(void **s)
+{
+    (void)s;
+    char out[4096];
+    int st = run_in_child(run_overflow, NULL, out, sizeof out);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGSEGV);
+    assert_non_null(strstr(out, "weft: stack overflow in task 'overflower' "
+                                "(spawned at overflow_root+0x"));
+}
+
+/* Unguarded stacks: the overflow runs into the neighbour slot's memory
+ * (mapped, so no fault) and is caught by the canary at the next switch. */
+static int shallow_overflow(void *unused)
+{
+    (void)unused;
+    return recurse(256 + 8);                   /* just past the slot, then back */
+}
+
+int canary_root(void *unused);
+int canary_root(void *unused)
+{
+    (void)unused;
+    weft_group *g = weft_group_new();
+    weft_spawn(g, shallow_overflow, NULL, "smasher");
+    return weft_group_wait(g);
+}
+
+static void run_canary(void *unused)
+{
+    (void)unused;
+    setenv("WEFT_STACK_GUARDS", "0", 1);
+    weft_main(canary_root, NULL);
+}
+
+static void test_canary_overflow(void **s)
+{
+    (void)s;
+    char out[4096];
+    int st = run_in_child(run_canary, NULL, out, sizeof out);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGABRT);
+    assert_non_null(strstr(out, "weft: stack overflow in task 'smasher'"));
+}
+
+static int uses_stack(void *unused)
+{
+    (void)unused;
+    return recurse(150);                       /* 150 KiB: fine in 256 KiB */
+}
+
+static int deep_ok(void *unused)
+{
+    (void)unused;
+    weft_group *g = weft_group_new();
+    for (int i = 0; i < 200; i++)              /* more than the hot pool keeps */
+        weft_spawn(g, uses_stack, NULL, "deep");
+    EXPECT_EQ(weft_group_wait(g), 0);
+    g = weft_group_new();
+    for (int i = 0; i < 200; i++)              /* reuses the trimmed ones */
+        weft_spawn(g, uses_stack, NULL, "deep");
+    EXPECT_EQ(weft_group_wait(g), 0);
+    return 0;
+}
+static void test_deep_stacks_reused(void **s) { (void)s; RUN(deep_ok, NULL); }
+
+static long vm_kb(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = 0;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0)
+            v = atol(line + n + 1);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+static int sleepy(void *unused)
+{
+    (void)unused;
+    return weft_sleep(60 * WEFT_SEC) == -ECANCELED ? 0 : -EBADMSG;
+}
+
+static int million(void *arg)
+{
+    int n = *(int *)arg;
+    long before = vm_kb("VmRSS:") + vm_kb("VmPTE:");
+    weft_group *g = weft_group_new();
+    weft_time t0 = weft_now();
+    for (int i = 0; i < n; i++)
+        if (weft_spawn(g, sleepy, NULL, "sleepy") != 0) {
+            EXPECT(!"spawn failed");
+            break;
+        }
+    weft_sleep(WEFT_MS);                       /* every task is asleep now */
+    weft_yield();
+    long after = vm_kb("VmRSS:") + vm_kb("VmPTE:");
+    weft_time dt = weft_now() - t0;
+    EXPECT_EQ(weft_group_size(g), n);
+    printf("%d sleeping tasks: %.2f KB each (VmRSS + VmPTE), %.0f ns to spawn and start each\n",
+           n, (after - before) * 1024.0 / n / 1000.0, (double)dt / n);
+    weft_group_cancel(g);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    return 0;
+}
+
+static void test_million_sleeping_tasks(void **s)
+{
+    (void)s;
+    int n = test_scale(1000000);
+    RUN(million, &n);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_guard_page_overflow),
+        cmocka_unit_test(test_canary_overflow),
+        cmocka_unit_test(test_deep_stacks_reused),
+        cmocka_unit_test(test_million_sleeping_tasks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
