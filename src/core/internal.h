@@ -22,14 +22,46 @@
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define WEFT_ASAN 1
+static inline void weft__wake(weft_task *t, int result)
+{
+    if (t->state != WEFT__WAITING)
+        return;
+    t->wake = result;
+    weft__ready(t->loop, t);
+}
+
 #endif
+static inline void weft__wake(weft_task *t, int result)
+{
+    if (t->state != WEFT__WAITING)
+        return;
+    t->wake = result;
+    weft__ready(t->loop, t);
+}
+
 #endif
 #if defined(__SANITIZE_THREAD__)
 #define WEFT_TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define WEFT_TSAN 1
+static inline void weft__wake(weft_task *t, int result)
+{
+    if (t->state != WEFT__WAITING)
+        return;
+    t->wake = result;
+    weft__ready(t->loop, t);
+}
+
 #endif
+static inline void weft__wake(weft_task *t, int result)
+{
+    if (t->state != WEFT__WAITING)
+        return;
+    t->wake = result;
+    weft__ready(t->loop, t);
+}
+
 #endif
 
 /* ---- allocation (alloc.c) ----------------------------------------------- */
@@ -84,8 +116,11 @@ int weft__stacks_reserve(weft__stacks *s, size_t n); /* ensure avail >= n; -ENOM
 weft__stack *weft__stack_get(weft__stacks *s);       /* after reserve: never NULL */
 void weft__stack_put(weft__stacks *s, weft__stack *st);
 void weft__stacks_free(weft__stacks *s);
-bool weft__stack_canary_ok(const weft__stack *st);
 #define WEFT__CANARY 0x5eed5eedfeedc0deULL
+static inline bool weft__stack_canary_ok(const weft__stack *st)
+{
+    return *st->canary == WEFT__CANARY;
+}
 
 /* ---- context switch (switch_<arch>.S) ----------------------------------- */
 void weft__ctx_switch(void **save_sp, void *load_sp);
@@ -101,9 +136,42 @@ struct weft__waiter {
     void *data;                           /* channel element pointer */
     bool linked;
 };
-void weft__wq_push(weft__wq *q, struct weft__waiter *w);
-void weft__wq_remove(weft__wq *q, struct weft__waiter *w);
-struct weft__waiter *weft__wq_pop(weft__wq *q);
+/* Intrusive FIFO lists of waiters that live on the waiting tasks' stacks.
+ * Popping unlinks, so a woken task can tell a hand-off (no longer linked)
+ * from a timeout or cancel (still linked: it unlinks itself). */
+static inline void weft__wq_push(weft__wq *q, struct weft__waiter *w)
+{
+    w->next = NULL;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
+    else
+        q->head = w;
+    q->tail = w;
+    __atomic_store_n(&w->linked, true, __ATOMIC_RELAXED);
+}
+
+static inline void weft__wq_remove(weft__wq *q, struct weft__waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail = w->prev;
+    /* release: the waiter may read its result without the object's lock */
+    __atomic_store_n(&w->linked, false, __ATOMIC_RELEASE);
+}
+
+static inline struct weft__waiter *weft__wq_pop(weft__wq *q)
+{
+    struct weft__waiter *w = q->head;
+    if (w)
+        weft__wq_remove(q, w);
+    return w;
+}
 
 /* ---- tasks and loops ---------------------------------------------------- */
 enum { WEFT__READY = 1, WEFT__RUNNING, WEFT__WAITING, WEFT__DEAD };
@@ -144,9 +212,25 @@ struct weft_task {
     weft_time started;                    /* first run, for the dump */
 #ifdef WEFT_ASAN
     void *asan_fake;
+static inline void weft__wake(weft_task *t, int result)
+{
+    if (t->state != WEFT__WAITING)
+        return;
+    t->wake = result;
+    weft__ready(t->loop, t);
+}
+
 #endif
 #ifdef WEFT_TSAN
     void *tsan_fiber;
+static inline void weft__wake(weft_task *t, int result)
+{
+    if (t->state != WEFT__WAITING)
+        return;
+    t->wake = result;
+    weft__ready(t->loop, t);
+}
+
 #endif
     char name[32];
 };
@@ -193,13 +277,29 @@ typedef struct weft__loop {
     const void *sched_stack_lo;
     size_t sched_stack_size;
     void *asan_fake;
+static inline void weft__wake(weft_task *t, int result)
+{
+    if (t->state != WEFT__WAITING)
+        return;
+    t->wake = result;
+    weft__ready(t->loop, t);
+}
+
 #endif
 #ifdef WEFT_TSAN
     void *tsan_fiber;
+static inline void weft__wake(weft_task *t, int result)
+{
+    if (t->state != WEFT__WAITING)
+        return;
+    t->wake = result;
+    weft__ready(t->loop, t);
+}
+
 #endif
 } weft__loop;
 
-extern __thread weft__loop *weft__cur_loop;
+extern __thread weft__loop *weft__cur_loop __attribute__((tls_model("initial-exec")));
 
 static inline weft__loop *weft__loop_get(void) { return weft__cur_loop; }
 static inline weft_task *weft__self(void)
@@ -230,19 +330,51 @@ static inline bool weft__foreign(uint64_t owner)
     return owner && (!weft__cur_loop || weft__cur_loop->id != owner);
 }
 
+int weft__check_slow(weft_time op_deadline, int op_err);
+
+/* the deadline in force for t, and whether a shield is in force */
+static inline weft_time weft__deadline_of(const weft_task *t)
+{
+    return t->scope ? t->scope->in_force_ : t->base_deadline;
+}
+
+static inline bool weft__shielded(const weft_task *t)
+{
+    return t->scope && t->scope->shield_in_force_;
+}
+
+/* The error a blocking call would get right now without suspending (0 =
+ * none): the fast path reads two fields and no clock. */
+static inline int weft__check(weft_time op_deadline, int op_err)
+{
+    weft_task *t = weft__cur_loop->cur;
+    if (likely(!t->cancelled && op_deadline == WEFT_FOREVER &&
+               weft__deadline_of(t) == WEFT_FOREVER))
+        return 0;
+    return weft__check_slow(op_deadline, op_err);
+}
+
+static inline void weft__ready(weft__loop *l, weft_task *t)
+{
+    t->state = WEFT__READY;
+    t->next = NULL;
+    if (l->runq_tail)
+        l->runq_tail->next = t;
+    else
+        l->runq_head = t;
+    l->runq_tail = t;
+}
+
 /* wait for a wake-up, a deadline (min of scope and op_deadline) or a
  * cancellation. Returns the waker's result, -ECANCELED, -ETIMEDOUT or
  * op_err. The caller has queued itself where a waker will find it. */
 int weft__wait(weft_time op_deadline, int op_err, const char *reason);
 /* the same, ignoring cancellation and deadlines (joins that must finish) */
 int weft__wait_uncancellable(const char *reason);
-/* error a blocking call would get right now, without suspending (0 = none) */
-int weft__check(weft_time op_deadline, int op_err);
 /* make a WAITING task of this loop READY with result */
-void weft__wake(weft_task *t, int result);
+static inline void weft__wake(weft_task *t, int result);
 /* wake a task of any loop, from any thread; stale (task, seq) are ignored */
 void weft__wake_remote(weft__loop *l, weft_task *t, uint32_t seq, int result);
-void weft__ready(weft__loop *l, weft_task *t);
 void weft__cancel(weft_task *t, bool by_group);
 void weft__park(weft__loop *l);
 
@@ -257,8 +389,6 @@ int weft__groups_orphaned(weft_task *t, int rc);
 void weft__group_child_done(weft_task *t, int rc);
 
 /* scope.c */
-weft_time weft__deadline_of(const weft_task *t);
-bool weft__shielded(const weft_task *t);
 void weft__scope_timeout_caught(weft_task *t);
 
 /* fd.c */
@@ -293,5 +423,13 @@ void weft__loop_request_cancel(weft__loop *l);
 void weft__loop_poke(weft__loop *l);      /* wake its poll from any thread */
 int weft__loop_main(int index, int count, weft__loop **out, pthread_mutex_t *out_mu,
                     weft_fn fn, void *arg, void *site);
+
+static inline void weft__wake(weft_task *t, int result)
+{
+    if (t->state != WEFT__WAITING)
+        return;
+    t->wake = result;
+    weft__ready(t->loop, t);
+}
 
 #endif

@@ -40,7 +40,7 @@
 #define BUDGET 128
 #define MAX_EVENTS 256
 
-__thread weft__loop *weft__cur_loop;
+__thread weft__loop *weft__cur_loop __attribute__((tls_model("initial-exec")));
 
 static size_t stack_size_setting;
 
@@ -63,17 +63,6 @@ weft_time weft_now(void)
 }
 
 /* ---- run queue ---------------------------------------------------------- */
-
-void weft__ready(weft__loop *l, weft_task *t)
-{
-    t->state = WEFT__READY;
-    t->next = NULL;
-    if (l->runq_tail)
-        l->runq_tail->next = t;
-    else
-        l->runq_head = t;
-    l->runq_tail = t;
-}
 
 static inline weft_task *runq_pop(weft__loop *l)
 {
@@ -200,7 +189,7 @@ static int timed_out(weft_task *t, weft_time op_deadline, int op_err)
     return -ETIMEDOUT;
 }
 
-int weft__check(weft_time op_deadline, int op_err)
+int weft__check_slow(weft_time op_deadline, int op_err)
 {
     weft_task *t = weft__self();
     if (unlikely(t->cancelled) && !weft__shielded(t))
@@ -262,14 +251,6 @@ int weft__wait_uncancellable(const char *reason)
     int rc = do_wait(l, t, reason);
     t->nocancel = false;
     return rc;
-}
-
-void weft__wake(weft_task *t, int result)
-{
-    if (t->state != WEFT__WAITING)
-        return;
-    t->wake = result;
-    weft__ready(t->loop, t);
 }
 
 void weft__cancel(weft_task *t, bool by_group)

@@ -19,16 +19,6 @@ static weft_task *need_task(const char *call)
     return t;
 }
 
-weft_time weft__deadline_of(const weft_task *t)
-{
-    return t->scope ? t->scope->in_force_ : t->base_deadline;
-}
-
-bool weft__shielded(const weft_task *t)
-{
-    return t->scope && t->scope->shield_in_force_;
-}
-
 weft_time weft_deadline(void)
 {
     weft_task *t = weft__self();

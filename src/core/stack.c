@@ -186,11 +186,6 @@ void weft__stack_put(weft__stacks *s, weft__stack *st)
     s->cold = st;
 }
 
-bool weft__stack_canary_ok(const weft__stack *st)
-{
-    return *st->canary == WEFT__CANARY;
-}
-
 void weft__stacks_free(weft__stacks *s)
 {
     struct weft__slab *sl, *next;
