@@ -247,6 +247,9 @@ typedef struct weft__loop {
     weft__stacks stacks;
     size_t unstarted;                     /* tasks spawned, stack not yet taken */
     weft_task *free_tasks;
+    struct weft__arena *arenas;           /* where task records come from */
+    char *arena_next;
+    size_t arena_left;
     weft_task *all;                       /* live tasks */
     size_t ntasks;
     int epfd, evfd;
@@ -382,6 +385,7 @@ void weft__park(weft__loop *l);
 weft_task *weft__task_new(weft__loop *l, weft_fn fn, void *arg, const char *name,
                           void *site);
 void weft__task_reap(weft__loop *l);
+void weft__tasks_free(weft__loop *l);
 void weft__task_release(weft__loop *l, weft_task *t);
 
 /* group.c: called when a task ends */

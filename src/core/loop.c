@@ -406,12 +406,7 @@ static void loop_fini(weft__loop *l)
 {
     weft__stall_unregister(l);
     weft__overflow_fini(l);
-    weft_task *t;
-    while ((t = l->free_tasks)) {
-        l->free_tasks = t->next;
-        weft__free(t);
-    }
-    weft__free(l->root);
+    weft__tasks_free(l);
     weft__stacks_free(&l->stacks);
     weft__heap_free(&l->timers);
     weft__fds_free(l);

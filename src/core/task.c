@@ -1,20 +1,66 @@
 /*
- * Task records: allocation from a per-loop free list, naming, reaping.
+ * Task records: allocation, naming, reaping.
  *
- * A task record is small and lives until its loop ends (records are reused,
- * never returned to malloc while the loop runs), so a late cross-thread
- * wake-up that names a finished task reads valid memory and is dropped by
- * its sequence number. The stack is separate: taken at first run
- * (loop.c), returned here when the task dies.
+ * Records come from per-loop arenas (chunks that double from 64 records
+ * to 4 MiB, the big ones backed by transparent huge pages where the system
+ * allows, so a million tasks cost a hundred page faults, not 60,000) and
+ * go back to a per-loop free list. A record lives until its loop ends,
+ * so a late cross-thread wake-up that names a finished task reads valid
+ * memory and is dropped by its sequence number. The stack is separate:
+ * taken at first run (loop.c), returned here when the task dies.
  */
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "internal.h"
 
 #ifdef WEFT_TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
+
+#define ARENA_MIN (64 * sizeof(weft_task))
+#define ARENA_MAX ((size_t)4 << 20)
+
+struct weft__arena {
+    struct weft__arena *next;
+    size_t size;
+};
+
+static weft_task *arena_take(weft__loop *l)
+{
+    if (l->arena_left < sizeof(weft_task)) {
+        size_t size = l->arenas ? l->arenas->size * 2 : ARENA_MIN;
+        if (size > ARENA_MAX)
+            size = ARENA_MAX;
+        struct weft__arena *a = weft__malloc(size);
+        if (!a)
+            return NULL;
+        if (size == ARENA_MAX)
+            madvise((void *)(((uintptr_t)a + 4095) & ~(uintptr_t)4095),
+                    size - 4096, MADV_HUGEPAGE);
+        a->size = size;
+        a->next = l->arenas;
+        l->arenas = a;
+        l->arena_next = (char *)(a + 1);
+        l->arena_left = size - sizeof *a;
+        l->arena_left -= l->arena_left % sizeof(weft_task);
+    }
+    weft_task *t = (weft_task *)l->arena_next;
+    l->arena_next += sizeof(weft_task);
+    l->arena_left -= sizeof(weft_task);
+    return t;
+}
+
+void weft__tasks_free(weft__loop *l)
+{
+    struct weft__arena *a;
+    while ((a = l->arenas)) {
+        l->arenas = a->next;
+        weft__free(a);
+    }
+    l->free_tasks = NULL;
+}
 
 weft_task *weft__task_new(weft__loop *l, weft_fn fn, void *arg, const char *name,
                           void *site)
@@ -26,7 +72,7 @@ weft_task *weft__task_new(weft__loop *l, weft_fn fn, void *arg, const char *name
     if (t) {
         l->free_tasks = t->next;
         seq = t->seq;                     /* keeps stale wake-ups stale */
-    } else if (!(t = weft__malloc(sizeof *t))) {
+    } else if (!(t = arena_take(l))) {
         return NULL;
     }
     memset(t, 0, sizeof *t);
