@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# make bench: every benchmark beside its anchor, in one run, ratios printed.
+#
+#   bench/run.sh [build-dir]        RUNS=5 for more repetitions (default 3)
+#
+# Core microbenchmarks run pinned to CPU 1 next to the Go (GOMAXPROCS=1)
+# and asyncio anchors from ../shared/bench/anchors; each figure is the
+# median of RUNS runs. Results are also written to <build>/bench/core.txt.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(cd "${1:-$ROOT/build}" && pwd)
+RUNS=${RUNS:-3}
+ANCHORS="$ROOT/../shared/bench/anchors"
+OUT="$BUILD/bench"
+mkdir -p "$OUT"
+PIN="taskset -c 1"
+command -v taskset >/dev/null || PIN=""
+
+median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "-"}'; }
+
+# run CMD RUNS times, collecting "key value" lines (key: text before the last
+# field) into $OUT/<name>.<run>
+collect() {
+  local name=$1; shift
+  for i in $(seq "$RUNS"); do
+    $PIN "$@" > "$OUT/$name.$i" 2>/dev/null || { echo "bench: $name failed" >&2; return 1; }
+  done
+}
+value() {  # value NAME KEY-PREFIX -> median of that key over the runs
+  local name=$1 key=$2
+  cat "$OUT/$name".[0-9]* 2>/dev/null | grep -F "$key" | awk '{print $NF}' | median
+}
+
+echo "== core: weft vs Go 1.19 (GOMAXPROCS=1) and asyncio, CPU 1, median of $RUNS =="
+collect weft "$BUILD/bench/core_micro"
+
+have_go=0
+if [ -d "$ANCHORS/gomicro" ] && command -v go >/dev/null; then
+  rm -rf "$OUT/gomicro" && cp -r "$ANCHORS/gomicro" "$OUT/gomicro" && chmod -R u+w "$OUT/gomicro"
+  if (cd "$OUT/gomicro" && GOCACHE="$OUT/gocache" GOFLAGS=-mod=mod GOPROXY=off \
+        go build -o gomicro . 2>"$OUT/gomicro.log"); then
+    collect go "$OUT/gomicro/gomicro" && have_go=1
+  else
+    echo "bench: Go anchor did not build (see $OUT/gomicro.log)" >&2
+  fi
+fi
+have_py=0
+PY=/usr/bin/python3
+[ -x $PY ] || PY=python3
+if [ -f "$ANCHORS/asyncio_micro.py" ]; then
+  collect asyncio $PY "$ANCHORS/asyncio_micro.py" && have_py=1
+fi
+
+row() {  # label weft-key go-key py-key unit
+  local w g p
+  w=$(value weft "$2")
+  g=$([ $have_go = 1 ] && [ -n "$3" ] && value go "$3" || echo -)
+  p=$([ $have_py = 1 ] && [ -n "$4" ] && value asyncio "$4" || echo -)
+  awk -v l="$1" -v w="$w" -v g="$g" -v p="$p" -v u="$5" 'BEGIN {
+    rg = (g != "-" && w > 0) ? sprintf("%.1fx", g / w) : "-";
+    rp = (p != "-" && w > 0) ? sprintf("%.0fx", p / w) : "-";
+    printf "%-28s %10s %10s %10s %-6s  Go/weft %-7s asyncio/weft %s\n", l, w, g, p, u, rg, rp }'
+}
+printf "%-28s %10s %10s %10s %-6s\n" "benchmark" "weft" "Go" "asyncio" "unit"
+{
+row "task switch (yield)"        "switch_ns"              "Gosched yield ns/switch"     "sleep(0) yield ns/switch"  ns
+row "spawn + join (cold)"        "spawn_join_ns"          "spawn+join ns/task"          "spawn+join ns/task"        ns
+row "spawn + join (warm)"        "spawn_join_warm_ns"     "spawn+join ns/task"          "spawn+join ns/task"        ns
+row "channel ping-pong"          "pingpong_ns"            "chan ping-pong ns/switch"    "event ping-pong ns/switch" ns
+row "idle task memory (100k)"    "idle_task_bytes_100k"   "bytes/idle goroutine (100k)" "bytes/idle task (100k)"    bytes
+row "idle task memory (1M)"      "idle_task_bytes_1m"     ""                            ""                          bytes
+row "timer arm + cancel"         "timer_arm_cancel_ns"    ""                            ""                          ns
+row "sem acquire + release"      "sem_acquire_release_ns" ""                            ""                          ns
+row "run_blocking round trip"    "run_blocking_ns"        ""                            ""                          ns
+} | tee "$OUT/core.txt"
+
+# Instructions per switch from callgrind: repeatable whatever the machine
+# is doing. The difference of two run sizes cancels the setup.
+if command -v valgrind >/dev/null; then
+  ir() {
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BUILD/bench/core_micro" "$1" "$2" 2>&1 \
+      | awk '/Collected/ {gsub(",", "", $4); print $4}'
+  }
+  a=$(ir 0.001 switch_ns); b=$(ir 0.002 switch_ns)
+  c=$(ir 0.001 pingpong_ns); d=$(ir 0.002 pingpong_ns)
+  awk -v a="$a" -v b="$b" -v c="$c" -v d="$d" 'BEGIN {
+    printf "callgrind: %.1f instructions per yield switch, %.1f per ping-pong switch\n",
+           (b - a) / 20000, (d - c) / 10000 }' | tee -a "$OUT/core.txt"
+fi
