@@ -1,4 +1,5 @@
 # Thin wrapper over CMake: the README's commands.
+#   make run        build and run the example (fetch_all on the core runtime)
 #   make test       configure, build, run every test (x86_64, then aarch64 under qemu)
 #   make test-long  soak and crash tests
 #   make bench      every benchmark beside its anchor, ratios printed
@@ -8,7 +9,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 CTEST = ctest --output-on-failure -j$(JOBS)
 
-.PHONY: all bootstrap build test test-long test-aarch64 bench asan tsan valgrind clean
+.PHONY: all bootstrap build run test test-long test-aarch64 bench asan tsan clean
 
 all: build
 
@@ -20,6 +21,9 @@ $(BUILD)/CMakeCache.txt:
 
 build: bootstrap $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
+
+run: build
+	$(BUILD)/fetch_all
 
 test: build test-aarch64
 	cd $(BUILD) && $(CTEST) -LE long

@@ -9,6 +9,8 @@
 #define WEFT_TEST_H
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -62,18 +64,32 @@ static inline int test_scale(int n)
 /* A log sink that keeps everything, for tests that check what was logged. */
 static char test_log[65536];
 static size_t test_log_len;
+static pthread_mutex_t test_log_mu = PTHREAD_MUTEX_INITIALIZER;
 static void test_log_sink(int level, const char *msg, void *ctx)
 {
     (void)ctx;
+    pthread_mutex_lock(&test_log_mu);
     int n = snprintf(test_log + test_log_len, sizeof test_log - test_log_len, "%s: %s\n",
                      weft_log_level_name(level), msg);
     if (n > 0 && test_log_len + n < sizeof test_log)
         test_log_len += n;
+    pthread_mutex_unlock(&test_log_mu);
+}
+
+/* for logs written by other threads while the test runs */
+static inline bool test_log_has(const char *s)
+{
+    pthread_mutex_lock(&test_log_mu);
+    bool found = strstr(test_log, s) != NULL;
+    pthread_mutex_unlock(&test_log_mu);
+    return found;
 }
 static inline void test_log_capture(void)
 {
+    pthread_mutex_lock(&test_log_mu);
     test_log_len = 0;
     test_log[0] = 0;
+    pthread_mutex_unlock(&test_log_mu);
     weft_log_set(test_log_sink, NULL, WEFT_LOG_DEBUG);
 }
 

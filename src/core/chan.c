@@ -222,7 +222,7 @@ void weft_chan_close(weft_chan *c)
 {
     if (!c)
         return;
-    if (!c->shared && weft__cur_loop && weft__foreign(c->loop))
+    if (!c->shared && weft__cur_loop && weft__foreign(&c->loop))
         weft__panic("weft_chan_close: channel belongs to another loop");
     lock(c);
     c->closed = true;

@@ -17,7 +17,7 @@ void weft_event_set(weft_event *e)
 {
     if (!e)
         weft__panic("weft_event_set: NULL event");
-    if (weft__foreign(e->loop_))
+    if (weft__foreign(&e->loop_))
         weft__panic("weft_event_set: event belongs to another loop");
     e->set_ = true;
     struct weft__waiter *w;

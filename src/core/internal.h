@@ -22,46 +22,14 @@
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer)
 #define WEFT_ASAN 1
-static inline void weft__wake(weft_task *t, int result)
-{
-    if (t->state != WEFT__WAITING)
-        return;
-    t->wake = result;
-    weft__ready(t->loop, t);
-}
-
 #endif
-static inline void weft__wake(weft_task *t, int result)
-{
-    if (t->state != WEFT__WAITING)
-        return;
-    t->wake = result;
-    weft__ready(t->loop, t);
-}
-
 #endif
 #if defined(__SANITIZE_THREAD__)
 #define WEFT_TSAN 1
 #elif defined(__has_feature)
 #if __has_feature(thread_sanitizer)
 #define WEFT_TSAN 1
-static inline void weft__wake(weft_task *t, int result)
-{
-    if (t->state != WEFT__WAITING)
-        return;
-    t->wake = result;
-    weft__ready(t->loop, t);
-}
-
 #endif
-static inline void weft__wake(weft_task *t, int result)
-{
-    if (t->state != WEFT__WAITING)
-        return;
-    t->wake = result;
-    weft__ready(t->loop, t);
-}
-
 #endif
 
 /* ---- allocation (alloc.c) ----------------------------------------------- */
@@ -212,25 +180,9 @@ struct weft_task {
     weft_time started;                    /* first run, for the dump */
 #ifdef WEFT_ASAN
     void *asan_fake;
-static inline void weft__wake(weft_task *t, int result)
-{
-    if (t->state != WEFT__WAITING)
-        return;
-    t->wake = result;
-    weft__ready(t->loop, t);
-}
-
 #endif
 #ifdef WEFT_TSAN
     void *tsan_fiber;
-static inline void weft__wake(weft_task *t, int result)
-{
-    if (t->state != WEFT__WAITING)
-        return;
-    t->wake = result;
-    weft__ready(t->loop, t);
-}
-
 #endif
     char name[32];
 };
@@ -266,7 +218,7 @@ typedef struct weft__loop {
     _Atomic uint64_t switches;
     _Atomic(weft_task *) running;
     _Atomic int stall_reported;           /* set by the watchdog */
-    weft_time stall_since;                /* written by the watchdog */
+    _Atomic weft_time stall_since;        /* written by the watchdog */
     uint64_t wd_seen, wd_reported;        /* watchdog-private */
     weft_time wd_since;
     pid_t tid;
@@ -280,25 +232,9 @@ typedef struct weft__loop {
     const void *sched_stack_lo;
     size_t sched_stack_size;
     void *asan_fake;
-static inline void weft__wake(weft_task *t, int result)
-{
-    if (t->state != WEFT__WAITING)
-        return;
-    t->wake = result;
-    weft__ready(t->loop, t);
-}
-
 #endif
 #ifdef WEFT_TSAN
     void *tsan_fiber;
-static inline void weft__wake(weft_task *t, int result)
-{
-    if (t->state != WEFT__WAITING)
-        return;
-    t->wake = result;
-    weft__ready(t->loop, t);
-}
-
 #endif
 } weft__loop;
 
@@ -319,18 +255,21 @@ static inline int weft__bind(uint64_t *owner)
     weft__loop *l = weft__cur_loop;
     if (unlikely(!l || !l->cur))
         return -EPERM;
-    if (unlikely(*owner != l->id)) {
-        if (*owner)
+    /* atomic: a misusing second loop may race the first; one of them wins */
+    uint64_t o = __atomic_load_n(owner, __ATOMIC_RELAXED);
+    if (unlikely(o != l->id)) {
+        if (o || !__atomic_compare_exchange_n(owner, &o, l->id, false, __ATOMIC_RELAXED,
+                                              __ATOMIC_RELAXED))
             return -EXDEV;
-        *owner = l->id;
     }
     return 0;
 }
 
 /* true when a loop-local object bound to owner may not be used here */
-static inline bool weft__foreign(uint64_t owner)
+static inline bool weft__foreign(const uint64_t *owner)
 {
-    return owner && (!weft__cur_loop || weft__cur_loop->id != owner);
+    uint64_t o = __atomic_load_n(owner, __ATOMIC_RELAXED);
+    return o && (!weft__cur_loop || weft__cur_loop->id != o);
 }
 
 int weft__check_slow(weft_time op_deadline, int op_err);

@@ -100,7 +100,7 @@ static inline void jump(weft__loop *l, weft_task *from, weft_task *to, bool dyin
             start_task(l, to);
         to->state = WEFT__RUNNING;
     }
-    if (unlikely(atomic_load_explicit(&l->stall_reported, memory_order_relaxed)))
+    if (unlikely(atomic_load_explicit(&l->stall_reported, memory_order_acquire)))
         weft__stall_yielded(l);
     l->cur = to;
     atomic_store_explicit(&l->switches,

@@ -53,7 +53,7 @@ void weft_sem_release(weft_sem *s)
 {
     if (!s)
         weft__panic("weft_sem_release: NULL semaphore");
-    if (weft__foreign(s->loop_))
+    if (weft__foreign(&s->loop_))
         weft__panic("weft_sem_release: semaphore belongs to another loop");
     struct weft__waiter *w = weft__wq_pop(&s->wq_);
     if (w)

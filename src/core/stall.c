@@ -182,7 +182,7 @@ static void *watchdog(void *unused)
                 continue;
             l->wd_reported = s + 1;
             report(l, t, now - l->wd_since);
-            l->stall_since = l->wd_since;
+            atomic_store_explicit(&l->stall_since, l->wd_since, memory_order_relaxed);
             atomic_store_explicit(&l->stall_reported, 1, memory_order_release);
         }
         pthread_mutex_unlock(&reg_mu);
@@ -232,9 +232,8 @@ void weft__stall_unregister(weft__loop *l)
 void weft__stall_yielded(weft__loop *l)
 {
     atomic_store_explicit(&l->stall_reported, 0, memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
     weft_task *t = l->cur;
-    weft_time total = weft_now() - l->stall_since;
+    weft_time total = weft_now() - atomic_load_explicit(&l->stall_since, memory_order_relaxed);
     if (stalls_metric)
         weft_metric_add(stalls_metric, 1);
     weft_log(WEFT_LOG_WARN, "stall: task '%s' held loop %d for %.1f ms in total before yielding",

@@ -194,7 +194,7 @@ static int sigquit_root(void *unused)
     weft_spawn(g, dump_target, NULL, "quit-sleeper");
     weft_sleep(5 * WEFT_MS);
     kill(getpid(), SIGQUIT);
-    for (int i = 0; i < 100 && !strstr(test_log, "quit-sleeper"); i++)
+    for (int i = 0; i < 100 && !test_log_has("quit-sleeper"); i++)
         weft_sleep(5 * WEFT_MS);
     weft_group_cancel(g);
     return weft_group_wait(g);
