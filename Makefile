@@ -5,11 +5,12 @@
 #   make bench      every benchmark beside its anchor, ratios printed
 #   make asan       the whole suite under ASan+UBSan
 #   make tsan       the cross-thread tests under TSan
+#   make valgrind   the core tests under valgrind memcheck (stacks registered)
 JOBS ?= $(shell nproc)
 BUILD ?= build
 CTEST = ctest --output-on-failure -j$(JOBS)
 
-.PHONY: all bootstrap build run test test-long test-aarch64 bench asan tsan clean
+.PHONY: all bootstrap build run test test-long test-aarch64 bench asan tsan valgrind clean
 
 all: build
 
@@ -48,6 +49,16 @@ tsan: bootstrap
 	cmake -S . -B build-tsan -DWEFT_SANITIZE=thread -DWEFT_BENCH=OFF >/dev/null
 	cmake --build build-tsan -j$(JOBS)
 	cd build-tsan && WEFT_UNDER_SANITIZER=1 $(CTEST) -L threads
+
+VG_TESTS = core_selftest core/core_task core/core_scope core/core_group core/core_sync \
+           core/core_chan core/core_fd core/core_blocking core/core_services
+valgrind: build
+	@for t in $(VG_TESTS); do \
+	  echo "valgrind $$t"; \
+	  WEFT_SMALL=1 valgrind -q --error-exitcode=9 --leak-check=full \
+	    --errors-for-leak-kinds=definite $(BUILD)/tests/$$t >/dev/null \
+	    2>$(BUILD)/valgrind.log || { cat $(BUILD)/valgrind.log; exit 1; }; \
+	done; echo "valgrind: clean"
 
 bench: build
 	bench/run.sh $(BUILD)
