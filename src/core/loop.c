@@ -518,5 +518,7 @@ int weft_sleep(weft_time duration)
     }
     /* the sleep's own deadline "fails" with 0: only a scope, or a cancel,
      * ends a sleep with an error */
-    return weft__wait(weft_now() + duration, 0, "sleep");
+    weft_time now = weft_now();
+    weft_time until = duration > WEFT_FOREVER - now ? WEFT_FOREVER : now + duration;
+    return weft__wait(until, 0, "sleep");
 }

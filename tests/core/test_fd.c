@@ -157,6 +157,30 @@ static int signals(void *unused)
 }
 static void test_signal_wait(void **s) { (void)s; RUN(signals, NULL); }
 
+static int sig_result;
+static int sig_waiter(void *unused)
+{
+    (void)unused;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGUSR2);
+    sig_result = weft_signal_wait(&set);
+    return 0;
+}
+
+static int signal_cancel(void *unused)
+{
+    (void)unused;
+    weft_group *g = weft_group_new();
+    weft_spawn(g, sig_waiter, NULL, "sig");
+    weft_sleep(2 * WEFT_MS);
+    weft_group_cancel(g);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(sig_result, -ECANCELED);
+    return 0;
+}
+static void test_signal_wait_cancel(void **s) { (void)s; RUN(signal_cancel, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +188,7 @@ int main(void)
         cmocka_unit_test(test_fd_reader_and_writer),
         cmocka_unit_test(test_owned_edge_triggered),
         cmocka_unit_test(test_signal_wait),
+        cmocka_unit_test(test_signal_wait_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

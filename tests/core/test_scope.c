@@ -264,6 +264,24 @@ static int absolute(void *unused)
 }
 static void test_enter_at(void **s) { (void)s; RUN(absolute, NULL); }
 
+/* huge durations do not overflow into the past */
+static int forever(void *unused)
+{
+    (void)unused;
+    weft_scope sc;
+    weft_time t0 = weft_now();
+    weft_scope_enter(&sc, 5 * WEFT_MS);
+    EXPECT_EQ(weft_sleep(WEFT_FOREVER), -ETIMEDOUT);
+    EXPECT_EQ(weft_sleep(WEFT_FOREVER - 1), -ETIMEDOUT);
+    EXPECT(weft_scope_exit(&sc));
+    EXPECT(weft_now() - t0 >= 5 * WEFT_MS);
+    weft_scope_enter(&sc, WEFT_FOREVER - 1);
+    EXPECT(weft_deadline() == WEFT_FOREVER);
+    weft_scope_exit(&sc);
+    return 0;
+}
+static void test_huge_durations(void **s) { (void)s; RUN(forever, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -276,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_children_inherit_deadline),
         cmocka_unit_test(test_misuse_aborts),
         cmocka_unit_test(test_enter_at),
+        cmocka_unit_test(test_huge_durations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -119,6 +119,43 @@ static int locker(void *unused)
     return 0;
 }
 
+static int lock_result;
+static int lock_waiter(void *arg)
+{
+    lock_result = weft_mutex_lock(arg);
+    if (lock_result == 0)
+        weft_mutex_unlock(arg);
+    return 0;
+}
+
+static int mutex_cancel(void *unused)
+{
+    (void)unused;
+    weft_mutex m;
+    weft_mutex_init(&m);
+    EXPECT_EQ(weft_mutex_lock(&m), 0);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, lock_waiter, &m, "w");
+    weft_yield();
+    weft_group_cancel(g);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(lock_result, -ECANCELED);
+    weft_mutex_unlock(&m);
+    EXPECT_EQ(weft_mutex_trylock(&m), 0);      /* the lock was not lost */
+    weft_mutex_unlock(&m);
+    weft_scope sc;
+    EXPECT_EQ(weft_mutex_lock(&m), 0);
+    g = weft_group_new();
+    weft_scope_enter(&sc, 3 * WEFT_MS);
+    weft_spawn(g, lock_waiter, &m, "w");       /* inherits the deadline */
+    weft_scope_exit(&sc);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(lock_result, -ETIMEDOUT);
+    weft_mutex_unlock(&m);
+    return 0;
+}
+static void test_mutex_cancel(void **s) { (void)s; RUN(mutex_cancel, NULL); }
+
 static int mutex(void *unused)
 {
     (void)unused;
@@ -226,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_sem_fifo),
         cmocka_unit_test(test_sem_cancel_and_handoff),
         cmocka_unit_test(test_mutex),
+        cmocka_unit_test(test_mutex_cancel),
         cmocka_unit_test(test_mutex_misuse),
         cmocka_unit_test(test_event),
         cmocka_unit_test(test_cross_loop),

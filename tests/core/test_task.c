@@ -228,6 +228,46 @@ int dumper(void *unused)
 }
 static void test_task_dump(void **s) { (void)s; RUN(dumper, NULL); }
 
+/* weft_run: the first failing loop cancels the others; its error is returned */
+static int loop_body(void *unused)
+{
+    (void)unused;
+    if (weft_loop_index() == 1) {
+        weft_sleep(10 * WEFT_MS);
+        return -EIO;
+    }
+    int rc = weft_sleep(10 * WEFT_SEC);
+    return rc == -ECANCELED ? rc : -EBADMSG;
+}
+
+static void test_run_first_error_cancels_others(void **s)
+{
+    (void)s;
+    weft_time t0 = weft_now();
+    assert_int_equal(weft_run(3, loop_body, NULL), -EIO);
+    assert_true(weft_now() - t0 < 5 * WEFT_SEC);
+    assert_int_equal(weft_run(-1, loop_body, NULL), -EINVAL);
+    assert_int_equal(weft_run(2, NULL, NULL), -EINVAL);
+}
+
+static int counted;
+static int count_loop(void *unused)
+{
+    (void)unused;
+    __atomic_add_fetch(&counted, 1, __ATOMIC_RELAXED);
+    return weft_loop_count() == 2 ? 0 : -EBADMSG;
+}
+
+static void test_run_every_loop(void **s)
+{
+    (void)s;
+    counted = 0;
+    assert_int_equal(weft_run(2, count_loop, NULL), 0);
+    assert_int_equal(counted, 2);
+    counted = 0;
+    assert_int_equal(weft_run(0, count_loop, NULL) == 0 || sysconf(_SC_NPROCESSORS_ONLN) != 2, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -237,6 +277,8 @@ int main(void)
         cmocka_unit_test(test_bad_args),     cmocka_unit_test(test_main_returns_result),
         cmocka_unit_test(test_self_cancel),  cmocka_unit_test(test_cancel_sleep),
         cmocka_unit_test(test_many_tasks),   cmocka_unit_test(test_task_dump),
+        cmocka_unit_test(test_run_first_error_cancels_others),
+        cmocka_unit_test(test_run_every_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
