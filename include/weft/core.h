@@ -82,7 +82,13 @@ typedef struct weft_group weft_group;
 
 /* Runs fn(arg) as the root task of a new loop on this thread and returns
  * its result once it and everything it started has finished.
- * -EBUSY if this thread already runs a loop, -ENOMEM. */
+ * -EBUSY if this thread already runs a loop, -ENOMEM.
+ *
+ * Deadlock: when every task waits and nothing can wake any of them (no
+ * armed deadline, no fd wait, no wait another thread can end), the loop
+ * logs an error with the task dump and cancels every task; weft_main then
+ * returns -EDEADLK in place of the root's -ECANCELED. (Under weft_run, where
+ * another loop's failure could still cancel it, a warning is logged.) */
 int weft_main(weft_fn fn, void *arg);
 
 /* Runs one loop per thread (threads 0 = one per core), each running

@@ -151,6 +151,7 @@ int weft_run_blocking(weft_fn fn, void *arg)
     pthread_mutex_unlock(&pool.mu);
     if (rc)
         return rc;
+    self->loop->remote_waits++;           /* a pool thread will wake us */
     rc = weft__wait(WEFT_FOREVER, 0, "run_blocking");
     pthread_mutex_lock(&pool.mu);
     if (j.state == QUEUED) {              /* interrupted before a thread took it */
@@ -166,6 +167,7 @@ int weft_run_blocking(weft_fn fn, void *arg)
             rc = j.rc;
     }
     pthread_mutex_unlock(&pool.mu);
+    self->loop->remote_waits--;
     return rc;
 }
 

@@ -93,7 +93,9 @@ void weft__fd_event(weft__loop *l, int fd, uint32_t events)
 static int park_on(weft__loop *l, int fd, int events, weft_time op_deadline, int op_err)
 {
     weft_task *self = l->cur;
+    l->fd_waits++;
     int rc = weft__wait(op_deadline, op_err, events & WEFT_WRITE ? "fd write" : "fd read");
+    l->fd_waits--;
     struct weft__fdstate *st = &l->fds[fd];   /* the table may have moved */
     if (st->reader == self)
         st->reader = NULL;

@@ -225,6 +225,10 @@ typedef struct weft__loop {
     pthread_t thread;
     struct weft__loop *reg_next;          /* process-wide loop registry */
     weft_task *root;
+    /* waits that an fd event or another thread can end: while any is
+     * pending (or a timer is armed) an idle loop is not deadlocked */
+    unsigned fd_waits, remote_waits;
+    int deadlocks;                        /* times detected */
     int index, count;
     uint64_t id;                          /* process-unique, never reused */
     void *altstack;

@@ -335,10 +335,43 @@ void weft__loop_poll(weft__loop *l, weft_time timeout)
     }
 }
 
+/* Every task waits and nothing can ever wake one: no timer, no fd, no
+ * other thread. Go panics here; weft logs the dump and cancels every task
+ * so the program unwinds (weft_main then returns -EDEADLK). If that does
+ * not get anything moving (tasks in shields without deadlines), abort. */
+static bool deadlocked(weft__loop *l)
+{
+    if (l->runq_head || l->timers.n || l->fd_waits || l->remote_waits ||
+        atomic_load(&l->inbox_pending) || atomic_load(&l->cancel_requested))
+        return false;
+    if (l->count > 1) {
+        /* under weft_run another loop's failure may still cancel ours:
+         * report once, keep waiting */
+        if (!l->deadlocks++) {
+            weft_log(WEFT_LOG_WARN, "deadlock? all %zu tasks of loop %d are waiting and only "
+                     "another loop's failure can wake them", l->ntasks, l->index);
+            weft__dump_log(l);
+        }
+        return false;
+    }
+    l->deadlocks++;
+    weft_log(WEFT_LOG_ERROR, "deadlock: all %zu tasks of loop %d are waiting and nothing "
+             "can wake them (no timer, fd or other thread); cancelling them all", l->ntasks,
+             l->index);
+    weft__dump_log(l);
+    if (l->deadlocks > 1)
+        weft__panic("deadlock in loop %d persists after cancelling every task", l->index);
+    for (weft_task *t = l->all; t; t = t->all_next)
+        weft__cancel(t, false);
+    return true;
+}
+
 static void scheduler(weft__loop *l)
 {
     while (l->root->state != WEFT__DEAD) {
         weft_time timeout = 0;
+        if (!l->runq_head && deadlocked(l))
+            continue;
         if (!l->runq_head) {
             weft_time next = weft__timer_next(&l->timers);
             timeout = next == WEFT_FOREVER ? WEFT_FOREVER : next - weft_now();
@@ -453,6 +486,8 @@ int weft__loop_main(int index, int count, weft__loop **out, pthread_mutex_t *out
     publish(out, out_mu, l);
     scheduler(l);
     rc = l->root->result;
+    if (l->deadlocks && rc == -ECANCELED)
+        rc = -EDEADLK;
     publish(out, out_mu, NULL);
     weft__cur_loop = NULL;
     loop_fini(l);

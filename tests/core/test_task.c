@@ -268,6 +268,46 @@ static void test_run_every_loop(void **s)
     assert_int_equal(weft_run(0, count_loop, NULL) == 0 || sysconf(_SC_NPROCESSORS_ONLN) != 2, 1);
 }
 
+/* deadlock: every task waits on something only another waiting task
+ * could provide; weft names them and unwinds instead of hanging */
+static int wait_sem(void *arg)
+{
+    return weft_sem_acquire(arg);
+}
+
+int deadlock_root(void *unused);
+int deadlock_root(void *unused)
+{
+    (void)unused;
+    weft_sem a, b;
+    weft_sem_init(&a, 0);
+    weft_sem_init(&b, 0);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, wait_sem, &a, "waits-for-a");
+    weft_spawn(g, wait_sem, &b, "waits-for-b");
+    return weft_group_wait(g);
+}
+
+static int lonely(void *unused)
+{
+    (void)unused;
+    weft_event ev;
+    weft_event_init(&ev);
+    return weft_event_wait(&ev);
+}
+
+static void test_deadlock_detected(void **s)
+{
+    (void)s;
+    test_log_capture();
+    assert_int_equal(weft_main(deadlock_root, NULL), -EDEADLK);
+    assert_non_null(strstr(test_log, "deadlock: all 3 tasks of loop 0 are waiting"));
+    assert_non_null(strstr(test_log, "task 'waits-for-a' waiting on sem acquire"));
+    assert_non_null(strstr(test_log, "task 'main' waiting on group wait"));
+    assert_int_equal(weft_main(lonely, NULL), -EDEADLK);
+    weft_log_set(NULL, NULL, WEFT_LOG_INFO);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_many_tasks),   cmocka_unit_test(test_task_dump),
         cmocka_unit_test(test_run_first_error_cancels_others),
         cmocka_unit_test(test_run_every_loop),
+        cmocka_unit_test(test_deadlock_detected),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
