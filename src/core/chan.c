@@ -154,11 +154,12 @@ static int block_on(weft_chan *c, weft__wq *q, void *data, const char *reason)
 {
     weft_task *t = weft__self();
     struct weft__waiter w = { .task = t, .seq = t->seq, .data = data };
+    bool shared = c->shared;              /* c may be freed once we are woken */
     weft__wq_push(q, &w);
     unlock(c);
-    t->loop->remote_waits += c->shared;   /* another loop may wake us */
+    t->loop->remote_waits += shared;      /* another loop may wake us */
     int rc = weft__wait(WEFT_FOREVER, 0, reason);
-    t->loop->remote_waits -= c->shared;
+    t->loop->remote_waits -= shared;
     if (!__atomic_load_n(&w.linked, __ATOMIC_ACQUIRE))
         return w.result;                  /* handed off: that wins */
     lock(c);
