@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "weft.h"
+#include "../tests/procstat.h"
 #include "../src/core/internal.h"
 
 static double scale = 1.0;
@@ -82,20 +83,6 @@ static double bench_pingpong(void)
     weft_chan_free(p.a);
     weft_chan_free(p.b);
     return ns;
-}
-
-static long vm_kb(const char *field)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = 0;
-    size_t n = strlen(field);
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, field, n) == 0)
-            v = atol(line + n + 1);
-    if (f)
-        fclose(f);
-    return v;
 }
 
 static int sleeper(void *arg)

@@ -57,8 +57,8 @@ row() {  # label weft-key go-key py-key unit
   g=$([ $have_go = 1 ] && [ -n "$3" ] && value go "$3" || echo -)
   p=$([ $have_py = 1 ] && [ -n "$4" ] && value asyncio "$4" || echo -)
   awk -v l="$1" -v w="$w" -v g="$g" -v p="$p" -v u="$5" 'BEGIN {
-    rg = (g != "-" && w > 0) ? sprintf("%.1fx", g / w) : "-";
-    rp = (p != "-" && w > 0) ? sprintf("%.0fx", p / w) : "-";
+    rg = (g != "-" && w > 0) ? sprintf(g / w < 10 ? "%.2gx" : "%.0fx", g / w) : "-";
+    rp = (p != "-" && w > 0) ? sprintf(p / w < 10 ? "%.2gx" : "%.0fx", p / w) : "-";
     printf "%-28s %10s %10s %10s %-6s  Go/weft %-7s asyncio/weft %s\n", l, w, g, p, u, rg, rp }'
 }
 printf "%-28s %10s %10s %10s %-6s\n" "benchmark" "weft" "Go" "asyncio" "unit"

@@ -3,6 +3,7 @@
 #include <sys/resource.h>
 
 #include "test.h"
+#include "procstat.h"
 
 static int recurse(int depth)
 {
@@ -99,20 +100,6 @@ static int deep_ok(void *unused)
     return 0;
 }
 static void test_deep_stacks_reused(void **s) { (void)s; RUN(deep_ok, NULL); }
-
-static long vm_kb(const char *field)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = 0;
-    size_t n = strlen(field);
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, field, n) == 0)
-            v = atol(line + n + 1);
-    if (f)
-        fclose(f);
-    return v;
-}
 
 static int sleepy(void *unused)
 {
