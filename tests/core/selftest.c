@@ -189,6 +189,39 @@ static int t_fd(void *unused)
     return 0;
 }
 
+static int cancelled_rc;
+static int wait_forever(void *arg)
+{
+    cancelled_rc = weft_sem_acquire(arg);
+    return cancelled_rc;
+}
+
+static int reported;
+static void on_err(const char *task, int err, void *ctx)
+{
+    (void)task;
+    (void)ctx;
+    reported = err;
+}
+
+static int t_cancel(void *unused)
+{
+    (void)unused;
+    weft_sem sem;
+    weft_sem_init(&sem, 0);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, wait_forever, &sem, "w");
+    weft_yield();
+    weft_group_cancel(g);
+    CHECK(weft_group_wait(g) == 0);
+    CHECK(cancelled_rc == -ECANCELED);
+    weft_group *s = weft_supervisor_new(on_err, NULL);
+    weft_spawn(s, fail_after, (void *)1, "bg");
+    CHECK(weft_supervisor_close(s, WEFT_SEC) == 0);
+    CHECK(reported == -EIO);
+    return 0;
+}
+
 static int loop_sum;
 static int per_loop(void *unused)
 {
@@ -202,7 +235,7 @@ int main(void)
     static const struct { const char *name; weft_fn fn; } tests[] = {
         { "yield order", t_yield }, { "group failure", t_group }, { "scope", t_scope },
         { "channel", t_chan },      { "many tasks", t_many },     { "blocking", t_blocking },
-        { "deep stack", t_deep },   { "fd wait", t_fd },
+        { "deep stack", t_deep },   { "fd wait", t_fd },         { "cancel", t_cancel },
     };
     int passed = 0, failed = 0;
     for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {

@@ -279,6 +279,34 @@ static int unclosed_supervisor(void *unused)
 }
 static void test_unclosed_supervisor(void **s) { (void)s; RUN(unclosed_supervisor, NULL); }
 
+static int close_result;
+static int closer(void *arg)
+{
+    struct report *r = arg;
+    weft_group *s = weft_supervisor_new(on_error, r);
+    struct step slow = { 5000, 0 };
+    weft_spawn(s, after, &slow, "bg");
+    close_result = weft_supervisor_close(s, 10 * WEFT_SEC);
+    return 0;
+}
+
+static int closer_cancelled(void *unused)
+{
+    (void)unused;
+    struct report r = { .n = 0 };
+    weft_group *g = weft_group_new();
+    weft_spawn(g, closer, &r, "closer");
+    weft_sleep(2 * WEFT_MS);
+    weft_time t0 = weft_now();
+    weft_group_cancel(g);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(close_result, -ECANCELED);       /* children cancelled and joined */
+    EXPECT(weft_now() - t0 < WEFT_SEC);
+    EXPECT_EQ(r.n, 0);
+    return 0;
+}
+static void test_supervisor_closer_cancelled(void **s) { (void)s; RUN(closer_cancelled, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_supervisor_errors),
         cmocka_unit_test(test_supervisor_close),
         cmocka_unit_test(test_unclosed_supervisor),
+        cmocka_unit_test(test_supervisor_closer_cancelled),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
