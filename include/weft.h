@@ -16,5 +16,6 @@
 #include "weft/sync.h"
 #include "weft/log.h"
 #include "weft/metrics.h"
+#include "weft/net.h"
 
 #endif

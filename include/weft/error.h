@@ -29,7 +29,8 @@
     X(EPOOL_TIMEOUT,    4, "pool timeout", 1)                           \
     X(EACQUIRE_TIMEOUT, 5, "acquire timeout", 1)                        \
     X(EBROKEN,          6, "connection broken by an earlier failure", 0) \
-    X(ECLOSED,          7, "object closed", 0)
+    X(ECLOSED,          7, "object closed", 0)                        \
+    X(EEOF,             8, "unexpected end of stream", 0)
 
 enum {
 #define WEFT__ERR_ENUM(name, off, msg, tmo) WEFT_##name = WEFT_ERR_BASE + (off),

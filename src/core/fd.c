@@ -10,9 +10,10 @@
  *    wait; weft_fd_forget(fd) must precede close(fd).
  *
  *  - fds weft owns (its sockets, through the net layer) are registered once,
- *    edge-triggered for both directions. The loop caches readiness; I/O is
- *    tried until EAGAIN and only then waits (weft__fd_wait_io), so a busy
- *    socket costs no epoll_ctl at all.
+ *    edge-triggered for both directions. I/O is tried until EAGAIN and only
+ *    then waits (weft__fd_wait_io): any byte or buffer space that arrives
+ *    after the EAGAIN raises a new edge, so no readiness needs caching and a
+ *    busy socket costs no epoll_ctl at all.
  */
 #include <errno.h>
 #include <string.h>
@@ -26,7 +27,6 @@ struct weft__fdstate {
     weft_task *reader, *writer;
     uint8_t mode;
     bool registered;
-    bool rready, wready;                  /* FD_OWNED: edge seen since EAGAIN */
 };
 
 static struct weft__fdstate *fd_state(weft__loop *l, int fd)
@@ -73,10 +73,6 @@ void weft__fd_event(weft__loop *l, int fd, uint32_t events)
     struct weft__fdstate *st = &l->fds[fd];
     bool rd = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
     bool wr = events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
-    if (st->mode == FD_OWNED) {
-        st->rready |= rd;
-        st->wready |= wr;
-    }
     if (rd && st->reader) {
         weft__wake(st->reader, 0);
         st->reader = NULL;
@@ -177,7 +173,6 @@ int weft__fd_own(int fd)
     if (rc)
         return rc;
     st->mode = FD_OWNED;
-    st->rready = st->wready = true;       /* try the I/O first */
     return 0;
 }
 
@@ -189,14 +184,6 @@ int weft__fd_wait_io(int fd, int events, weft_time op_deadline, int op_err)
     if (fd < 0 || fd >= l->nfds || l->fds[fd].mode != FD_OWNED)
         return -EBADF;
     struct weft__fdstate *st = &l->fds[fd];
-    /* an edge seen after the EAGAIN that brought the caller here? */
-    if (((events & WEFT_READ) && st->rready) || ((events & WEFT_WRITE) && st->wready)) {
-        if (events & WEFT_READ)
-            st->rready = false;
-        if (events & WEFT_WRITE)
-            st->wready = false;
-        return weft__check(op_deadline, op_err);
-    }
     int rc = claim(st, l->cur, events);
     return rc ? rc : park_on(l, fd, events, op_deadline, op_err);
 }

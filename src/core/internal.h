@@ -340,6 +340,7 @@ void weft__scope_timeout_caught(weft_task *t);
 
 /* fd.c */
 int weft__fd_own(int fd);                 /* register edge-triggered, both ways */
+/* after EAGAIN on an owned fd: wait for the next edge */
 int weft__fd_wait_io(int fd, int events, weft_time op_deadline, int op_err);
 void weft__fd_event(weft__loop *l, int fd, uint32_t events);
 void weft__fds_free(weft__loop *l);

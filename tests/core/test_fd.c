@@ -109,10 +109,7 @@ static int owned(void *unused)
     EXPECT_EQ(read(sv[0], buf, sizeof buf), -1);
     weft_scope sc;
     weft_scope_enter(&sc, 5 * WEFT_MS);
-    int rc = weft__fd_wait_io(sv[0], WEFT_READ, WEFT_FOREVER, 0);
-    if (rc == 0)                               /* the first, optimistic readiness */
-        rc = weft__fd_wait_io(sv[0], WEFT_READ, WEFT_FOREVER, 0);
-    EXPECT_EQ(rc, -ETIMEDOUT);
+    EXPECT_EQ(weft__fd_wait_io(sv[0], WEFT_READ, WEFT_FOREVER, 0), -ETIMEDOUT);
     weft_scope_exit(&sc);
     EXPECT_EQ(weft__fd_wait_io(sv[0], WEFT_READ, weft_now() + 2 * WEFT_MS,
                                -WEFT_EREAD_TIMEOUT), -WEFT_EREAD_TIMEOUT);

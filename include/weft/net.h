@@ -1,0 +1,134 @@
+/*
+ * weft net: TCP and Unix sockets with buffered streams.
+ *
+ * A weft_conn is a connected socket with a read buffer and a write buffer,
+ * owned by the loop that made it (another loop gets -EXDEV) and by the one
+ * task at a time that uses it. Every call honours the task's deadline scope
+ * and cancellation, and has its own default timeout, so nothing waits
+ * forever even without a scope:
+ *
+ *   connect  10 s  -WEFT_ECONNECT_TIMEOUT
+ *   read     30 s  -WEFT_EREAD_TIMEOUT    (per wait for data)
+ *   write    30 s  -WEFT_EWRITE_TIMEOUT   (per wait for buffer space)
+ *   a scope deadline gives -ETIMEDOUT, a cancellation -ECANCELED
+ *
+ * A connection whose read or write was interrupted (timeout, cancel) may
+ * hold half a message: it is marked broken, and every later call on it
+ * fails at once with -WEFT_EBROKEN. Close it. Peer resets give
+ * -ECONNRESET, writes to a closed peer -EPIPE (never SIGPIPE), reads past
+ * an early end of stream -WEFT_EEOF.
+ *
+ * Sockets are non-blocking, registered once with the loop (edge-triggered)
+ * and read and written until EAGAIN; TCP_NODELAY is on by default.
+ */
+#ifndef WEFT_NET_H
+#define WEFT_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/uio.h>
+
+#include "core.h"
+
+typedef struct weft_conn weft_conn;
+typedef struct weft_listener weft_listener;
+
+/* Per-connection settings; zero fields take the defaults. */
+typedef struct weft_net_opts {
+    weft_time connect_timeout;  /* default 10 s; WEFT_FOREVER: none */
+    weft_time read_timeout;     /* default 30 s */
+    weft_time write_timeout;    /* default 30 s */
+    size_t rbuf_size;           /* read buffer, default 16 KiB */
+    size_t wbuf_size;           /* write buffer, default 16 KiB */
+    bool no_nodelay;            /* true: leave Nagle's algorithm on */
+} weft_net_opts;
+
+/* ---- connecting ----------------------------------------------------------- */
+
+/* Connects to host (a name or an IPv4/IPv6 literal) and port, trying every
+ * resolved address in turn until one answers. *out is set on 0. Errors:
+ * -EINVAL (bad host or port), -ENOENT (name does not resolve),
+ * -ECONNREFUSED, -ENETUNREACH, -WEFT_ECONNECT_TIMEOUT, -ETIMEDOUT,
+ * -ECANCELED, -EPERM outside a task, -ENOMEM. With several addresses the
+ * error of the last one tried is returned. */
+int weft_tcp_connect(weft_conn **out, const char *host, int port, const weft_net_opts *o);
+
+/* Connects to a Unix domain socket at path (-EINVAL if too long). */
+int weft_unix_connect(weft_conn **out, const char *path, const weft_net_opts *o);
+
+/* ---- listening ------------------------------------------------------------ */
+
+#define WEFT_REUSEPORT 1        /* SO_REUSEPORT: one listener per loop, same port */
+
+/* Listens on host:port (host NULL or "" = all IPv4 and IPv6 addresses, port
+ * 0 = any free port: see weft_listener_port). SO_REUSEADDR always. backlog
+ * <= 0 gives 511. -EADDRINUSE, -EACCES, -EINVAL, -EPERM outside a task. */
+int weft_tcp_listen(weft_listener **out, const char *host, int port, int backlog, int flags);
+
+/* Listens on a Unix socket at path (an existing socket file is replaced). */
+int weft_unix_listen(weft_listener **out, const char *path, int backlog);
+
+/* Waits for the next connection (no default timeout: a server waits; the
+ * scope and cancellation apply). o configures the accepted connection.
+ * -ECANCELED, -ETIMEDOUT, -EMFILE/-ENFILE (out of fds), -EXDEV. */
+int weft_accept(weft_listener *l, weft_conn **out, const weft_net_opts *o);
+
+int weft_listener_port(const weft_listener *l);   /* the bound port, or -EINVAL */
+int weft_listener_fd(const weft_listener *l);
+
+/* Stops listening; a task blocked in weft_accept gets -ECANCELED. */
+void weft_listener_close(weft_listener *l);
+
+/* ---- reading -------------------------------------------------------------- */
+
+/* Reads what is available (at least 1 byte, waiting if none): returns the
+ * count copied into buf (buffered bytes first), 0 at the end of stream. */
+int weft_conn_read_some(weft_conn *c, void *buf, size_t len);
+
+/* Reads exactly len bytes: 0, or -WEFT_EEOF when the stream ends first. */
+int weft_conn_read_exact(weft_conn *c, void *buf, size_t len);
+
+/* Reads up to and including the delimiter, without copying: *line points
+ * into the read buffer (valid until the next call on c) and the count
+ * (delimiter included) is returned; the bytes are consumed. -EMSGSIZE when
+ * max bytes pass without the delimiter (max is capped by the read buffer
+ * size; the buffer never grows past it), -WEFT_EEOF when the stream ends
+ * first. */
+int weft_conn_read_until(weft_conn *c, const char *delim, size_t dlen, size_t max,
+                         const char **line);
+
+/* Zero-copy access: *data points at the bytes buffered now (no I/O); the
+ * count is returned. weft_conn_fill reads more (waiting if none is
+ * available) and returns the buffered count, 0 at end of stream.
+ * weft_conn_consume drops n bytes from the front. */
+int weft_conn_peek(weft_conn *c, const char **data);
+int weft_conn_fill(weft_conn *c);
+void weft_conn_consume(weft_conn *c, size_t n);
+
+/* ---- writing -------------------------------------------------------------- */
+
+/* Queues bytes in the write buffer (sending when it fills); 0 or error.
+ * weft_conn_flush sends everything queued. */
+int weft_conn_write(weft_conn *c, const void *buf, size_t len);
+int weft_conn_flush(weft_conn *c);
+
+/* Writes all of buf (after anything queued) before returning. */
+int weft_conn_write_all(weft_conn *c, const void *buf, size_t len);
+
+/* Writes all the buffers in one system call where it can (header + body
+ * without copying), after anything queued. */
+int weft_conn_writev(weft_conn *c, const struct iovec *iov, int iovcnt);
+
+/* Flushes, then shuts down the writing side (the peer reads end of stream). */
+int weft_conn_shutdown(weft_conn *c);
+
+/* ---- lifetime ------------------------------------------------------------- */
+
+/* Closes at once (abortive: queued bytes are dropped) and frees c. A task
+ * blocked on c gets -EBADF. NULL is ignored. */
+void weft_conn_close(weft_conn *c);
+
+int weft_conn_fd(const weft_conn *c);
+bool weft_conn_broken(const weft_conn *c);
+
+#endif

@@ -1,0 +1,342 @@
+/*
+ * Buffered streams over a connected socket (weft_conn).
+ *
+ * The read buffer is filled with recv() until EAGAIN, then the task waits
+ * for the next edge with the read timeout; read_until scans only the bytes
+ * it has not scanned before. Writes collect in the write buffer and go out
+ * with send()/sendmsg() (MSG_NOSIGNAL: a closed peer is -EPIPE, never
+ * SIGPIPE); writev sends the queued bytes and the caller's buffers in one
+ * call. Any wait that ends in a timeout or cancellation breaks the
+ * connection, since the stream may now be cut mid-message.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+weft_time weft__after(weft_time timeout)
+{
+    if (timeout == WEFT_FOREVER)
+        return WEFT_FOREVER;
+    weft_time now = weft_now();
+    return timeout > WEFT_FOREVER - now ? WEFT_FOREVER : now + timeout;
+}
+
+static weft_time or_default(weft_time v, weft_time dflt) { return v ? v : dflt; }
+
+int weft__conn_new(weft_conn **out, int fd, const weft_net_opts *o)
+{
+    weft_net_opts none = { 0 };
+    if (!o)
+        o = &none;
+    weft_conn *c = weft__calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->fd = fd;
+    c->loop = weft__cur_loop->id;
+    c->rto = or_default(o->read_timeout, WEFT__IO_TIMEOUT);
+    c->wto = or_default(o->write_timeout, WEFT__IO_TIMEOUT);
+    c->rcap = o->rbuf_size ? o->rbuf_size : WEFT__BUF_SIZE;
+    c->wcap = o->wbuf_size ? o->wbuf_size : WEFT__BUF_SIZE;
+    c->rbuf = weft__malloc(c->rcap);
+    c->wbuf = weft__malloc(c->wcap);
+    if (!c->rbuf || !c->wbuf) {
+        weft__free(c->rbuf);
+        weft__free(c->wbuf);
+        weft__free(c);
+        return -ENOMEM;
+    }
+    *out = c;
+    return 0;
+}
+
+/* 0 when the calling task may use c now */
+static int usable(const weft_conn *c)
+{
+    if (!c)
+        return -EINVAL;
+    weft__loop *l = weft__cur_loop;
+    if (!l || !l->cur)
+        return -EPERM;
+    if (l->id != c->loop)
+        return -EXDEV;
+    return c->broken ? -WEFT_EBROKEN : 0;
+}
+
+/* After EAGAIN: wait for the next edge; an interrupted wait breaks c. */
+static int wait_io(weft_conn *c, int events)
+{
+    bool rd = events == WEFT_READ;
+    int rc = weft__fd_wait_io(c->fd, events, weft__after(rd ? c->rto : c->wto),
+                              rd ? -WEFT_EREAD_TIMEOUT : -WEFT_EWRITE_TIMEOUT);
+    if (rc)
+        c->broken = rc;
+    return rc;
+}
+
+/* Reads more into the buffer: the buffered count (> 0), 0 at end of
+ * stream (or when the buffer is full), or an error. */
+static int fill(weft_conn *c)
+{
+    if (c->rpos && c->rpos + c->rlen == c->rcap) {   /* make room at the end */
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen);
+        c->rpos = 0;
+    }
+    size_t room = c->rcap - c->rpos - c->rlen;
+    if (!room || c->eof)
+        return 0;
+    for (;;) {
+        ssize_t n = recv(c->fd, c->rbuf + c->rpos + c->rlen, room, 0);
+        if (n > 0) {
+            c->rlen += (size_t)n;
+            return (int)c->rlen;
+        }
+        if (n == 0) {
+            c->eof = true;
+            return 0;
+        }
+        if (errno == EAGAIN) {
+            int rc = wait_io(c, WEFT_READ);
+            if (rc)
+                return rc;
+        } else if (errno != EINTR) {
+            c->broken = -errno;
+            return c->broken;
+        }
+    }
+}
+
+int weft_conn_peek(weft_conn *c, const char **data)
+{
+    if (!c || !data)
+        return -EINVAL;
+    *data = c->rbuf + c->rpos;
+    return (int)c->rlen;
+}
+
+void weft_conn_consume(weft_conn *c, size_t n)
+{
+    if (!c)
+        return;
+    if (n > c->rlen)
+        n = c->rlen;
+    c->rpos += n;
+    c->rlen -= n;
+    if (!c->rlen)
+        c->rpos = 0;
+}
+
+int weft_conn_fill(weft_conn *c)
+{
+    int rc = usable(c);
+    if (rc)
+        return rc;
+    if (c->rlen == c->rcap)
+        return -EMSGSIZE;                 /* consume first */
+    rc = fill(c);
+    return rc < 0 ? rc : (int)c->rlen;
+}
+
+int weft_conn_read_some(weft_conn *c, void *buf, size_t len)
+{
+    int rc = usable(c);
+    if (rc)
+        return rc;
+    if (!buf && len)
+        return -EINVAL;
+    if (!c->rlen && len) {
+        /* large reads skip the buffer */
+        if (len >= c->rcap && !c->eof) {
+            for (;;) {
+                ssize_t n = recv(c->fd, buf, len, 0);
+                if (n >= 0) {
+                    c->eof = n == 0;
+                    return (int)n;
+                }
+                if (errno == EAGAIN) {
+                    if ((rc = wait_io(c, WEFT_READ)))
+                        return rc;
+                } else if (errno != EINTR) {
+                    return c->broken = -errno;
+                }
+            }
+        }
+        if ((rc = fill(c)) <= 0)
+            return rc;
+    }
+    size_t n = len < c->rlen ? len : c->rlen;
+    memcpy(buf, c->rbuf + c->rpos, n);
+    weft_conn_consume(c, n);
+    return (int)n;
+}
+
+int weft_conn_read_exact(weft_conn *c, void *buf, size_t len)
+{
+    char *p = buf;
+    while (len) {
+        int n = weft_conn_read_some(c, p, len);
+        if (n < 0)
+            return n;
+        if (n == 0)
+            return -WEFT_EEOF;
+        p += n;
+        len -= (size_t)n;
+    }
+    return usable(c);
+}
+
+int weft_conn_read_until(weft_conn *c, const char *delim, size_t dlen, size_t max,
+                         const char **line)
+{
+    int rc = usable(c);
+    if (rc)
+        return rc;
+    if (!delim || !dlen || !line)
+        return -EINVAL;
+    if (max > c->rcap)
+        max = c->rcap;
+    size_t scanned = 0;
+    for (;;) {
+        size_t avail = c->rlen < max ? c->rlen : max;
+        if (avail >= dlen) {
+            size_t from = scanned >= dlen ? scanned - dlen + 1 : 0;
+            char *hit = memmem(c->rbuf + c->rpos + from, avail - from, delim, dlen);
+            if (hit) {
+                size_t n = (size_t)(hit - (c->rbuf + c->rpos)) + dlen;
+                *line = c->rbuf + c->rpos;
+                c->rpos += n;                 /* consumed, still readable via *line */
+                c->rlen -= n;
+                return (int)n;
+            }
+            scanned = avail;
+        }
+        if (c->rlen >= max)
+            return -EMSGSIZE;
+        if ((rc = fill(c)) < 0)
+            return rc;
+        if (rc == 0)
+            return -WEFT_EEOF;
+    }
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* Sends iov until all is out; partial writes advance through the array. */
+static int send_all(weft_conn *c, struct iovec *iov, int cnt)
+{
+    while (cnt > 0) {
+        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
+        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN) {
+                int rc = wait_io(c, WEFT_WRITE);
+                if (rc)
+                    return rc;
+                continue;
+            }
+            if (errno == EINTR)
+                continue;
+            return c->broken = -errno;
+        }
+        while (cnt > 0 && (size_t)n >= iov->iov_len) {
+            n -= (ssize_t)iov->iov_len;
+            iov++;
+            cnt--;
+        }
+        if (cnt > 0) {
+            iov->iov_base = (char *)iov->iov_base + n;
+            iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+int weft_conn_flush(weft_conn *c)
+{
+    int rc = usable(c);
+    if (rc || !c->wlen)
+        return rc;
+    struct iovec iov = { c->wbuf, c->wlen };
+    rc = send_all(c, &iov, 1);
+    if (rc == 0)
+        c->wlen = 0;
+    return rc;
+}
+
+int weft_conn_writev(weft_conn *c, const struct iovec *iov, int iovcnt)
+{
+    int rc = usable(c);
+    if (rc)
+        return rc;
+    if (iovcnt < 0 || (iovcnt && !iov) || iovcnt > 63)
+        return -EINVAL;
+    struct iovec v[64];
+    int n = 0;
+    if (c->wlen)
+        v[n++] = (struct iovec){ c->wbuf, c->wlen };
+    for (int i = 0; i < iovcnt; i++)
+        if (iov[i].iov_len)
+            v[n++] = iov[i];
+    rc = send_all(c, v, n);
+    if (rc == 0)
+        c->wlen = 0;
+    return rc;
+}
+
+int weft_conn_write(weft_conn *c, const void *buf, size_t len)
+{
+    int rc = usable(c);
+    if (rc)
+        return rc;
+    if (!buf && len)
+        return -EINVAL;
+    if (len <= c->wcap - c->wlen) {
+        memcpy(c->wbuf + c->wlen, buf, len);
+        c->wlen += len;
+        return 0;
+    }
+    struct iovec iov = { (void *)buf, len };
+    return weft_conn_writev(c, &iov, 1);      /* queued bytes, then buf */
+}
+
+int weft_conn_write_all(weft_conn *c, const void *buf, size_t len)
+{
+    struct iovec iov = { (void *)buf, len };
+    return weft_conn_writev(c, &iov, 1);
+}
+
+int weft_conn_shutdown(weft_conn *c)
+{
+    int rc = weft_conn_flush(c);
+    if (rc)
+        return rc;
+    return shutdown(c->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+/* ---- lifetime ----------------------------------------------------------- */
+
+void weft__fd_close(int fd)
+{
+    if (fd < 0)
+        return;
+    weft_fd_forget(fd);
+    close(fd);
+}
+
+void weft_conn_close(weft_conn *c)
+{
+    if (!c)
+        return;
+    if (weft__cur_loop && weft__cur_loop->id == c->loop)
+        weft__fd_close(c->fd);
+    else
+        close(c->fd);                     /* its loop is gone: nothing registered */
+    weft__free(c->rbuf);
+    weft__free(c->wbuf);
+    weft__free(c);
+}
+
+int weft_conn_fd(const weft_conn *c) { return c ? c->fd : -EINVAL; }
+bool weft_conn_broken(const weft_conn *c) { return c && c->broken; }
