@@ -17,5 +17,6 @@
 #include "weft/log.h"
 #include "weft/metrics.h"
 #include "weft/net.h"
+#include "weft/pool.h"
 
 #endif

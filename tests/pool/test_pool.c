@@ -1,0 +1,419 @@
+/* The generic pool: bounds, waiting, timeouts, replacement, lifetimes,
+ * close, deadlock, and exact accounting under random cancellation. */
+#include "test.h"
+
+struct res_ctx { int open, made, fail_create, fail_check, fail_reset; int next_id; };
+struct res { int id; };
+
+static int r_create(void *ctx, void **out)
+{
+    struct res_ctx *c = ctx;
+    if (c->fail_create)
+        return c->fail_create;
+    int rc = weft_yield();                 /* creating takes a turn, like a connect */
+    if (rc)
+        return rc;
+    struct res *r = malloc(sizeof *r);
+    r->id = ++c->next_id;
+    c->open++;
+    c->made++;
+    *out = r;
+    return 0;
+}
+static void r_destroy(void *ctx, void *res)
+{
+    ((struct res_ctx *)ctx)->open--;
+    free(res);
+}
+static int r_check(void *ctx, void *res)
+{
+    (void)res;
+    return ((struct res_ctx *)ctx)->fail_check ? -EIO : 0;
+}
+static int r_reset(void *ctx, void *res)
+{
+    (void)res;
+    return ((struct res_ctx *)ctx)->fail_reset ? -EIO : 0;
+}
+static const weft_pool_ops ops = { r_create, r_destroy, r_check, r_reset };
+
+static int basics(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "basic", .max_size = 3 };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_pooled *a, *b;
+    EXPECT_EQ(weft_pool_acquire(p, &a), 0);
+    EXPECT_EQ(weft_pool_acquire(p, &b), 0);
+    EXPECT(weft_pooled_get(a) != weft_pooled_get(b));
+    weft_pool_stats s;
+    weft_pool_stats_get(p, &s);
+    EXPECT_EQ(s.in_use, 2);
+    EXPECT_EQ(s.size, 2);
+    int id = ((struct res *)weft_pooled_get(b))->id;
+    weft_pool_release(p, b);
+    EXPECT_EQ(weft_pool_acquire(p, &b), 0);    /* reused, LIFO */
+    EXPECT_EQ(((struct res *)weft_pooled_get(b))->id, id);
+    EXPECT_EQ(rc.made, 2);
+    weft_pool_release(p, a);
+    weft_pool_release(p, b);
+    weft_pool_stats_get(p, &s);
+    EXPECT_EQ(s.idle, 2);
+    EXPECT_EQ(s.in_use, 0);
+    EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
+    EXPECT_EQ(rc.open, 0);
+    /* bad configurations */
+    errno = 0;
+    weft_pool_config bad = { .min_size = 5, .max_size = 2 };
+    EXPECT(weft_pool_new(&bad, &ops, &rc) == NULL && errno == EINVAL);
+    EXPECT(weft_pool_new(NULL, NULL, &rc) == NULL && errno == EINVAL);
+    return 0;
+}
+static void test_basics(void **s) { (void)s; RUN(basics, NULL); }
+
+struct load { weft_pool *p; int held, max_held, done; };
+static int borrower(void *arg)
+{
+    struct load *l = arg;
+    weft_pooled *h;
+    int rc = weft_pool_acquire(l->p, &h);
+    if (rc)
+        return rc;
+    if (++l->held > l->max_held)
+        l->max_held = l->held;
+    weft_sleep(WEFT_MS);
+    l->held--;
+    weft_pool_release(l->p, h);
+    l->done++;
+    return 0;
+}
+
+static int bound(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "bound", .max_size = 10 };
+    struct load l = { weft_pool_new(&cfg, &ops, &rc), 0, 0, 0 };
+    weft_group *g = weft_group_new();
+    for (int i = 0; i < 1000; i++)
+        weft_spawn(g, borrower, &l, "borrower");
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(l.done, 1000);
+    EXPECT_EQ(l.max_held, 10);
+    EXPECT_EQ(rc.made, 10);
+    weft_pool_stats s;
+    weft_pool_stats_get(l.p, &s);
+    EXPECT_EQ(s.acquires, 1000);
+    EXPECT_EQ(weft_pool_close(l.p, WEFT_SEC), 0);
+    EXPECT_EQ(rc.open, 0);
+    return 0;
+}
+static void test_bound_1000_acquirers(void **s) { (void)s; RUN(bound, NULL); }
+
+static int hold_for(void *arg)
+{
+    weft_pool *p = arg;
+    weft_pooled *h;
+    int rc = weft_pool_acquire(p, &h);
+    if (rc)
+        return rc;
+    weft_sleep(200 * WEFT_MS);
+    weft_pool_release(p, h);
+    return 0;
+}
+
+static int timeouts(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "tiny", .max_size = 1, .acquire_timeout = 50 * WEFT_MS };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, hold_for, p, "holder");
+    weft_sleep(5 * WEFT_MS);
+    weft_pooled *h;
+    weft_time t0 = weft_now();
+    int r = weft_pool_acquire(p, &h);
+    EXPECT_EQ(r, -WEFT_EPOOL_TIMEOUT);
+    EXPECT(weft_is_timeout(r));
+    EXPECT(weft_now() - t0 >= 50 * WEFT_MS);
+    EXPECT(strstr(weft_pool_last_error(p), "pool 'tiny' acquire timeout: 1/1 in use") != NULL);
+    EXPECT(strstr(weft_pool_last_error(p), "held by 'holder' for") != NULL);
+    weft_scope sc;
+    weft_scope_enter(&sc, 10 * WEFT_MS);
+    EXPECT_EQ(weft_pool_acquire(p, &h), -ETIMEDOUT);   /* the scope came first */
+    EXPECT(weft_scope_exit(&sc));
+    weft_pool_stats s;
+    weft_pool_stats_get(p, &s);
+    EXPECT_EQ(s.timeouts, 1);
+    EXPECT_EQ(s.waiting, 0);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(weft_pool_acquire(p, &h), 0);    /* the slot was not leaked */
+    weft_pool_release(p, h);
+    EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
+    return 0;
+}
+static void test_acquire_timeout(void **s) { (void)s; RUN(timeouts, NULL); }
+
+static int replacement(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "repl", .min_size = 2, .max_size = 4 };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_sleep(20 * WEFT_MS);                  /* filled to min in the background */
+    EXPECT_EQ(rc.open, 2);
+    weft_pooled *h;
+    EXPECT_EQ(weft_pool_acquire(p, &h), 0);
+    weft_pool_release_broken(p, h);
+    EXPECT_EQ(rc.open, 1);
+    weft_sleep(20 * WEFT_MS);
+    EXPECT_EQ(rc.open, 2);                     /* replaced up to min */
+    weft_pool_stats s;
+    weft_pool_stats_get(p, &s);
+    EXPECT_EQ(s.discarded, 1);
+    EXPECT_EQ(s.idle, 2);
+    /* a failing reset discards too */
+    rc.fail_reset = 1;
+    EXPECT_EQ(weft_pool_acquire(p, &h), 0);
+    weft_pool_release(p, h);
+    weft_pool_stats_get(p, &s);
+    EXPECT_EQ(s.discarded, 2);
+    rc.fail_reset = 0;
+    EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
+    EXPECT_EQ(rc.open, 0);
+    return 0;
+}
+static void test_broken_release_replaced(void **s) { (void)s; RUN(replacement, NULL); }
+
+static int lifetimes(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "life", .max_size = 2, .max_lifetime = 40 * WEFT_MS,
+                             .check_idle = 10 * WEFT_MS };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_pooled *h;
+    EXPECT_EQ(weft_pool_acquire(p, &h), 0);
+    int first = ((struct res *)weft_pooled_get(h))->id;
+    weft_pool_release(p, h);
+    weft_sleep(60 * WEFT_MS);
+    EXPECT_EQ(weft_pool_acquire(p, &h), 0);    /* too old: a new one */
+    EXPECT(((struct res *)weft_pooled_get(h))->id != first);
+    weft_pool_release(p, h);
+    /* a failing health check after idling: discarded, replaced */
+    weft_pool_config cfg2 = { .name = "check", .max_size = 2, .check_idle = 10 * WEFT_MS };
+    weft_pool *q = weft_pool_new(&cfg2, &ops, &rc);
+    EXPECT_EQ(weft_pool_acquire(q, &h), 0);
+    first = ((struct res *)weft_pooled_get(h))->id;
+    weft_pool_release(q, h);
+    rc.fail_check = 1;
+    weft_sleep(20 * WEFT_MS);
+    EXPECT_EQ(weft_pool_acquire(q, &h), 0);
+    EXPECT(((struct res *)weft_pooled_get(h))->id != first);
+    rc.fail_check = 0;
+    weft_pool_release(q, h);
+    /* idle timeout: the background task closes idle ones */
+    weft_pool_config cfg3 = { .name = "idle", .max_size = 2, .idle_timeout = 50 * WEFT_MS };
+    weft_pool *r = weft_pool_new(&cfg3, &ops, &rc);
+    EXPECT_EQ(weft_pool_acquire(r, &h), 0);
+    weft_pool_release(r, h);
+    weft_sleep(1200 * WEFT_MS);
+    weft_pool_stats s;
+    weft_pool_stats_get(r, &s);
+    EXPECT_EQ(s.idle, 0);
+    EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
+    EXPECT_EQ(weft_pool_close(q, WEFT_SEC), 0);
+    EXPECT_EQ(weft_pool_close(r, WEFT_SEC), 0);
+    EXPECT_EQ(rc.open, 0);
+    return 0;
+}
+static void test_lifetime_check_idle(void **s) { (void)s; RUN(lifetimes, NULL); }
+
+static int waiter_rc;
+static int waiter(void *arg)
+{
+    weft_pooled *h;
+    waiter_rc = weft_pool_acquire(arg, &h);
+    return 0;
+}
+
+static int closing(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "close", .max_size = 1 };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, hold_for, p, "holder");
+    weft_sleep(5 * WEFT_MS);
+    weft_group *w = weft_group_new();
+    weft_spawn(w, waiter, p, "waiter");
+    weft_yield();
+    /* in-use item: close waits for it within grace */
+    weft_time t0 = weft_now();
+    EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
+    EXPECT(weft_now() - t0 >= 150 * WEFT_MS);
+    EXPECT_EQ(weft_group_wait(w), 0);
+    EXPECT_EQ(waiter_rc, -WEFT_ECLOSED);       /* waiters were told */
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(rc.open, 0);
+    /* grace too short: -ETIMEDOUT, the late release still cleans up */
+    p = weft_pool_new(&cfg, &ops, &rc);
+    g = weft_group_new();
+    weft_spawn(g, hold_for, p, "holder");
+    weft_sleep(5 * WEFT_MS);
+    EXPECT_EQ(weft_pool_close(p, 10 * WEFT_MS), -ETIMEDOUT);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(rc.open, 0);
+    return 0;
+}
+static void test_close_with_in_use(void **s) { (void)s; RUN(closing, NULL); }
+
+static int deadlock(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "dl", .max_size = 2, .acquire_timeout = 5 * WEFT_SEC };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_pooled *a, *b, *c;
+    EXPECT_EQ(weft_pool_acquire(p, &a), 0);
+    EXPECT_EQ(weft_pool_acquire(p, &b), 0);
+    weft_time t0 = weft_now();
+    EXPECT_EQ(weft_pool_acquire(p, &c), -EDEADLK);   /* holds all: would wait forever */
+    EXPECT(weft_now() - t0 < WEFT_SEC);
+    EXPECT(strstr(weft_pool_last_error(p), "deadlock") != NULL);
+    weft_pool_release(p, a);
+    weft_pool_release(p, b);
+    /* another holder that is not waiting: not a deadlock, a wait */
+    weft_group *g = weft_group_new();
+    weft_spawn(g, hold_for, p, "holder");
+    weft_sleep(5 * WEFT_MS);
+    EXPECT_EQ(weft_pool_acquire(p, &a), 0);
+    EXPECT_EQ(weft_pool_acquire(p, &b), 0);    /* waits for the holder */
+    weft_pool_release(p, a);
+    weft_pool_release(p, b);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
+    return 0;
+}
+static void test_deadlock(void **s) { (void)s; RUN(deadlock, NULL); }
+
+static int create_failure(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { .fail_create = -ECONNREFUSED };
+    weft_pool_config cfg = { .name = "fail", .max_size = 1 };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_pooled *h;
+    EXPECT_EQ(weft_pool_acquire(p, &h), -ECONNREFUSED);
+    EXPECT_EQ(weft_pool_acquire(p, &h), -ECONNREFUSED);  /* the slot came back */
+    rc.fail_create = 0;
+    EXPECT_EQ(weft_pool_acquire(p, &h), 0);
+    weft_pool_release(p, h);
+    EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
+    return 0;
+}
+static void test_create_failure(void **s) { (void)s; RUN(create_failure, NULL); }
+
+/* 10,000 random cancellations of acquiring and holding tasks */
+struct storm { weft_pool *p; uint64_t rng; int ok; };
+static int storm_task(void *arg)
+{
+    struct storm *st = arg;
+    weft_pooled *h;
+    int rc = weft_pool_acquire(st->p, &h);
+    if (rc)
+        return rc == -ECANCELED || rc == -WEFT_EPOOL_TIMEOUT ? 0 : rc;
+    st->ok++;
+    st->rng ^= st->rng << 13, st->rng ^= st->rng >> 7, st->rng ^= st->rng << 17;
+    rc = weft_sleep((weft_time)(st->rng % 300) * WEFT_US);
+    if (rc == -ECANCELED && (st->rng & 1))
+        weft_pool_release_broken(st->p, h);   /* as an interrupted query would */
+    else
+        weft_pool_release(st->p, h);
+    return 0;
+}
+
+static int storm(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "storm", .max_size = 8, .min_size = 2 };
+    struct storm st = { weft_pool_new(&cfg, &ops, &rc), 0x12345678abcdefULL, 0 };
+    int n = test_scale(10000), cancelled = 0;
+    for (int round = 0; round < n / 100; round++) {
+        weft_group *g = weft_group_new();
+        for (int i = 0; i < 100; i++)
+            weft_spawn(g, storm_task, &st, "storm");
+        st.rng ^= st.rng << 13, st.rng ^= st.rng >> 7, st.rng ^= st.rng << 17;
+        weft_sleep((weft_time)(st.rng % 500) * WEFT_US);
+        weft_group_cancel(g);                  /* acquirers and holders alike */
+        cancelled += weft_group_size(g);
+        EXPECT_EQ(weft_group_wait(g), 0);
+        weft_pool_stats s;
+        weft_pool_stats_get(st.p, &s);
+        for (int i = 0; i < 100 && s.creating; i++) {   /* the refill to min_size */
+            weft_yield();
+            weft_pool_stats_get(st.p, &s);
+        }
+        EXPECT_EQ(s.in_use, 0);
+        EXPECT_EQ(s.waiting, 0);
+        EXPECT_EQ(s.creating, 0);
+        EXPECT_EQ(s.size, s.idle);
+        EXPECT_EQ((int)s.size, rc.open);       /* every slot accounted for */
+        EXPECT(s.size <= 8);
+        EXPECT_EQ(s.created - s.discarded, s.size);
+    }
+    EXPECT(cancelled > 0 && st.ok > 0);
+    EXPECT_EQ(weft_pool_close(st.p, WEFT_SEC), 0);
+    EXPECT_EQ(rc.open, 0);
+    return 0;
+}
+static void test_random_cancellation_storm(void **s) { (void)s; RUN(storm, NULL); }
+
+/* sizes are process-wide: split across the loops of weft_run */
+static int per_loop(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "split", .max_size = 10, .acquire_timeout = 20 * WEFT_MS };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_pooled *h[6];
+    int got = 0;
+    for (int i = 0; i < 6; i++)
+        if (weft_pool_acquire(p, &h[i]) == 0)
+            got++;
+        else
+            break;
+    EXPECT_EQ(got, 5);                         /* 10 / 2 loops */
+    for (int i = 0; i < got; i++)
+        weft_pool_release(p, h[i]);
+    return weft_pool_close(p, WEFT_SEC);
+}
+
+static void test_process_wide_bound(void **s)
+{
+    (void)s;
+    test_failures = 0;
+    assert_int_equal(weft_run(2, per_loop, NULL), 0);
+    assert_int_equal(test_failures, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basics),
+        cmocka_unit_test(test_bound_1000_acquirers),
+        cmocka_unit_test(test_acquire_timeout),
+        cmocka_unit_test(test_broken_release_replaced),
+        cmocka_unit_test(test_lifetime_check_idle),
+        cmocka_unit_test(test_close_with_in_use),
+        cmocka_unit_test(test_deadlock),
+        cmocka_unit_test(test_create_failure),
+        cmocka_unit_test(test_random_cancellation_storm),
+        cmocka_unit_test(test_process_wide_bound),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
