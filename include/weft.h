@@ -16,6 +16,7 @@
 #include "weft/sync.h"
 #include "weft/log.h"
 #include "weft/metrics.h"
+#include "weft/dns.h"
 #include "weft/net.h"
 #include "weft/pool.h"
 

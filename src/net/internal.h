@@ -3,6 +3,7 @@
 #define WEFT_NET_INTERNAL_H
 
 #include "../core/internal.h"
+#include "weft/dns.h"
 #include "weft/net.h"
 
 struct weft_conn {
@@ -28,8 +29,5 @@ int weft__conn_new(weft_conn **out, int fd, const weft_net_opts *o);
 void weft__fd_close(int fd);
 /* the deadline for one wait of `timeout` from now */
 weft_time weft__after(weft_time timeout);
-/* addresses for host:port, looked up under deadline (freeaddrinfo them) */
-struct addrinfo;
-int weft__resolve(const char *host, int port, weft_time deadline, struct addrinfo **out);
 
 #endif

@@ -80,19 +80,21 @@ int weft_tcp_connect(weft_conn **out, const char *host, int port, const weft_net
         return -EPERM;
     if (!out || !host || !*host || port <= 0 || port > 65535)
         return -EINVAL;
-    weft_time deadline = weft__after(o && o->connect_timeout ? o->connect_timeout
-                                                             : WEFT__CONNECT_TIMEOUT);
-    struct addrinfo *ai;
-    int rc = weft__resolve(host, port, deadline, &ai);
-    if (rc)
-        return rc;
-    rc = -ENOENT;
-    for (struct addrinfo *a = ai; a; a = a->ai_next) {
-        rc = connect_one(a->ai_addr, a->ai_addrlen, deadline, !(o && o->no_nodelay));
+    weft_time timeout = o && o->connect_timeout ? o->connect_timeout : WEFT__CONNECT_TIMEOUT;
+    weft_time deadline = weft__after(timeout);
+    weft_addr addrs[WEFT_DNS_MAX_ADDRS];
+    int n = weft_dns_resolve(host, port, addrs, WEFT_DNS_MAX_ADDRS, timeout);
+    if (n == -ETIMEDOUT && weft_deadline() > deadline)
+        return -WEFT_ECONNECT_TIMEOUT;    /* our timeout, not the scope's */
+    if (n < 0)
+        return n;
+    int rc = -ENOENT;
+    for (int i = 0; i < n; i++) {
+        rc = connect_one((struct sockaddr *)&addrs[i].ss, addrs[i].len, deadline,
+                         !(o && o->no_nodelay));
         if (rc >= 0 || rc == -ECANCELED || rc == -ETIMEDOUT || rc == -WEFT_ECONNECT_TIMEOUT)
             break;                        /* connected, or out of time */
     }
-    freeaddrinfo(ai);
     return rc < 0 ? rc : finish(out, rc, o);
 }
 

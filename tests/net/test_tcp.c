@@ -279,7 +279,7 @@ static int refused(void *unused)
     EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", 0, NULL), -EINVAL);
     EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", 70000, NULL), -EINVAL);
     EXPECT_EQ(weft_tcp_connect(&c, "", 80, NULL), -EINVAL);
-    EXPECT_EQ(weft_tcp_connect(&c, "no-such-host.invalid", 80, NULL), -ENOENT);
+    /* names that do not resolve: tests/net/test_dns.c, against its own server */
     return 0;
 }
 static void test_refused_and_bad_input(void **s) { (void)s; RUN(refused, NULL); }

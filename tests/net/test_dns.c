@@ -1,0 +1,190 @@
+/* DNS through c-ares against a real DNS server written here (UDP on
+ * 127.0.0.1), one that never answers, and /etc/hosts. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "test.h"
+
+struct dns_server { int fd, port, queries; bool silent; };
+
+static int udp_socket(int *port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+/* Answers A queries for *.weft.test with 127.0.0.1 (TTL 60), AAAA with no
+ * data, anything else with NXDOMAIN. */
+static int serve_dns(void *arg)
+{
+    struct dns_server *s = arg;
+    unsigned char q[512], r[600];
+    for (;;) {
+        struct sockaddr_storage from;
+        socklen_t fl = sizeof from;
+        ssize_t n = recvfrom(s->fd, q, sizeof q, 0, (struct sockaddr *)&from, &fl);
+        if (n < 0) {
+            int rc = weft_fd_wait(s->fd, WEFT_READ);
+            if (rc)
+                return 0;
+            continue;
+        }
+        s->queries++;
+        if (s->silent || n < 17)
+            continue;
+        /* the question: labels, then type and class */
+        size_t p = 12;
+        char name[256] = "";
+        while (p < (size_t)n && q[p]) {
+            strncat(name, (char *)q + p + 1, q[p]);
+            strcat(name, ".");
+            p += q[p] + 1;
+        }
+        size_t qend = p + 5;
+        int qtype = q[p + 1] << 8 | q[p + 2];
+        bool ours = strlen(name) > 10 && strcmp(name + strlen(name) - 10, "weft.test.") == 0;
+        bool answer = ours && qtype == 1;
+        memcpy(r, q, qend);
+        r[2] = 0x81;
+        r[3] = ours ? 0x80 : 0x83;          /* NXDOMAIN for other names */
+        r[4] = 0, r[5] = 1;                  /* one question */
+        r[6] = 0, r[7] = answer;             /* answers */
+        memset(r + 8, 0, 4);
+        size_t len = qend;
+        if (answer) {
+            unsigned char rr[] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1 };
+            memcpy(r + len, rr, sizeof rr);
+            len += sizeof rr;
+        }
+        sendto(s->fd, r, len, 0, (struct sockaddr *)&from, fl);
+    }
+}
+
+static int resolve_cases(void *unused)
+{
+    (void)unused;
+    struct dns_server s = { 0 };
+    s.fd = udp_socket(&s.port);
+    char csv[64];
+    snprintf(csv, sizeof csv, "127.0.0.1:%d", s.port);
+    EXPECT_EQ(weft_dns_set_servers(csv), 0);
+    weft_dns_cache_clear();
+    weft_group *g = weft_group_new();
+    weft_spawn(g, serve_dns, &s, "dns");
+
+    weft_addr a[4];
+    EXPECT_EQ(weft_dns_resolve("svc.weft.test", 8080, a, 4, 0), 1);
+    struct sockaddr_in *sin = (struct sockaddr_in *)&a[0].ss;
+    EXPECT_EQ(sin->sin_family, AF_INET);
+    EXPECT_EQ(ntohl(sin->sin_addr.s_addr), INADDR_LOOPBACK);
+    EXPECT_EQ(ntohs(sin->sin_port), 8080);
+    int asked = s.queries;
+    EXPECT(asked >= 1);
+    EXPECT_EQ(weft_dns_resolve("svc.weft.test", 9, a, 4, 0), 1);   /* from the cache */
+    EXPECT_EQ(s.queries, asked);
+    EXPECT_EQ(ntohs(((struct sockaddr_in *)&a[0].ss)->sin_port), 9);
+    EXPECT_EQ(weft_dns_resolve("nowhere.example", 80, a, 4, 0), -ENOENT);
+    /* literals never ask */
+    asked = s.queries;
+    EXPECT_EQ(weft_dns_resolve("10.1.2.3", 80, a, 4, 0), 1);
+    EXPECT_EQ(weft_dns_resolve("[::1]", 80, a, 4, 0), 1);
+    EXPECT_EQ(a[0].ss.ss_family, AF_INET6);
+    EXPECT_EQ(s.queries, asked);
+    /* bad input */
+    EXPECT_EQ(weft_dns_resolve("", 80, a, 4, 0), -EINVAL);
+    EXPECT_EQ(weft_dns_resolve("x", 80, a, 0, 0), -EINVAL);
+    EXPECT_EQ(weft_dns_set_servers("not a server list"), -EINVAL);
+
+    /* a connect by name through this server */
+    weft_listener *l;
+    EXPECT_EQ(weft_tcp_listen(&l, "127.0.0.1", 0, 0, 0), 0);
+    weft_conn *c;
+    weft_dns_cache_clear();
+    EXPECT_EQ(weft_tcp_connect(&c, "api.weft.test", weft_listener_port(l), NULL), 0);
+    weft_conn_close(c);
+    weft_listener_close(l);
+
+    /* a server that never answers: the deadline holds */
+    s.silent = true;
+    weft_dns_cache_clear();
+    weft_scope sc;
+    weft_time t0 = weft_now();
+    weft_scope_enter(&sc, 200 * WEFT_MS);
+    EXPECT_EQ(weft_dns_resolve("late.weft.test", 80, a, 4, 0), -ETIMEDOUT);
+    EXPECT(weft_scope_exit(&sc));
+    weft_time dt = weft_now() - t0;
+    EXPECT(dt >= 200 * WEFT_MS && dt < 700 * WEFT_MS);
+    t0 = weft_now();
+    EXPECT_EQ(weft_dns_resolve("late.weft.test", 80, a, 4, 150 * WEFT_MS), -ETIMEDOUT);
+    EXPECT(weft_now() - t0 < 600 * WEFT_MS);
+    weft_net_opts o = { .connect_timeout = 100 * WEFT_MS };
+    EXPECT_EQ(weft_tcp_connect(&c, "late.weft.test", 80, &o), -WEFT_ECONNECT_TIMEOUT);
+
+    weft_group_cancel(g);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    weft_fd_forget(s.fd);
+    close(s.fd);
+    EXPECT_EQ(weft_dns_set_servers(NULL), 0);
+    return 0;
+}
+static void test_resolve(void **s) { (void)s; RUN(resolve_cases, NULL); }
+
+static int lookup_rc;
+static int lookup(void *unused)
+{
+    (void)unused;
+    weft_addr a[2];
+    lookup_rc = weft_dns_resolve("cancel.weft.test", 80, a, 2, 0);
+    return 0;
+}
+
+static int cancel_lookup(void *unused)
+{
+    (void)unused;
+    struct dns_server s = { .silent = true };
+    s.fd = udp_socket(&s.port);
+    char csv[64];
+    snprintf(csv, sizeof csv, "127.0.0.1:%d", s.port);
+    EXPECT_EQ(weft_dns_set_servers(csv), 0);
+    weft_group *srv = weft_group_new();
+    weft_spawn(srv, serve_dns, &s, "dns");
+    weft_group *g = weft_group_new();
+    weft_spawn(g, lookup, NULL, "lookup");
+    weft_sleep(20 * WEFT_MS);
+    weft_group_cancel(g);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(lookup_rc, -ECANCELED);
+    weft_group_cancel(srv);
+    weft_group_wait(srv);
+    weft_fd_forget(s.fd);
+    close(s.fd);
+    EXPECT_EQ(weft_dns_set_servers(NULL), 0);
+    return 0;
+}
+static void test_cancel(void **s) { (void)s; RUN(cancel_lookup, NULL); }
+
+static int hosts_file(void *unused)
+{
+    (void)unused;
+    weft_addr a[4];
+    int n = weft_dns_resolve("localhost", 80, a, 4, 0);   /* /etc/hosts, no server */
+    EXPECT(n >= 1);
+    return 0;
+}
+static void test_hosts_file(void **s) { (void)s; RUN(hosts_file, NULL); }
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resolve),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_hosts_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
