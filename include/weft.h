@@ -19,5 +19,6 @@
 #include "weft/dns.h"
 #include "weft/net.h"
 #include "weft/pool.h"
+#include "weft/tls.h"
 
 #endif

@@ -30,7 +30,9 @@
     X(EACQUIRE_TIMEOUT, 5, "acquire timeout", 1)                        \
     X(EBROKEN,          6, "connection broken by an earlier failure", 0) \
     X(ECLOSED,          7, "object closed", 0)                        \
-    X(EEOF,             8, "unexpected end of stream", 0)
+    X(EEOF,             8, "unexpected end of stream", 0)               \
+    X(ETLS,             9, "TLS error", 0)                              \
+    X(ETLS_VERIFY,     10, "TLS certificate verification failed", 0)
 
 enum {
 #define WEFT__ERR_ENUM(name, off, msg, tmo) WEFT_##name = WEFT_ERR_BASE + (off),

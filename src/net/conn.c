@@ -1,5 +1,6 @@
 /*
- * Buffered streams over a connected socket (weft_conn).
+ * Buffered streams over a connected socket (weft_conn), plain or TLS
+ * (tls.c supplies the read/write/shutdown of a TLS connection).
  *
  * The read buffer is filled with recv() until EAGAIN, then the task waits
  * for the next edge with the read timeout; read_until scans only the bytes
@@ -53,7 +54,7 @@ int weft__conn_new(weft_conn **out, int fd, const weft_net_opts *o)
 }
 
 /* 0 when the calling task may use c now */
-static int usable(const weft_conn *c)
+int weft__conn_usable(const weft_conn *c)
 {
     if (!c)
         return -EINVAL;
@@ -66,7 +67,7 @@ static int usable(const weft_conn *c)
 }
 
 /* After EAGAIN: wait for the next edge; an interrupted wait breaks c. */
-static int wait_io(weft_conn *c, int events)
+int weft__conn_wait(weft_conn *c, int events)
 {
     bool rd = events == WEFT_READ;
     int rc = weft__fd_wait_io(c->fd, events, weft__after(rd ? c->rto : c->wto),
@@ -74,6 +75,34 @@ static int wait_io(weft_conn *c, int events)
     if (rc)
         c->broken = rc;
     return rc;
+}
+
+/* One read from the transport into buf, waiting while nothing is there:
+ * the count (> 0), 0 at end of stream, or an error (which breaks c). */
+static int read_raw(weft_conn *c, void *buf, size_t len)
+{
+    for (;;) {
+        int want = 0;
+        ssize_t n = c->tls ? weft__tls_read(c, buf, len, &want) : recv(c->fd, buf, len, 0);
+        if (n > 0)
+            return (int)n;
+        if (n == 0) {
+            c->eof = true;
+            return 0;
+        }
+        if (!c->tls) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                return c->broken = -errno;
+            want = WEFT_READ;
+        } else if (!want) {
+            return c->broken = (int)n;
+        }
+        int rc = weft__conn_wait(c, want);
+        if (rc)
+            return rc;
+    }
 }
 
 /* Reads more into the buffer: the buffered count (> 0), 0 at end of
@@ -87,25 +116,10 @@ static int fill(weft_conn *c)
     size_t room = c->rcap - c->rpos - c->rlen;
     if (!room || c->eof)
         return 0;
-    for (;;) {
-        ssize_t n = recv(c->fd, c->rbuf + c->rpos + c->rlen, room, 0);
-        if (n > 0) {
-            c->rlen += (size_t)n;
-            return (int)c->rlen;
-        }
-        if (n == 0) {
-            c->eof = true;
-            return 0;
-        }
-        if (errno == EAGAIN) {
-            int rc = wait_io(c, WEFT_READ);
-            if (rc)
-                return rc;
-        } else if (errno != EINTR) {
-            c->broken = -errno;
-            return c->broken;
-        }
-    }
+    int n = read_raw(c, c->rbuf + c->rpos + c->rlen, room);
+    if (n > 0)
+        c->rlen += (size_t)n;
+    return n > 0 ? (int)c->rlen : n;
 }
 
 int weft_conn_peek(weft_conn *c, const char **data)
@@ -130,7 +144,7 @@ void weft_conn_consume(weft_conn *c, size_t n)
 
 int weft_conn_fill(weft_conn *c)
 {
-    int rc = usable(c);
+    int rc = weft__conn_usable(c);
     if (rc)
         return rc;
     if (c->rlen == c->rcap)
@@ -141,28 +155,15 @@ int weft_conn_fill(weft_conn *c)
 
 int weft_conn_read_some(weft_conn *c, void *buf, size_t len)
 {
-    int rc = usable(c);
+    int rc = weft__conn_usable(c);
     if (rc)
         return rc;
     if (!buf && len)
         return -EINVAL;
     if (!c->rlen && len) {
         /* large reads skip the buffer */
-        if (len >= c->rcap && !c->eof) {
-            for (;;) {
-                ssize_t n = recv(c->fd, buf, len, 0);
-                if (n >= 0) {
-                    c->eof = n == 0;
-                    return (int)n;
-                }
-                if (errno == EAGAIN) {
-                    if ((rc = wait_io(c, WEFT_READ)))
-                        return rc;
-                } else if (errno != EINTR) {
-                    return c->broken = -errno;
-                }
-            }
-        }
+        if (len >= c->rcap && !c->eof)
+            return read_raw(c, buf, len > INT32_MAX ? INT32_MAX : len);
         if ((rc = fill(c)) <= 0)
             return rc;
     }
@@ -184,13 +185,13 @@ int weft_conn_read_exact(weft_conn *c, void *buf, size_t len)
         p += n;
         len -= (size_t)n;
     }
-    return usable(c);
+    return weft__conn_usable(c);
 }
 
 int weft_conn_read_until(weft_conn *c, const char *delim, size_t dlen, size_t max,
                          const char **line)
 {
-    int rc = usable(c);
+    int rc = weft__conn_usable(c);
     if (rc)
         return rc;
     if (!delim || !dlen || !line)
@@ -227,18 +228,27 @@ int weft_conn_read_until(weft_conn *c, const char *delim, size_t dlen, size_t ma
 static int send_all(weft_conn *c, struct iovec *iov, int cnt)
 {
     while (cnt > 0) {
-        struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
-        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        int want = 0;
+        ssize_t n;
+        if (c->tls) {
+            n = weft__tls_write(c, iov->iov_base, iov->iov_len, &want);
+        } else {
+            struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
+            n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0)
+                want = errno == EAGAIN ? WEFT_WRITE : 0;
+            if (n < 0 && !want)
+                n = -errno;
+        }
         if (n < 0) {
-            if (errno == EAGAIN) {
-                int rc = wait_io(c, WEFT_WRITE);
-                if (rc)
-                    return rc;
-                continue;
-            }
-            if (errno == EINTR)
-                continue;
-            return c->broken = -errno;
+            if (!want)
+                return c->broken = (int)n;
+            int rc = weft__conn_wait(c, want);
+            if (rc)
+                return rc;
+            continue;
         }
         while (cnt > 0 && (size_t)n >= iov->iov_len) {
             n -= (ssize_t)iov->iov_len;
@@ -255,7 +265,7 @@ static int send_all(weft_conn *c, struct iovec *iov, int cnt)
 
 int weft_conn_flush(weft_conn *c)
 {
-    int rc = usable(c);
+    int rc = weft__conn_usable(c);
     if (rc || !c->wlen)
         return rc;
     struct iovec iov = { c->wbuf, c->wlen };
@@ -267,7 +277,7 @@ int weft_conn_flush(weft_conn *c)
 
 int weft_conn_writev(weft_conn *c, const struct iovec *iov, int iovcnt)
 {
-    int rc = usable(c);
+    int rc = weft__conn_usable(c);
     if (rc)
         return rc;
     if (iovcnt < 0 || (iovcnt && !iov) || iovcnt > 63)
@@ -287,7 +297,7 @@ int weft_conn_writev(weft_conn *c, const struct iovec *iov, int iovcnt)
 
 int weft_conn_write(weft_conn *c, const void *buf, size_t len)
 {
-    int rc = usable(c);
+    int rc = weft__conn_usable(c);
     if (rc)
         return rc;
     if (!buf && len)
@@ -310,6 +320,8 @@ int weft_conn_write_all(weft_conn *c, const void *buf, size_t len)
 int weft_conn_shutdown(weft_conn *c)
 {
     int rc = weft_conn_flush(c);
+    if (!rc && c->tls)
+        rc = weft__tls_shutdown(c);
     if (rc)
         return rc;
     return shutdown(c->fd, SHUT_WR) < 0 ? -errno : 0;
@@ -329,6 +341,8 @@ void weft_conn_close(weft_conn *c)
 {
     if (!c)
         return;
+    if (c->tls)
+        weft__tls_free(c);
     if (weft__cur_loop && weft__cur_loop->id == c->loop)
         weft__fd_close(c->fd);
     else

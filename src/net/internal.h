@@ -6,8 +6,11 @@
 #include "weft/dns.h"
 #include "weft/net.h"
 
+struct weft__tls;
+
 struct weft_conn {
     int fd;
+    struct weft__tls *tls;                /* NULL for plain TCP/Unix */
     uint64_t loop;                        /* owning loop id */
     int broken;                           /* the error that broke it, or 0 */
     bool eof;
@@ -25,6 +28,17 @@ struct weft_conn {
 
 /* a connection around a connected, non-blocking, loop-owned fd */
 int weft__conn_new(weft_conn **out, int fd, const weft_net_opts *o);
+/* 0 when the calling task may use c now; waits after EAGAIN/WANT_* */
+int weft__conn_usable(const weft_conn *c);
+int weft__conn_wait(weft_conn *c, int events);
+
+/* tls.c: one attempt each; < 0 with *want set means wait for that, < 0
+ * with *want 0 is an error */
+ssize_t weft__tls_read(weft_conn *c, void *buf, size_t len, int *want);
+ssize_t weft__tls_write(weft_conn *c, const void *buf, size_t len, int *want);
+int weft__tls_shutdown(weft_conn *c);
+void weft__tls_free(weft_conn *c);
+
 /* forget and close an fd owned by the loop */
 void weft__fd_close(int fd);
 /* the deadline for one wait of `timeout` from now */

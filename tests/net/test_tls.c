@@ -1,0 +1,278 @@
+/* TLS: weft's client against weft's server and `openssl s_server`, with a
+ * certificate made at test time; verification failures; timeouts and
+ * cancellation in the handshake. */
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include "test.h"
+
+static char dir[64], cert[128], key[128], other_key[128];
+
+static void make_certs(void)
+{
+    snprintf(dir, sizeof dir, "/tmp/weft-tls-%d", (int)getpid());
+    mkdir(dir, 0700);
+    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
+    snprintf(key, sizeof key, "%s/key.pem", dir);
+    snprintf(other_key, sizeof other_key, "%s/other.pem", dir);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+             "-keyout %s -out %s -subj /CN=localhost -days 1 "
+             "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null && "
+             "openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:prime256v1 -out %s 2>/dev/null",
+             key, cert, other_key);
+    if (system(cmd) != 0)
+        abort();
+}
+
+struct tls_server { weft_listener *l; weft_tls_ctx *ctx; int handshakes, failures; };
+
+static int tls_echo(void *arg)
+{
+    void **a = arg;
+    struct tls_server *s = a[0];
+    weft_conn *c = a[1];
+    free(a);
+    if (weft_tls_accept(c, s->ctx) == 0) {
+        s->handshakes++;
+        char buf[1024];
+        int n;
+        while ((n = weft_conn_read_some(c, buf, sizeof buf)) > 0)
+            if (weft_conn_write_all(c, buf, (size_t)n))
+                break;
+    } else {
+        s->failures++;
+    }
+    weft_conn_close(c);
+    return 0;
+}
+
+static int tls_server(void *arg)
+{
+    struct tls_server *s = arg;
+    weft_group *g = weft_group_new();
+    weft_conn *c;
+    while (weft_accept(s->l, &c, NULL) == 0) {
+        void **a = malloc(2 * sizeof *a);
+        a[0] = s;
+        a[1] = c;
+        weft_spawn(g, tls_echo, a, "tls-echo");
+    }
+    return weft_group_wait(g);              /* every client has closed by now */
+}
+
+static int against_weft(void *unused)
+{
+    (void)unused;
+    struct tls_server s = { 0 };
+    s.ctx = weft_tls_server_new(cert, key);
+    EXPECT(s.ctx != NULL);
+    const char *alpn_server[] = { "h2", "http/1.1" }, *alpn_client[] = { "http/1.1" };
+    EXPECT_EQ(weft_tls_ctx_set_alpn(s.ctx, alpn_server, 2), 0);
+    EXPECT_EQ(weft_tcp_listen(&s.l, "127.0.0.1", 0, 0, 0), 0);
+    int port = weft_listener_port(s.l);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, tls_server, &s, "tls-server");
+
+    weft_tls_ctx *cli = weft_tls_client_new();
+    EXPECT_EQ(weft_tls_ctx_load_ca(cli, cert), 0);
+    EXPECT_EQ(weft_tls_ctx_set_alpn(cli, alpn_client, 1), 0);
+    weft_conn *c;
+    const char *names[] = { "localhost", "127.0.0.1" };
+    for (int i = 0; i < 2; i++) {
+        EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", port, NULL), 0);
+        EXPECT_EQ(weft_tls_connect(c, cli, names[i]), 0);
+        EXPECT(strcmp(weft_tls_alpn(c), "http/1.1") == 0);
+        const char *line;
+        EXPECT_EQ(weft_conn_write_all(c, "secret line\n", 12), 0);
+        EXPECT_EQ(weft_conn_read_until(c, "\n", 1, 100, &line), 12);
+        EXPECT(memcmp(line, "secret line\n", 12) == 0);
+        /* a big one, through partial TLS records */
+        size_t big = 300000;
+        char *out = malloc(big), *in = malloc(big);
+        for (size_t k = 0; k < big; k++)
+            out[k] = (char)(k * 31);
+        EXPECT_EQ(weft_conn_write_all(c, out, big), 0);
+        EXPECT_EQ(weft_conn_read_exact(c, in, big), 0);
+        EXPECT(memcmp(in, out, big) == 0);
+        free(out);
+        free(in);
+        EXPECT_EQ(weft_conn_shutdown(c), 0);
+        weft_conn_close(c);
+    }
+
+    /* the certificate is not for this name */
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", port, NULL), 0);
+    EXPECT_EQ(weft_tls_connect(c, cli, "wrong.example"), -WEFT_ETLS_VERIFY);
+    EXPECT(strstr(weft_tls_error(c), "hostname mismatch") != NULL);
+    EXPECT_EQ(weft_conn_write_all(c, "x", 1), -WEFT_EBROKEN);
+    weft_conn_close(c);
+    /* not trusted without the CA */
+    weft_tls_ctx *strict = weft_tls_client_new();
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", port, NULL), 0);
+    EXPECT_EQ(weft_tls_connect(c, strict, "localhost"), -WEFT_ETLS_VERIFY);
+    EXPECT(strstr(weft_tls_error(c), "self-signed") != NULL ||
+           strstr(weft_tls_error(c), "self signed") != NULL);
+    weft_conn_close(c);
+    /* the explicit opt-out */
+    EXPECT_EQ(weft_tls_ctx_set_verify(strict, false), 0);
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", port, NULL), 0);
+    EXPECT_EQ(weft_tls_connect(c, strict, "wrong.example"), 0);
+    weft_conn_close(c);
+    weft_tls_ctx_free(strict);
+    weft_tls_ctx_free(cli);
+
+    weft_listener_close(s.l);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(s.handshakes, 3);
+    EXPECT_EQ(s.failures, 2);
+    weft_tls_ctx_free(s.ctx);
+    return 0;
+}
+static void test_weft_server_and_client(void **s) { (void)s; RUN(against_weft, NULL); }
+
+/* `openssl s_server -www` answers GET / with a status page */
+static int against_openssl(void *arg)
+{
+    int port = *(int *)arg;
+    weft_tls_ctx *cli = weft_tls_client_new();
+    EXPECT_EQ(weft_tls_ctx_load_ca(cli, cert), 0);
+    weft_conn *c = NULL;
+    int rc = -1;
+    for (int i = 0; i < 100 && rc; i++) {     /* until s_server listens */
+        rc = weft_tcp_connect(&c, "127.0.0.1", port, NULL);
+        if (rc)
+            weft_sleep(20 * WEFT_MS);
+    }
+    EXPECT_EQ(rc, 0);
+    if (rc)
+        return 0;
+    EXPECT_EQ(weft_tls_connect(c, cli, "localhost"), 0);
+    EXPECT_EQ(weft_conn_write_all(c, "GET / HTTP/1.0\r\n\r\n", 18), 0);
+    const char *line;
+    int n = weft_conn_read_until(c, "\r\n", 2, 200, &line);
+    EXPECT(n > 0 && strncmp(line, "HTTP/1.0 200 ok", 15) == 0);
+    weft_conn_close(c);
+    weft_tls_ctx_free(cli);
+    return 0;
+}
+
+static void test_openssl_s_server(void **s)
+{
+    (void)s;
+    int port = 20000 + getpid() % 20000;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char p[16];
+        snprintf(p, sizeof p, "%d", port);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execlp("openssl", "openssl", "s_server", "-accept", p, "-cert", cert, "-key", key,
+               "-www", "-quiet", (char *)NULL);
+        _exit(127);
+    }
+    RUN(against_openssl, &port);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+/* a peer that accepts TCP but never speaks TLS */
+static int silent(void *arg)
+{
+    weft_listener *l = arg;
+    weft_conn *c;
+    if (weft_accept(l, &c, NULL) == 0) {
+        weft_sleep(2 * WEFT_SEC);
+        weft_conn_close(c);
+    }
+    return 0;
+}
+
+static int hs_rc;
+static int handshaker(void *arg)
+{
+    weft_tls_ctx *cli = weft_tls_client_new();
+    weft_conn *c;
+    if (weft_tcp_connect(&c, "127.0.0.1", *(int *)arg, NULL) == 0) {
+        hs_rc = weft_tls_connect(c, cli, "localhost");
+        weft_conn_close(c);
+    }
+    weft_tls_ctx_free(cli);
+    return 0;
+}
+
+static int handshake_stalls(void *unused)
+{
+    (void)unused;
+    weft_listener *l;
+    EXPECT_EQ(weft_tcp_listen(&l, "127.0.0.1", 0, 0, 0), 0);
+    int port = weft_listener_port(l);
+    weft_group *peer = weft_group_new();
+    weft_spawn(peer, silent, l, "silent");
+    weft_tls_ctx *cli = weft_tls_client_new();
+    weft_conn *c;
+    weft_net_opts quick = { .read_timeout = 100 * WEFT_MS };
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", port, &quick), 0);
+    weft_time t0 = weft_now();
+    EXPECT_EQ(weft_tls_connect(c, cli, "localhost"), -WEFT_EREAD_TIMEOUT);
+    EXPECT(weft_now() - t0 < WEFT_SEC);
+    weft_conn_close(c);
+    weft_group_cancel(peer);
+    weft_group_wait(peer);
+    /* cancelled in the middle of the handshake */
+    peer = weft_group_new();
+    weft_spawn(peer, silent, l, "silent");
+    weft_group *g = weft_group_new();
+    weft_spawn(g, handshaker, &port, "handshaker");
+    weft_sleep(30 * WEFT_MS);
+    weft_group_cancel(g);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(hs_rc, -ECANCELED);
+    weft_group_cancel(peer);
+    weft_group_wait(peer);
+    weft_tls_ctx_free(cli);
+    weft_listener_close(l);
+    return 0;
+}
+static void test_handshake_timeout_and_cancel(void **s) { (void)s; RUN(handshake_stalls, NULL); }
+
+static void test_bad_files(void **s)
+{
+    (void)s;
+    errno = 0;
+    assert_null(weft_tls_server_new("/nonexistent.pem", key));
+    assert_int_equal(errno, ENOENT);
+    test_log_capture();
+    assert_null(weft_tls_server_new(cert, other_key));     /* key does not match */
+    assert_int_equal(errno, EINVAL);
+    weft_log_set(NULL, NULL, WEFT_LOG_INFO);
+    assert_non_null(strstr(test_log, "tls:"));
+    weft_tls_ctx *c = weft_tls_client_new();
+    assert_int_equal(weft_tls_ctx_load_ca(c, "/nonexistent.pem"), -ENOENT);
+    const char *empty[] = { "" };
+    assert_int_equal(weft_tls_ctx_set_alpn(c, empty, 1), -EINVAL);
+    weft_tls_ctx_free(c);
+}
+
+static int teardown(void **s)
+{
+    (void)s;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    return system(cmd);
+}
+
+int main(void)
+{
+    make_certs();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_weft_server_and_client),
+        cmocka_unit_test(test_openssl_s_server),
+        cmocka_unit_test(test_handshake_timeout_and_cancel),
+        cmocka_unit_test(test_bad_files),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}
