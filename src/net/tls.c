@@ -16,6 +16,7 @@
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "internal.h"
 #include "weft/tls.h"
@@ -32,6 +33,58 @@ struct weft__tls {
     char err[160];
     char alpn[32];
 };
+
+/* ---- a socket BIO that never raises SIGPIPE -------------------------------- */
+
+/* OpenSSL's socket BIO writes with write(2): a peer that closed would kill
+ * the process with SIGPIPE. This one sends with MSG_NOSIGNAL. */
+static int bio_write(BIO *b, const char *buf, int len)
+{
+    ssize_t n = send(BIO_get_fd(b, NULL), buf, (size_t)len, MSG_NOSIGNAL);
+    BIO_clear_retry_flags(b);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        BIO_set_retry_write(b);
+    return (int)n;
+}
+
+static int bio_read(BIO *b, char *buf, int len)
+{
+    ssize_t n = recv(BIO_get_fd(b, NULL), buf, (size_t)len, 0);
+    BIO_clear_retry_flags(b);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        BIO_set_retry_read(b);
+    return (int)n;
+}
+
+static BIO_METHOD *bio_method;
+static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+static void bio_init(void)
+{
+    const BIO_METHOD *sock = BIO_s_socket();
+    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK | BIO_TYPE_DESCRIPTOR,
+                                 "weft socket");
+    if (!m)
+        return;
+    BIO_meth_set_write(m, bio_write);
+    BIO_meth_set_read(m, bio_read);
+    BIO_meth_set_puts(m, BIO_meth_get_puts(sock));
+    BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(sock));
+    BIO_meth_set_create(m, BIO_meth_get_create(sock));
+    BIO_meth_set_destroy(m, BIO_meth_get_destroy(sock));
+    bio_method = m;
+}
+
+static int attach_fd(SSL *ssl, int fd)
+{
+    pthread_once(&bio_once, bio_init);
+    BIO *b = bio_method ? BIO_new(bio_method) : NULL;
+    if (!b)
+        return -ENOMEM;
+    BIO_set_fd(b, fd, BIO_NOCLOSE);
+    SSL_set_bio(ssl, b, b);
+    return 0;
+}
 
 /* ---- contexts ------------------------------------------------------------- */
 
@@ -247,7 +300,8 @@ static int handshake(weft_conn *c, weft_tls_ctx *t, const char *name)
         return -ENOMEM;
     }
     c->tls = s;
-    SSL_set_fd(s->ssl, c->fd);
+    if (attach_fd(s->ssl, c->fd) < 0)
+        return c->broken = -ENOMEM;
     if (name) {
         struct in6_addr ip;
         bool literal = inet_pton(AF_INET, name, &ip) == 1 || inet_pton(AF_INET6, name, &ip) == 1;

@@ -239,6 +239,46 @@ static int handshake_stalls(void *unused)
 }
 static void test_handshake_timeout_and_cancel(void **s) { (void)s; RUN(handshake_stalls, NULL); }
 
+/* a peer that closes right after the handshake: writes fail with an
+ * error, never SIGPIPE (OpenSSL's own socket BIO would raise it) */
+static int hangs_up(void *arg)
+{
+    struct tls_server *s = arg;
+    weft_conn *c;
+    if (weft_accept(s->l, &c, NULL) == 0) {
+        weft_tls_accept(c, s->ctx);
+        weft_conn_close(c);
+    }
+    return 0;
+}
+
+static int no_sigpipe(void *unused)
+{
+    (void)unused;
+    struct tls_server s = { 0 };
+    s.ctx = weft_tls_server_new(cert, key);
+    EXPECT_EQ(weft_tcp_listen(&s.l, "127.0.0.1", 0, 0, 0), 0);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, hangs_up, &s, "hangs-up");
+    weft_tls_ctx *cli = weft_tls_client_new();
+    weft_tls_ctx_load_ca(cli, cert);
+    weft_conn *c;
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", weft_listener_port(s.l), NULL), 0);
+    EXPECT_EQ(weft_tls_connect(c, cli, "localhost"), 0);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    char chunk[16384] = { 0 };
+    int rc = 0;
+    for (int i = 0; i < 200 && rc == 0; i++)
+        rc = weft_conn_write_all(c, chunk, sizeof chunk);
+    EXPECT(rc == -EPIPE || rc == -ECONNRESET);
+    weft_conn_close(c);
+    weft_listener_close(s.l);
+    weft_tls_ctx_free(cli);
+    weft_tls_ctx_free(s.ctx);
+    return 0;
+}
+static void test_no_sigpipe(void **s) { (void)s; RUN(no_sigpipe, NULL); }
+
 static void test_bad_files(void **s)
 {
     (void)s;
@@ -272,6 +312,7 @@ int main(void)
         cmocka_unit_test(test_weft_server_and_client),
         cmocka_unit_test(test_openssl_s_server),
         cmocka_unit_test(test_handshake_timeout_and_cancel),
+        cmocka_unit_test(test_no_sigpipe),
         cmocka_unit_test(test_bad_files),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
