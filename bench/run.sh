@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make bench: every benchmark beside its anchor, in one run, ratios printed.
 #
-#   bench/run.sh [build-dir]        RUNS=5 for more repetitions (default 3)
+#   bench/run.sh [build-dir]        RUNS=5 for more repetitions (default 3),
+#                                   ONLY=core|net for one part
 #
 # Core microbenchmarks run pinned to CPU 1 next to the Go (GOMAXPROCS=1)
 # and asyncio anchors from ../shared/bench/anchors; each figure is the
@@ -31,6 +32,11 @@ value() {  # value NAME KEY-PREFIX -> median of that key over the runs
   cat "$OUT/$name".[0-9]* 2>/dev/null | grep -F "$key" | awk '{print $NF}' | median
 }
 
+PY=/usr/bin/python3
+[ -x $PY ] || PY=python3
+ONLY=${ONLY:-all}     # core | net | all
+
+if [ "$ONLY" != net ]; then
 echo "== core: weft vs Go 1.19 (GOMAXPROCS=1) and asyncio, CPU 1, median of $RUNS =="
 collect weft "$BUILD/bench/core_micro"
 
@@ -45,8 +51,6 @@ if [ -d "$ANCHORS/gomicro" ] && command -v go >/dev/null; then
   fi
 fi
 have_py=0
-PY=/usr/bin/python3
-[ -x $PY ] || PY=python3
 if [ -f "$ANCHORS/asyncio_micro.py" ]; then
   collect asyncio $PY "$ANCHORS/asyncio_micro.py" && have_py=1
 fi
@@ -87,3 +91,61 @@ if command -v valgrind >/dev/null; then
     printf "callgrind: %.1f instructions per yield switch, %.1f per ping-pong switch\n",
            (b - a) / 20000, (d - c) / 10000 }' | tee -a "$OUT/core.txt"
 fi
+
+fi
+
+# ---- pool -------------------------------------------------------------------
+if [ "$ONLY" != net ]; then
+  collect pool "$BUILD/bench/pool_micro"
+  echo "pool acquire + release (uncontended): $(value pool pool_acquire_release_ns) ns (goal <= 50)" \
+    | tee -a "$OUT/core.txt"
+fi
+
+[ "$ONLY" = core ] && exit 0
+# ---- net: TCP echo, 100 connections, server on CPU 0, client on CPU 1 ----
+# Each stack runs both of its own sides: weft (bench/net_echo), Go 1.19
+# with GOMAXPROCS=1 (bench/anchors/go_echo), asyncio streams
+# (bench/anchors/asyncio_echo.py). SECONDS per run (default 3).
+SECS=${SECONDS_PER_RUN:-3}
+echo
+echo "== net: TCP echo, 100 connections, median of $RUNS runs of ${SECS}s =="
+GOECHO="$OUT/goecho/goecho"
+rm -rf "$OUT/goecho" && cp -r "$ROOT/bench/anchors/go_echo" "$OUT/goecho"
+(cd "$OUT/goecho" && GOCACHE="$OUT/gocache" GOFLAGS=-mod=mod GOPROXY=off go build -o goecho . \
+   2>"$OUT/goecho.log") || GOECHO=""
+PORT=$((19000 + $$ % 1000))
+echo_run() {  # name msg server-cmd... -- client-cmd...
+  local name=$1 msg=$2; shift 2
+  local srv=() cli=()
+  while [ "$1" != "--" ]; do srv+=("$1"); shift; done; shift
+  cli=("$@")
+  for i in $(seq "$RUNS"); do
+    PORT=$((PORT + 1))
+    taskset -c 0 "${srv[@]}" server $PORT >/dev/null 2>&1 &
+    local spid=$!
+    sleep 0.5
+    taskset -c 1 "${cli[@]}" client 127.0.0.1 $PORT 100 "$msg" "$SECS" > "$OUT/echo_$name.$msg.$i" 2>/dev/null || true
+    kill $spid 2>/dev/null; wait $spid 2>/dev/null || true
+  done
+}
+for msg in 64 65536; do
+  echo_run weft $msg "$BUILD/bench/net_echo" -- "$BUILD/bench/net_echo"
+  [ -n "$GOECHO" ] && echo_run go $msg env GOMAXPROCS=1 "$GOECHO" -- env GOMAXPROCS=1 "$GOECHO"
+  echo_run asyncio $msg $PY "$ROOT/bench/anchors/asyncio_echo.py" -- $PY "$ROOT/bench/anchors/asyncio_echo.py"
+done
+erow() {  # msg key unit
+  local w g p
+  w=$(cat "$OUT"/echo_weft.$1.[0-9]* 2>/dev/null | grep "$2" | awk '{print $2}' | median)
+  g=$(cat "$OUT"/echo_go.$1.[0-9]* 2>/dev/null | grep "$2" | awk '{print $2}' | median)
+  p=$(cat "$OUT"/echo_asyncio.$1.[0-9]* 2>/dev/null | grep "$2" | awk '{print $2}' | median)
+  awk -v l="echo $1 B $3" -v w="$w" -v g="$g" -v p="$p" 'BEGIN {
+    r = (g != "-" && g > 0) ? sprintf("%.2fx", w / g) : "-";
+    q = (p != "-" && p > 0) ? sprintf("%.1fx", w / p) : "-";
+    printf "%-28s %10s %10s %10s  weft/Go %-7s weft/asyncio %s\n", l, w, g, p, r, q }'
+}
+printf "%-28s %10s %10s %10s\n" "benchmark" "weft" "Go" "asyncio"
+{
+erow 64 round_trips_per_sec "round trips/s"
+erow 65536 round_trips_per_sec "round trips/s"
+erow 65536 mb_per_sec "MB/s"
+} | tee "$OUT/net.txt"

@@ -161,8 +161,8 @@ int weft_conn_read_some(weft_conn *c, void *buf, size_t len)
     if (!buf && len)
         return -EINVAL;
     if (!c->rlen && len) {
-        /* large reads skip the buffer */
-        if (len >= c->rcap && !c->eof)
+        /* large reads skip the buffer (and a copy) */
+        if (len >= c->rcap / 4 && !c->eof)
             return read_raw(c, buf, len > INT32_MAX ? INT32_MAX : len);
         if ((rc = fill(c)) <= 0)
             return rc;
