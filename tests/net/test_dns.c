@@ -50,15 +50,19 @@ static int serve_dns(void *arg)
         int qtype = q[p + 1] << 8 | q[p + 2];
         bool ours = strlen(name) > 10 && strcmp(name + strlen(name) - 10, "weft.test.") == 0;
         bool answer = ours && qtype == 1;
+        /* multi.weft.test: first an address nobody listens on, then ours */
+        bool multi = answer && strcmp(name, "multi.weft.test.") == 0;
         memcpy(r, q, qend);
         r[2] = 0x81;
         r[3] = ours ? 0x80 : 0x83;          /* NXDOMAIN for other names */
         r[4] = 0, r[5] = 1;                  /* one question */
-        r[6] = 0, r[7] = answer;             /* answers */
+        r[6] = 0, r[7] = (unsigned char)(answer + multi);   /* answers */
         memset(r + 8, 0, 4);
         size_t len = qend;
-        if (answer) {
+        for (int k = 0; answer && k < 1 + multi; k++) {
             unsigned char rr[] = { 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1 };
+            if (multi && k == 0)
+                rr[15] = 2;                  /* 127.0.0.2: refused */
             memcpy(r + len, rr, sizeof rr);
             len += sizeof rr;
         }
@@ -107,6 +111,10 @@ static int resolve_cases(void *unused)
     weft_conn *c;
     weft_dns_cache_clear();
     EXPECT_EQ(weft_tcp_connect(&c, "api.weft.test", weft_listener_port(l), NULL), 0);
+    weft_conn_close(c);
+    /* every address is tried in turn: 127.0.0.2 refuses, 127.0.0.1 answers */
+    EXPECT_EQ(weft_dns_resolve("multi.weft.test", 1, a, 4, 0), 2);
+    EXPECT_EQ(weft_tcp_connect(&c, "multi.weft.test", weft_listener_port(l), NULL), 0);
     weft_conn_close(c);
     weft_listener_close(l);
 

@@ -373,6 +373,57 @@ static int storm(void *unused)
 }
 static void test_random_cancellation_storm(void **s) { (void)s; RUN(storm, NULL); }
 
+/* waiters are served first come, first served */
+static int order[8], norder;
+static int fifo_waiter(void *arg)
+{
+    void **a = arg;
+    weft_pooled *h;
+    int rc = weft_pool_acquire(a[0], &h);
+    if (rc)
+        return rc;
+    order[norder++] = (int)(intptr_t)a[1];
+    weft_yield();
+    weft_pool_release(a[0], h);
+    return 0;
+}
+
+static int fifo(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "fifo", .max_size = 1 };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_pooled *h;
+    EXPECT_EQ(weft_pool_acquire(p, &h), 0);
+    void *args[6][2];
+    weft_group *g = weft_group_new();
+    norder = 0;
+    for (intptr_t i = 0; i < 6; i++) {
+        args[i][0] = p;
+        args[i][1] = (void *)i;
+        weft_spawn(g, fifo_waiter, args[i], "w");
+    }
+    weft_yield();                              /* all six queue, in order */
+    weft_pool_release(p, h);
+    EXPECT_EQ(weft_pool_acquire(p, &h), 0);    /* a latecomer queues behind them */
+    EXPECT_EQ(norder, 6);
+    for (int i = 0; i < 6; i++)
+        EXPECT_EQ(order[i], i);
+    weft_pool_release(p, h);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    /* the metrics are published */
+    weft_sleep(1100 * WEFT_MS);
+    char buf[16384];
+    weft_metrics_render(buf, sizeof buf);
+    EXPECT(strstr(buf, "weft_pool_acquires_total{pool=\"fifo\"} 8") != NULL);
+    EXPECT(strstr(buf, "weft_pool_size{pool=\"fifo\"} 1") != NULL);
+    EXPECT(strstr(buf, "weft_pool_acquire_wait_seconds_count{pool=\"fifo\"}") != NULL);
+    EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
+    return 0;
+}
+static void test_fifo_and_metrics(void **s) { (void)s; RUN(fifo, NULL); }
+
 /* sizes are process-wide: split across the loops of weft_run */
 static int per_loop(void *unused)
 {
@@ -414,6 +465,7 @@ int main(void)
         cmocka_unit_test(test_create_failure),
         cmocka_unit_test(test_random_cancellation_storm),
         cmocka_unit_test(test_process_wide_bound),
+        cmocka_unit_test(test_fifo_and_metrics),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
