@@ -51,7 +51,8 @@ tsan: bootstrap
 	cd build-tsan && WEFT_UNDER_SANITIZER=1 $(CTEST) -L threads
 
 VG_TESTS = core_selftest core/core_task core/core_scope core/core_group core/core_sync \
-           core/core_chan core/core_fd core/core_blocking core/core_services
+           core/core_chan core/core_fd core/core_blocking core/core_services \
+           net/net_tcp net/net_dns net/net_tls pool/pool_pool
 valgrind: build
 	@for t in $(VG_TESTS); do \
 	  echo "valgrind $$t"; \
