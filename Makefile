@@ -10,7 +10,7 @@ JOBS ?= $(shell nproc)
 BUILD ?= build
 CTEST = ctest --output-on-failure -j$(JOBS)
 
-.PHONY: all bootstrap build run test test-long test-aarch64 bench asan tsan valgrind clean
+.PHONY: all bootstrap build run test test-long test-aarch64 bench asan tsan valgrind fuzz clean
 
 all: build
 
@@ -61,8 +61,20 @@ valgrind: build
 	    2>$(BUILD)/valgrind.log || { cat $(BUILD)/valgrind.log; exit 1; }; \
 	done; echo "valgrind: clean"
 
+# libFuzzer (clang): every parser target for FUZZ_SECONDS each
+FUZZ_SECONDS ?= 20
+fuzz: bootstrap
+	CC=clang cmake -S . -B build-fuzz -DWEFT_FUZZ=ON -DWEFT_TESTS=OFF -DWEFT_BENCH=OFF >/dev/null
+	cmake --build build-fuzz -j$(JOBS)
+	@for t in build-fuzz/fuzz/fuzz_*; do \
+	  name=$$(basename $$t | sed 's/fuzz_//'); mkdir -p build-fuzz/corpus/$$name; \
+	  echo "fuzz $$name ($(FUZZ_SECONDS) s)"; \
+	  $$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 build-fuzz/corpus/$$name \
+	    fuzz/corpus/$$name >build-fuzz/$$name.log 2>&1 || { tail -40 build-fuzz/$$name.log; exit 1; }; \
+	done; echo "fuzz: no crash"
+
 bench: build
 	bench/run.sh $(BUILD)
 
 clean:
-	rm -rf $(BUILD) build-aarch64 build-asan build-tsan
+	rm -rf $(BUILD) build-aarch64 build-asan build-tsan build-fuzz

@@ -12,10 +12,10 @@
 #include "internal.h"
 
 static struct {
-    _Atomic(weft_log_fn) sink;
+    _Atomic(weft_log_fn) sink;            /* NULL: the default sink */
     _Atomic(void *) ctx;
     _Atomic int min;
-} logger = { NULL, NULL, WEFT_LOG_INFO };
+} logger = { .min = WEFT_LOG_INFO };
 
 const char *weft_log_level_name(int level)
 {
