@@ -20,5 +20,7 @@
 #include "weft/net.h"
 #include "weft/pool.h"
 #include "weft/tls.h"
+#include "weft/url.h"
+#include "weft/http.h"
 
 #endif

@@ -1,0 +1,736 @@
+/*
+ * The HTTP/1.1 client (weft/http.h).
+ *
+ * Connections live in one weft_pool per origin; a client-wide semaphore
+ * holds one permit per open connection, so the total stays under
+ * max_connections. A request takes a connection, writes the request head
+ * and body with one writev, and feeds what arrives to llhttp straight from
+ * the connection's read buffer (no copy of the head; the body is copied
+ * once into the response). The parser pauses at the end of the response so
+ * bytes after it stay for the next request on a kept-alive connection.
+ * Anything that interrupts a request breaks the connection (weft_conn) and
+ * it is released as broken, never reused.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <zlib.h>
+
+#include "../core/internal.h"
+#include "weft/http.h"
+#include "weft/pool.h"
+#include "weft/url.h"
+
+#define MAX_HEADERS 128
+
+struct origin {
+    struct origin *next;
+    weft_http_client *cl;
+    char key[300], host[256];
+    int port;
+    bool tls;
+    weft_pool *pool;
+};
+
+struct weft_http_client {
+    weft_http_client_opts o;
+    weft_tls_ctx *tls;
+    bool own_tls;
+    struct origin *origins;
+    weft_sem total;
+    weft_http_client_stats stats;
+};
+
+struct hconn {
+    weft_conn *c;
+    struct origin *o;
+    bool used;                            /* has carried a request before */
+};
+
+struct weft__http_resp {
+    char *head;                           /* header names and values */
+    size_t head_len, head_cap;
+    struct { size_t name, name_len, value, value_len; } idx[MAX_HEADERS];
+};
+
+/* ---- connections ---------------------------------------------------------- */
+
+static int conn_create(void *ctx, void **res)
+{
+    struct origin *o = ctx;
+    weft_http_client *cl = o->cl;
+    weft_scope sc;
+    weft_scope_enter(&sc, cl->o.pool_timeout);
+    int rc = weft_sem_acquire(&cl->total);      /* the total bound */
+    bool ours = weft_scope_exit(&sc);
+    if (rc)
+        return rc == -ETIMEDOUT && ours ? -WEFT_EPOOL_TIMEOUT : rc;
+    struct hconn *h = weft__calloc(1, sizeof *h);
+    weft_net_opts no = { .connect_timeout = cl->o.connect_timeout,
+                         .read_timeout = cl->o.read_timeout,
+                         .write_timeout = cl->o.write_timeout };
+    rc = h ? weft_tcp_connect(&h->c, o->host, o->port, &no) : -ENOMEM;
+    if (rc == 0 && o->tls) {
+        /* the handshake belongs to connecting: its timeout is the connect one */
+        weft_scope hs;
+        weft_scope_enter(&hs, cl->o.connect_timeout);
+        rc = weft_tls_connect(h->c, cl->tls, o->host);
+        if (weft_scope_exit(&hs) && rc == -ETIMEDOUT)
+            rc = -WEFT_ECONNECT_TIMEOUT;
+    }
+    if (rc) {
+        if (h)
+            weft_conn_close(h->c);
+        weft__free(h);
+        weft_sem_release(&cl->total);
+        return rc;
+    }
+    h->o = o;
+    cl->stats.connections++;
+    *res = h;
+    return 0;
+}
+
+static void conn_destroy(void *ctx, void *res)
+{
+    struct origin *o = ctx;
+    struct hconn *h = res;
+    weft_conn_close(h->c);
+    weft__free(h);
+    weft_sem_release(&o->cl->total);
+}
+
+/* An idle connection the server closed (or wrote junk on) is not reused. */
+static int conn_check(void *ctx, void *res)
+{
+    (void)ctx;
+    struct hconn *h = res;
+    const char *d;
+    if (weft_conn_peek(h->c, &d) > 0)
+        return -EPROTO;                   /* bytes nobody asked for */
+    char b;
+    ssize_t n = recv(weft_conn_fd(h->c), &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && errno == EAGAIN ? 0 : -EPIPE;
+}
+
+static struct origin *origin_get(weft_http_client *cl, const weft_url *u)
+{
+    char key[300];
+    snprintf(key, sizeof key, "%s://%s:%d", u->scheme, u->host, u->port);
+    for (struct origin *o = cl->origins; o; o = o->next)
+        if (strcmp(o->key, key) == 0)
+            return o;
+    struct origin *o = weft__calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    memcpy(o->key, key, sizeof key);
+    snprintf(o->host, sizeof o->host, "%s", u->host);
+    o->port = u->port;
+    o->tls = u->tls;
+    o->cl = cl;
+    static const weft_pool_ops ops = { conn_create, conn_destroy, conn_check, NULL };
+    weft_pool_config pc = { .name = "http", .max_size = cl->o.max_per_origin,
+                            .max_idle = cl->o.max_idle_per_origin,
+                            .acquire_timeout = cl->o.pool_timeout,
+                            .idle_timeout = cl->o.idle_timeout, .check_idle = WEFT_MS };
+    if (!(o->pool = weft_pool_new(&pc, &ops, o))) {
+        weft__free(o);
+        return NULL;
+    }
+    o->next = cl->origins;
+    cl->origins = o;
+    return o;
+}
+
+/* ---- the client ----------------------------------------------------------- */
+
+weft_http_client *weft_http_client_new(const weft_http_client_opts *opts)
+{
+    if (!weft__self()) {
+        errno = EPERM;
+        return NULL;
+    }
+    weft_http_client *cl = weft__calloc(1, sizeof *cl);
+    if (!cl)
+        return NULL;
+    if (opts)
+        cl->o = *opts;
+    weft_http_client_opts *o = &cl->o;
+    if (!o->max_connections)
+        o->max_connections = 100;
+    if (!o->max_per_origin || o->max_per_origin > o->max_connections)
+        o->max_per_origin = o->max_connections;
+    if (!o->max_idle_per_origin)
+        o->max_idle_per_origin = o->max_per_origin < 20 ? o->max_per_origin : 20;
+    if (!o->idle_timeout)
+        o->idle_timeout = 5 * WEFT_SEC;
+    if (!o->connect_timeout)
+        o->connect_timeout = 10 * WEFT_SEC;
+    if (!o->read_timeout)
+        o->read_timeout = 30 * WEFT_SEC;
+    if (!o->write_timeout)
+        o->write_timeout = 30 * WEFT_SEC;
+    if (!o->pool_timeout)
+        o->pool_timeout = 30 * WEFT_SEC;
+    if (!o->max_body)
+        o->max_body = 16 << 20;
+    if (!o->max_header_bytes)
+        o->max_header_bytes = 64 << 10;
+    if (!o->user_agent)
+        o->user_agent = "weft/0.1";
+    cl->tls = o->tls;
+    if (!cl->tls) {
+        if (!(cl->tls = weft_tls_client_new())) {
+            weft__free(cl);
+            return NULL;
+        }
+        cl->own_tls = true;
+    }
+    weft_sem_init(&cl->total, o->max_connections);
+    return cl;
+}
+
+void weft_http_client_free(weft_http_client *cl, weft_time grace)
+{
+    if (!cl)
+        return;
+    struct origin *o;
+    while ((o = cl->origins)) {
+        cl->origins = o->next;
+        weft_pool_close(o->pool, grace);
+        weft__free(o);
+    }
+    if (cl->own_tls)
+        weft_tls_ctx_free(cl->tls);
+    weft__free(cl);
+}
+
+void weft_http_client_stats_get(const weft_http_client *cl, weft_http_client_stats *s)
+{
+    if (cl && s)
+        *s = cl->stats;
+}
+
+/* ---- responses ------------------------------------------------------------ */
+
+void weft_http_response_free(weft_http_response *r)
+{
+    if (!r)
+        return;
+    if (r->priv_) {
+        weft__free(r->priv_->head);
+        weft__free(r->priv_);
+    }
+    weft__free(r->headers);
+    weft__free(r->body);
+    char err[sizeof r->error];
+    memcpy(err, r->error, sizeof err);    /* a failure's reason outlives the free */
+    memset(r, 0, sizeof *r);
+    memcpy(r->error, err, sizeof err);
+}
+
+const char *weft_http_header_get(const weft_http_response *r, const char *name)
+{
+    for (int i = 0; r && name && i < r->nheaders; i++)
+        if (strcasecmp(r->headers[i].name, name) == 0)
+            return r->headers[i].value;
+    return NULL;
+}
+
+/* ---- parsing with llhttp --------------------------------------------------- */
+
+struct parse {
+    llhttp_t p;
+    weft_http_response *r;
+    struct weft__http_resp *h;
+    int nh;
+    bool in_name, in_value, head_request, complete, any;
+    size_t head_bytes, max_head, max_body, body_cap;
+    int err;
+    const char *why;
+};
+
+static struct parse *P(llhttp_t *p) { return (struct parse *)p; }
+
+static int stop(struct parse *s, int err, const char *why)
+{
+    s->err = err;
+    s->why = why;
+    return HPE_USER;
+}
+
+static int append_head(struct parse *s, const char *at, size_t len)
+{
+    struct weft__http_resp *h = s->h;
+    s->head_bytes += len;
+    if (s->head_bytes > s->max_head)
+        return stop(s, -EMSGSIZE, "response headers too large");
+    if (h->head_len + len + 1 > h->head_cap) {
+        size_t cap = h->head_cap ? h->head_cap * 2 : 1024;
+        while (cap < h->head_len + len + 1)
+            cap *= 2;
+        char *n = weft__realloc(h->head, cap);
+        if (!n)
+            return stop(s, -ENOMEM, "out of memory");
+        h->head = n;
+        h->head_cap = cap;
+    }
+    memcpy(h->head + h->head_len, at, len);
+    h->head_len += len;
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct parse *s = P(p);
+    s->any = true;
+    s->nh = 0;                            /* a new response (after a 1xx) */
+    s->h->head_len = 0;
+    s->in_name = s->in_value = false;
+    return 0;
+}
+
+static int on_status(llhttp_t *p, const char *at, size_t len)
+{
+    (void)at;
+    struct parse *s = P(p);
+    s->head_bytes += len;
+    return s->head_bytes > s->max_head ? stop(s, -EMSGSIZE, "status line too long") : 0;
+}
+
+static int end_value(struct parse *s)
+{
+    /* NUL-terminate the value that just ended */
+    int rc = append_head(s, "", 1);
+    if (rc)
+        return rc;
+    s->h->idx[s->nh - 1].value_len = s->h->head_len - 1 - s->h->idx[s->nh - 1].value;
+    s->in_value = false;
+    return 0;
+}
+
+/* llhttp may hand a name or a value over in pieces: a piece continues the
+ * current one until the other kind starts. */
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    struct parse *s = P(p);
+    int rc;
+    if (s->in_value && (rc = end_value(s)))
+        return rc;
+    if (!s->in_name) {
+        if (s->nh == MAX_HEADERS)
+            return stop(s, -EMSGSIZE, "too many response headers");
+        s->h->idx[s->nh++].name = s->h->head_len;
+        s->in_name = true;
+    }
+    return append_head(s, at, len);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    struct parse *s = P(p);
+    int rc;
+    if (s->in_name) {
+        size_t i = (size_t)s->nh - 1;
+        if ((rc = append_head(s, "", 1)))            /* end the name */
+            return rc;
+        s->h->idx[i].name_len = s->h->head_len - 1 - s->h->idx[i].name;
+        s->h->idx[i].value = s->h->head_len;
+        s->in_name = false;
+        s->in_value = true;
+    }
+    return append_head(s, at, len);
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    struct parse *s = P(p);
+    int rc;
+    if (s->in_name)
+        return stop(s, -EPROTO, "header without a value");
+    if (s->in_value && (rc = end_value(s)))
+        return rc;
+    s->r->status = p->status_code;
+    /* a response to HEAD, and 204 and 304 ones, have no body whatever
+     * their headers say (RFC 9112 6.3) */
+    return s->head_request || p->status_code == 204 || p->status_code == 304 ? 1 : 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct parse *s = P(p);
+    weft_http_response *r = s->r;
+    if (r->body_len + len > s->max_body)
+        return stop(s, -EMSGSIZE, "response body over the limit");
+    if (r->body_len + len + 1 > s->body_cap) {
+        size_t cap = s->body_cap ? s->body_cap * 2 : 4096;
+        while (cap < r->body_len + len + 1)
+            cap *= 2;
+        char *n = weft__realloc(r->body, cap);
+        if (!n)
+            return stop(s, -ENOMEM, "out of memory");
+        r->body = n;
+        s->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, at, len);
+    r->body_len += len;
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    struct parse *s = P(p);
+    if (p->status_code >= 100 && p->status_code < 200 && p->status_code != 101)
+        return 0;                         /* interim: the real response follows */
+    s->complete = true;
+    return HPE_PAUSED;                    /* leave what follows for the next request */
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_message_begin,
+    .on_status = on_status,
+    .on_header_field = on_header_field,
+    .on_header_value = on_header_value,
+    .on_headers_complete = on_headers_complete,
+    .on_body = on_body,
+    .on_message_complete = on_message_complete,
+};
+
+static int publish_headers(struct parse *s)
+{
+    weft_http_response *r = s->r;
+    r->nheaders = s->nh;
+    r->headers = s->nh ? weft__calloc((size_t)s->nh, sizeof *r->headers) : NULL;
+    if (s->nh && !r->headers)
+        return -ENOMEM;
+    for (int i = 0; i < s->nh; i++) {
+        r->headers[i].name = s->h->head + s->h->idx[i].name;
+        r->headers[i].value = s->h->head + s->h->idx[i].value;
+    }
+    return 0;
+}
+
+/* Reads one response from c into r. *keep says whether c may be reused. */
+static int read_response(weft_http_client *cl, weft_conn *c, bool head_request,
+                         weft_http_response *r, bool *keep, bool *any)
+{
+    struct parse s = { .r = r, .head_request = head_request, .max_head = cl->o.max_header_bytes,
+                       .max_body = cl->o.max_body };
+    s.h = r->priv_;
+    llhttp_init(&s.p, HTTP_RESPONSE, &settings);
+    int rc = 0;
+    while (!s.complete) {
+        const char *data;
+        int n = weft_conn_peek(c, &data);
+        if (n == 0) {
+            n = weft_conn_fill(c);
+            if (n < 0) {
+                rc = n;
+                break;
+            }
+            if (n == 0) {                 /* end of stream */
+                llhttp_errno_t e = llhttp_finish(&s.p);
+                if (e == HPE_OK || e == HPE_PAUSED) {
+                    if (s.complete || (s.any && e == HPE_OK && !s.p.content_length &&
+                                       !(s.p.flags & F_CHUNKED)))
+                        s.complete = true;
+                }
+                if (!s.complete) {
+                    rc = s.any ? -EPROTO : -WEFT_EEOF;
+                    snprintf(r->error, sizeof r->error, "%s",
+                             s.any ? "truncated response" : "connection closed before a response");
+                }
+                break;
+            }
+            continue;
+        }
+        llhttp_errno_t e = llhttp_execute(&s.p, data, (size_t)n);
+        if (e == HPE_OK) {
+            weft_conn_consume(c, (size_t)n);
+            continue;
+        }
+        if (e == HPE_PAUSED) {
+            weft_conn_consume(c, (size_t)(llhttp_get_error_pos(&s.p) - data));
+            break;
+        }
+        if (e == HPE_USER) {
+            rc = s.err;
+            snprintf(r->error, sizeof r->error, "%s", s.why);
+        } else {
+            rc = -EPROTO;
+            snprintf(r->error, sizeof r->error, "malformed response: %s (%s)",
+                     llhttp_errno_name(e), llhttp_get_error_reason(&s.p));
+        }
+        break;
+    }
+    *any = s.any;
+    if (rc)
+        return rc;
+    *keep = llhttp_should_keep_alive(&s.p) && !s.p.upgrade;
+    if (r->body)
+        r->body[r->body_len] = 0;
+    return publish_headers(&s);
+}
+
+/* gzip and deflate bodies are decoded in place of the raw ones */
+static int decode_body(weft_http_client *cl, weft_http_response *r)
+{
+    const char *enc = weft_http_header_get(r, "Content-Encoding");
+    if (!enc || !r->body_len || cl->o.no_decompress)
+        return 0;
+    int wbits;
+    if (strcasecmp(enc, "gzip") == 0)
+        wbits = 16 + MAX_WBITS;
+    else if (strcasecmp(enc, "deflate") == 0)
+        wbits = MAX_WBITS;                /* zlib-wrapped, as RFC 9110 says */
+    else
+        return 0;                         /* left as sent */
+    z_stream z = { 0 };
+    if (inflateInit2(&z, wbits) != Z_OK)
+        return -ENOMEM;
+    size_t cap = r->body_len * 4 + 1024, len = 0;
+    char *out = weft__malloc(cap + 1);
+    int rc = out ? 0 : -ENOMEM;
+    z.next_in = (Bytef *)r->body;
+    z.avail_in = (uInt)r->body_len;
+    while (!rc) {
+        if (len == cap) {
+            if (cap >= cl->o.max_body) {
+                rc = -EMSGSIZE;
+                snprintf(r->error, sizeof r->error, "decoded body over the limit");
+                break;
+            }
+            cap = cap * 2 > cl->o.max_body ? cl->o.max_body : cap * 2;
+            char *n = weft__realloc(out, cap + 1);
+            if (!n) {
+                rc = -ENOMEM;
+                break;
+            }
+            out = n;
+        }
+        z.next_out = (Bytef *)out + len;
+        z.avail_out = (uInt)(cap - len);
+        int zr = inflate(&z, Z_NO_FLUSH);
+        len = cap - z.avail_out;
+        if (zr == Z_STREAM_END)
+            break;
+        if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            rc = -EPROTO;
+            snprintf(r->error, sizeof r->error, "bad %s body: %s", enc, z.msg ? z.msg : "?");
+        } else if (zr == Z_BUF_ERROR && z.avail_in == 0) {
+            rc = -EPROTO;
+            snprintf(r->error, sizeof r->error, "truncated %s body", enc);
+        }
+    }
+    inflateEnd(&z);
+    if (rc) {
+        weft__free(out);
+        return rc;
+    }
+    out[len] = 0;
+    weft__free(r->body);
+    r->body = out;
+    r->body_len = len;
+    return 0;
+}
+
+/* ---- requests ------------------------------------------------------------- */
+
+static bool token(const char *s)
+{
+    if (!s || !*s)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("!#$%&'*+-.^_`|~", *s))
+            return false;
+    return true;
+}
+
+static bool field_value(const char *s)
+{
+    for (; s && *s; s++)
+        if ((unsigned char)*s < 0x20 && *s != '\t')
+            return false;                 /* no CR/LF: no header injection */
+    return s != NULL;
+}
+
+static bool idempotent(const char *m)
+{
+    static const char *const ok[] = { "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE" };
+    for (size_t i = 0; i < sizeof ok / sizeof *ok; i++)
+        if (strcmp(m, ok[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Builds the request head into a heap buffer. */
+static int build_head(weft_http_client *cl, const weft_url *u, const weft_http_request *req,
+                      const char *method, weft_http_response *r, char **out, size_t *len)
+{
+    if (!token(method)) {
+        snprintf(r->error, sizeof r->error, "bad method");
+        return -EINVAL;
+    }
+    size_t need = 256 + strlen(u->path) + strlen(u->query) + strlen(cl->o.user_agent);
+    for (int i = 0; i < req->nheaders; i++) {
+        if (!token(req->headers[i].name) || !field_value(req->headers[i].value)) {
+            snprintf(r->error, sizeof r->error, "bad request header '%.60s'",
+                     req->headers[i].name ? req->headers[i].name : "(null)");
+            return -EINVAL;
+        }
+        need += strlen(req->headers[i].name) + strlen(req->headers[i].value) + 4;
+    }
+    char *b = weft__malloc(need);
+    if (!b)
+        return -ENOMEM;
+    char auth[300];
+    weft_url_authority(u, auth, sizeof auth);
+    size_t n = (size_t)snprintf(b, need, "%s %s%s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n",
+                                method, u->path, *u->query ? "?" : "", u->query, auth,
+                                cl->o.user_agent);
+    if (!cl->o.no_decompress)
+        n += (size_t)snprintf(b + n, need - n, "Accept-Encoding: gzip, deflate\r\n");
+    if (req->body_len || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
+        n += (size_t)snprintf(b + n, need - n, "Content-Length: %zu\r\n", req->body_len);
+    for (int i = 0; i < req->nheaders; i++)
+        n += (size_t)snprintf(b + n, need - n, "%s: %s\r\n", req->headers[i].name,
+                              req->headers[i].value);
+    n += (size_t)snprintf(b + n, need - n, "\r\n");
+    *out = b;
+    *len = n;
+    return 0;
+}
+
+/* One exchange on one pooled connection. *retry: it failed in a way that
+ * says the reused connection had been closed by the server. */
+static int exchange(weft_http_client *cl, const weft_url *u, const weft_http_request *req,
+                    const char *method, weft_http_response *r, bool *retry)
+{
+    struct origin *o = origin_get(cl, u);
+    if (!o)
+        return -ENOMEM;
+    char *head;
+    size_t hlen;
+    int rc = build_head(cl, u, req, method, r, &head, &hlen);
+    if (rc)
+        return rc;
+    weft_pooled *ph;
+    if ((rc = weft_pool_acquire(o->pool, &ph))) {
+        weft__free(head);
+        if (rc == -WEFT_EPOOL_TIMEOUT)
+            snprintf(r->error, sizeof r->error, "%s", weft_pool_last_error(o->pool));
+        return rc;
+    }
+    struct hconn *h = weft_pooled_get(ph);
+    bool reused = h->used;
+    h->used = true;
+    cl->stats.requests++;
+    struct iovec iov[2] = { { head, hlen }, { (void *)req->body, req->body_len } };
+    rc = weft_conn_writev(h->c, iov, req->body_len ? 2 : 1);
+    weft__free(head);
+    bool keep = false, any = false;
+    if (rc == 0)
+        rc = read_response(cl, h->c, strcmp(method, "HEAD") == 0, r, &keep, &any);
+    if (rc == 0 && keep) {
+        weft_pool_release(o->pool, ph);
+    } else {
+        weft_pool_release_broken(o->pool, ph);
+        *retry = rc && reused && !any &&
+                 (rc == -EPIPE || rc == -ECONNRESET || rc == -WEFT_EEOF);
+    }
+    return rc;
+}
+
+static int resolve_location(weft_url *next, const weft_url *cur, const char *loc)
+{
+    if (strstr(loc, "://"))
+        return weft_url_parse(next, loc);
+    if (loc[0] != '/')
+        return -EINVAL;                   /* relative paths: not followed */
+    char abs[WEFT_URL_MAX + 400], auth[300];
+    weft_url_authority(cur, auth, sizeof auth);
+    snprintf(abs, sizeof abs, "%s://%s%s", cur->scheme, auth, loc);
+    return weft_url_parse(next, abs);
+}
+
+int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_response *r)
+{
+    if (!r)
+        return -EINVAL;
+    memset(r, 0, sizeof *r);
+    if (!cl || !req || !req->url) {
+        snprintf(r->error, sizeof r->error, "no client, request or URL");
+        return -EINVAL;
+    }
+    if (!weft__self())
+        return -EPERM;
+    weft_url *u = weft__malloc(2 * sizeof *u);
+    if (!u)
+        return -ENOMEM;
+    weft_url *next = u + 1;
+    int rc = weft_url_parse(u, req->url);
+    if (rc) {
+        snprintf(r->error, sizeof r->error, "bad URL: %s", u->error);
+        weft__free(u);
+        return rc;
+    }
+    weft_scope sc;
+    weft_time total = req->timeout ? req->timeout : cl->o.timeout;
+    weft_scope_enter(&sc, total ? total : WEFT_FOREVER);
+    weft_http_request cur = *req;
+    const char *method = req->method ? req->method : "GET";
+    bool retried = false;
+    for (;;) {
+        if (!(r->priv_ = weft__calloc(1, sizeof *r->priv_))) {
+            rc = -ENOMEM;
+            break;
+        }
+        bool retry = false;
+        rc = exchange(cl, u, &cur, method, r, &retry);
+        if (rc && retry && !retried && idempotent(method)) {
+            retried = true;               /* once, on a fresh connection */
+            cl->stats.retries++;
+            int redirects = r->redirects;
+            weft_http_response_free(r);
+            r->error[0] = 0;
+            r->redirects = redirects;
+            continue;
+        }
+        if (rc == 0)
+            rc = decode_body(cl, r);
+        const char *loc = rc == 0 ? weft_http_header_get(r, "Location") : NULL;
+        bool redirect = loc && (r->status == 301 || r->status == 302 || r->status == 303 ||
+                                r->status == 307 || r->status == 308);
+        if (!redirect || r->redirects >= cl->o.max_redirects)
+            break;
+        if (resolve_location(next, u, loc)) {
+            break;                        /* not followable: returned as is */
+        }
+        if (r->status == 303 || ((r->status == 301 || r->status == 302) &&
+                                 strcmp(method, "POST") == 0)) {
+            method = "GET";
+            cur.body = NULL;
+            cur.body_len = 0;
+        }
+        int redirects = r->redirects + 1;
+        weft_http_response_free(r);
+        r->redirects = redirects;
+        memcpy(u, next, sizeof *u);
+        cur.url = NULL;
+    }
+    weft_scope_exit(&sc);
+    weft__free(u);
+    if (rc && !r->error[0])
+        snprintf(r->error, sizeof r->error, "%s", weft_strerror(rc));
+    return rc;
+}
+
+int weft_http_get(weft_http_client *cl, const char *url, weft_http_response *r)
+{
+    weft_http_request req = { .method = "GET", .url = url };
+    return weft_http_do(cl, &req, r);
+}

@@ -1,0 +1,432 @@
+/* The HTTP client against a raw test server written here with weft_conn:
+ * bodies (length, chunked, until close, gzip), HEAD/1xx/204/304, keep-alive
+ * and its stale-connection retry, redirects, hostile responses, every
+ * timeout, and cancellation under pool contention. */
+#include <zlib.h>
+
+#include "test.h"
+
+struct srv { weft_listener *l; int port, conns, open, max_open; };
+
+static void reply(weft_conn *c, const char *s) { weft_conn_write_all(c, s, strlen(s)); }
+
+static int gzip_of(const char *in, char *out, int cap)
+{
+    z_stream z = { 0 };
+    deflateInit2(&z, 6, Z_DEFLATED, 31, 8, Z_DEFAULT_STRATEGY);
+    z.next_in = (Bytef *)in;
+    z.avail_in = (uInt)strlen(in);
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    deflate(&z, Z_FINISH);
+    int n = (int)z.total_out;
+    deflateEnd(&z);
+    return n;
+}
+
+/* answers one request; returns false to close the connection */
+static bool respond(weft_conn *c, const char *method, const char *path, const char *body,
+                    size_t blen)
+{
+    char buf[256];
+    if (!strcmp(path, "/hello")) {
+        reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nX-Test: a\r\n\r\nHello, World!");
+    } else if (!strcmp(path, "/chunked")) {
+        reply(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n");
+    } else if (!strcmp(path, "/gzip")) {
+        char z[256];
+        int n = gzip_of("compressed text, compressed text", z, sizeof z);
+        snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n", n);
+        reply(c, buf);
+        weft_conn_write_all(c, z, (size_t)n);
+    } else if (!strcmp(path, "/head")) {
+        reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+        if (strcmp(method, "HEAD"))
+            return false;
+    } else if (!strcmp(path, "/204")) {
+        reply(c, "HTTP/1.1 204 No Content\r\n\r\n");
+    } else if (!strcmp(path, "/304")) {
+        reply(c, "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n");
+    } else if (!strcmp(path, "/continue")) {
+        reply(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    } else if (!strcmp(path, "/close")) {
+        reply(c, "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok");
+        return false;
+    } else if (!strcmp(path, "/until-eof")) {
+        reply(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nall of it");
+        return false;
+    } else if (!strcmp(path, "/stale")) {
+        reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nstale");
+        return false;                     /* says keep-alive, closes anyway */
+    } else if (!strcmp(path, "/bad-status")) {
+        reply(c, "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n");
+    } else if (!strcmp(path, "/conflict")) {
+        reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!");
+    } else if (!strcmp(path, "/bigchunk")) {
+        reply(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffff\r\nx");
+    } else if (!strcmp(path, "/truncated")) {
+        reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this");
+        return false;
+    } else if (!strcmp(path, "/bighead")) {
+        reply(c, "HTTP/1.1 200 OK\r\nX-Big: ");
+        static char big[70000];
+        memset(big, 'a', sizeof big);
+        weft_conn_write_all(c, big, sizeof big);
+        reply(c, "\r\nContent-Length: 0\r\n\r\n");
+    } else if (!strcmp(path, "/silent")) {
+        weft_sleep(5 * WEFT_SEC);
+        return false;
+    } else if (!strcmp(path, "/slow")) {
+        reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\n");
+        for (int i = 0; i < 40; i++) {
+            if (weft_sleep(50 * WEFT_MS) || weft_conn_write_all(c, "x", 1))
+                return false;
+        }
+    } else if (!strcmp(path, "/redirect")) {
+        reply(c, "HTTP/1.1 302 Found\r\nLocation: /hello\r\nContent-Length: 0\r\n\r\n");
+    } else if (!strcmp(path, "/loop")) {
+        reply(c, "HTTP/1.1 301 Moved\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n");
+    } else if (!strcmp(path, "/echo")) {
+        snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", blen);
+        reply(c, buf);
+        weft_conn_write_all(c, body, blen);
+    } else {
+        reply(c, "HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\n\r\nnot found");
+    }
+    return true;
+}
+
+static int serve_conn(void *arg)
+{
+    void **a = arg;
+    struct srv *s = a[0];
+    weft_conn *c = a[1];
+    free(a);
+    if (++s->open > s->max_open)
+        s->max_open = s->open;
+    for (;;) {
+        const char *head;
+        int n = weft_conn_read_until(c, "\r\n\r\n", 4, 16384, &head);
+        if (n <= 0)
+            break;
+        char method[16], path[256];
+        if (sscanf(head, "%15s %255s", method, path) != 2)
+            break;
+        size_t blen = 0;
+        const char *cl = strcasestr(head, "\r\ncontent-length:");
+        if (cl && cl < head + n)
+            blen = (size_t)atol(cl + 17);
+        char body[4096];
+        if (blen > sizeof body || (blen && weft_conn_read_exact(c, body, blen)))
+            break;
+        if (!respond(c, method, path, body, blen))
+            break;
+    }
+    s->open--;
+    weft_conn_close(c);
+    return 0;
+}
+
+static int serve(void *arg)
+{
+    struct srv *s = arg;
+    weft_group *g = weft_group_new();
+    weft_conn *c;
+    while (weft_accept(s->l, &c, NULL) == 0) {
+        s->conns++;
+        void **a = malloc(2 * sizeof *a);
+        a[0] = s;
+        a[1] = c;
+        weft_spawn(g, serve_conn, a, "conn");
+    }
+    weft_group_cancel(g);
+    return weft_group_wait(g);
+}
+
+static weft_group *start(struct srv *s)
+{
+    memset(s, 0, sizeof *s);
+    weft_tcp_listen(&s->l, "127.0.0.1", 0, 0, 0);
+    s->port = weft_listener_port(s->l);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, serve, s, "server");
+    return g;
+}
+
+static void stop(struct srv *s, weft_group *g)
+{
+    weft_listener_close(s->l);
+    weft_group_wait(g);
+}
+
+static char *url(const struct srv *s, const char *path)
+{
+    static char u[8][128];
+    static int i;
+    char *p = u[i++ % 8];
+    snprintf(p, 128, "http://127.0.0.1:%d%s", s->port, path);
+    return p;
+}
+
+static int bodies(void *unused)
+{
+    (void)unused;
+    struct srv s;
+    weft_group *g = start(&s);
+    weft_http_client *cl = weft_http_client_new(NULL);
+    weft_http_response r;
+
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/hello"), &r), 0);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body_len, 13);
+    EXPECT(r.body && strcmp(r.body, "Hello, World!") == 0);
+    EXPECT(weft_http_header_get(&r, "x-test") && strcmp(weft_http_header_get(&r, "X-TEST"), "a") == 0);
+    weft_http_response_free(&r);
+
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/chunked"), &r), 0);
+    EXPECT(r.body && strcmp(r.body, "abcdefg") == 0);
+    weft_http_response_free(&r);
+
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/gzip"), &r), 0);
+    EXPECT(r.body && strcmp(r.body, "compressed text, compressed text") == 0);
+    weft_http_response_free(&r);
+
+    weft_http_request head = { .method = "HEAD", .url = url(&s, "/head") };
+    EXPECT_EQ(weft_http_do(cl, &head, &r), 0);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body_len, 0);
+    weft_http_response_free(&r);
+
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/204"), &r), 0);
+    EXPECT_EQ(r.status, 204);
+    weft_http_response_free(&r);
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/304"), &r), 0);
+    EXPECT_EQ(r.status, 304);
+    EXPECT_EQ(r.body_len, 0);
+    weft_http_response_free(&r);
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/continue"), &r), 0);
+    EXPECT_EQ(r.status, 200);
+    EXPECT(r.body && strcmp(r.body, "ok") == 0);
+    weft_http_response_free(&r);
+
+    /* all of those on one kept-alive connection */
+    weft_http_client_stats st;
+    weft_http_client_stats_get(cl, &st);
+    EXPECT_EQ(st.connections, 1);
+    EXPECT_EQ(s.conns, 1);
+
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/until-eof"), &r), 0);
+    EXPECT(r.body && strcmp(r.body, "all of it") == 0);
+    weft_http_response_free(&r);
+
+    const char payload[] = "posted bytes";
+    weft_http_header hdr[] = { { "X-One", "1" } };
+    weft_http_request post = { .method = "POST", .url = url(&s, "/echo"), .headers = hdr,
+                               .nheaders = 1, .body = payload, .body_len = sizeof payload - 1 };
+    EXPECT_EQ(weft_http_do(cl, &post, &r), 0);
+    EXPECT(r.body && strcmp(r.body, payload) == 0);
+    weft_http_response_free(&r);
+
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/nope"), &r), 0);   /* a status is not an error */
+    EXPECT_EQ(r.status, 404);
+    weft_http_response_free(&r);
+
+    weft_http_client_free(cl, WEFT_SEC);
+    stop(&s, g);
+    return 0;
+}
+static void test_bodies_and_keepalive(void **s) { (void)s; RUN(bodies, NULL); }
+
+static int hostile(void *unused)
+{
+    (void)unused;
+    struct srv s;
+    weft_group *g = start(&s);
+    weft_http_client *cl = weft_http_client_new(NULL);
+    weft_http_response r;
+    const char *paths[] = { "/bad-status", "/conflict", "/bigchunk", "/truncated" };
+    for (int i = 0; i < 4; i++) {
+        EXPECT_EQ(weft_http_get(cl, url(&s, paths[i]), &r), -EPROTO);
+        EXPECT(r.error[0] != 0);
+        weft_http_response_free(&r);
+    }
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/bighead"), &r), -EMSGSIZE);
+    weft_http_response_free(&r);
+    /* after all that, the client still works: bad connections were dropped */
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/hello"), &r), 0);
+    EXPECT_EQ(r.status, 200);
+    weft_http_response_free(&r);
+    /* bad requests */
+    EXPECT_EQ(weft_http_get(cl, "http://user@127.0.0.1/", &r), -EINVAL);
+    EXPECT(strstr(r.error, "user information") != NULL);
+    weft_http_header evil[] = { { "X-Evil", "a\r\nInjected: yes" } };
+    weft_http_request bad = { .url = url(&s, "/hello"), .headers = evil, .nheaders = 1 };
+    EXPECT_EQ(weft_http_do(cl, &bad, &r), -EINVAL);
+    weft_http_response_free(&r);
+    weft_http_request badm = { .method = "GE T", .url = url(&s, "/hello") };
+    EXPECT_EQ(weft_http_do(cl, &badm, &r), -EINVAL);
+    weft_http_response_free(&r);
+    weft_http_client_free(cl, WEFT_SEC);
+    stop(&s, g);
+    return 0;
+}
+static void test_hostile_responses(void **s) { (void)s; RUN(hostile, NULL); }
+
+static int retry_and_redirects(void *unused)
+{
+    (void)unused;
+    struct srv s;
+    weft_group *g = start(&s);
+    weft_http_client *cl = weft_http_client_new(NULL);
+    weft_http_response r;
+    /* the server closes after /stale without saying so: the next GET on
+     * that connection fails before any byte and is retried once */
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/stale"), &r), 0);
+    weft_http_response_free(&r);
+    weft_yield();
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/hello"), &r), 0);
+    EXPECT_EQ(r.status, 200);
+    weft_http_response_free(&r);
+    /* not for POST */
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/stale"), &r), 0);
+    weft_http_response_free(&r);
+    weft_http_request post = { .method = "POST", .url = url(&s, "/echo"), .body = "x", .body_len = 1 };
+    int rc = weft_http_do(cl, &post, &r);
+    EXPECT(rc == 0 || rc == -WEFT_EEOF || rc == -ECONNRESET || rc == -EPIPE);
+    weft_http_response_free(&r);
+
+    /* redirects: returned unless asked for */
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/redirect"), &r), 0);
+    EXPECT_EQ(r.status, 302);
+    weft_http_response_free(&r);
+    weft_http_client_free(cl, WEFT_SEC);
+    weft_http_client_opts o = { .max_redirects = 3 };
+    cl = weft_http_client_new(&o);
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/redirect"), &r), 0);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.redirects, 1);
+    EXPECT(r.body && strcmp(r.body, "Hello, World!") == 0);
+    weft_http_response_free(&r);
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/loop"), &r), 0);   /* limit reached */
+    EXPECT_EQ(r.status, 301);
+    EXPECT_EQ(r.redirects, 3);
+    weft_http_response_free(&r);
+    weft_http_client_free(cl, WEFT_SEC);
+    stop(&s, g);
+    return 0;
+}
+static void test_retry_and_redirects(void **s) { (void)s; RUN(retry_and_redirects, NULL); }
+
+static int holder(void *arg)
+{
+    weft_http_client *cl = ((void **)arg)[0];
+    weft_http_response r;
+    weft_http_get(cl, ((void **)arg)[1], &r);
+    weft_http_response_free(&r);
+    return 0;
+}
+
+static int timeouts(void *unused)
+{
+    (void)unused;
+    struct srv s;
+    weft_group *g = start(&s);
+    weft_http_client_opts o = { .read_timeout = 100 * WEFT_MS, .max_connections = 1,
+                                .pool_timeout = 100 * WEFT_MS };
+    weft_http_client *cl = weft_http_client_new(&o);
+    weft_http_response r;
+    weft_time t0 = weft_now();
+    int rc = weft_http_get(cl, url(&s, "/silent"), &r);
+    EXPECT_EQ(rc, -WEFT_EREAD_TIMEOUT);
+    EXPECT(strcmp(weft_strerror(rc), "read timeout") == 0);
+    EXPECT(weft_is_timeout(rc));
+    EXPECT(weft_now() - t0 < WEFT_SEC);
+    weft_http_response_free(&r);
+    /* the body trickles: every read is quick, the whole-request deadline holds */
+    weft_http_request slow = { .url = url(&s, "/slow"), .timeout = 300 * WEFT_MS };
+    t0 = weft_now();
+    rc = weft_http_do(cl, &slow, &r);
+    EXPECT_EQ(rc, -ETIMEDOUT);
+    EXPECT(strcmp(weft_strerror(rc), "deadline exceeded") == 0);
+    EXPECT(weft_now() - t0 < WEFT_SEC);
+    weft_http_response_free(&r);
+    /* pool exhaustion: the one connection is busy */
+    void *args[2] = { cl, url(&s, "/slow") };
+    weft_group *h = weft_group_new();
+    weft_spawn(h, holder, args, "holder");
+    weft_sleep(20 * WEFT_MS);
+    rc = weft_http_get(cl, url(&s, "/hello"), &r);
+    EXPECT_EQ(rc, -WEFT_EPOOL_TIMEOUT);
+    EXPECT(strcmp(weft_strerror(rc), "pool timeout") == 0);
+    EXPECT(strstr(r.error, "held by 'holder'") != NULL);
+    weft_http_response_free(&r);
+    weft_group_cancel(h);
+    weft_group_wait(h);
+    weft_http_client_free(cl, WEFT_SEC);
+    /* connect timeout: a full backlog never accepts */
+    stop(&s, g);
+    return 0;
+}
+static void test_timeouts(void **s) { (void)s; RUN(timeouts, NULL); }
+
+/* cancelled at random points under pool contention: afterwards every
+ * connection slot is back and no half-read connection is reused */
+struct storm { weft_http_client *cl; struct srv *s; uint64_t rng; int ok; };
+static int storm_req(void *arg)
+{
+    struct storm *st = arg;
+    weft_http_response r;
+    st->rng ^= st->rng << 13, st->rng ^= st->rng >> 7, st->rng ^= st->rng << 17;
+    const char *p = st->rng % 3 ? "/hello" : "/chunked";
+    if (weft_http_get(st->cl, url(st->s, p), &r) == 0) {
+        bool good = r.body && (!strcmp(r.body, "Hello, World!") || !strcmp(r.body, "abcdefg"));
+        EXPECT(good);
+        st->ok++;
+    }
+    weft_http_response_free(&r);
+    return 0;
+}
+
+static int storm(void *unused)
+{
+    (void)unused;
+    struct srv s;
+    weft_group *g = start(&s);
+    weft_http_client_opts o = { .max_connections = 4, .pool_timeout = 2 * WEFT_SEC };
+    struct storm st = { weft_http_client_new(&o), &s, 0x9e3779b97f4a7c15ULL, 0 };
+    int n = test_scale(10000);
+    for (int round = 0; round < n / 50; round++) {
+        weft_group *t = weft_group_new();
+        for (int i = 0; i < 50; i++)
+            weft_spawn(t, storm_req, &st, "req");
+        st.rng ^= st.rng << 13, st.rng ^= st.rng >> 7, st.rng ^= st.rng << 17;
+        weft_sleep((weft_time)(st.rng % 400) * WEFT_US);
+        weft_group_cancel(t);
+        EXPECT_EQ(weft_group_wait(t), 0);
+    }
+    EXPECT(st.ok > 0);
+    EXPECT(s.max_open <= 4);
+    /* everything still works, on clean connections */
+    for (int i = 0; i < 8; i++) {
+        weft_http_response r;
+        EXPECT_EQ(weft_http_get(st.cl, url(&s, "/hello"), &r), 0);
+        EXPECT(r.body && !strcmp(r.body, "Hello, World!"));
+        weft_http_response_free(&r);
+    }
+    weft_http_client_free(st.cl, WEFT_SEC);
+    stop(&s, g);
+    return 0;
+}
+static void test_cancellation_storm(void **s) { (void)s; RUN(storm, NULL); }
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bodies_and_keepalive),
+        cmocka_unit_test(test_hostile_responses),
+        cmocka_unit_test(test_retry_and_redirects),
+        cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_cancellation_storm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
