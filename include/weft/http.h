@@ -81,8 +81,10 @@ typedef struct weft_http_response {
     struct weft__http_resp *priv_;
 } weft_http_response;
 
-/* A client for the calling loop. NULL with errno EPERM (outside a task),
- * EINVAL, ENOMEM. Free it with weft_http_client_free from the same task. */
+/* A client for the calling loop, usable by all its tasks. NULL with errno
+ * EPERM (outside a task), EINVAL, ENOMEM. The calling task owns the
+ * client's background work: free it with weft_http_client_free from that
+ * task before it returns. */
 weft_http_client *weft_http_client_new(const weft_http_client_opts *o);
 
 /* Closes every connection (waiting up to grace for ones in use) and frees. */

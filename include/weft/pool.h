@@ -61,11 +61,15 @@ typedef struct weft_pool_config {
     weft_time idle_timeout;        /* default 5 min */
     weft_time max_lifetime;        /* default 1 h */
     weft_time check_idle;          /* health check after this much idle, default 1 s */
+    weft_group *supervisor;        /* where the background task runs; NULL: a
+                                      supervisor of the creating task's own */
 } weft_pool_config;
 
 /* NULL with errno EINVAL (no ops, no create/destroy, min > max), EPERM
- * (outside a task) or ENOMEM. The calling task owns the pool: it must
- * weft_pool_close it before returning. */
+ * (outside a task) or ENOMEM. Without cfg->supervisor the calling task
+ * owns the pool's background task and must weft_pool_close it before
+ * returning; with one (a client that makes pools on demand from any of
+ * its tasks), any task of the loop may close it. */
 weft_pool *weft_pool_new(const weft_pool_config *cfg, const weft_pool_ops *ops, void *ctx);
 
 /* Lends a resource: an idle one (checked if it idled long), a new one if
@@ -86,7 +90,8 @@ void weft_pool_release(weft_pool *p, weft_pooled *h);
  * destroyed and, if tasks wait or the pool is below min_size, replaced. */
 void weft_pool_release_broken(weft_pool *p, weft_pooled *h);
 
-/* Called by the task that made the pool (else -EPERM).
+/* Called by the task that made the pool (else -EPERM), or by any task of
+ * the loop when the pool runs in a given supervisor.
  * Stops lending (waiters and later acquires get -WEFT_ECLOSED), destroys
  * the idle resources, waits up to grace for the lent ones to come back,
  * then frees the pool once the last one is released. 0, or -ETIMEDOUT if

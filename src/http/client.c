@@ -41,6 +41,7 @@ struct weft_http_client {
     weft_tls_ctx *tls;
     bool own_tls;
     struct origin *origins;
+    weft_group *bg;                       /* the pools' background tasks */
     weft_sem total;
     weft_http_client_stats stats;
 };
@@ -136,7 +137,8 @@ static struct origin *origin_get(weft_http_client *cl, const weft_url *u)
     weft_pool_config pc = { .name = "http", .max_size = cl->o.max_per_origin,
                             .max_idle = cl->o.max_idle_per_origin,
                             .acquire_timeout = cl->o.pool_timeout,
-                            .idle_timeout = cl->o.idle_timeout, .check_idle = WEFT_MS };
+                            .idle_timeout = cl->o.idle_timeout, .check_idle = WEFT_MS,
+                            .supervisor = cl->bg };
     if (!(o->pool = weft_pool_new(&pc, &ops, o))) {
         weft__free(o);
         return NULL;
@@ -147,6 +149,13 @@ static struct origin *origin_get(weft_http_client *cl, const weft_url *u)
 }
 
 /* ---- the client ----------------------------------------------------------- */
+
+static void bg_error(const char *task, int err, void *ctx)
+{
+    (void)ctx;
+    weft_log(WEFT_LOG_ERROR, "http client: background task '%s' failed: %s", task,
+             weft_strerror(err));
+}
 
 weft_http_client *weft_http_client_new(const weft_http_client_opts *opts)
 {
@@ -191,6 +200,12 @@ weft_http_client *weft_http_client_new(const weft_http_client_opts *opts)
         cl->own_tls = true;
     }
     weft_sem_init(&cl->total, o->max_connections);
+    if (!(cl->bg = weft_supervisor_new(bg_error, cl))) {
+        if (cl->own_tls)
+            weft_tls_ctx_free(cl->tls);
+        weft__free(cl);
+        return NULL;
+    }
     return cl;
 }
 
@@ -204,6 +219,7 @@ void weft_http_client_free(weft_http_client *cl, weft_time grace)
         weft_pool_close(o->pool, grace);
         weft__free(o);
     }
+    weft_supervisor_close(cl->bg, 0);
     if (cl->own_tls)
         weft_tls_ctx_free(cl->tls);
     weft__free(cl);

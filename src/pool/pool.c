@@ -44,8 +44,10 @@ struct weft_pool {
     weft__wq waiters;
     bool closing, orphaned;
     weft_task *owner;
-    weft_group *bg;
-    weft_event kick, drained;
+    weft_group *bg;                       /* where maintain() runs */
+    bool own_bg;                          /* bg is ours to close */
+    weft_task *maint;
+    weft_event kick, drained, maint_done;
     uint64_t acquires, timeouts, created, discarded, fast;
     struct { weft_metric *size, *idle, *used, *wait, *acq, *tmo, *created, *discarded, *hist; } m;
     int64_t pub[4];                       /* gauge values last published */
@@ -385,9 +387,20 @@ static void expire_idle(weft_pool *p)
     }
 }
 
+static int maintain_loop(weft_pool *p);
+
 static int maintain(void *arg)
 {
     weft_pool *p = arg;
+    p->maint = weft__self();
+    int rc = maintain_loop(p);
+    p->maint = NULL;
+    weft_event_set(&p->maint_done);
+    return rc;
+}
+
+static int maintain_loop(weft_pool *p)
+{
     for (;;) {
         weft_scope sc;
         weft_scope_enter(&sc, WEFT_SEC);
@@ -475,6 +488,7 @@ weft_pool *weft_pool_new(const weft_pool_config *cfg, const weft_pool_ops *ops, 
     p->owner = self;
     weft_event_init(&p->kick);
     weft_event_init(&p->drained);
+    weft_event_init(&p->maint_done);
     p->m.size = metric(1, "weft_pool_size", p->name, "Resources open or being opened");
     p->m.idle = metric(1, "weft_pool_idle", p->name, "Idle resources");
     p->m.used = metric(1, "weft_pool_in_use", p->name, "Resources lent out");
@@ -484,12 +498,19 @@ weft_pool *weft_pool_new(const weft_pool_config *cfg, const weft_pool_ops *ops, 
     p->m.created = metric(0, "weft_pool_created_total", p->name, "Resources created");
     p->m.discarded = metric(0, "weft_pool_discarded_total", p->name, "Resources destroyed");
     p->m.hist = metric(2, "weft_pool_acquire_wait_seconds", p->name, "Time spent acquiring");
-    if (!(p->bg = weft_supervisor_new(bg_error, p)) ||
-        weft_spawn(p->bg, maintain, p, "pool maintenance") < 0) {
-        if (p->bg)
-            weft_supervisor_close(p->bg, 0);
+    p->bg = cfg->supervisor;
+    p->own_bg = !p->bg;
+    if (p->own_bg && !(p->bg = weft_supervisor_new(bg_error, p))) {
         weft__free(p);
         errno = ENOMEM;
+        return NULL;
+    }
+    int rc = weft_spawn(p->bg, maintain, p, "pool maintenance");
+    if (rc < 0) {
+        if (p->own_bg)
+            weft_supervisor_close(p->bg, 0);
+        weft__free(p);
+        errno = -rc;
         return NULL;
     }
     if (p->min)
@@ -514,7 +535,7 @@ int weft_pool_close(weft_pool *p, weft_time grace)
         return rc;
     if (p->closing)
         return -WEFT_ECLOSED;
-    if (weft__self() != p->owner)
+    if (p->own_bg && weft__self() != p->owner)
         return -EPERM;                    /* its background task is the owner's */
     p->closing = true;
     struct weft__waiter *w;
@@ -529,7 +550,15 @@ int weft_pool_close(weft_pool *p, weft_time grace)
         p->nidle--;
         destroy(p, h);
     }
-    weft_supervisor_close(p->bg, 0);
+    if (p->own_bg) {
+        weft_supervisor_close(p->bg, 0);
+    } else if (p->maint) {
+        weft_task_cancel(p->maint);       /* and wait for it, whatever happens */
+        weft_scope sh;
+        weft_scope_enter_shielded(&sh, 5 * WEFT_SEC);
+        weft_event_wait(&p->maint_done);
+        weft_scope_exit(&sh);
+    }
     sync_metrics(p);
     if (p->nused || p->ncreating) {
         weft_scope sc;
