@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# End-to-end tests of `weft fetch` against nginx started here (own config in
+# a temp dir, 127.0.0.1 only), and a port where nothing listens.
+set -euo pipefail
+WEFT=${1:?usage: test_fetch.sh path/to/weft}
+T=$(mktemp -d /tmp/weft-fetch-XXXXXX)
+chmod 755 $T           # nginx workers run as nobody
+PORT=$((20000 + RANDOM % 20000))
+trap 'kill $(cat $T/nginx.pid 2>/dev/null) 2>/dev/null || true; rm -rf $T' EXIT
+mkdir -p $T/www $T/logs
+printf 'Hello, World!' > $T/www/hello
+head -c 65536 /dev/urandom > $T/www/64k
+cat > $T/nginx.conf <<CONF
+daemon on;
+worker_processes 1;
+pid $T/nginx.pid;
+error_log $T/logs/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $T/tmp; proxy_temp_path $T/tmp; fastcgi_temp_path $T/tmp;
+  uwsgi_temp_path $T/tmp; scgi_temp_path $T/tmp;
+  server {
+    listen 127.0.0.1:$PORT;
+    root $T/www;
+    keepalive_requests 100000;
+    location = /hello { default_type text/plain; }
+    location = /slow { return 200 "late"; }
+  }
+}
+CONF
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+$NGINX -c $T/nginx.conf -e $T/logs/error.log
+for i in $(seq 50); do curl -fsS http://127.0.0.1:$PORT/hello >/dev/null 2>&1 && break; sleep 0.1; done
+
+fails=0
+check() {  # description, then a command that must succeed
+  local what=$1; shift
+  if "$@"; then echo "ok - $what"; else echo "not ok - $what"; fails=$((fails + 1)); fi
+}
+U=http://127.0.0.1:$PORT
+
+# every URL answered: exit 0, one JSON line each with status and bytes
+out=$($WEFT fetch -c 4 $U/hello $U/64k $U/hello 2>$T/err) ; rc=$?
+check "exit 0 when all answered" test $rc -eq 0
+check "one line per URL" test "$(echo "$out" | wc -l)" -eq 3
+check "status and bytes for /hello" grep -q "\"url\":\"$U/hello\",\"status\":200,\"bytes\":13,\"ms\":" <<<"$out"
+check "bytes for /64k" grep -q '"status":200,"bytes":65536' <<<"$out"
+check "summary on stderr" grep -q "fetched 3 URLs" $T/err
+check "latency percentiles" grep -q "p50 .* p90 .* p99" $T/err
+check "counts by status" grep -q "status 200: 3" $T/err
+check "no progress bar without a terminal" bash -c "! grep -q 'ETA' $T/err"
+
+# a 404 is a response (exit 0) unless --fail
+set +e
+$WEFT fetch $U/missing >$T/out 2>/dev/null; rc=$?
+check "404 is a response" test $rc -eq 0
+check "404 reported" grep -q '"status":404' $T/out
+$WEFT fetch --fail $U/missing >/dev/null 2>&1; rc=$?
+check "--fail makes 404 a failure" test $rc -eq 1
+
+# errors carry the client's message
+$WEFT fetch http://127.0.0.1:1/ >$T/out 2>/dev/null; rc=$?
+check "refused is a failure" test $rc -eq 1
+check "refused message" grep -q '"error":"Connection refused"' $T/out
+$WEFT fetch "http://user@127.0.0.1:$PORT/" >$T/out 2>/dev/null; rc=$?
+check "bad URL named" grep -q '"error":"bad URL: user information' $T/out
+
+# input from a file and from stdin; -o saves bodies
+printf "$U/hello\n# a comment\n\n$U/64k\n" > $T/urls
+$WEFT fetch -i $T/urls >$T/out 2>/dev/null; rc=$?
+check "-i FILE" test "$(wc -l < $T/out)" -eq 2
+echo "$U/hello" | $WEFT fetch -i - >$T/out 2>/dev/null
+check "-i -" grep -q '"bytes":13' $T/out
+mkdir $T/bodies
+$WEFT fetch -o $T/bodies $U/hello >/dev/null 2>&1
+check "-o DIR saves the body" grep -q "Hello, World!" $T/bodies/*
+
+# bad arguments: usage and exit 2
+for args in "" "-c 0 $U/hello" "-c x $U/hello" "--timeout -1 $U/hello" "--bogus $U/hello" \
+            "-o /nonexistent-dir $U/hello" "-i /nonexistent-file"; do
+  $WEFT fetch $args >/dev/null 2>$T/err; rc=$?
+  check "bad arguments ($args) exit 2" test $rc -eq 2
+  check "bad arguments ($args) print usage" grep -q "usage: weft fetch" $T/err
+done
+
+# many URLs, bounded concurrency
+for i in $(seq 500); do echo "$U/hello"; done > $T/many
+$WEFT fetch -c 50 -i $T/many >$T/out 2>/dev/null; rc=$?
+check "500 URLs with 50 in flight" test "$(grep -c '"status":200' $T/out)" -eq 500
+
+# the progress bar, under a pseudo-terminal
+script -qfec "$WEFT fetch -c 5 -i $T/many" /dev/null >$T/tty 2>&1 </dev/null; rc=$?
+check "progress bar on a terminal" grep -q "500/500" $T/tty
+check "progress bar shows rate and ETA" grep -q "req/s.*failed.*ETA" $T/tty
+set -e
+
+echo "fetch end-to-end: $fails failed"
+[ $fails -eq 0 ]

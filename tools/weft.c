@@ -1,0 +1,32 @@
+/*
+ * The weft command: subcommands over the library.
+ *
+ *   weft fetch [options] [URL...]    fetch URLs, N at a time (tools/fetch.c)
+ */
+#include <stdio.h>
+#include <string.h>
+
+int weft_cmd_fetch(int argc, char **argv);
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: weft <command> [options]\n\n"
+                    "commands:\n"
+                    "  fetch    fetch URLs concurrently through one pooled client\n\n"
+                    "weft <command> --help shows a command's options.\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage();
+    if (strcmp(argv[1], "fetch") == 0)
+        return weft_cmd_fetch(argc - 1, argv + 1);
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage();
+        return 0;
+    }
+    fprintf(stderr, "weft: unknown command '%s'\n", argv[1]);
+    return usage();
+}
