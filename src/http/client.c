@@ -368,6 +368,8 @@ static int on_headers_complete(llhttp_t *p)
     int rc;
     if (s->in_name)
         return stop(s, -EPROTO, "header without a value");
+    if (p->status_code < 100 || p->status_code > 999)
+        return stop(s, -EPROTO, "malformed response: bad status code");
     if (s->in_value && (rc = end_value(s)))
         return rc;
     s->r->status = p->status_code;
@@ -400,6 +402,8 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 static int on_message_complete(llhttp_t *p)
 {
     struct parse *s = P(p);
+    if (p->status_code < 100 || p->status_code > 999)
+        return stop(s, -EPROTO, "malformed response: bad status code");
     if (p->status_code >= 100 && p->status_code < 200 && p->status_code != 101)
         return 0;                         /* interim: the real response follows */
     s->complete = true;
@@ -552,6 +556,18 @@ static int decode_body(weft_http_client *cl, weft_http_response *r)
     r->body = out;
     r->body_len = len;
     return 0;
+}
+
+/* The response path on its own, for the fuzzer (fuzz/fuzz_http_response.c). */
+int weft__http_read_response(weft_http_client *cl, weft_conn *c, bool head_request,
+                             weft_http_response *r, bool *keep)
+{
+    memset(r, 0, sizeof *r);
+    if (!(r->priv_ = weft__calloc(1, sizeof *r->priv_)))
+        return -ENOMEM;
+    bool any;
+    int rc = read_response(cl, c, head_request, r, keep, &any);
+    return rc ? rc : decode_body(cl, r);
 }
 
 /* ---- requests ------------------------------------------------------------- */

@@ -60,6 +60,8 @@ static bool respond(weft_conn *c, const char *method, const char *path, const ch
         return false;                     /* says keep-alive, closes anyway */
     } else if (!strcmp(path, "/bad-status")) {
         reply(c, "HTTP/1.1 2x0 OK\r\nContent-Length: 0\r\n\r\n");
+    } else if (!strcmp(path, "/status0")) {       /* found by the fuzzer */
+        reply(c, "HTTP/1.1 \r0\r\nHTTP/nue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n");
     } else if (!strcmp(path, "/conflict")) {
         reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!");
     } else if (!strcmp(path, "/bigchunk")) {
@@ -244,8 +246,8 @@ static int hostile(void *unused)
     weft_group *g = start(&s);
     weft_http_client *cl = weft_http_client_new(NULL);
     weft_http_response r;
-    const char *paths[] = { "/bad-status", "/conflict", "/bigchunk", "/truncated" };
-    for (int i = 0; i < 4; i++) {
+    const char *paths[] = { "/bad-status", "/conflict", "/bigchunk", "/truncated", "/status0" };
+    for (int i = 0; i < 5; i++) {
         EXPECT_EQ(weft_http_get(cl, url(&s, paths[i]), &r), -EPROTO);
         EXPECT(r.error[0] != 0);
         weft_http_response_free(&r);
