@@ -7,25 +7,10 @@
 
 #include "test.h"
 
-static char dir[64], cert[128], key[128], other_key[128];
-
-static void make_certs(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/weft-tls-%d", (int)getpid());
-    mkdir(dir, 0700);
-    snprintf(cert, sizeof cert, "%s/cert.pem", dir);
-    snprintf(key, sizeof key, "%s/key.pem", dir);
-    snprintf(other_key, sizeof other_key, "%s/other.pem", dir);
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd,
-             "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
-             "-keyout %s -out %s -subj /CN=localhost -days 1 "
-             "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 2>/dev/null && "
-             "openssl genpkey -algorithm ec -pkeyopt ec_paramgen_curve:prime256v1 -out %s 2>/dev/null",
-             key, cert, other_key);
-    if (system(cmd) != 0)
-        abort();
-}
+#include "certs.h"
+#define cert cert_file
+#define key key_file
+#define other_key other_key_file
 
 struct tls_server { weft_listener *l; weft_tls_ctx *ctx; int handshakes, failures; };
 
@@ -300,9 +285,8 @@ static void test_bad_files(void **s)
 static int teardown(void **s)
 {
     (void)s;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
+    remove_certs();
+    return 0;
 }
 
 int main(void)
