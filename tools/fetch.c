@@ -140,13 +140,13 @@ static void save_body(struct fetch *f, int i, const weft_http_response *r)
 
 struct job { struct fetch *f; int i; };
 
+/* Runs with a permit of f->limit, taken by the spawner (so only N tasks
+ * exist at a time, however many URLs there are); gives it back. */
 static int fetch_one(void *arg)
 {
     struct job *j = arg;
     struct fetch *f = j->f;
-    int rc = weft_sem_acquire(&f->limit);
-    if (rc)
-        return rc;
+    int rc;
     weft_time t0 = weft_now();
     weft_http_request req = { .method = "GET", .url = f->urls[j->i], .timeout = f->timeout };
     weft_http_response r;
@@ -251,7 +251,10 @@ static int run(void *arg)
     int rc = 0;
     for (int i = 0; i < f->n && rc == 0; i++) {
         jobs[i] = (struct job){ f, i };
-        rc = weft_spawn(g, fetch_one, &jobs[i], "fetch");
+        if ((rc = weft_sem_acquire(&f->limit)))
+            break;
+        if ((rc = weft_spawn(g, fetch_one, &jobs[i], "fetch")))
+            weft_sem_release(&f->limit);
     }
     int wrc = weft_group_wait(g);
     if (bar) {

@@ -42,7 +42,7 @@
  *   idle task costs the one or two pages it really used. A stack is taken
  *   when the task first runs (short-lived tasks reuse hot stacks), returned
  *   to a per-loop pool when it ends, and the pool is trimmed with
- *   MADV_DONTNEED beyond 64 hot stacks. Overflow detection:
+ *   MADV_DONTNEED beyond 256 hot stacks. Overflow detection:
  *     - a PROT_NONE guard page below each stack while the process has map
  *       count headroom: each guard costs two VMAs, and weft keeps at least
  *       half of vm.max_map_count free for malloc, threads and libraries

@@ -6,7 +6,7 @@
  * only when a task touches it, so an idle task costs the pages it used
  * (usually one). A slab is never unmapped while its loop lives; freed
  * stacks go to a LIFO "hot" list so the next task runs on warm memory, and
- * beyond 64 hot stacks they are trimmed with MADV_DONTNEED onto a "cold"
+ * beyond 256 hot stacks they are trimmed with MADV_DONTNEED onto a "cold"
  * list.
  *
  * Slab layout (grows up):
@@ -32,7 +32,7 @@
 #include "internal.h"
 
 #define SLAB_SLOTS 256
-#define MAX_HOT 64
+#define MAX_HOT 256
 
 struct weft__slab {
     struct weft__slab *next;
