@@ -3,9 +3,10 @@
 # and 64 KiB bodies), weft fetch beside the anchors of
 # ../shared/bench/anchors/client (httpx, aiohttp, curl --parallel, Go
 # net/http, wrk -c50 as the upper bound), in one run. nginx on CPU 0,
-# clients on CPU 1. Prints req/s and client CPU per request (user+sys of the
-# whole client process from /usr/bin/time, so weft's figure includes
-# writing its 20,000 JSON lines), and weft's ratio to wrk.
+# clients on CPU 1. Prints req/s and client CPU per request: user+sys of the
+# whole process from /usr/bin/time for weft fetch (start-up and its 20,000
+# JSON lines included), curl and wrk; the Go and Python anchors' own
+# figures around the fetch loop; and weft's ratio to wrk.
 #
 #   bench/http_client.sh BUILD_DIR        N=20000 C=50 RUNS=3
 set -uo pipefail
@@ -24,6 +25,11 @@ trap 'kill -QUIT $NGINX 2>/dev/null; wait $NGINX 2>/dev/null' EXIT
 for i in $(seq 50); do curl -fsS http://127.0.0.1:18091/hello -o /dev/null 2>/dev/null && break; sleep 0.1; done
 
 # timed CMD... -> "secs cpu_s" (wall, user+sys)
+# jtimed CMD... -> the same from the JSON line the anchor prints itself
+# (ops / ops_s and cpu_s measured around fetch_all only, without the
+# interpreter's start-up)
+jtimed() { taskset -c 1 "$@" 2>/dev/null | grep '^{' | tr -d '{}" ' | tr ',' '\n' | \
+           awk -F: '$1=="ops"{o=$2} $1=="ops_s"{r=$2} $1=="cpu_s"{c=$2} END {print o / r, c}'; }
 timed() { /usr/bin/time -f '%e %U %S' -o "$OUT/time" taskset -c 1 "$@" >"$OUT/stdout" 2>/dev/null
           awk '{print $1, $2 + $3}' "$OUT/time"; }
 median() { sort -g | awk '{a[NR]=$1} END {print NR ? a[int((NR+1)/2)] : "-"}'; }
@@ -45,14 +51,14 @@ for path in hello 64k; do
   for i in $(seq $RUNS); do timed "$BUILD/weft" fetch -c $C -i "$OUT/urls"; done | row "weft fetch" $N
   read -r weft_rps weft_cpu < "$OUT/last"
   if [ -x $W/goclient ]; then
-    for i in $(seq $RUNS); do timed env GOMAXPROCS=1 $W/goclient $U $N $C; done | row "Go net/http (GOMAXPROCS=1)" $N
+    for i in $(seq $RUNS); do jtimed env GOMAXPROCS=1 $W/goclient $U $N $C; done | row "Go net/http (GOMAXPROCS=1)" $N
   fi
   awk -v n=$N -v u=$U 'BEGIN{for(i=0;i<n;i++){print "url = \"" u "\""; print "output = \"/dev/null\""}}' > "$OUT/curl.cfg"
   for i in $(seq $RUNS); do timed curl -s --parallel --parallel-max $C -K "$OUT/curl.cfg"; done | row "curl --parallel" $N
   for lib in httpx aiohttp; do
     /usr/bin/python3 -c "import $lib" 2>/dev/null || { echo "($lib not installed)"; continue; }
     n=$((N / 10))
-    for i in $(seq $RUNS); do timed /usr/bin/python3 "$A/py_fetch.py" $lib $U $n $C; done | row "$lib (N/10)" $n
+    for i in $(seq $RUNS); do jtimed /usr/bin/python3 "$A/py_fetch.py" $lib $U $n $C; done | row "$lib (N/10)" $n
   done
   # wrk: requests/s from its own count, CPU from /usr/bin/time
   for i in $(seq $RUNS); do

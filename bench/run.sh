@@ -2,7 +2,7 @@
 # make bench: every benchmark beside its anchor, in one run, ratios printed.
 #
 #   bench/run.sh [build-dir]        RUNS=5 for more repetitions (default 3),
-#                                   ONLY=core|net for one part
+#                                   ONLY=core|http|net for one part
 #
 # Core microbenchmarks run pinned to CPU 1 next to the Go (GOMAXPROCS=1)
 # and asyncio anchors from ../shared/bench/anchors; each figure is the
@@ -102,6 +102,11 @@ if [ "$ONLY" != net ]; then
 fi
 
 [ "$ONLY" = core ] && exit 0
+if [ "$ONLY" = http ] || [ "$ONLY" = all ]; then
+  echo
+  "$ROOT/bench/http_client.sh" "$BUILD"
+  [ "$ONLY" = http ] && exit 0
+fi
 # ---- net: TCP echo, 100 connections, server on CPU 0, client on CPU 1 ----
 # Each stack runs both of its own sides: weft (bench/net_echo), Go 1.19
 # with GOMAXPROCS=1 (bench/anchors/go_echo), asyncio streams
