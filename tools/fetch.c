@@ -319,32 +319,31 @@ int weft_cmd_fetch(int argc, char **argv)
             return bad_args(optopt ? "missing or unknown option" : "unknown option");
         }
     }
-    if (input) {
-        int rc = read_urls(&f, input, &cap);
-        if (rc) {
-            char why[300];
-            snprintf(why, sizeof why, "cannot read %s: %s", input, strerror(-rc));
-            return bad_args(why);
-        }
+    int status = 0, rc = 0;
+    char why[300];
+    struct stat st;
+    if (input && (rc = read_urls(&f, input, &cap))) {
+        snprintf(why, sizeof why, "cannot read %s: %s", input, strerror(-rc));
+        status = bad_args(why);
     }
-    for (int i = optind; i < argc; i++)
+    for (int i = optind; !status && i < argc; i++)
         if (add_url(&f, argv[i], &cap))
-            return 2;
-    if (f.n == 0)
-        return bad_args("no URLs given");
-    if (f.outdir) {
-        struct stat st;
-        if (stat(f.outdir, &st) != 0 || !S_ISDIR(st.st_mode))
-            return bad_args("-o needs an existing directory");
+            status = bad_args("out of memory");
+    if (!status && f.n == 0)
+        status = bad_args("no URLs given");
+    if (!status && f.outdir && (stat(f.outdir, &st) != 0 || !S_ISDIR(st.st_mode)))
+        status = bad_args("-o needs an existing directory");
+    if (!status) {
+        f.ms = calloc((size_t)f.n, sizeof *f.ms);
+        f.tty = isatty(2);
+        rc = f.ms ? weft_main(run, &f) : -ENOMEM;
+        if (rc)
+            fprintf(stderr, "weft fetch: %s\n", weft_strerror(rc));
+        status = rc || f.failed ? 1 : 0;
     }
-    f.ms = calloc((size_t)f.n, sizeof *f.ms);
-    f.tty = isatty(2);
-    int rc = f.ms ? weft_main(run, &f) : -ENOMEM;
-    if (rc)
-        fprintf(stderr, "weft fetch: %s\n", weft_strerror(rc));
     for (int i = 0; i < f.n; i++)
         free(f.urls[i]);
     free(f.urls);
     free(f.ms);
-    return rc || f.failed ? 1 : 0;
+    return status;
 }

@@ -65,8 +65,13 @@ typedef struct weft_http_request {
     const char *url;
     const weft_http_header *headers;
     int nheaders;
-    const void *body;
+    const void *body;              /* a buffered body (Content-Length) ... */
     size_t body_len;
+    /* ... or a streamed one, sent chunked: body_read fills buf with up to
+     * len bytes and returns the count, 0 at the end, or a negative code
+     * (which aborts the request). A streamed request is never retried. */
+    int (*body_read)(void *ctx, void *buf, size_t len);
+    void *body_ctx;
     weft_time timeout;             /* whole request; 0: the client's */
 } weft_http_request;
 
@@ -98,6 +103,24 @@ int weft_http_do(weft_http_client *c, const weft_http_request *req, weft_http_re
 int weft_http_get(weft_http_client *c, const char *url, weft_http_response *resp);
 
 void weft_http_response_free(weft_http_response *r);
+
+/* Streaming responses: weft_http_open sends req and reads the response
+ * head into resp (status, headers; body stays NULL); the body is then read
+ * in pieces with weft_http_stream_read, as sent (de-chunked, not
+ * decompressed, redirects not followed). req.timeout bounds the head; the
+ * body reads are bounded by the read timeout and the caller's scope. resp
+ * must outlive the stream. */
+typedef struct weft_http_stream weft_http_stream;
+int weft_http_open(weft_http_client *c, const weft_http_request *req,
+                   weft_http_response *resp, weft_http_stream **out);
+
+/* Up to len body bytes: the count, 0 at the end of the body, or an error
+ * (the stream is then unusable; close it). */
+int weft_http_stream_read(weft_http_stream *s, void *buf, size_t len);
+
+/* Ends the stream: the connection goes back to the pool if the body was
+ * read to its end, else it is closed. NULL is ignored. */
+void weft_http_stream_close(weft_http_stream *s);
 
 /* The first value of a response header (case-insensitive), or NULL. */
 const char *weft_http_header_get(const weft_http_response *r, const char *name);

@@ -265,6 +265,9 @@ struct parse {
     struct weft__http_resp *h;
     int nh;
     bool in_name, in_value, head_request, complete, any;
+    bool streaming, head_done;            /* streaming: pause after the head */
+    char *sbuf;                           /* streaming: body bytes not yet read */
+    size_t scap, slen, spos;
     size_t head_bytes, max_head, max_body, body_cap;
     int err;
     const char *why;
@@ -375,13 +378,24 @@ static int on_headers_complete(llhttp_t *p)
     s->r->status = p->status_code;
     /* a response to HEAD, and 204 and 304 ones, have no body whatever
      * their headers say (RFC 9112 6.3) */
-    return s->head_request || p->status_code == 204 || p->status_code == 304 ? 1 : 0;
+    if (s->head_request || p->status_code == 204 || p->status_code == 304)
+        return 1;
+    if (s->streaming && p->status_code >= 200) {
+        s->head_done = true;
+        return HPE_PAUSED;                /* the caller reads the body */
+    }
+    return 0;
 }
 
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct parse *s = P(p);
     weft_http_response *r = s->r;
+    if (s->streaming) {                   /* pump fed no more than fits */
+        memcpy(s->sbuf + s->slen, at, len);
+        s->slen += len;
+        return 0;
+    }
     if (r->body_len + len > s->max_body)
         return stop(s, -EMSGSIZE, "response body over the limit");
     if (r->body_len + len + 1 > s->body_cap) {
@@ -434,67 +448,84 @@ static int publish_headers(struct parse *s)
     return 0;
 }
 
+/* One step of reading a response: feeds at most max_feed buffered bytes to
+ * llhttp (reading more from c when nothing is buffered). Returns 0 to go
+ * on, 1 when paused after the head (streaming), 2 when the response is
+ * complete, or an error with r->error set. */
+static int pump(struct parse *s, weft_conn *c, size_t max_feed)
+{
+    weft_http_response *r = s->r;
+    const char *data;
+    int n = weft_conn_peek(c, &data);
+    if (n == 0) {
+        n = weft_conn_fill(c);
+        if (n < 0)
+            return n;
+        if (n > 0)
+            return 0;
+        /* end of stream: ends a body that runs until close, or truncates */
+        llhttp_errno_t e = llhttp_finish(&s->p);
+        if ((e == HPE_OK || e == HPE_PAUSED) && !s->complete && s->any &&
+            !s->p.content_length && !(s->p.flags & F_CHUNKED))
+            s->complete = true;
+        if (s->complete)
+            return 2;
+        snprintf(r->error, sizeof r->error, "%s",
+                 s->any ? "truncated response" : "connection closed before a response");
+        return s->any ? -EPROTO : -WEFT_EEOF;
+    }
+    size_t feed = (size_t)n < max_feed ? (size_t)n : max_feed;
+    llhttp_errno_t e = llhttp_execute(&s->p, data, feed);
+    if (e == HPE_OK) {
+        weft_conn_consume(c, feed);
+        return 0;
+    }
+    if (e == HPE_PAUSED) {
+        weft_conn_consume(c, (size_t)(llhttp_get_error_pos(&s->p) - data));
+        if (s->complete)
+            return 2;
+        llhttp_resume(&s->p);             /* paused after the head */
+        return 1;
+    }
+    if (e == HPE_USER) {
+        snprintf(r->error, sizeof r->error, "%s", s->why);
+        return s->err;
+    }
+    snprintf(r->error, sizeof r->error, "malformed response: %s (%s)", llhttp_errno_name(e),
+             llhttp_get_error_reason(&s->p));
+    return -EPROTO;
+}
+
+static void parse_init(struct parse *s, weft_http_client *cl, weft_http_response *r,
+                       bool head_request)
+{
+    memset(s, 0, sizeof *s);
+    s->r = r;
+    s->h = r->priv_;
+    s->head_request = head_request;
+    s->max_head = cl->o.max_header_bytes;
+    s->max_body = cl->o.max_body;
+    llhttp_init(&s->p, HTTP_RESPONSE, &settings);
+}
+
 /* Reads one response from c into r. *keep says whether c may be reused. */
 static int read_response(weft_http_client *cl, weft_conn *c, bool head_request,
                          weft_http_response *r, bool *keep, bool *any)
 {
-    struct parse s = { .r = r, .head_request = head_request, .max_head = cl->o.max_header_bytes,
-                       .max_body = cl->o.max_body };
-    s.h = r->priv_;
-    llhttp_init(&s.p, HTTP_RESPONSE, &settings);
-    int rc = 0;
-    while (!s.complete) {
-        const char *data;
-        int n = weft_conn_peek(c, &data);
-        if (n == 0) {
-            n = weft_conn_fill(c);
-            if (n < 0) {
-                rc = n;
-                break;
-            }
-            if (n == 0) {                 /* end of stream */
-                llhttp_errno_t e = llhttp_finish(&s.p);
-                if (e == HPE_OK || e == HPE_PAUSED) {
-                    if (s.complete || (s.any && e == HPE_OK && !s.p.content_length &&
-                                       !(s.p.flags & F_CHUNKED)))
-                        s.complete = true;
-                }
-                if (!s.complete) {
-                    rc = s.any ? -EPROTO : -WEFT_EEOF;
-                    snprintf(r->error, sizeof r->error, "%s",
-                             s.any ? "truncated response" : "connection closed before a response");
-                }
-                break;
-            }
-            continue;
-        }
-        llhttp_errno_t e = llhttp_execute(&s.p, data, (size_t)n);
-        if (e == HPE_OK) {
-            weft_conn_consume(c, (size_t)n);
-            continue;
-        }
-        if (e == HPE_PAUSED) {
-            weft_conn_consume(c, (size_t)(llhttp_get_error_pos(&s.p) - data));
-            break;
-        }
-        if (e == HPE_USER) {
-            rc = s.err;
-            snprintf(r->error, sizeof r->error, "%s", s.why);
-        } else {
-            rc = -EPROTO;
-            snprintf(r->error, sizeof r->error, "malformed response: %s (%s)",
-                     llhttp_errno_name(e), llhttp_get_error_reason(&s.p));
-        }
-        break;
-    }
+    struct parse s;
+    parse_init(&s, cl, r, head_request);
+    int rc;
+    while ((rc = pump(&s, c, SIZE_MAX)) == 0)
+        ;
     *any = s.any;
-    if (rc)
+    if (rc < 0)
         return rc;
     *keep = llhttp_should_keep_alive(&s.p) && !s.p.upgrade;
     if (r->body)
         r->body[r->body_len] = 0;
     return publish_headers(&s);
 }
+
 
 /* gzip and deflate bodies are decoded in place of the raw ones */
 static int decode_body(weft_http_client *cl, weft_http_response *r)
@@ -626,7 +657,9 @@ static int build_head(weft_http_client *cl, const weft_url *u, const weft_http_r
                                 cl->o.user_agent);
     if (!cl->o.no_decompress)
         n += (size_t)snprintf(b + n, need - n, "Accept-Encoding: gzip, deflate\r\n");
-    if (req->body_len || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
+    if (req->body_read)
+        n += (size_t)snprintf(b + n, need - n, "Transfer-Encoding: chunked\r\n");
+    else if (req->body_len || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
         n += (size_t)snprintf(b + n, need - n, "Content-Length: %zu\r\n", req->body_len);
     for (int i = 0; i < req->nheaders; i++)
         n += (size_t)snprintf(b + n, need - n, "%s: %s\r\n", req->headers[i].name,
@@ -635,6 +668,37 @@ static int build_head(weft_http_client *cl, const weft_url *u, const weft_http_r
     *out = b;
     *len = n;
     return 0;
+}
+
+/* Sends the head and the body, buffered or streamed as chunks. */
+static int send_request(weft_conn *c, char *head, size_t hlen, const weft_http_request *req,
+                        weft_http_response *r)
+{
+    struct iovec iov[3] = { { head, hlen }, { (void *)req->body, req->body_len } };
+    if (!req->body_read)
+        return weft_conn_writev(c, iov, req->body_len ? 2 : 1);
+    int rc = weft_conn_write(c, head, hlen);
+    char *chunk = rc ? NULL : weft__malloc(16384);
+    if (!rc && !chunk)
+        rc = -ENOMEM;
+    while (!rc) {
+        int n = req->body_read(req->body_ctx, chunk, 16384);
+        if (n < 0 || n > 16384) {
+            rc = n < 0 ? n : -EINVAL;
+            snprintf(r->error, sizeof r->error, "request body: %s", weft_strerror(rc));
+            break;
+        }
+        char size[24];
+        int sl = snprintf(size, sizeof size, "%x\r\n", n);
+        iov[0] = (struct iovec){ size, (size_t)sl };
+        iov[1] = (struct iovec){ chunk, (size_t)n };
+        iov[2] = (struct iovec){ "\r\n", 2 };    /* n == 0 ends with "0\r\n\r\n" */
+        rc = weft_conn_writev(c, iov, 3);
+        if (n == 0)
+            break;
+    }
+    weft__free(chunk);
+    return rc;
 }
 
 /* One exchange on one pooled connection. *retry: it failed in a way that
@@ -661,8 +725,7 @@ static int exchange(weft_http_client *cl, const weft_url *u, const weft_http_req
     bool reused = h->used;
     h->used = true;
     cl->stats.requests++;
-    struct iovec iov[2] = { { head, hlen }, { (void *)req->body, req->body_len } };
-    rc = weft_conn_writev(h->c, iov, req->body_len ? 2 : 1);
+    rc = send_request(h->c, head, hlen, req, r);
     weft__free(head);
     bool keep = false, any = false;
     if (rc == 0)
@@ -671,7 +734,7 @@ static int exchange(weft_http_client *cl, const weft_url *u, const weft_http_req
         weft_pool_release(o->pool, ph);
     } else {
         weft_pool_release_broken(o->pool, ph);
-        *retry = rc && reused && !any &&
+        *retry = rc && reused && !any && !req->body_read &&
                  (rc == -EPIPE || rc == -ECONNRESET || rc == -WEFT_EEOF);
     }
     return rc;
@@ -765,4 +828,114 @@ int weft_http_get(weft_http_client *cl, const char *url, weft_http_response *r)
 {
     weft_http_request req = { .method = "GET", .url = url };
     return weft_http_do(cl, &req, r);
+}
+
+/* ---- streaming responses ---------------------------------------------------- */
+
+struct weft_http_stream {
+    weft_http_client *cl;
+    struct origin *o;
+    weft_pooled *ph;
+    struct hconn *h;
+    struct parse ps;
+    int err;
+    char buf[16384];
+};
+
+int weft_http_open(weft_http_client *cl, const weft_http_request *req, weft_http_response *r,
+                   weft_http_stream **out)
+{
+    if (!r)
+        return -EINVAL;
+    memset(r, 0, sizeof *r);
+    if (!cl || !req || !req->url || !out) {
+        snprintf(r->error, sizeof r->error, "no client, request, URL or stream");
+        return -EINVAL;
+    }
+    if (!weft__self())
+        return -EPERM;
+    weft_url *u = weft__malloc(sizeof *u);
+    weft_http_stream *st = weft__calloc(1, sizeof *st);
+    r->priv_ = weft__calloc(1, sizeof *r->priv_);
+    int rc = u && st && r->priv_ ? weft_url_parse(u, req->url) : -ENOMEM;
+    if (rc == -EINVAL)
+        snprintf(r->error, sizeof r->error, "bad URL: %s", u->error);
+    const char *method = req->method ? req->method : "GET";
+    char *head = NULL;
+    size_t hlen;
+    if (!rc && !(st->o = origin_get(cl, u)))
+        rc = -ENOMEM;
+    if (!rc)
+        rc = build_head(cl, u, req, method, r, &head, &hlen);
+    weft__free(u);
+    weft_scope sc;
+    weft_time total = req->timeout ? req->timeout : cl->o.timeout;
+    weft_scope_enter(&sc, total ? total : WEFT_FOREVER);
+    if (!rc && (rc = weft_pool_acquire(st->o->pool, &st->ph)) == -WEFT_EPOOL_TIMEOUT)
+        snprintf(r->error, sizeof r->error, "%s", weft_pool_last_error(st->o->pool));
+    if (!rc) {
+        st->cl = cl;
+        st->h = weft_pooled_get(st->ph);
+        st->h->used = true;
+        cl->stats.requests++;
+        rc = send_request(st->h->c, head, hlen, req, r);
+    }
+    weft__free(head);
+    if (!rc) {
+        parse_init(&st->ps, cl, r, strcmp(method, "HEAD") == 0);
+        st->ps.streaming = true;
+        st->ps.sbuf = st->buf;
+        st->ps.scap = sizeof st->buf;
+        while ((rc = pump(&st->ps, st->h->c, sizeof st->buf)) == 0)
+            ;
+        if (rc > 0)                       /* paused after the head, or complete */
+            rc = publish_headers(&st->ps);
+    }
+    weft_scope_exit(&sc);
+    if (rc) {
+        if (!r->error[0])
+            snprintf(r->error, sizeof r->error, "%s", weft_strerror(rc));
+        st->err = rc;
+        weft_http_stream_close(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+int weft_http_stream_read(weft_http_stream *st, void *buf, size_t len)
+{
+    if (!st || (!buf && len))
+        return -EINVAL;
+    struct parse *s = &st->ps;
+    for (;;) {
+        if (st->err)
+            return st->err;
+        if (s->spos < s->slen) {
+            size_t n = s->slen - s->spos < len ? s->slen - s->spos : len;
+            memcpy(buf, s->sbuf + s->spos, n);
+            s->spos += n;
+            return (int)n;
+        }
+        if (s->complete)
+            return 0;
+        s->slen = s->spos = 0;            /* pump feeds at most what fits */
+        int rc = pump(s, st->h->c, s->scap);
+        if (rc < 0)
+            st->err = rc;
+    }
+}
+
+void weft_http_stream_close(weft_http_stream *st)
+{
+    if (!st)
+        return;
+    if (st->ph) {
+        bool keep = !st->err && st->ps.complete && llhttp_should_keep_alive(&st->ps.p);
+        if (keep)
+            weft_pool_release(st->o->pool, st->ph);
+        else
+            weft_pool_release_broken(st->o->pool, st->ph);
+    }
+    weft__free(st);
 }

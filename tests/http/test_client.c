@@ -88,6 +88,12 @@ static bool respond(weft_conn *c, const char *method, const char *path, const ch
         reply(c, "HTTP/1.1 302 Found\r\nLocation: /hello\r\nContent-Length: 0\r\n\r\n");
     } else if (!strcmp(path, "/loop")) {
         reply(c, "HTTP/1.1 301 Moved\r\nLocation: /loop\r\nContent-Length: 0\r\n\r\n");
+    } else if (!strcmp(path, "/big")) {      /* 1 MB */
+        reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 1048576\r\n\r\n");
+        static char mb[1 << 20];
+        for (size_t i = 0; i < sizeof mb; i++)
+            mb[i] = (char)('a' + i % 26);
+        weft_conn_write_all(c, mb, sizeof mb);
     } else if (!strcmp(path, "/echo")) {
         snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", blen);
         reply(c, buf);
@@ -116,14 +122,28 @@ static int serve_conn(void *arg)
             break;
         size_t blen = 0;
         const char *cl = strcasestr(head, "\r\ncontent-length:");
+        bool chunked = strcasestr(head, "\r\ntransfer-encoding: chunked") != NULL;
         if (cl && cl < head + n)
             blen = (size_t)atol(cl + 17);
         char body[4096];
         if (blen > sizeof body || (blen && weft_conn_read_exact(c, body, blen)))
             break;
+        while (chunked) {                 /* a streamed request body */
+            const char *line;
+            if (weft_conn_read_until(c, "\r\n", 2, 64, &line) <= 0)
+                goto out;
+            size_t sz = strtoul(line, NULL, 16);
+            if (blen + sz > sizeof body || weft_conn_read_exact(c, body + blen, sz) ||
+                weft_conn_read_exact(c, (char[2]){ 0 }, 2))
+                goto out;
+            blen += sz;
+            if (sz == 0)
+                break;
+        }
         if (!respond(c, method, path, body, blen))
             break;
     }
+out:
     s->open--;
     weft_conn_close(c);
     return 0;
@@ -421,6 +441,84 @@ static int storm(void *unused)
 }
 static void test_cancellation_storm(void **s) { (void)s; RUN(storm, NULL); }
 
+struct pieces { int left; };
+static int three_pieces(void *ctx, void *buf, size_t len)
+{
+    struct pieces *p = ctx;
+    (void)len;
+    if (p->left == 0)
+        return 0;
+    p->left--;
+    memcpy(buf, "part|", 5);
+    return 5;
+}
+
+static int streaming(void *unused)
+{
+    (void)unused;
+    struct srv s;
+    weft_group *g = start(&s);
+    weft_http_client_opts o = { .max_body = 1000 };   /* streams are not bound by it */
+    weft_http_client *cl = weft_http_client_new(&o);
+    weft_http_response r;
+    weft_http_stream *st;
+    char buf[3000];
+    int n;
+
+    weft_http_request req = { .url = url(&s, "/chunked") };
+    EXPECT_EQ(weft_http_open(cl, &req, &r, &st), 0);
+    EXPECT_EQ(r.status, 200);
+    size_t got = 0;
+    while ((n = weft_http_stream_read(st, buf + got, 2)) > 0)
+        got += (size_t)n;
+    EXPECT_EQ(n, 0);
+    buf[got] = 0;
+    EXPECT(strcmp(buf, "abcdefg") == 0);
+    weft_http_stream_close(st);
+    weft_http_response_free(&r);
+
+    req.url = url(&s, "/big");
+    EXPECT_EQ(weft_http_open(cl, &req, &r, &st), 0);
+    size_t total = 0;
+    bool pattern = true;
+    while ((n = weft_http_stream_read(st, buf, sizeof buf)) > 0) {
+        for (int i = 0; i < n; i++)
+            pattern &= buf[i] == (char)('a' + (total + (size_t)i) % 26);
+        total += (size_t)n;
+    }
+    EXPECT_EQ(n, 0);
+    EXPECT_EQ(total, 1 << 20);
+    EXPECT(pattern);
+    weft_http_stream_close(st);
+    weft_http_response_free(&r);
+    weft_http_client_stats stats;
+    weft_http_client_stats_get(cl, &stats);
+    EXPECT_EQ(stats.connections, 1);          /* read to the end: kept alive */
+
+    /* closed before the end: the connection is not reused */
+    EXPECT_EQ(weft_http_open(cl, &req, &r, &st), 0);
+    EXPECT(weft_http_stream_read(st, buf, 10) == 10);
+    weft_http_stream_close(st);
+    weft_http_response_free(&r);
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/hello"), &r), 0);
+    weft_http_response_free(&r);
+    weft_http_client_stats_get(cl, &stats);
+    EXPECT_EQ(stats.connections, 2);
+
+    /* a streamed request body goes out chunked */
+    struct pieces p = { 3 };
+    weft_http_request post = { .method = "POST", .url = url(&s, "/echo"),
+                               .body_read = three_pieces, .body_ctx = &p };
+    EXPECT_EQ(weft_http_do(cl, &post, &r), 0);
+    EXPECT(r.body && strcmp(r.body, "part|part|part|") == 0);
+    weft_http_response_free(&r);
+
+    weft_http_client_free(cl, WEFT_SEC);
+    stop(&s, g);
+    return 0;
+}
+static void test_streaming(void **s) { (void)s; RUN(streaming, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -429,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_retry_and_redirects),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_cancellation_storm),
+        cmocka_unit_test(test_streaming),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
