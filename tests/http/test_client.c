@@ -2,6 +2,9 @@
  * bodies (length, chunked, until close, gzip), HEAD/1xx/204/304, keep-alive
  * and its stale-connection retry, redirects, hostile responses, every
  * timeout, and cancellation under pool contention. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <zlib.h>
 
 #include "test.h"
@@ -39,6 +42,14 @@ static bool respond(weft_conn *c, const char *method, const char *path, const ch
         snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n", n);
         reply(c, buf);
         weft_conn_write_all(c, z, (size_t)n);
+    } else if (!strcmp(path, "/deflate")) {  /* zlib-wrapped, as RFC 9110 says */
+        char z[256];
+        uLongf zl = sizeof z;
+        const char *txt = "deflated text, deflated text";
+        compress((Bytef *)z, &zl, (const Bytef *)txt, strlen(txt));
+        snprintf(buf, sizeof buf, "HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\nContent-Length: %lu\r\n\r\n", zl);
+        reply(c, buf);
+        weft_conn_write_all(c, z, zl);
     } else if (!strcmp(path, "/head")) {
         reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
         if (strcmp(method, "HEAD"))
@@ -120,6 +131,10 @@ static int serve_conn(void *arg)
         char method[16], path[256];
         if (sscanf(head, "%15s %255s", method, path) != 2)
             break;
+        if (!strcmp(path, "/no-read")) {      /* never reads the body */
+            weft_sleep(5 * WEFT_SEC);
+            break;
+        }
         size_t blen = 0;
         const char *cl = strcasestr(head, "\r\ncontent-length:");
         bool chunked = strcasestr(head, "\r\ntransfer-encoding: chunked") != NULL;
@@ -211,6 +226,9 @@ static int bodies(void *unused)
 
     EXPECT_EQ(weft_http_get(cl, url(&s, "/gzip"), &r), 0);
     EXPECT(r.body && strcmp(r.body, "compressed text, compressed text") == 0);
+    weft_http_response_free(&r);
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/deflate"), &r), 0);
+    EXPECT(r.body && strcmp(r.body, "deflated text, deflated text") == 0);
     weft_http_response_free(&r);
 
     weft_http_request head = { .method = "HEAD", .url = url(&s, "/head") };
@@ -385,7 +403,48 @@ static int timeouts(void *unused)
     weft_group_cancel(h);
     weft_group_wait(h);
     weft_http_client_free(cl, WEFT_SEC);
-    /* connect timeout: a full backlog never accepts */
+
+    /* write timeout: the server never reads a big body */
+    weft_http_client_opts wo = { .write_timeout = 100 * WEFT_MS };
+    cl = weft_http_client_new(&wo);
+    size_t big = 64 << 20;
+    char *lots = calloc(1, big);
+    weft_http_request post = { .method = "POST", .url = url(&s, "/no-read"), .body = lots,
+                               .body_len = big };
+    rc = weft_http_do(cl, &post, &r);
+    EXPECT_EQ(rc, -WEFT_EWRITE_TIMEOUT);
+    EXPECT(strcmp(weft_strerror(rc), "write timeout") == 0);
+    weft_http_response_free(&r);
+    free(lots);
+    weft_http_client_free(cl, WEFT_SEC);
+
+    /* connect timeout: a listener whose backlog is full never accepts */
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof sa;
+    bind(lfd, (struct sockaddr *)&sa, sizeof sa);
+    listen(lfd, 0);
+    getsockname(lfd, (struct sockaddr *)&sa, &len);
+    int fill[8];
+    for (int i = 0; i < 8; i++) {
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[i], (struct sockaddr *)&sa, sizeof sa);
+    }
+    usleep(50000);
+    weft_http_client_opts co = { .connect_timeout = 150 * WEFT_MS };
+    cl = weft_http_client_new(&co);
+    char full[64];
+    snprintf(full, sizeof full, "http://127.0.0.1:%d/", ntohs(sa.sin_port));
+    t0 = weft_now();
+    rc = weft_http_get(cl, full, &r);
+    EXPECT_EQ(rc, -WEFT_ECONNECT_TIMEOUT);
+    EXPECT(strcmp(weft_strerror(rc), "connect timeout") == 0);
+    EXPECT(weft_now() - t0 < 2 * WEFT_SEC);
+    weft_http_response_free(&r);
+    weft_http_client_free(cl, WEFT_SEC);
+    for (int i = 0; i < 8; i++)
+        close(fill[i]);
+    close(lfd);
     stop(&s, g);
     return 0;
 }

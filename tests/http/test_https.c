@@ -59,10 +59,58 @@ static int https(void *unused)
 }
 static void test_https(void **s) { (void)s; RUN(https, NULL); }
 
+/* against `openssl s_server -www` (HTTP/1.0, closes after the answer) */
+static int against_openssl(void *arg)
+{
+    int port = *(int *)arg;
+    weft_tls_ctx *tls = weft_tls_client_new();
+    EXPECT_EQ(weft_tls_ctx_load_ca(tls, cert_file), 0);
+    weft_http_client_opts o = { .tls = tls };
+    weft_http_client *cl = weft_http_client_new(&o);
+    char url[64];
+    snprintf(url, sizeof url, "https://localhost:%d/", port);
+    weft_http_response r;
+    int rc = -1;
+    for (int i = 0; i < 100 && rc; i++) {        /* until s_server listens */
+        rc = weft_http_get(cl, url, &r);
+        if (rc) {
+            weft_http_response_free(&r);
+            weft_sleep(20 * WEFT_MS);
+        }
+    }
+    EXPECT_EQ(rc, 0);
+    EXPECT_EQ(r.status, 200);
+    EXPECT(r.body && strstr(r.body, "s_server") != NULL);
+    weft_http_response_free(&r);
+    weft_http_client_free(cl, WEFT_SEC);
+    weft_tls_ctx_free(tls);
+    return 0;
+}
+
+static void test_openssl_s_server(void **s)
+{
+    (void)s;
+    int port = 20000 + (getpid() + 7) % 20000;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char p[16];
+        snprintf(p, sizeof p, "%d", port);
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execlp("openssl", "openssl", "s_server", "-accept", p, "-cert", cert_file, "-key",
+               key_file, "-www", "-quiet", (char *)NULL);
+        _exit(127);
+    }
+    RUN(against_openssl, &port);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
 int main(void)
 {
     make_certs();
-    const struct CMUnitTest tests[] = { cmocka_unit_test(test_https) };
+    const struct CMUnitTest tests[] = { cmocka_unit_test(test_https),
+                                        cmocka_unit_test(test_openssl_s_server) };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     remove_certs();
     return rc;
