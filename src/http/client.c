@@ -125,6 +125,11 @@ static struct origin *origin_get(weft_http_client *cl, const weft_url *u)
     for (struct origin *o = cl->origins; o; o = o->next)
         if (strcmp(o->key, key) == 0)
             return o;
+    if (u->tls && !cl->tls) {             /* OpenSSL contexts cost milliseconds */
+        if (!(cl->tls = weft_tls_client_new()))
+            return NULL;
+        cl->own_tls = true;
+    }
     struct origin *o = weft__calloc(1, sizeof *o);
     if (!o)
         return NULL;
@@ -191,18 +196,9 @@ weft_http_client *weft_http_client_new(const weft_http_client_opts *opts)
         o->max_header_bytes = 64 << 10;
     if (!o->user_agent)
         o->user_agent = "weft/0.1";
-    cl->tls = o->tls;
-    if (!cl->tls) {
-        if (!(cl->tls = weft_tls_client_new())) {
-            weft__free(cl);
-            return NULL;
-        }
-        cl->own_tls = true;
-    }
+    cl->tls = o->tls;                     /* else made for the first https origin */
     weft_sem_init(&cl->total, o->max_connections);
     if (!(cl->bg = weft_supervisor_new(bg_error, cl))) {
-        if (cl->own_tls)
-            weft_tls_ctx_free(cl->tls);
         weft__free(cl);
         return NULL;
     }
@@ -496,6 +492,17 @@ static int pump(struct parse *s, weft_conn *c, size_t max_feed)
     return -EPROTO;
 }
 
+/* the response's own storage; the header index needs no zeroing */
+static struct weft__http_resp *resp_store(void)
+{
+    struct weft__http_resp *h = weft__malloc(sizeof *h);
+    if (h) {
+        h->head = NULL;
+        h->head_len = h->head_cap = 0;
+    }
+    return h;
+}
+
 static void parse_init(struct parse *s, weft_http_client *cl, weft_http_response *r,
                        bool head_request)
 {
@@ -594,7 +601,7 @@ int weft__http_read_response(weft_http_client *cl, weft_conn *c, bool head_reque
                              weft_http_response *r, bool *keep)
 {
     memset(r, 0, sizeof *r);
-    if (!(r->priv_ = weft__calloc(1, sizeof *r->priv_)))
+    if (!(r->priv_ = resp_store()))
         return -ENOMEM;
     bool any;
     int rc = read_response(cl, c, head_request, r, keep, &any);
@@ -780,7 +787,7 @@ int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_r
     const char *method = req->method ? req->method : "GET";
     bool retried = false;
     for (;;) {
-        if (!(r->priv_ = weft__calloc(1, sizeof *r->priv_))) {
+        if (!(r->priv_ = resp_store())) {
             rc = -ENOMEM;
             break;
         }
@@ -856,7 +863,7 @@ int weft_http_open(weft_http_client *cl, const weft_http_request *req, weft_http
         return -EPERM;
     weft_url *u = weft__malloc(sizeof *u);
     weft_http_stream *st = weft__calloc(1, sizeof *st);
-    r->priv_ = weft__calloc(1, sizeof *r->priv_);
+    r->priv_ = resp_store();
     int rc = u && st && r->priv_ ? weft_url_parse(u, req->url) : -ENOMEM;
     if (rc == -EINVAL)
         snprintf(r->error, sizeof r->error, "bad URL: %s", u->error);
