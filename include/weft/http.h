@@ -128,6 +128,7 @@ const char *weft_http_header_get(const weft_http_response *r, const char *name);
 /* Connections opened and requests sent so far (for tests and metrics). */
 typedef struct weft_http_client_stats {
     unsigned long connections, requests, retries;
+    unsigned long open;            /* connections open now */
 } weft_http_client_stats;
 void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stats *s);
 

@@ -92,6 +92,7 @@ static int conn_create(void *ctx, void **res)
     }
     h->o = o;
     cl->stats.connections++;
+    cl->stats.open++;
     *res = h;
     return 0;
 }
@@ -102,6 +103,7 @@ static void conn_destroy(void *ctx, void *res)
     struct hconn *h = res;
     weft_conn_close(h->c);
     weft__free(h);
+    o->cl->stats.open--;
     weft_sem_release(&o->cl->total);
 }
 

@@ -487,6 +487,9 @@ static int storm(void *unused)
     }
     EXPECT(st.ok > 0);
     EXPECT(s.max_open <= 4);
+    weft_http_client_stats stats;
+    weft_http_client_stats_get(st.cl, &stats);
+    EXPECT(stats.open <= 4);                   /* every slot accounted for */
     /* everything still works, on clean connections */
     for (int i = 0; i < 8; i++) {
         weft_http_response r;
