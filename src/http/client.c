@@ -280,25 +280,31 @@ static int stop(struct parse *s, int err, const char *why)
     return HPE_USER;
 }
 
+/* Appends len bytes to a growable buffer, keeping room for a final NUL. */
+static int append(struct parse *s, char **buf, size_t *used, size_t *cap, const char *at,
+                  size_t len)
+{
+    if (*used + len + 1 > *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        while (c < *used + len + 1)
+            c *= 2;
+        char *n = weft__realloc(*buf, c);
+        if (!n)
+            return stop(s, -ENOMEM, "out of memory");
+        *buf = n;
+        *cap = c;
+    }
+    memcpy(*buf + *used, at, len);
+    *used += len;
+    return 0;
+}
+
 static int append_head(struct parse *s, const char *at, size_t len)
 {
-    struct weft__http_resp *h = s->h;
     s->head_bytes += len;
     if (s->head_bytes > s->max_head)
         return stop(s, -EMSGSIZE, "response headers too large");
-    if (h->head_len + len + 1 > h->head_cap) {
-        size_t cap = h->head_cap ? h->head_cap * 2 : 1024;
-        while (cap < h->head_len + len + 1)
-            cap *= 2;
-        char *n = weft__realloc(h->head, cap);
-        if (!n)
-            return stop(s, -ENOMEM, "out of memory");
-        h->head = n;
-        h->head_cap = cap;
-    }
-    memcpy(h->head + h->head_len, at, len);
-    h->head_len += len;
-    return 0;
+    return append(s, &s->h->head, &s->h->head_len, &s->h->head_cap, at, len);
 }
 
 static int on_message_begin(llhttp_t *p)
@@ -396,19 +402,7 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     }
     if (r->body_len + len > s->max_body)
         return stop(s, -EMSGSIZE, "response body over the limit");
-    if (r->body_len + len + 1 > s->body_cap) {
-        size_t cap = s->body_cap ? s->body_cap * 2 : 4096;
-        while (cap < r->body_len + len + 1)
-            cap *= 2;
-        char *n = weft__realloc(r->body, cap);
-        if (!n)
-            return stop(s, -ENOMEM, "out of memory");
-        r->body = n;
-        s->body_cap = cap;
-    }
-    memcpy(r->body + r->body_len, at, len);
-    r->body_len += len;
-    return 0;
+    return append(s, &r->body, &r->body_len, &s->body_cap, at, len);
 }
 
 static int on_message_complete(llhttp_t *p)

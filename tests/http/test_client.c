@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <zlib.h>
 
+#include "netutil.h"
 #include "test.h"
 
 struct srv { weft_listener *l; int port, conns, open, max_open; };
@@ -419,22 +420,12 @@ static int timeouts(void *unused)
     weft_http_client_free(cl, WEFT_SEC);
 
     /* connect timeout: a listener whose backlog is full never accepts */
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof sa;
-    bind(lfd, (struct sockaddr *)&sa, sizeof sa);
-    listen(lfd, 0);
-    getsockname(lfd, (struct sockaddr *)&sa, &len);
-    int fill[8];
-    for (int i = 0; i < 8; i++) {
-        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        connect(fill[i], (struct sockaddr *)&sa, sizeof sa);
-    }
-    usleep(50000);
+    struct full_backlog fb;
+    full_backlog_open(&fb);
     weft_http_client_opts co = { .connect_timeout = 150 * WEFT_MS };
     cl = weft_http_client_new(&co);
     char full[64];
-    snprintf(full, sizeof full, "http://127.0.0.1:%d/", ntohs(sa.sin_port));
+    snprintf(full, sizeof full, "http://127.0.0.1:%d/", fb.port);
     t0 = weft_now();
     rc = weft_http_get(cl, full, &r);
     EXPECT_EQ(rc, -WEFT_ECONNECT_TIMEOUT);
@@ -442,9 +433,7 @@ static int timeouts(void *unused)
     EXPECT(weft_now() - t0 < 2 * WEFT_SEC);
     weft_http_response_free(&r);
     weft_http_client_free(cl, WEFT_SEC);
-    for (int i = 0; i < 8; i++)
-        close(fill[i]);
-    close(lfd);
+    full_backlog_close(&fb);
     stop(&s, g);
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "netutil.h"
 #include "test.h"
 
 /* ---- an echo server in weft ------------------------------------------- */
@@ -289,31 +290,19 @@ static void test_refused_and_bad_input(void **s) { (void)s; RUN(refused, NULL); 
 static int full_backlog(void *unused)
 {
     (void)unused;
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof sa;
-    bind(lfd, (struct sockaddr *)&sa, sizeof sa);
-    listen(lfd, 0);
-    getsockname(lfd, (struct sockaddr *)&sa, &len);
-    int fill[8];
-    for (int i = 0; i < 8; i++) {          /* fill the accept queue */
-        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        connect(fill[i], (struct sockaddr *)&sa, sizeof sa);
-    }
-    usleep(50000);
+    struct full_backlog fb;
+    full_backlog_open(&fb);
     weft_conn *c;
     weft_net_opts o = { .connect_timeout = 150 * WEFT_MS };
     weft_time t0 = weft_now();
-    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", ntohs(sa.sin_port), &o), -WEFT_ECONNECT_TIMEOUT);
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", fb.port, &o), -WEFT_ECONNECT_TIMEOUT);
     weft_time dt = weft_now() - t0;
     EXPECT(dt >= 150 * WEFT_MS && dt < 2 * WEFT_SEC);
     weft_scope sc;
     weft_scope_enter(&sc, 50 * WEFT_MS);
-    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", ntohs(sa.sin_port), NULL), -ETIMEDOUT);
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", fb.port, NULL), -ETIMEDOUT);
     EXPECT(weft_scope_exit(&sc));
-    for (int i = 0; i < 8; i++)
-        close(fill[i]);
-    close(lfd);
+    full_backlog_close(&fb);
     return 0;
 }
 static void test_connect_timeout(void **s) { (void)s; RUN(full_backlog, NULL); }
@@ -348,20 +337,10 @@ static int cancels(void *unused)
     (void)unused;
     struct peer p = { .mode = SILENT };
     EXPECT_EQ(weft_tcp_listen(&p.l, "127.0.0.1", 0, 0, 0), 0);
-    int lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof sa;
-    bind(lfd, (struct sockaddr *)&sa, sizeof sa);
-    listen(lfd, 0);
-    getsockname(lfd, (struct sockaddr *)&sa, &len);
-    int fill[8];
-    for (int i = 0; i < 8; i++) {
-        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-        connect(fill[i], (struct sockaddr *)&sa, sizeof sa);
-    }
-    usleep(50000);
+    struct full_backlog fb;
+    full_backlog_open(&fb);
     for (int op = 0; op < 3; op++) {
-        struct victim v = { op ? weft_listener_port(p.l) : ntohs(sa.sin_port), op, 1 };
+        struct victim v = { op ? weft_listener_port(p.l) : fb.port, op, 1 };
         weft_group *peers = weft_group_new();
         if (op)
             weft_spawn(peers, bad_peer, &p, "peer");
@@ -374,9 +353,7 @@ static int cancels(void *unused)
         weft_group_cancel(peers);
         weft_group_wait(peers);
     }
-    for (int i = 0; i < 8; i++)
-        close(fill[i]);
-    close(lfd);
+    full_backlog_close(&fb);
     weft_listener_close(p.l);
     return 0;
 }
