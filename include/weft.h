@@ -22,5 +22,6 @@
 #include "weft/tls.h"
 #include "weft/url.h"
 #include "weft/http.h"
+#include "weft/router.h"
 
 #endif
