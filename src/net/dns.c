@@ -36,6 +36,10 @@ struct weft__dns_cache {
 };
 
 static __thread struct weft__dns_cache *cache;   /* per loop thread */
+static pthread_key_t cache_key;                   /* frees it when the thread ends */
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_key_init(void) { pthread_key_create(&cache_key, free); }
 static pthread_mutex_t servers_mu = PTHREAD_MUTEX_INITIALIZER;
 static char *servers;                             /* NULL: resolv.conf */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -85,8 +89,12 @@ static void cache_put(const char *host, const weft_addr *a, int n, int ttl)
 {
     weft__loop *l = weft__cur_loop;
     if (!cache || cache->loop != l->id) {
-        if (!cache && !(cache = calloc(1, sizeof *cache)))
-            return;                       /* no cache is only slower */
+        if (!cache) {
+            if (!(cache = calloc(1, sizeof *cache)))
+                return;                   /* no cache is only slower */
+            pthread_once(&cache_once, cache_key_init);
+            pthread_setspecific(cache_key, cache);
+        }
         memset(cache, 0, sizeof *cache);
         cache->loop = l->id;
     }

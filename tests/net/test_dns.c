@@ -187,12 +187,28 @@ static int hosts_file(void *unused)
 }
 static void test_hosts_file(void **s) { (void)s; RUN(hosts_file, NULL); }
 
+/* lookups on weft_run's threads: each thread's cache is freed with it
+ * (LeakSanitizer checks this in the ASan build) */
+static int per_thread(void *unused)
+{
+    (void)unused;
+    weft_addr a[4];
+    return weft_dns_resolve("localhost", 80, a, 4, 0) >= 1 ? 0 : -ENOENT;
+}
+
+static void test_threads_free_their_cache(void **s)
+{
+    (void)s;
+    assert_int_equal(weft_run(2, per_thread, NULL), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resolve),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_hosts_file),
+        cmocka_unit_test(test_threads_free_their_cache),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
