@@ -132,4 +132,71 @@ typedef struct weft_http_client_stats {
 } weft_http_client_stats;
 void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stats *s);
 
+
+/* ---- server ----------------------------------------------------------------
+ *
+ * Routes (weft/router.h patterns) to handlers; each connection is a task
+ * that reads requests with llhttp (keep-alive and pipelining), answers
+ * with what the handler set, and enforces the limits with the right status
+ * before closing gracefully (the error response is written, the writing
+ * side shut down, and what the client still sends drained for a moment so
+ * no TCP reset eats the response):
+ *
+ *   request line + headers over max_header_bytes, or > max_headers  431
+ *   body over max_body                                               413
+ *   malformed, Content-Length with Transfer-Encoding, conflicting
+ *   Content-Length, bad chunk sizes, obsolete line folding, bare LF  400
+ *   Transfer-Encoding other than chunked                             501
+ *   head not complete within header_timeout, body stalled            408
+ *   no route 404, other methods 405 with Allow, HEAD served by GET
+ *   handler error 500 (logged), handler past handler_timeout 503
+ *
+ * (The accept loop over SO_REUSEPORT, graceful shutdown, the connection
+ * and in-flight bounds and middleware are the server issue's next steps.)
+ */
+typedef struct weft_http_server weft_http_server;
+typedef struct weft_http_req weft_http_req;
+typedef struct weft_http_res weft_http_res;
+
+/* Returns 0, or a negative code: a 500 is sent if nothing was yet. */
+typedef int (*weft_http_handler)(weft_http_req *req, weft_http_res *res, void *ctx);
+
+typedef struct weft_http_server_opts {
+    size_t max_header_bytes;       /* default 8 KiB */
+    int max_headers;               /* default 100 */
+    size_t max_body;               /* default 1 MiB */
+    weft_time header_timeout;      /* default 10 s */
+    weft_time body_timeout;        /* per wait for body bytes, default 10 s */
+    weft_time keepalive_timeout;   /* idle between requests, default 5 s */
+    weft_time handler_timeout;     /* default 30 s */
+} weft_http_server_opts;
+
+/* NULL with errno ENOMEM. Add routes, then serve; the routes are then
+ * read-only and the server may be shared by every loop. */
+weft_http_server *weft_http_server_new(const weft_http_server_opts *o);
+void weft_http_server_free(weft_http_server *s);
+
+/* -EINVAL, -EEXIST, -ENOMEM as weft_router_add. */
+int weft_http_server_route(weft_http_server *s, const char *method, const char *pattern,
+                           weft_http_handler h, void *ctx);
+
+/* Serves requests on c until the client closes, a limit or error ends
+ * it, or the task is cancelled; then closes c. Returns 0 or the error
+ * that ended the connection. */
+int weft_http_serve_conn(weft_http_server *s, weft_conn *c);
+
+/* The request, valid during the handler. */
+const char *weft_http_req_method(const weft_http_req *r);
+const char *weft_http_req_path(const weft_http_req *r);          /* without the query */
+const char *weft_http_req_query(const weft_http_req *r);         /* "" if none */
+const char *weft_http_req_header(const weft_http_req *r, const char *name);
+/* A route parameter, NUL-terminated, or NULL. */
+const char *weft_http_req_param(weft_http_req *r, const char *name);
+const void *weft_http_req_body(const weft_http_req *r, size_t *len);
+
+/* The response: status (default 200), headers, and a body (copied). */
+int weft_http_res_status(weft_http_res *r, int status);
+int weft_http_res_header(weft_http_res *r, const char *name, const char *value);
+int weft_http_res_body(weft_http_res *r, const void *data, size_t len);
+
 #endif

@@ -14,7 +14,9 @@
  *
  * A connection whose read or write was interrupted (timeout, cancel) may
  * hold half a message: it is marked broken, and every later call on it
- * fails at once with -WEFT_EBROKEN. Close it. Peer resets give
+ * fails at once with -WEFT_EBROKEN; close it. After an interrupted read,
+ * writing still works (a server can still send its 408); after an
+ * interrupted write, nothing does. Peer resets give
  * -ECONNRESET, writes to a closed peer -EPIPE (never SIGPIPE), reads past
  * an early end of stream -WEFT_EEOF.
  *

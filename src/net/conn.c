@@ -63,7 +63,14 @@ int weft__conn_usable(const weft_conn *c)
         return -EPERM;
     if (l->id != c->loop)
         return -EXDEV;
-    return c->broken ? -WEFT_EBROKEN : 0;
+    return c->broken || c->rbroken ? -WEFT_EBROKEN : 0;
+}
+
+/* writes stay possible after an interrupted read (a server's 408) */
+static int writable(const weft_conn *c)
+{
+    int rc = weft__conn_usable(c);
+    return rc == -WEFT_EBROKEN && !c->broken ? 0 : rc;
 }
 
 /* After EAGAIN: wait for the next edge; an interrupted wait breaks c. */
@@ -72,7 +79,9 @@ int weft__conn_wait(weft_conn *c, int events)
     bool rd = events == WEFT_READ;
     int rc = weft__fd_wait_io(c->fd, events, weft__after(rd ? c->rto : c->wto),
                               rd ? -WEFT_EREAD_TIMEOUT : -WEFT_EWRITE_TIMEOUT);
-    if (rc)
+    if (rc && rd)
+        c->rbroken = rc;
+    else if (rc)
         c->broken = rc;
     return rc;
 }
@@ -265,7 +274,7 @@ static int send_all(weft_conn *c, struct iovec *iov, int cnt)
 
 int weft_conn_flush(weft_conn *c)
 {
-    int rc = weft__conn_usable(c);
+    int rc = writable(c);
     if (rc || !c->wlen)
         return rc;
     struct iovec iov = { c->wbuf, c->wlen };
@@ -277,7 +286,7 @@ int weft_conn_flush(weft_conn *c)
 
 int weft_conn_writev(weft_conn *c, const struct iovec *iov, int iovcnt)
 {
-    int rc = weft__conn_usable(c);
+    int rc = writable(c);
     if (rc)
         return rc;
     if (iovcnt < 0 || (iovcnt && !iov) || iovcnt > 63)
@@ -297,7 +306,7 @@ int weft_conn_writev(weft_conn *c, const struct iovec *iov, int iovcnt)
 
 int weft_conn_write(weft_conn *c, const void *buf, size_t len)
 {
-    int rc = weft__conn_usable(c);
+    int rc = writable(c);
     if (rc)
         return rc;
     if (!buf && len)
@@ -353,4 +362,4 @@ void weft_conn_close(weft_conn *c)
 }
 
 int weft_conn_fd(const weft_conn *c) { return c ? c->fd : -EINVAL; }
-bool weft_conn_broken(const weft_conn *c) { return c && c->broken; }
+bool weft_conn_broken(const weft_conn *c) { return c && (c->broken || c->rbroken); }

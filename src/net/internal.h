@@ -13,6 +13,7 @@ struct weft_conn {
     struct weft__tls *tls;                /* NULL for plain TCP/Unix */
     uint64_t loop;                        /* owning loop id */
     int broken;                           /* the error that broke it, or 0 */
+    int rbroken;                          /* a read was interrupted: reads fail */
     bool eof;
     weft_time rto, wto;                   /* per-wait read / write timeouts */
     char *rbuf;

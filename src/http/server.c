@@ -1,0 +1,660 @@
+/*
+ * The HTTP/1.1 server's connection loop (weft/http.h, server part).
+ *
+ * One parser per connection runs across requests: it pauses at the end of
+ * each request, the request is routed and answered, and the parser resumes
+ * on the bytes that follow (pipelining costs nothing extra). The request's
+ * URL and headers are copied into a per-connection buffer that is reused,
+ * so a connection allocates only when a request is bigger than any before.
+ * Limits are checked as bytes arrive; a request that breaks one gets its
+ * status, "Connection: close", and a lingering close.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <llhttp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "../core/internal.h"
+#include "weft/http.h"
+#include "weft/router.h"
+
+#define MAX_HDRS 256
+
+struct weft_http_server {
+    weft_router *router;
+    weft_http_server_opts o;
+};
+
+struct hdr { size_t name, nlen, value, vlen; };
+
+struct weft_http_req {
+    llhttp_t p;                           /* first: callbacks cast back */
+    weft_http_server *s;
+    char *buf;                            /* URL and headers, NUL-separated */
+    size_t len, cap;
+    size_t url, url_len, head_bytes;
+    struct hdr h[MAX_HDRS];
+    int nh;
+    bool in_url, in_name, in_value, complete, any, headers_done;
+    bool line_start, head_end;            /* obs-fold scan */
+    int lines;
+    int status;                           /* a limit's status, when broken */
+    const char *why;
+    char *body;
+    size_t blen, bcap;
+    char method[16];
+    const char *path, *query;
+    weft_route_match m;
+    char pbuf[1024];
+    size_t pused;
+};
+
+struct weft_http_res {
+    int status;
+    char *hbuf;                           /* extra header lines */
+    size_t hlen, hcap;
+    char *body;
+    size_t blen, bcap;
+};
+
+/* ---- server and routes ----------------------------------------------------- */
+
+weft_http_server *weft_http_server_new(const weft_http_server_opts *o)
+{
+    weft_http_server *s = weft__calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    if (!(s->router = weft_router_new())) {
+        weft__free(s);
+        return NULL;
+    }
+    if (o)
+        s->o = *o;
+    if (!s->o.max_header_bytes)
+        s->o.max_header_bytes = 8 << 10;
+    if (!s->o.max_headers)
+        s->o.max_headers = 100;
+    if (s->o.max_headers > MAX_HDRS)
+        s->o.max_headers = MAX_HDRS;
+    if (!s->o.max_body)
+        s->o.max_body = 1 << 20;
+    if (!s->o.header_timeout)
+        s->o.header_timeout = 10 * WEFT_SEC;
+    if (!s->o.body_timeout)
+        s->o.body_timeout = 10 * WEFT_SEC;
+    if (!s->o.keepalive_timeout)
+        s->o.keepalive_timeout = 5 * WEFT_SEC;
+    if (!s->o.handler_timeout)
+        s->o.handler_timeout = 30 * WEFT_SEC;
+    return s;
+}
+
+void weft_http_server_free(weft_http_server *s)
+{
+    if (!s)
+        return;
+    weft_router_free(s->router);
+    weft__free(s);
+}
+
+int weft_http_server_route(weft_http_server *s, const char *method, const char *pattern,
+                           weft_http_handler h, void *ctx)
+{
+    if (!s || !h)
+        return -EINVAL;
+    return weft_router_add(s->router, method, pattern, (void *)h, ctx);
+}
+
+/* ---- parsing ---------------------------------------------------------------- */
+
+static struct weft_http_req *R(llhttp_t *p) { return (struct weft_http_req *)p; }
+
+static int limit(struct weft_http_req *q, int status, const char *why)
+{
+    q->status = status;
+    q->why = why;
+    return HPE_USER;
+}
+
+static int put(struct weft_http_req *q, const char *at, size_t n)
+{
+    q->head_bytes += n;
+    if (q->head_bytes > q->s->o.max_header_bytes)
+        return limit(q, 431, "request header fields too large");
+    if (q->len + n + 1 > q->cap) {
+        size_t c = q->cap ? q->cap * 2 : 1024;
+        while (c < q->len + n + 1)
+            c *= 2;
+        char *b = weft__realloc(q->buf, c);
+        if (!b)
+            return limit(q, 503, "out of memory");
+        q->buf = b;
+        q->cap = c;
+    }
+    memcpy(q->buf + q->len, at, n);
+    q->len += n;
+    return 0;
+}
+
+static int end_piece(struct weft_http_req *q) { return put(q, "", 1); }
+
+static int on_begin(llhttp_t *p)
+{
+    struct weft_http_req *q = R(p);
+    q->any = true;
+    return 0;
+}
+
+static int on_method(llhttp_t *p, const char *at, size_t n) { return put(R(p), at, n) ? HPE_USER : 0; }
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    struct weft_http_req *q = R(p);
+    if (!q->in_url) {
+        q->in_url = true;
+        q->url = q->len;
+    }
+    return put(q, at, n);
+}
+
+static int close_value(struct weft_http_req *q)
+{
+    int rc = end_piece(q);
+    if (!rc) {
+        q->h[q->nh - 1].vlen = q->len - 1 - q->h[q->nh - 1].value;
+        q->in_value = false;
+    }
+    return rc;
+}
+
+static int on_field(llhttp_t *p, const char *at, size_t n)
+{
+    struct weft_http_req *q = R(p);
+    int rc;
+    if (q->in_url) {                      /* the URL ended */
+        if ((rc = end_piece(q)))
+            return rc;
+        q->url_len = q->len - 1 - q->url;
+        q->in_url = false;
+    }
+    if (q->in_value && (rc = close_value(q)))
+        return rc;
+    if (!q->in_name) {
+        if (q->nh == q->s->o.max_headers)
+            return limit(q, 431, "too many request header fields");
+        q->h[q->nh++].name = q->len;
+        q->in_name = true;
+    }
+    return put(q, at, n);
+}
+
+static int on_value(llhttp_t *p, const char *at, size_t n)
+{
+    struct weft_http_req *q = R(p);
+    int rc;
+    if (q->in_name) {
+        if ((rc = end_piece(q)))
+            return rc;
+        q->h[q->nh - 1].nlen = q->len - 1 - q->h[q->nh - 1].name;
+        q->h[q->nh - 1].value = q->len;
+        q->in_name = false;
+        q->in_value = true;
+    }
+    return put(q, at, n);
+}
+
+static const char *header(const struct weft_http_req *q, const char *name)
+{
+    for (int i = 0; i < q->nh; i++)
+        if (strcasecmp(q->buf + q->h[i].name, name) == 0)
+            return q->buf + q->h[i].value;
+    return NULL;
+}
+
+static int on_headers(llhttp_t *p)
+{
+    struct weft_http_req *q = R(p);
+    int rc;
+    if (q->in_url) {
+        if ((rc = end_piece(q)))
+            return rc;
+        q->url_len = q->len - 1 - q->url;
+        q->in_url = false;
+    }
+    if (q->in_name)
+        return limit(q, 400, "header without a value");
+    if (q->in_value && (rc = close_value(q)))
+        return rc;
+    const char *te = header(q, "Transfer-Encoding");
+    if (te && strcasecmp(te, "chunked") != 0)
+        return limit(q, 501, "unsupported Transfer-Encoding");
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > q->s->o.max_body)
+        return limit(q, 413, "request body too large");
+    snprintf(q->method, sizeof q->method, "%s", llhttp_method_name(p->method));
+    q->headers_done = true;
+    return 0;
+}
+
+static int on_chunk_header(llhttp_t *p)
+{
+    struct weft_http_req *q = R(p);
+    if (p->content_length > q->s->o.max_body - q->blen)
+        return limit(q, 413, "request body too large");
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    struct weft_http_req *q = R(p);
+    if (q->blen + n > q->s->o.max_body)
+        return limit(q, 413, "request body too large");
+    if (q->blen + n + 1 > q->bcap) {
+        size_t c = q->bcap ? q->bcap * 2 : 4096;
+        while (c < q->blen + n + 1)
+            c *= 2;
+        char *b = weft__realloc(q->body, c);
+        if (!b)
+            return limit(q, 503, "out of memory");
+        q->body = b;
+        q->bcap = c;
+    }
+    memcpy(q->body + q->blen, at, n);
+    q->blen += n;
+    return 0;
+}
+
+static int on_complete(llhttp_t *p)
+{
+    R(p)->complete = true;
+    return HPE_PAUSED;                    /* answer before parsing the next one */
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_begin,
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_header_field = on_field,
+    .on_header_value = on_value,
+    .on_headers_complete = on_headers,
+    .on_body = on_body,
+    .on_message_complete = on_complete,
+    .on_chunk_header = on_chunk_header,
+};
+
+static void req_reset(struct weft_http_req *q)
+{
+    q->len = q->url = q->url_len = q->head_bytes = q->blen = q->pused = 0;
+    q->nh = 0;
+    q->in_url = q->in_name = q->in_value = q->complete = q->any = q->headers_done = false;
+    q->line_start = q->head_end = false;
+    q->lines = 0;
+    q->status = 0;
+    q->why = NULL;
+}
+
+/* llhttp 8 accepts obsolete line folding (a header line that starts with
+ * a space or tab continues the previous one), a request-smuggling vector:
+ * look for it in the head's raw bytes before they are parsed. */
+static bool folded(struct weft_http_req *q, const char *d, size_t n)
+{
+    for (size_t i = 0; i < n && !q->head_end; i++) {
+        char ch = d[i];
+        if (q->line_start && q->lines > 0 && (ch == ' ' || ch == '\t'))
+            return true;
+        if (ch == '\n') {
+            if (q->line_start && q->lines > 0)
+                q->head_end = true;       /* the empty line */
+            q->line_start = true;
+            q->lines++;
+        } else if (ch != '\r') {
+            q->line_start = false;
+        }
+    }
+    return false;
+}
+
+/* Reads the next request. 0 with q complete; 1 when the client is done
+ * (closed, or idle past keep-alive); < 0 with q->status set for an answer
+ * (0 status: just close). */
+static int read_request(struct weft_http_req *q, weft_conn *c)
+{
+    weft_http_server *s = q->s;
+    weft_scope head;
+    bool timing = false;
+    int rc = 0;
+    while (!q->complete) {
+        const char *data;
+        int n = weft_conn_peek(c, &data);
+        if (n == 0) {
+            /* idle between requests; then the head's own deadline (the
+             * scope below); then a deadline for each wait for body bytes */
+            weft_scope wait;
+            weft_scope_enter(&wait, !timing ? s->o.keepalive_timeout
+                                    : q->headers_done ? s->o.body_timeout : WEFT_FOREVER);
+            n = weft_conn_fill(c);
+            weft_scope_exit(&wait);
+            if (n == 0 || (n < 0 && !timing)) {
+                rc = timing ? -EPROTO : 1;     /* closed mid-request, or done */
+                if (timing && n == 0)
+                    q->status = 400, q->why = "incomplete request";
+                break;
+            }
+            if (n < 0) {
+                rc = n;
+                if (weft_is_timeout(n))
+                    q->status = 408, q->why = "request timeout";
+                break;
+            }
+            continue;
+        }
+        if (!timing) {                    /* the first byte starts the head's clock */
+            weft_scope_enter(&head, s->o.header_timeout);
+            timing = true;
+        }
+        if (folded(q, data, (size_t)n)) {
+            q->status = 400;
+            q->why = "obsolete line folding";
+            rc = -EPROTO;
+            break;
+        }
+        llhttp_errno_t e = llhttp_execute(&q->p, data, (size_t)n);
+        if (e == HPE_OK) {
+            weft_conn_consume(c, (size_t)n);
+            continue;
+        }
+        if (e == HPE_PAUSED) {
+            weft_conn_consume(c, (size_t)(llhttp_get_error_pos(&q->p) - data));
+            llhttp_resume(&q->p);
+            break;
+        }
+        if (!q->status) {                 /* else a limit said which */
+            q->status = 400;
+            q->why = llhttp_get_error_reason(&q->p);
+        }
+        rc = -EPROTO;
+        break;
+    }
+    if (timing && weft_scope_exit(&head) && rc < 0)
+        q->status = 408, q->why = "request timeout";
+    return rc;
+}
+
+/* ---- responses --------------------------------------------------------------- */
+
+static const char *reason(int status)
+{
+    switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    }
+    return "Status";
+}
+
+/* "Date:" value, formatted once per second per thread */
+static const char *http_date(void)
+{
+    static __thread char buf[40];
+    static __thread time_t at;
+    time_t now = time(NULL);
+    if (now != at) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        at = now;
+    }
+    return buf;
+}
+
+static int send_response(weft_conn *c, struct weft_http_res *r, bool head, bool close)
+{
+    char line[512];
+    bool nobody = r->status == 204 || r->status == 304 || r->status < 200;
+    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\nDate: %s\r\n", r->status,
+                     reason(r->status), http_date());
+    if (!nobody)
+        n += snprintf(line + n, sizeof line - (size_t)n, "Content-Length: %zu\r\n", r->blen);
+    if (close)
+        n += snprintf(line + n, sizeof line - (size_t)n, "Connection: close\r\n");
+    struct iovec iov[4] = { { line, (size_t)n }, { r->hbuf, r->hlen }, { "\r\n", 2 },
+                            { r->body, head || nobody ? 0 : r->blen } };
+    return weft_conn_writev(c, iov, 4);
+}
+
+static void res_reset(struct weft_http_res *r)
+{
+    r->status = 200;
+    r->hlen = r->blen = 0;
+}
+
+static int append(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
+{
+    if (*len + n > *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        while (c < *len + n)
+            c *= 2;
+        char *b = weft__realloc(*buf, c);
+        if (!b)
+            return -ENOMEM;
+        *buf = b;
+        *cap = c;
+    }
+    memcpy(*buf + *len, data, n);
+    *len += n;
+    return 0;
+}
+
+int weft_http_res_status(weft_http_res *r, int status)
+{
+    if (!r || status < 100 || status > 999)
+        return -EINVAL;
+    r->status = status;
+    return 0;
+}
+
+int weft_http_res_header(weft_http_res *r, const char *name, const char *value)
+{
+    if (!r || !name || !*name || !value)
+        return -EINVAL;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p))
+            return -EINVAL;
+    for (const char *p = value; *p; p++)
+        if ((unsigned char)*p < 0x20 && *p != '\t')
+            return -EINVAL;               /* no response splitting */
+    int rc = append(&r->hbuf, &r->hlen, &r->hcap, name, strlen(name));
+    if (!rc)
+        rc = append(&r->hbuf, &r->hlen, &r->hcap, ": ", 2);
+    if (!rc)
+        rc = append(&r->hbuf, &r->hlen, &r->hcap, value, strlen(value));
+    if (!rc)
+        rc = append(&r->hbuf, &r->hlen, &r->hcap, "\r\n", 2);
+    return rc;
+}
+
+int weft_http_res_body(weft_http_res *r, const void *data, size_t len)
+{
+    if (!r || (!data && len))
+        return -EINVAL;
+    r->blen = 0;
+    return append(&r->body, &r->blen, &r->bcap, data, len);
+}
+
+/* ---- the request, for handlers ------------------------------------------------ */
+
+const char *weft_http_req_method(const weft_http_req *q) { return q ? q->method : NULL; }
+const char *weft_http_req_path(const weft_http_req *q) { return q ? q->path : NULL; }
+const char *weft_http_req_query(const weft_http_req *q) { return q ? q->query : NULL; }
+const char *weft_http_req_header(const weft_http_req *q, const char *n)
+{
+    return q && n ? header(q, n) : NULL;
+}
+
+const void *weft_http_req_body(const weft_http_req *q, size_t *len)
+{
+    if (len)
+        *len = q ? q->blen : 0;
+    return q && q->blen ? q->body : NULL;
+}
+
+const char *weft_http_req_param(weft_http_req *q, const char *name)
+{
+    for (int i = 0; q && name && i < q->m.nparams; i++) {
+        if (strcmp(q->m.params[i].name, name) != 0)
+            continue;
+        size_t n = q->m.params[i].len;
+        if (q->pused + n + 1 > sizeof q->pbuf)
+            return NULL;
+        char *v = q->pbuf + q->pused;
+        memcpy(v, q->m.params[i].value, n);
+        v[n] = 0;
+        q->pused += n + 1;
+        return v;
+    }
+    return NULL;
+}
+
+/* ---- the connection ------------------------------------------------------------ */
+
+/* Shut down writing, drain what the client still sends for a moment, so
+ * the error response is not lost to a reset. */
+static void lingering_close(weft_conn *c)
+{
+    if (weft_conn_shutdown(c) == 0) {
+        weft_scope sc;
+        weft_scope_enter(&sc, 500 * WEFT_MS);
+        char junk[4096];
+        size_t drained = 0;
+        int n;
+        while (drained < (256 << 10) && (n = weft_conn_read_some(c, junk, sizeof junk)) > 0)
+            drained += (size_t)n;
+        weft_scope_exit(&sc);
+    }
+}
+
+static void error_response(weft_conn *c, struct weft_http_res *r, int status, const char *why)
+{
+    res_reset(r);
+    r->status = status;
+    weft_http_res_header(r, "Content-Type", "text/plain");
+    char msg[160];
+    int n = snprintf(msg, sizeof msg, "%d %s: %s\n", status, reason(status), why ? why : "");
+    weft_http_res_body(r, msg, (size_t)n);
+    send_response(c, r, false, true);
+}
+
+/* splits the URL into path and query, in place */
+static void split_url(struct weft_http_req *q)
+{
+    char *u = q->buf + q->url;
+    char *qm = strchr(u, '?');
+    if (qm)
+        *qm = 0;
+    q->path = u;
+    q->query = qm ? qm + 1 : "";
+}
+
+static int dispatch(weft_http_server *s, struct weft_http_req *q, struct weft_http_res *r)
+{
+    char allow[128];
+    int rc = weft_router_match(s->router, q->method, q->path, strlen(q->path), &q->m, allow,
+                               sizeof allow);
+    if (rc == -ENOENT || rc == -EINVAL) {
+        r->status = 404;
+        weft_http_res_body(r, "not found\n", 10);
+        return 0;
+    }
+    if (rc == -EPERM) {
+        r->status = 405;
+        weft_http_res_header(r, "Allow", allow);
+        weft_http_res_body(r, "method not allowed\n", 19);
+        return 0;
+    }
+    weft_http_handler h = (weft_http_handler)q->m.handler;
+    weft_scope sc;
+    weft_scope_enter(&sc, s->o.handler_timeout);
+    rc = h(q, r, q->m.ctx);
+    bool expired = weft_scope_exit(&sc);
+    if (expired) {
+        res_reset(r);
+        r->status = 503;
+        weft_http_res_body(r, "handler timed out\n", 18);
+        weft_log(WEFT_LOG_WARN, "http: %s %s: handler timed out", q->method, q->path);
+    } else if (rc < 0) {
+        res_reset(r);
+        r->status = 500;
+        weft_http_res_body(r, "internal server error\n", 22);
+        weft_log(WEFT_LOG_ERROR, "http: %s %s: handler failed: %s", q->method, q->path,
+                 weft_strerror(rc));
+    }
+    return 0;
+}
+
+int weft_http_serve_conn(weft_http_server *s, weft_conn *c)
+{
+    struct weft_http_req *q = weft__calloc(1, sizeof *q);
+    struct weft_http_res *r = weft__calloc(1, sizeof *r);
+    int rc = q && r ? 0 : -ENOMEM;
+    if (!rc) {
+        q->s = s;
+        llhttp_init(&q->p, HTTP_REQUEST, &settings);
+    }
+    while (!rc) {
+        req_reset(q);
+        res_reset(r);
+        rc = read_request(q, c);
+        if (rc == 1) {
+            rc = 0;
+            break;                        /* the client is done */
+        }
+        if (rc < 0) {
+            if (q->status)
+                error_response(c, r, q->status, q->why);
+            if (q->status && !weft_conn_broken(c))
+                lingering_close(c);
+            break;
+        }
+        split_url(q);
+        dispatch(s, q, r);
+        bool head = strcmp(q->method, "HEAD") == 0;
+        bool keep = llhttp_should_keep_alive(&q->p);
+        if ((rc = send_response(c, r, head, !keep)))
+            break;
+        if (!keep)
+            break;
+        rc = weft__check(WEFT_FOREVER, 0);   /* cancelled: stop between requests */
+    }
+    if (q) {
+        weft__free(q->buf);
+        weft__free(q->body);
+    }
+    if (r) {
+        weft__free(r->hbuf);
+        weft__free(r->body);
+    }
+    weft__free(q);
+    weft__free(r);
+    weft_conn_close(c);
+    return rc;
+}
