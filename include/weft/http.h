@@ -151,8 +151,8 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  *   no route 404, other methods 405 with Allow, HEAD served by GET
  *   handler error 500 (logged), handler past handler_timeout 503
  *
- * (The accept loop over SO_REUSEPORT, graceful shutdown, the connection
- * and in-flight bounds and middleware are the server issue's next steps.)
+ * (Middleware, streamed response bodies, JSON helpers and `weft serve`
+ * are the server issue's next steps.)
  */
 typedef struct weft_http_server weft_http_server;
 typedef struct weft_http_req weft_http_req;
@@ -169,6 +169,9 @@ typedef struct weft_http_server_opts {
     weft_time body_timeout;        /* per wait for body bytes, default 10 s */
     weft_time keepalive_timeout;   /* idle between requests, default 5 s */
     weft_time handler_timeout;     /* default 30 s */
+    unsigned max_connections;      /* per loop, default 10000: past it, stop accepting */
+    unsigned max_in_flight;        /* per loop, default 1000: past it, 503 + Retry-After */
+    weft_time shutdown_grace;      /* default 10 s */
 } weft_http_server_opts;
 
 /* NULL with errno ENOMEM. Add routes, then serve; the routes are then
@@ -184,6 +187,19 @@ int weft_http_server_route(weft_http_server *s, const char *method, const char *
  * it, or the task is cancelled; then closes c. Returns 0 or the error
  * that ended the connection. */
 int weft_http_serve_conn(weft_http_server *s, weft_conn *c);
+
+/* Accepts on l (each connection a task) until weft_http_server_shutdown
+ * or until the calling task is cancelled; then stops accepting, closes
+ * idle keep-alive connections, lets requests in flight finish within
+ * shutdown_grace and cancels what is left, closes l and returns 0. At
+ * max_connections it stops accepting until one closes (backpressure, not
+ * collapse). Run one per loop over a WEFT_REUSEPORT listener to use every
+ * core. Every accepted request gets a response. */
+int weft_http_serve(weft_http_server *s, weft_listener *l);
+
+/* Asks every weft_http_serve of s, on any loop, to shut down gracefully
+ * (within 100 ms). Safe from any thread. */
+void weft_http_server_shutdown(weft_http_server *s);
 
 /* The request, valid during the handler. */
 const char *weft_http_req_method(const weft_http_req *r);

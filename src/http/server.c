@@ -26,6 +26,24 @@
 struct weft_http_server {
     weft_router *router;
     weft_http_server_opts o;
+    _Atomic bool stopping;
+};
+
+/* one weft_http_serve: its connections, in this loop */
+struct serving {
+    weft_http_server *s;
+    weft_sem conns;                       /* max_connections */
+    unsigned in_flight;
+    bool draining;
+    struct conn_slot *slots;              /* live connections */
+};
+
+struct conn_slot {
+    struct conn_slot *next, *prev;
+    struct serving *sv;
+    weft_conn *c;
+    weft_task *task;
+    bool idle;                            /* between requests */
 };
 
 struct hdr { size_t name, nlen, value, vlen; };
@@ -89,6 +107,12 @@ weft_http_server *weft_http_server_new(const weft_http_server_opts *o)
         s->o.keepalive_timeout = 5 * WEFT_SEC;
     if (!s->o.handler_timeout)
         s->o.handler_timeout = 30 * WEFT_SEC;
+    if (!s->o.max_connections)
+        s->o.max_connections = 10000;
+    if (!s->o.max_in_flight)
+        s->o.max_in_flight = 1000;
+    if (!s->o.shutdown_grace)
+        s->o.shutdown_grace = 10 * WEFT_SEC;
     return s;
 }
 
@@ -611,7 +635,16 @@ static int dispatch(weft_http_server *s, struct weft_http_req *q, struct weft_ht
     return 0;
 }
 
+static int serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot);
+
 int weft_http_serve_conn(weft_http_server *s, weft_conn *c)
+{
+    if (!s || !c)
+        return -EINVAL;
+    return serve(s, c, NULL);
+}
+
+static int serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
 {
     struct weft_http_req *q = weft__calloc(1, sizeof *q);
     struct weft_http_res *r = weft__calloc(1, sizeof *r);
@@ -623,10 +656,14 @@ int weft_http_serve_conn(weft_http_server *s, weft_conn *c)
     while (!rc) {
         req_reset(q);
         res_reset(r);
+        if (slot)
+            slot->idle = true;            /* a drain may close us here */
         rc = read_request(q, c);
-        if (rc == 1) {
+        if (slot)
+            slot->idle = false;
+        if (rc == 1 || (rc == -ECANCELED && !q->any)) {
             rc = 0;
-            break;                        /* the client is done */
+            break;                        /* the client is done, or we drain */
         }
         if (rc < 0) {
             if (q->status)
@@ -636,9 +673,20 @@ int weft_http_serve_conn(weft_http_server *s, weft_conn *c)
             break;
         }
         split_url(q);
-        dispatch(s, q, r);
+        if (slot && slot->sv->in_flight >= s->o.max_in_flight) {
+            r->status = 503;              /* shed load now, not after a queue */
+            weft_http_res_header(r, "Retry-After", "1");
+            weft_http_res_body(r, "overloaded\n", 11);
+        } else {
+            if (slot)
+                slot->sv->in_flight++;
+            dispatch(s, q, r);
+            if (slot)
+                slot->sv->in_flight--;
+        }
         bool head = strcmp(q->method, "HEAD") == 0;
-        bool keep = llhttp_should_keep_alive(&q->p);
+        bool keep = llhttp_should_keep_alive(&q->p) &&
+                    !(slot && (slot->sv->draining || atomic_load(&s->stopping)));
         if ((rc = send_response(c, r, head, !keep)))
             break;
         if (!keep)
@@ -657,4 +705,98 @@ int weft_http_serve_conn(weft_http_server *s, weft_conn *c)
     weft__free(r);
     weft_conn_close(c);
     return rc;
+}
+
+/* ---- accepting and draining ------------------------------------------------------ */
+
+static int conn_task(void *arg)
+{
+    struct conn_slot *slot = arg;
+    struct serving *sv = slot->sv;
+    slot->task = weft_self();
+    int rc = serve(sv->s, slot->c, slot);
+    if (slot->prev)
+        slot->prev->next = slot->next;
+    else
+        sv->slots = slot->next;
+    if (slot->next)
+        slot->next->prev = slot->prev;
+    weft__free(slot);
+    weft_sem_release(&sv->conns);
+    (void)rc;                             /* one connection's end is not the server's */
+    return 0;
+}
+
+/* close the connections that wait for a next request */
+static void close_idle(struct serving *sv)
+{
+    for (struct conn_slot *c = sv->slots; c; c = c->next)
+        if (c->idle && c->task)
+            weft_task_cancel(c->task);
+}
+
+int weft_http_serve(weft_http_server *s, weft_listener *l)
+{
+    if (!s || !l)
+        return -EINVAL;
+    if (!weft__self())
+        return -EPERM;
+    struct serving sv = { .s = s };
+    weft_sem_init(&sv.conns, s->o.max_connections);
+    weft_group *g = weft_group_new();
+    if (!g)
+        return -ENOMEM;
+    int rc = 0;
+    while (!atomic_load(&s->stopping)) {
+        /* 100 ms slices: a shutdown asked from any thread is seen quickly */
+        weft_scope sc;
+        weft_scope_enter(&sc, 100 * WEFT_MS);
+        rc = weft_sem_acquire(&sv.conns);           /* backpressure */
+        weft_conn *c = NULL;
+        if (rc == 0 && (rc = weft_accept(l, &c, NULL)) != 0)
+            weft_sem_release(&sv.conns);
+        bool slice = weft_scope_exit(&sc);
+        if (rc == -ETIMEDOUT && slice)
+            continue;
+        if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
+            weft_log(WEFT_LOG_WARN, "http: accept: %s; pausing 100 ms", weft_strerror(rc));
+            if (weft_sleep(100 * WEFT_MS) == -ECANCELED)
+                break;
+            continue;
+        }
+        if (rc)
+            break;                        /* cancelled, or the listener is gone */
+        struct conn_slot *slot = weft__calloc(1, sizeof *slot);
+        if (!slot || weft_spawn(g, conn_task, slot, "http-conn") != 0) {
+            weft__free(slot);
+            weft_conn_close(c);
+            weft_sem_release(&sv.conns);
+            continue;
+        }
+        slot->sv = &sv;
+        slot->c = c;
+        slot->next = sv.slots;
+        if (sv.slots)
+            sv.slots->prev = slot;
+        sv.slots = slot;
+    }
+    /* drain: no new connections, idle ones closed, busy ones finish their
+     * request (and then close), the rest cancelled after the grace */
+    sv.draining = true;
+    weft_listener_close(l);
+    close_idle(&sv);
+    weft_scope grace;
+    weft_scope_enter_shielded(&grace, s->o.shutdown_grace);
+    while (weft_group_size(g) > 0 && weft_sleep(10 * WEFT_MS) == 0)
+        close_idle(&sv);                  /* busy ones turn idle, then close */
+    weft_scope_exit(&grace);
+    weft_group_cancel(g);
+    weft_group_wait(g);
+    return rc == -ECANCELED || rc == -EBADF || rc == 0 ? 0 : rc;
+}
+
+void weft_http_server_shutdown(weft_http_server *s)
+{
+    if (s)
+        atomic_store(&s->stopping, true);
 }

@@ -256,12 +256,165 @@ static int limits(void *unused)
 }
 static void test_limits(void **s) { (void)s; RUN(limits, NULL); }
 
+/* ---- the accept loop: graceful shutdown, backpressure, load shedding ---- */
+
+static int started, finished;
+static int work(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)q;
+    (void)ctx;
+    started++;
+    int rc = weft_sleep(30 * WEFT_MS);
+    finished++;
+    weft_http_res_body(r, "done", 4);
+    return rc;
+}
+
+struct served { weft_http_server *s; weft_listener *l; int rc; };
+static int serve_task(void *arg)
+{
+    struct served *v = arg;
+    v->rc = weft_http_serve(v->s, v->l);
+    return 0;
+}
+
+static int answered, dropped;
+static int poster(void *arg)
+{
+    int port = *(int *)arg;
+    weft_http_client_opts o = { .max_connections = 1 };
+    weft_http_client *cl = weft_http_client_new(&o);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/work", port);
+    for (int i = 0; i < 200; i++) {
+        weft_http_request req = { .method = "POST", .url = url, .body = "x", .body_len = 1 };
+        weft_http_response r;
+        int rc = weft_http_do(cl, &req, &r);
+        if (rc == 0 && r.status == 200 && r.body && !strcmp(r.body, "done"))
+            answered++;
+        else if (rc == 0)
+            dropped++;                    /* a response, but the wrong one */
+        weft_http_response_free(&r);
+        if (rc == -ECONNREFUSED || rc == -ECANCELED)
+            break;                        /* the listener is gone */
+    }
+    weft_http_client_free(cl, WEFT_SEC);
+    return 0;
+}
+
+static int graceful(void *unused)
+{
+    (void)unused;
+    started = finished = answered = dropped = 0;
+    weft_http_server_opts o = { .shutdown_grace = 2 * WEFT_SEC };
+    struct served v = { weft_http_server_new(&o), NULL, 1 };
+    weft_http_server_route(v.s, "POST", "/work", work, NULL);
+    EXPECT_EQ(weft_tcp_listen(&v.l, "127.0.0.1", 0, 0, WEFT_REUSEPORT), 0);
+    int port = weft_listener_port(v.l);
+    weft_group *sg = weft_group_new();
+    weft_spawn(sg, serve_task, &v, "serve");
+    weft_group *cg = weft_group_new();
+    for (int i = 0; i < 20; i++)
+        weft_spawn(cg, poster, &port, "poster");
+    weft_sleep(150 * WEFT_MS);            /* under load */
+    weft_time t0 = weft_now();
+    weft_http_server_shutdown(v.s);
+    EXPECT_EQ(weft_group_wait(sg), 0);
+    EXPECT_EQ(v.rc, 0);
+    EXPECT(weft_now() - t0 < WEFT_SEC);   /* drained well within the grace */
+    weft_group_cancel(cg);
+    weft_group_wait(cg);
+    EXPECT(started > 20);
+    EXPECT_EQ(finished, started);         /* nothing cut short */
+    EXPECT_EQ(answered, started);         /* every request that reached a handler was answered */
+    EXPECT_EQ(dropped, 0);
+    weft_http_server_free(v.s);
+    return 0;
+}
+static void test_graceful_shutdown(void **s) { (void)s; RUN(graceful, NULL); }
+
+static int slowish(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)q;
+    (void)ctx;
+    int rc = weft_sleep(200 * WEFT_MS);
+    weft_http_res_body(r, "ok", 2);
+    return rc;
+}
+
+static int one_get(void *arg)
+{
+    void **a = arg;
+    weft_http_client *cl = a[0];
+    weft_http_response r;
+    if (weft_http_get(cl, a[1], &r) == 0)
+        *(int *)a[2] = r.status, a[3] = (void *)weft_http_header_get(&r, "Retry-After");
+    if (a[3])
+        a[3] = (void *)1;
+    weft_http_response_free(&r);
+    return 0;
+}
+
+static int shedding_and_backpressure(void *unused)
+{
+    (void)unused;
+    weft_http_server_opts o = { .max_in_flight = 1, .max_connections = 2 };
+    struct served v = { weft_http_server_new(&o), NULL, 1 };
+    weft_http_server_route(v.s, "GET", "/slow", slowish, NULL);
+    weft_http_server_route(v.s, "GET", "/hello", hello, NULL);
+    EXPECT_EQ(weft_tcp_listen(&v.l, "127.0.0.1", 0, 0, 0), 0);
+    int port = weft_listener_port(v.l);
+    weft_group *sg = weft_group_new();
+    weft_spawn(sg, serve_task, &v, "serve");
+    /* two at once, one in flight allowed: one is shed with 503 + Retry-After */
+    weft_http_client *cl = weft_http_client_new(NULL);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/slow", port);
+    int st[2] = { 0, 0 };
+    void *a[2][4] = { { cl, url, &st[0], NULL }, { cl, url, &st[1], NULL } };
+    weft_group *g = weft_group_new();
+    weft_spawn(g, one_get, a[0], "a");
+    weft_spawn(g, one_get, a[1], "b");
+    weft_group_wait(g);
+    EXPECT((st[0] == 200 && st[1] == 503) || (st[0] == 503 && st[1] == 200));
+    EXPECT(a[st[0] == 503 ? 0 : 1][3] != NULL);   /* Retry-After */
+    weft_http_client_free(cl, WEFT_SEC);
+    /* max_connections 2: a third connection waits until one closes */
+    weft_conn *c1, *c2, *c3;
+    EXPECT_EQ(weft_tcp_connect(&c1, "127.0.0.1", port, NULL), 0);
+    EXPECT_EQ(weft_tcp_connect(&c2, "127.0.0.1", port, NULL), 0);
+    weft_sleep(20 * WEFT_MS);
+    EXPECT_EQ(weft_tcp_connect(&c3, "127.0.0.1", port, NULL), 0);   /* the kernel's backlog */
+    const char *get = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    weft_conn_write_all(c3, get, strlen(get));
+    const char *line;
+    weft_scope sc;
+    weft_scope_enter(&sc, 150 * WEFT_MS);
+    EXPECT_EQ(weft_conn_read_until(c3, "\r\n", 2, 200, &line), -ETIMEDOUT);   /* not served */
+    weft_scope_exit(&sc);
+    weft_conn_close(c3);
+    EXPECT_EQ(weft_tcp_connect(&c3, "127.0.0.1", port, NULL), 0);
+    weft_conn_write_all(c3, get, strlen(get));
+    weft_conn_close(c1);                  /* a slot frees up */
+    EXPECT(weft_conn_read_until(c3, "\r\n", 2, 200, &line) > 0 &&
+           !strncmp(line, "HTTP/1.1 200", 12));
+    weft_conn_close(c2);
+    weft_conn_close(c3);
+    weft_http_server_shutdown(v.s);
+    EXPECT_EQ(weft_group_wait(sg), 0);
+    weft_http_server_free(v.s);
+    return 0;
+}
+static void test_shedding_and_backpressure(void **s) { (void)s; RUN(shedding_and_backpressure, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing_keepalive_failures),
         cmocka_unit_test(test_pipelining),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_graceful_shutdown),
+        cmocka_unit_test(test_shedding_and_backpressure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
