@@ -215,4 +215,28 @@ int weft_http_res_status(weft_http_res *r, int status);
 int weft_http_res_header(weft_http_res *r, const char *name, const char *value);
 int weft_http_res_body(weft_http_res *r, const void *data, size_t len);
 
+/* A JSON body (jansson's json_t, serialized compactly) with Content-Type
+ * application/json. -EINVAL for NULL, -ENOMEM. */
+struct json_t;
+int weft_http_res_json(weft_http_res *r, const struct json_t *json);
+
+/* Streams the body: the first call sends the status and headers with
+ * Transfer-Encoding: chunked, each call sends one chunk (a response to HEAD
+ * sends none), and the end of the handler ends the body. Once streaming
+ * started, a failing or timed-out handler ends the connection instead of
+ * answering 500/503. 0 or a write error. */
+int weft_http_res_write(weft_http_res *r, const void *data, size_t len);
+
+/* Middleware: before runs ahead of every routed handler (return 0 to go
+ * on, 1 when it answered itself, < 0 for a 500); after runs once the
+ * response is ready, before it is sent (logging, metrics, headers). Either
+ * may be NULL. Calls run in the order added. -ENOMEM, -EINVAL. */
+typedef int (*weft_http_before)(weft_http_req *req, weft_http_res *res, void *ctx);
+typedef void (*weft_http_after)(weft_http_req *req, weft_http_res *res, void *ctx);
+int weft_http_server_use(weft_http_server *s, weft_http_before before, weft_http_after after,
+                         void *ctx);
+
+/* The status the response will carry (for after-middleware). */
+int weft_http_res_get_status(const weft_http_res *r);
+
 #endif

@@ -11,8 +11,10 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <llhttp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -23,10 +25,18 @@
 
 #define MAX_HDRS 256
 
+struct middleware {
+    weft_http_before before;
+    weft_http_after after;
+    void *ctx;
+};
+
 struct weft_http_server {
     weft_router *router;
     weft_http_server_opts o;
     _Atomic bool stopping;
+    struct middleware *mw;
+    int nmw;
 };
 
 /* one weft_http_serve: its connections, in this loop */
@@ -71,6 +81,9 @@ struct weft_http_req {
 };
 
 struct weft_http_res {
+    weft_conn *c;
+    bool head, streaming;                 /* head: a response to HEAD */
+    int stream_err;
     int status;
     char *hbuf;                           /* extra header lines */
     size_t hlen, hcap;
@@ -116,10 +129,24 @@ weft_http_server *weft_http_server_new(const weft_http_server_opts *o)
     return s;
 }
 
+int weft_http_server_use(weft_http_server *s, weft_http_before before, weft_http_after after,
+                         void *ctx)
+{
+    if (!s || (!before && !after))
+        return -EINVAL;
+    struct middleware *m = weft__realloc(s->mw, (size_t)(s->nmw + 1) * sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    s->mw = m;
+    s->mw[s->nmw++] = (struct middleware){ before, after, ctx };
+    return 0;
+}
+
 void weft_http_server_free(weft_http_server *s)
 {
     if (!s)
         return;
+    weft__free(s->mw);
     weft_router_free(s->router);
     weft__free(s);
 }
@@ -470,7 +497,11 @@ static void res_reset(struct weft_http_res *r)
 {
     r->status = 200;
     r->hlen = r->blen = 0;
+    r->streaming = false;
+    r->stream_err = 0;
 }
+
+int weft_http_res_get_status(const weft_http_res *r) { return r ? r->status : 0; }
 
 static int append(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
 {
@@ -519,10 +550,49 @@ int weft_http_res_header(weft_http_res *r, const char *name, const char *value)
 
 int weft_http_res_body(weft_http_res *r, const void *data, size_t len)
 {
-    if (!r || (!data && len))
+    if (!r || (!data && len) || r->streaming)
         return -EINVAL;
     r->blen = 0;
     return append(&r->body, &r->blen, &r->bcap, data, len);
+}
+
+int weft_http_res_json(weft_http_res *r, const struct json_t *json)
+{
+    if (!r || !json)
+        return -EINVAL;
+    char *s = json_dumps((const json_t *)json, JSON_COMPACT);
+    if (!s)
+        return -ENOMEM;
+    int rc = weft_http_res_header(r, "Content-Type", "application/json");
+    if (!rc)
+        rc = weft_http_res_body(r, s, strlen(s));
+    free(s);
+    return rc;
+}
+
+int weft_http_res_write(weft_http_res *r, const void *data, size_t len)
+{
+    if (!r || (!data && len))
+        return -EINVAL;
+    if (r->stream_err)
+        return r->stream_err;
+    int rc = 0;
+    if (!r->streaming) {
+        char line[512];
+        int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
+                         "Transfer-Encoding: chunked\r\n", r->status, reason(r->status),
+                         http_date());
+        struct iovec iov[3] = { { line, (size_t)n }, { r->hbuf, r->hlen }, { "\r\n", 2 } };
+        rc = weft_conn_writev(r->c, iov, 3);
+        r->streaming = true;
+    }
+    if (!rc && len && !r->head) {
+        char size[24];
+        int n = snprintf(size, sizeof size, "%zx\r\n", len);
+        struct iovec iov[3] = { { size, (size_t)n }, { (void *)data, len }, { "\r\n", 2 } };
+        rc = weft_conn_writev(r->c, iov, 3);
+    }
+    return r->stream_err = rc;
 }
 
 /* ---- the request, for handlers ------------------------------------------------ */
@@ -607,20 +677,30 @@ static int dispatch(weft_http_server *s, struct weft_http_req *q, struct weft_ht
     if (rc == -ENOENT || rc == -EINVAL) {
         r->status = 404;
         weft_http_res_body(r, "not found\n", 10);
-        return 0;
+        goto after;
     }
     if (rc == -EPERM) {
         r->status = 405;
         weft_http_res_header(r, "Allow", allow);
         weft_http_res_body(r, "method not allowed\n", 19);
-        return 0;
+        goto after;
     }
     weft_http_handler h = (weft_http_handler)q->m.handler;
     weft_scope sc;
     weft_scope_enter(&sc, s->o.handler_timeout);
-    rc = h(q, r, q->m.ctx);
+    rc = 0;
+    for (int i = 0; i < s->nmw && rc == 0; i++)
+        if (s->mw[i].before)
+            rc = s->mw[i].before(q, r, s->mw[i].ctx);
+    if (rc == 0)
+        rc = h(q, r, q->m.ctx);
+    else if (rc > 0)
+        rc = 0;                           /* a middleware answered */
     bool expired = weft_scope_exit(&sc);
-    if (expired) {
+    if (r->streaming) {
+        if (expired || rc < 0)
+            r->stream_err = rc ? rc : -ETIMEDOUT;   /* mid-body: only closing can say it */
+    } else if (expired) {
         res_reset(r);
         r->status = 503;
         weft_http_res_body(r, "handler timed out\n", 18);
@@ -632,6 +712,10 @@ static int dispatch(weft_http_server *s, struct weft_http_req *q, struct weft_ht
         weft_log(WEFT_LOG_ERROR, "http: %s %s: handler failed: %s", q->method, q->path,
                  weft_strerror(rc));
     }
+after:
+    for (int i = 0; i < s->nmw; i++)
+        if (s->mw[i].after)
+            s->mw[i].after(q, r, s->mw[i].ctx);
     return 0;
 }
 
@@ -673,6 +757,8 @@ static int serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
             break;
         }
         split_url(q);
+        r->c = c;
+        r->head = strcmp(q->method, "HEAD") == 0;
         if (slot && slot->sv->in_flight >= s->o.max_in_flight) {
             r->status = 503;              /* shed load now, not after a queue */
             weft_http_res_header(r, "Retry-After", "1");
@@ -684,11 +770,15 @@ static int serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
             if (slot)
                 slot->sv->in_flight--;
         }
-        bool head = strcmp(q->method, "HEAD") == 0;
+        bool head = r->head;
         bool keep = llhttp_should_keep_alive(&q->p) &&
                     !(slot && (slot->sv->draining || atomic_load(&s->stopping)));
-        if ((rc = send_response(c, r, head, !keep)))
+        if (r->streaming) {               /* end the chunked body */
+            if (r->stream_err || (!head && (rc = weft_conn_write_all(c, "0\r\n\r\n", 5))))
+                break;
+        } else if ((rc = send_response(c, r, head, !keep))) {
             break;
+        }
         if (!keep)
             break;
         rc = weft__check(WEFT_FOREVER, 0);   /* cancelled: stop between requests */

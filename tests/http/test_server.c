@@ -1,6 +1,8 @@
 /* The HTTP server's connection loop through real sockets: routing with
  * weft's client, keep-alive and pipelining, every limit with its status,
  * handler failure and timeout. */
+#include <jansson.h>
+
 #include "test.h"
 
 static int hello(weft_http_req *q, weft_http_res *r, void *ctx)
@@ -407,6 +409,118 @@ static int shedding_and_backpressure(void *unused)
 }
 static void test_shedding_and_backpressure(void **s) { (void)s; RUN(shedding_and_backpressure, NULL); }
 
+/* ---- middleware, JSON, streamed bodies ------------------------------------ */
+
+static int seen[600];
+static int auth(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)ctx;
+    if (strcmp(weft_http_req_path(q), "/private") != 0)
+        return 0;
+    const char *tok = weft_http_req_header(q, "Authorization");
+    if (tok && !strcmp(tok, "Bearer yes"))
+        return 0;
+    weft_http_res_status(r, 401);
+    weft_http_res_body(r, "no\n", 3);
+    return 1;                             /* answered */
+}
+static void count(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)q;
+    (void)ctx;
+    int st = weft_http_res_get_status(r);
+    if (st >= 0 && st < 600)
+        seen[st]++;
+    weft_http_res_header(r, "X-Counted", "1");
+}
+
+static int as_json(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)q;
+    (void)ctx;
+    json_t *j = json_pack("{s:s, s:i}", "message", "Hello, World!", "n", 7);
+    int rc = weft_http_res_json(r, j);
+    json_decref(j);
+    return rc;
+}
+
+static int streamed(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)q;
+    (void)ctx;
+    for (int i = 0; i < 3; i++) {
+        char part[16];
+        int n = snprintf(part, sizeof part, "part%d;", i);
+        int rc = weft_http_res_write(r, part, (size_t)n);
+        if (rc)
+            return rc;
+        weft_yield();
+    }
+    return 0;
+}
+
+static int api(void *unused)
+{
+    (void)unused;
+    memset(seen, 0, sizeof seen);
+    struct served v = { weft_http_server_new(NULL), NULL, 1 };
+    weft_http_server_route(v.s, "GET", "/private", hello, NULL);
+    weft_http_server_route(v.s, "GET", "/json", as_json, NULL);
+    weft_http_server_route(v.s, "GET", "/stream", streamed, NULL);
+    EXPECT_EQ(weft_http_server_use(v.s, auth, count, NULL), 0);
+    EXPECT_EQ(weft_http_server_use(v.s, NULL, NULL, NULL), -EINVAL);
+    EXPECT_EQ(weft_tcp_listen(&v.l, "127.0.0.1", 0, 0, 0), 0);
+    int port = weft_listener_port(v.l);
+    weft_group *sg = weft_group_new();
+    weft_spawn(sg, serve_task, &v, "serve");
+    weft_http_client *cl = weft_http_client_new(NULL);
+    weft_http_response r;
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/private", port);
+    EXPECT_EQ(weft_http_get(cl, url, &r), 0);
+    EXPECT_EQ(r.status, 401);
+    EXPECT(weft_http_header_get(&r, "X-Counted") != NULL);
+    weft_http_response_free(&r);
+    weft_http_header tok[] = { { "Authorization", "Bearer yes" } };
+    weft_http_request ok = { .url = url, .headers = tok, .nheaders = 1 };
+    EXPECT_EQ(weft_http_do(cl, &ok, &r), 0);
+    EXPECT_EQ(r.status, 200);
+    weft_http_response_free(&r);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/json", port);
+    EXPECT_EQ(weft_http_get(cl, url, &r), 0);
+    EXPECT(r.body && !strcmp(r.body, "{\"message\":\"Hello, World!\",\"n\":7}"));
+    EXPECT(!strcmp(weft_http_header_get(&r, "Content-Type"), "application/json"));
+    weft_http_response_free(&r);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/stream", port);
+    EXPECT_EQ(weft_http_get(cl, url, &r), 0);
+    EXPECT(r.body && !strcmp(r.body, "part0;part1;part2;"));
+    EXPECT(!strcmp(weft_http_header_get(&r, "Transfer-Encoding"), "chunked"));
+    weft_http_response_free(&r);
+    weft_http_request head = { .method = "HEAD", .url = url };
+    EXPECT_EQ(weft_http_do(cl, &head, &r), 0);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body_len, 0);
+    weft_http_response_free(&r);
+    EXPECT_EQ(weft_http_get(cl, url, &r), 0);   /* the connection is still good */
+    EXPECT(r.body && !strcmp(r.body, "part0;part1;part2;"));
+    weft_http_response_free(&r);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/missing", port);
+    EXPECT_EQ(weft_http_get(cl, url, &r), 0);
+    weft_http_response_free(&r);
+    EXPECT_EQ(seen[401], 1);
+    EXPECT_EQ(seen[200], 5);
+    EXPECT_EQ(seen[404], 1);              /* after-middleware sees unrouted ones too */
+    weft_http_client_stats st;
+    weft_http_client_stats_get(cl, &st);
+    EXPECT_EQ(st.connections, 1);
+    weft_http_client_free(cl, WEFT_SEC);
+    weft_http_server_shutdown(v.s);
+    EXPECT_EQ(weft_group_wait(sg), 0);
+    weft_http_server_free(v.s);
+    return 0;
+}
+static void test_middleware_json_streaming(void **s) { (void)s; RUN(api, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_shedding_and_backpressure),
+        cmocka_unit_test(test_middleware_json_streaming),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
