@@ -21,6 +21,7 @@
 #include <zlib.h>
 
 #include "../core/internal.h"
+#include "internal.h"
 #include "weft/http.h"
 #include "weft/pool.h"
 #include "weft/url.h"
@@ -280,23 +281,10 @@ static int stop(struct parse *s, int err, const char *why)
     return HPE_USER;
 }
 
-/* Appends len bytes to a growable buffer, keeping room for a final NUL. */
 static int append(struct parse *s, char **buf, size_t *used, size_t *cap, const char *at,
                   size_t len)
 {
-    if (*used + len + 1 > *cap) {
-        size_t c = *cap ? *cap * 2 : 1024;
-        while (c < *used + len + 1)
-            c *= 2;
-        char *n = weft__realloc(*buf, c);
-        if (!n)
-            return stop(s, -ENOMEM, "out of memory");
-        *buf = n;
-        *cap = c;
-    }
-    memcpy(*buf + *used, at, len);
-    *used += len;
-    return 0;
+    return weft__buf_append(buf, used, cap, at, len) ? stop(s, -ENOMEM, "out of memory") : 0;
 }
 
 static int append_head(struct parse *s, const char *at, size_t len)

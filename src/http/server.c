@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "../core/internal.h"
+#include "internal.h"
 #include "weft/http.h"
 #include "weft/router.h"
 
@@ -175,18 +176,8 @@ static int put(struct weft_http_req *q, const char *at, size_t n)
     q->head_bytes += n;
     if (q->head_bytes > q->s->o.max_header_bytes)
         return limit(q, 431, "request header fields too large");
-    if (q->len + n + 1 > q->cap) {
-        size_t c = q->cap ? q->cap * 2 : 1024;
-        while (c < q->len + n + 1)
-            c *= 2;
-        char *b = weft__realloc(q->buf, c);
-        if (!b)
-            return limit(q, 503, "out of memory");
-        q->buf = b;
-        q->cap = c;
-    }
-    memcpy(q->buf + q->len, at, n);
-    q->len += n;
+    if (weft__buf_append(&q->buf, &q->len, &q->cap, at, n))
+        return limit(q, 503, "out of memory");
     return 0;
 }
 
@@ -302,18 +293,8 @@ static int on_body(llhttp_t *p, const char *at, size_t n)
     struct weft_http_req *q = R(p);
     if (q->blen + n > q->s->o.max_body)
         return limit(q, 413, "request body too large");
-    if (q->blen + n + 1 > q->bcap) {
-        size_t c = q->bcap ? q->bcap * 2 : 4096;
-        while (c < q->blen + n + 1)
-            c *= 2;
-        char *b = weft__realloc(q->body, c);
-        if (!b)
-            return limit(q, 503, "out of memory");
-        q->body = b;
-        q->bcap = c;
-    }
-    memcpy(q->body + q->blen, at, n);
-    q->blen += n;
+    if (weft__buf_append(&q->body, &q->blen, &q->bcap, at, n))
+        return limit(q, 503, "out of memory");
     return 0;
 }
 
@@ -503,23 +484,6 @@ static void res_reset(struct weft_http_res *r)
 
 int weft_http_res_get_status(const weft_http_res *r) { return r ? r->status : 0; }
 
-static int append(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
-{
-    if (*len + n > *cap) {
-        size_t c = *cap ? *cap * 2 : 1024;
-        while (c < *len + n)
-            c *= 2;
-        char *b = weft__realloc(*buf, c);
-        if (!b)
-            return -ENOMEM;
-        *buf = b;
-        *cap = c;
-    }
-    memcpy(*buf + *len, data, n);
-    *len += n;
-    return 0;
-}
-
 int weft_http_res_status(weft_http_res *r, int status)
 {
     if (!r || status < 100 || status > 999)
@@ -538,13 +502,13 @@ int weft_http_res_header(weft_http_res *r, const char *name, const char *value)
     for (const char *p = value; *p; p++)
         if ((unsigned char)*p < 0x20 && *p != '\t')
             return -EINVAL;               /* no response splitting */
-    int rc = append(&r->hbuf, &r->hlen, &r->hcap, name, strlen(name));
+    int rc = weft__buf_append(&r->hbuf, &r->hlen, &r->hcap, name, strlen(name));
     if (!rc)
-        rc = append(&r->hbuf, &r->hlen, &r->hcap, ": ", 2);
+        rc = weft__buf_append(&r->hbuf, &r->hlen, &r->hcap, ": ", 2);
     if (!rc)
-        rc = append(&r->hbuf, &r->hlen, &r->hcap, value, strlen(value));
+        rc = weft__buf_append(&r->hbuf, &r->hlen, &r->hcap, value, strlen(value));
     if (!rc)
-        rc = append(&r->hbuf, &r->hlen, &r->hcap, "\r\n", 2);
+        rc = weft__buf_append(&r->hbuf, &r->hlen, &r->hcap, "\r\n", 2);
     return rc;
 }
 
@@ -553,7 +517,7 @@ int weft_http_res_body(weft_http_res *r, const void *data, size_t len)
     if (!r || (!data && len) || r->streaming)
         return -EINVAL;
     r->blen = 0;
-    return append(&r->body, &r->blen, &r->bcap, data, len);
+    return weft__buf_append(&r->body, &r->blen, &r->bcap, data, len);
 }
 
 int weft_http_res_json(weft_http_res *r, const struct json_t *json)
