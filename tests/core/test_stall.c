@@ -46,7 +46,9 @@ static void test_busy_task_reported(void **s)
     assert_true(second > first);                             /* reported before it yielded */
     assert_non_null(strstr(second, "in total before yielding"));
     double total = atof(strstr(second, "for ") + 4);
-    assert_true(total >= 250 && total < 2000);
+    /* from when the watchdog first saw the loop stuck (it may itself be
+     * late on a loaded machine) to the yield: at least the threshold */
+    assert_true(total >= 50 && total < 5000);
 }
 
 static int nap_rc, read_rc;

@@ -34,7 +34,7 @@ static int sleeps(void *unused)
     EXPECT_EQ(weft_sleep(20 * WEFT_MS), 0);
     weft_time dt = weft_now() - t0;
     EXPECT(dt >= 20 * WEFT_MS);
-    EXPECT(dt < 200 * WEFT_MS);
+    EXPECT(dt < WEFT_SEC);                /* generous: CI machines are loaded */
     /* sub-millisecond sleeps are not rounded down to zero */
     for (int i = 0; i < 20; i++) {
         t0 = weft_now();
