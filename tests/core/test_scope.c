@@ -47,7 +47,7 @@ static int level(void *unused)
     weft_event_init(&ev);
     EXPECT_EQ(weft_event_wait(&ev), -ETIMEDOUT);
     EXPECT_EQ(weft_sleep(WEFT_SEC), -ETIMEDOUT);
-    EXPECT(weft_now() - t0 < 50 * WEFT_MS);
+    EXPECT(weft_now() - t0 < 500 * WEFT_MS);      /* not 4 x 1 s */
     EXPECT(weft_scope_exit(&sc));
 
     /* a zero timeout is expired from the start */
@@ -75,7 +75,7 @@ static int submilli(void *unused)
         weft_time dt = weft_now() - t0;
         weft_scope_exit(&sc);
         EXPECT(dt >= 200 * WEFT_US);          /* never early */
-        EXPECT(dt < 100 * WEFT_MS);
+        EXPECT(dt < 500 * WEFT_MS);
     }
     return 0;
 }

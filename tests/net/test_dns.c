@@ -127,10 +127,10 @@ static int resolve_cases(void *unused)
     EXPECT_EQ(weft_dns_resolve("late.weft.test", 80, a, 4, 0), -ETIMEDOUT);
     EXPECT(weft_scope_exit(&sc));
     weft_time dt = weft_now() - t0;
-    EXPECT(dt >= 200 * WEFT_MS && dt < 700 * WEFT_MS);
+    EXPECT(dt >= 200 * WEFT_MS && dt < 1500 * WEFT_MS);
     t0 = weft_now();
     EXPECT_EQ(weft_dns_resolve("late.weft.test", 80, a, 4, 150 * WEFT_MS), -ETIMEDOUT);
-    EXPECT(weft_now() - t0 < 600 * WEFT_MS);
+    EXPECT(weft_now() - t0 < 1500 * WEFT_MS);
     weft_net_opts o = { .connect_timeout = 100 * WEFT_MS };
     EXPECT_EQ(weft_tcp_connect(&c, "late.weft.test", 80, &o), -WEFT_ECONNECT_TIMEOUT);
 
