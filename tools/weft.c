@@ -7,12 +7,14 @@
 #include <string.h>
 
 int weft_cmd_fetch(int argc, char **argv);
+int weft_cmd_serve(int argc, char **argv);
 
 static int usage(void)
 {
     fprintf(stderr, "usage: weft <command> [options]\n\n"
                     "commands:\n"
-                    "  fetch    fetch URLs concurrently through one pooled client\n\n"
+                    "  fetch    fetch URLs concurrently through one pooled client\n"
+                    "  serve    the example HTTP service\n\n"
                     "weft <command> --help shows a command's options.\n");
     return 2;
 }
@@ -23,6 +25,8 @@ int main(int argc, char **argv)
         return usage();
     if (strcmp(argv[1], "fetch") == 0)
         return weft_cmd_fetch(argc - 1, argv + 1);
+    if (strcmp(argv[1], "serve") == 0)
+        return weft_cmd_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage();
         return 0;

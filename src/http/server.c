@@ -834,6 +834,8 @@ int weft_http_serve(weft_http_server *s, weft_listener *l)
             sv.slots->prev = slot;
         sv.slots = slot;
     }
+    if (atomic_load(&s->stopping))
+        rc = 0;                           /* asked to stop: not an error */
     /* drain: no new connections, idle ones closed, busy ones finish their
      * request (and then close), the rest cancelled after the grace */
     sv.draining = true;

@@ -403,8 +403,10 @@ static int shedding_and_backpressure(void *unused)
            !strncmp(line, "HTTP/1.1 200", 12));
     weft_conn_close(c2);
     weft_conn_close(c3);
+    weft_sleep(150 * WEFT_MS);            /* the accept loop is between slices */
     weft_http_server_shutdown(v.s);
     EXPECT_EQ(weft_group_wait(sg), 0);
+    EXPECT_EQ(v.rc, 0);                   /* a requested stop is no error */
     weft_http_server_free(v.s);
     return 0;
 }
