@@ -1,5 +1,5 @@
 # Thin wrapper over CMake: the README's commands.
-#   make run        build and run the example (fetch_all on the core runtime)
+#   make run        build and start the example service (weft serve) on 127.0.0.1:8080
 #   make test       configure, build, run every test (x86_64, then aarch64 under qemu)
 #   make test-long  soak and crash tests
 #   make bench      every benchmark beside its anchor, ratios printed
@@ -23,8 +23,10 @@ $(BUILD)/CMakeCache.txt:
 build: bootstrap $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
 
+# the example service on 127.0.0.1:8080 (PORT=..., THREADS=...); Ctrl-C stops it
+PORT ?= 8080
 run: build
-	$(BUILD)/fetch_all
+	$(BUILD)/weft serve --port $(PORT) $(if $(THREADS),--threads $(THREADS))
 
 test: build test-aarch64
 	cd $(BUILD) && $(CTEST) -LE long

@@ -9,10 +9,19 @@
  *   GET /healthz     ok
  *   GET /metrics     Prometheus text: requests by route and status, and
  *                    everything weft registers (pools, loop stalls)
+ *   GET /users/{id}  a user from the embedded SQLite database (made and
+ *                    seeded with users 1-1000 on first start), queried on
+ *                    the blocking pool; 404 JSON when absent, 400 for a
+ *                    non-numeric id
+ *   POST /events     {"type": string, "user_id": int > 0, "data": object?}
+ *                    -> 202, processed by a supervised background task
+ *   GET /proxy?url=  fetched through the loop's pooled client, 5 s deadline;
+ *                    504 on timeout, 502 when the upstream fails
  */
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <sqlite3.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,16 +31,218 @@
 #include "weft.h"
 
 static const char usage_text[] =
-    "usage: weft serve [--host HOST] [--port PORT] [--threads N]\n"
+    "usage: weft serve [--host HOST] [--port PORT] [--threads N] [--db PATH]\n"
     "  --host HOST    address to listen on (default 127.0.0.1)\n"
     "  --port PORT    default 8080\n"
-    "  --threads N    loops, one per thread (default: one per core)\n";
+    "  --threads N    loops, one per thread (default: one per core)\n"
+    "  --db PATH      the SQLite database (default ./weft-example.db, made on first start)\n";
 
 struct service {
-    const char *host;
+    const char *host, *db_path;
     int port, threads;
     weft_http_server *server;
+    sqlite3 *db;                          /* serialized mode: any pool thread */
 };
+
+/* per loop: the shared client for /proxy and the supervisor for events */
+static __thread weft_http_client *proxy_client;
+static __thread weft_group *events;
+static weft_metric *events_done, *events_failed;
+
+/* ---- /users/{id} on SQLite ----------------------------------------------------- */
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+    " email TEXT NOT NULL);";
+
+static int open_db(struct service *sv)
+{
+    if (sqlite3_open_v2(sv->db_path, &sv->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        fprintf(stderr, "weft serve: cannot open %s: %s\n", sv->db_path, sqlite3_errmsg(sv->db));
+        return -EIO;
+    }
+    sqlite3_busy_timeout(sv->db, 5000);
+    char *err = NULL;
+    if (sqlite3_exec(sv->db, schema, NULL, NULL, &err) != SQLITE_OK) {
+        fprintf(stderr, "weft serve: %s: %s\n", sv->db_path, err);
+        sqlite3_free(err);
+        return -EIO;
+    }
+    sqlite3_stmt *st;
+    int have = 0;
+    if (sqlite3_prepare_v2(sv->db, "SELECT count(*) FROM users", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            have = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    if (have == 0) {                      /* first start: the seed */
+        sqlite3_exec(sv->db, "BEGIN", NULL, NULL, NULL);
+        sqlite3_prepare_v2(sv->db, "INSERT INTO users (id, name, email) VALUES (?, ?, ?)", -1,
+                           &st, NULL);
+        for (int i = 1; i <= 1000; i++) {
+            char name[32], email[64];
+            snprintf(name, sizeof name, "User %d", i);
+            snprintf(email, sizeof email, "user%d@example.com", i);
+            sqlite3_bind_int(st, 1, i);
+            sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+            sqlite3_bind_text(st, 3, email, -1, SQLITE_TRANSIENT);
+            sqlite3_step(st);
+            sqlite3_reset(st);
+        }
+        sqlite3_finalize(st);
+        sqlite3_exec(sv->db, "COMMIT", NULL, NULL, NULL);
+    }
+    return 0;
+}
+
+struct user_query { sqlite3 *db; long id; bool found; char name[128], email[128]; };
+
+static int query_user(void *arg)          /* on the blocking pool */
+{
+    struct user_query *u = arg;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(u->db, "SELECT name, email FROM users WHERE id = ?", -1, &st, NULL))
+        return -EIO;
+    sqlite3_bind_int64(st, 1, u->id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        u->found = true;
+        snprintf(u->name, sizeof u->name, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(u->email, sizeof u->email, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int json_status(weft_http_res *r, int status, json_t *j)
+{
+    weft_http_res_status(r, status);
+    int rc = weft_http_res_json(r, j);
+    json_decref(j);
+    return rc;
+}
+
+static int users(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    struct service *sv = ctx;
+    const char *id = weft_http_req_param(q, "id");
+    char *end;
+    long v = id ? strtol(id, &end, 10) : 0;
+    if (!id || !*id || *end || v < 1)
+        return json_status(r, 400, json_pack("{s:s}", "error", "id must be a positive integer"));
+    struct user_query u = { .db = sv->db, .id = v };
+    int rc = weft_run_blocking(query_user, &u);
+    if (rc)
+        return rc;
+    if (!u.found)
+        return json_status(r, 404, json_pack("{s:s, s:I}", "error", "no such user", "id",
+                                             (json_int_t)v));
+    return json_status(r, 200, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)v, "name",
+                                         u.name, "email", u.email));
+}
+
+/* ---- POST /events ----------------------------------------------------------------- */
+
+static int process_event(void *arg)       /* supervised: failures reach on_event_error */
+{
+    json_t *ev = arg;
+    int rc = weft_yield();                /* the work of a real consumer goes here */
+    json_int_t user = json_integer_value(json_object_get(ev, "user_id"));
+    json_decref(ev);
+    if (rc)
+        return rc;
+    weft_metric_add(events_done, 1);
+    return user > 0 ? 0 : -EINVAL;
+}
+
+static void on_event_error(const char *task, int err, void *ctx)
+{
+    (void)ctx;
+    weft_metric_add(events_failed, 1);
+    weft_log(WEFT_LOG_ERROR, "serve: event task '%s' failed: %s", task, weft_strerror(err));
+}
+
+static int post_event(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)ctx;
+    const char *ct = weft_http_req_header(q, "Content-Type");
+    if (!ct || strncasecmp(ct, "application/json", 16) != 0)
+        return json_status(r, 415, json_pack("{s:s}", "error", "Content-Type must be application/json"));
+    size_t len;
+    const char *body = weft_http_req_body(q, &len);
+    json_error_t jerr;
+    json_t *ev = body ? json_loadb(body, len, 0, &jerr) : NULL;
+    const char *why = NULL;
+    json_t *type = ev ? json_object_get(ev, "type") : NULL;
+    json_t *user = ev ? json_object_get(ev, "user_id") : NULL;
+    json_t *data = ev ? json_object_get(ev, "data") : NULL;
+    if (!ev || !json_is_object(ev))
+        why = "body is not a JSON object";
+    else if (!json_is_string(type) || !json_string_length(type))
+        why = "type must be a non-empty string";
+    else if (!json_is_integer(user) || json_integer_value(user) < 1)
+        why = "user_id must be a positive integer";
+    else if (data && !json_is_object(data))
+        why = "data must be an object";
+    if (why) {
+        json_decref(ev);
+        return json_status(r, 400, json_pack("{s:s}", "error", why));
+    }
+    int rc = weft_spawn(events, process_event, ev, "event");
+    if (rc) {
+        json_decref(ev);
+        return json_status(r, 503, json_pack("{s:s}", "error", "not accepting events"));
+    }
+    return json_status(r, 202, json_pack("{s:s}", "status", "accepted"));
+}
+
+/* ---- GET /proxy?url= ---------------------------------------------------------------- */
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+static int proxy(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)ctx;
+    const char *qs = weft_http_req_query(q);
+    const char *u = strstr(qs, "url=");
+    if (!u || (u != qs && u[-1] != '&'))
+        return json_status(r, 400, json_pack("{s:s}", "error", "missing url parameter"));
+    char url[2048];
+    size_t n = 0;
+    for (u += 4; *u && *u != '&' && n < sizeof url - 1; u++) {
+        if (*u == '%' && hexval(u[1]) >= 0 && hexval(u[2]) >= 0) {
+            url[n++] = (char)(hexval(u[1]) * 16 + hexval(u[2]));
+            u += 2;
+        } else {
+            url[n++] = *u == '+' ? ' ' : *u;
+        }
+    }
+    url[n] = 0;
+    weft_http_request req = { .url = url, .timeout = 5 * WEFT_SEC };
+    weft_http_response up;
+    int rc = weft_http_do(proxy_client, &req, &up);
+    if (rc == -EINVAL) {
+        rc = json_status(r, 400, json_pack("{s:s}", "error", up.error));
+    } else if (weft_is_timeout(rc)) {
+        rc = json_status(r, 504, json_pack("{s:s}", "error", weft_strerror(rc)));
+    } else if (rc) {
+        rc = json_status(r, 502, json_pack("{s:s}", "error", weft_strerror(rc)));
+    } else {
+        weft_http_res_status(r, up.status);
+        const char *ct = weft_http_header_get(&up, "Content-Type");
+        if (ct)
+            weft_http_res_header(r, "Content-Type", ct);
+        rc = weft_http_res_body(r, up.body, up.body_len);
+    }
+    weft_http_response_free(&up);
+    return rc;
+}
 
 static int plaintext(weft_http_req *q, weft_http_res *r, void *ctx)
 {
@@ -80,7 +291,9 @@ static void count(weft_http_req *q, weft_http_res *r, void *ctx)
     (void)ctx;
     const char *path = weft_http_req_path(q);
     const char *route = !strcmp(path, "/plaintext") || !strcmp(path, "/json") ||
-                        !strcmp(path, "/healthz") || !strcmp(path, "/metrics") ? path : "other";
+                        !strcmp(path, "/healthz") || !strcmp(path, "/metrics") ||
+                        !strcmp(path, "/events") || !strcmp(path, "/proxy") ? path
+                      : !strncmp(path, "/users/", 7) ? "/users/{id}" : "other";
     char name[160];
     snprintf(name, sizeof name, "weft_http_requests_total{route=\"%s\",status=\"%d\"}", route,
              weft_http_res_get_status(r));
@@ -113,18 +326,30 @@ static int loop_main(void *arg)
                  weft_strerror(rc));
         return rc;
     }
+    events = weft_supervisor_new(on_event_error, NULL);
+    proxy_client = weft_http_client_new(NULL);
+    if (!events || !proxy_client)
+        return -ENOMEM;
     weft_group *g = NULL;
     if (weft_loop_index() == 0) {
-        printf("weft serve: listening on http://%s:%d/ with %d loop%s; try\n"
+        const char *h = sv->host;
+        int p = sv->port;
+        printf("weft serve: listening on http://%s:%d/ with %d loop%s (database %s); try\n"
                "  curl http://%s:%d/plaintext\n  curl http://%s:%d/json\n"
+               "  curl http://%s:%d/users/42\n"
+               "  curl -H 'Content-Type: application/json' -d '{\"type\":\"signup\",\"user_id\":42}'"
+               " http://%s:%d/events\n"
+               "  curl 'http://%s:%d/proxy?url=http://%s:%d/json'\n"
                "  curl http://%s:%d/healthz\n  curl http://%s:%d/metrics\n",
-               sv->host, sv->port, weft_loop_count(), weft_loop_count() > 1 ? "s" : "",
-               sv->host, sv->port, sv->host, sv->port, sv->host, sv->port, sv->host, sv->port);
+               h, p, weft_loop_count(), weft_loop_count() > 1 ? "s" : "", sv->db_path, h, p, h, p,
+               h, p, h, p, h, p, h, p, h, p, h, p);
         fflush(stdout);
         g = weft_group_new();
         weft_spawn(g, on_signal, sv, "signals");
     }
     rc = weft_http_serve(sv->server, l);
+    weft_supervisor_close(events, 5 * WEFT_SEC);   /* accepted events finish */
+    weft_http_client_free(proxy_client, WEFT_SEC);
     if (g) {
         weft_group_cancel(g);
         weft_group_wait(g);
@@ -134,11 +359,13 @@ static int loop_main(void *arg)
 
 int weft_cmd_serve(int argc, char **argv)
 {
-    struct service sv = { .host = "127.0.0.1", .port = 8080, .threads = 0 };
+    struct service sv = { .host = "127.0.0.1", .port = 8080, .threads = 0,
+                          .db_path = "weft-example.db" };
     static const struct option longopts[] = {
         { "host", required_argument, NULL, 'H' },
         { "port", required_argument, NULL, 'p' },
         { "threads", required_argument, NULL, 't' },
+        { "db", required_argument, NULL, 'd' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -165,6 +392,9 @@ int weft_cmd_serve(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'd':
+            sv.db_path = optarg;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -183,8 +413,17 @@ int weft_cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    if (open_db(&sv)) {
+        sqlite3_close(sv.db);
+        return 1;
+    }
+    events_done = weft_counter("weft_example_events_total{result=\"done\"}", "Events processed");
+    events_failed = weft_counter("weft_example_events_total{result=\"failed\"}", NULL);
     if (!(sv.server = weft_http_server_new(NULL)))
         return 1;
+    weft_http_server_route(sv.server, "GET", "/users/{id}", users, &sv);
+    weft_http_server_route(sv.server, "POST", "/events", post_event, NULL);
+    weft_http_server_route(sv.server, "GET", "/proxy", proxy, NULL);
     weft_http_server_route(sv.server, "GET", "/plaintext", plaintext, NULL);
     weft_http_server_route(sv.server, "GET", "/json", json, NULL);
     weft_http_server_route(sv.server, "GET", "/healthz", healthz, NULL);
@@ -192,6 +431,7 @@ int weft_cmd_serve(int argc, char **argv)
     weft_http_server_use(sv.server, NULL, count, NULL);
     int rc = weft_run(sv.threads, loop_main, &sv);
     weft_http_server_free(sv.server);
+    sqlite3_close(sv.db);
     if (rc)
         fprintf(stderr, "weft serve: %s\n", weft_strerror(rc));
     return rc ? 1 : 0;

@@ -2,12 +2,13 @@
 # `weft serve` end to end: endpoints, metrics, graceful exit on SIGTERM,
 # bad arguments.
 set -uo pipefail
-WEFT=${1:?usage: test_serve.sh path/to/weft}
+WEFT=$(realpath "${1:?usage: test_serve.sh path/to/weft}")
 PORT=$((20000 + RANDOM % 20000))
 fails=0
 check() { local what=$1; shift; if "$@"; then echo "ok - $what"; else echo "not ok - $what"; fails=$((fails + 1)); fi; }
 OUT=$(mktemp)
-$WEFT serve --port $PORT --threads 2 >$OUT 2>&1 &
+DB=$(mktemp -u /tmp/weft-serve-XXXXXX.db)
+(cd /tmp && exec $WEFT serve --port $PORT --threads 2 --db $DB >$OUT 2>&1) &
 PID=$!
 for i in $(seq 50); do curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 check "plaintext" test "$(curl -s http://127.0.0.1:$PORT/plaintext)" = "Hello, World!"
@@ -15,6 +16,22 @@ check "json" test "$(curl -s http://127.0.0.1:$PORT/json)" = '{"message":"Hello,
 check "healthz" test "$(curl -s http://127.0.0.1:$PORT/healthz)" = "ok"
 check "404" test "$(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:$PORT/nope)" = 404
 check "405" test "$(curl -s -o /dev/null -w '%{http_code}' -X POST http://127.0.0.1:$PORT/json)" = 405
+U=http://127.0.0.1:$PORT
+check "user from SQLite" test "$(curl -s $U/users/42)" = '{"id":42,"name":"User 42","email":"user42@example.com"}'
+check "absent user: 404 JSON" test "$(curl -s -w ' %{http_code}' $U/users/5000)" = '{"error":"no such user","id":5000} 404'
+check "non-numeric id: 400" test "$(curl -s -o /dev/null -w '%{http_code}' $U/users/abc)" = 400
+J='Content-Type: application/json'
+check "event accepted: 202" test "$(curl -s -o /dev/null -w '%{http_code}' -H "$J" -d '{"type":"signup","user_id":42,"data":{"a":1}}' $U/events)" = 202
+check "event without type: 400" test "$(curl -s -w ' %{http_code}' -H "$J" -d '{"user_id":42}' $U/events)" = '{"error":"type must be a non-empty string"} 400'
+check "event with bad user_id: 400" test "$(curl -s -o /dev/null -w '%{http_code}' -H "$J" -d '{"type":"x","user_id":0}' $U/events)" = 400
+check "event with non-object data: 400" test "$(curl -s -o /dev/null -w '%{http_code}' -H "$J" -d '{"type":"x","user_id":1,"data":3}' $U/events)" = 400
+check "event not JSON: 400" test "$(curl -s -o /dev/null -w '%{http_code}' -H "$J" -d 'nope' $U/events)" = 400
+check "event not application/json: 415" test "$(curl -s -o /dev/null -w '%{http_code}' -d '{}' $U/events)" = 415
+check "proxy through the pooled client" test "$(curl -s "$U/proxy?url=$U/json")" = '{"message":"Hello, World!"}'
+check "proxy to a refused upstream: 502" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:1/")" = 502
+check "proxy without url: 400" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy")" = 400
+sleep 0.2
+check "events processed (metrics)" bash -c "curl -s $U/metrics | grep -q 'weft_example_events_total{result=\"done\"} 1'"
 check "metrics by route and status" bash -c "curl -s http://127.0.0.1:$PORT/metrics | grep -q 'weft_http_requests_total{route=\"/plaintext\",status=\"200\"} 1'"
 check "prints the URLs to try" grep -q "curl http://127.0.0.1:$PORT/plaintext" $OUT
 kill -TERM $PID
@@ -24,6 +41,6 @@ wait $PID; rc=$?
 check "exit status 0 after SIGTERM" test $rc -eq 0
 $WEFT serve --port 0 >/dev/null 2>&1; check "bad port: exit 2" test $? -eq 2
 $WEFT serve --threads x >/dev/null 2>&1; check "bad threads: exit 2" test $? -eq 2
-rm -f $OUT
+rm -f $OUT $DB
 echo "serve end-to-end: $fails failed"
 [ $fails -eq 0 ]
