@@ -38,6 +38,7 @@ struct weft_http_server {
     _Atomic bool stopping;
     struct middleware *mw;
     int nmw;
+    weft_metric *in_flight;               /* process-wide gauge */
 };
 
 /* one weft_http_serve: its connections, in this loop */
@@ -127,6 +128,7 @@ weft_http_server *weft_http_server_new(const weft_http_server_opts *o)
         s->o.max_in_flight = 1000;
     if (!s->o.shutdown_grace)
         s->o.shutdown_grace = 10 * WEFT_SEC;
+    s->in_flight = weft_gauge("weft_http_in_flight", "HTTP requests being handled");
     return s;
 }
 
@@ -730,7 +732,9 @@ static int serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
         } else {
             if (slot)
                 slot->sv->in_flight++;
+            weft_metric_add(s->in_flight, 1);
             dispatch(s, q, r);
+            weft_metric_add(s->in_flight, -1);
             if (slot)
                 slot->sv->in_flight--;
         }

@@ -31,6 +31,7 @@ check "proxy through the pooled client" test "$(curl -s "$U/proxy?url=$U/json")"
 check "proxy to a refused upstream: 502" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:1/")" = 502
 check "proxy without url: 400" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy")" = 400
 sleep 0.2
+check "in-flight gauge" bash -c "curl -s $U/metrics | grep -q '^weft_http_in_flight 1'"
 check "events processed (metrics)" bash -c "curl -s $U/metrics | grep -q 'weft_example_events_total{result=\"done\"} 1'"
 check "metrics by route and status" bash -c "curl -s http://127.0.0.1:$PORT/metrics | grep -q 'weft_http_requests_total{route=\"/plaintext\",status=\"200\"} 1'"
 check "prints the URLs to try" grep -q "curl http://127.0.0.1:$PORT/plaintext" $OUT
