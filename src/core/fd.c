@@ -12,8 +12,10 @@
  *  - fds weft owns (its sockets, through the net layer) are registered once,
  *    edge-triggered for both directions. I/O is tried until EAGAIN and only
  *    then waits (weft__fd_wait_io): any byte or buffer space that arrives
- *    after the EAGAIN raises a new edge, so no readiness needs caching and a
- *    busy socket costs no epoll_ctl at all.
+ *    after the EAGAIN raises a new edge, and a busy socket costs no
+ *    epoll_ctl at all. A read edge that comes while nobody waits is kept,
+ *    so a reader may also wait *before* trying (after a short read, when
+ *    the socket is most likely empty) and skip a recv that would say EAGAIN.
  */
 #include <errno.h>
 #include <string.h>
@@ -27,6 +29,8 @@ struct weft__fdstate {
     weft_task *reader, *writer;
     uint8_t mode;
     bool registered;
+    bool rready;                          /* FD_OWNED: an edge came while no reader waited */
+    bool rhup;                            /* FD_OWNED: end of stream or error seen: sticky */
 };
 
 static struct weft__fdstate *fd_state(weft__loop *l, int fd)
@@ -73,6 +77,10 @@ void weft__fd_event(weft__loop *l, int fd, uint32_t events)
     struct weft__fdstate *st = &l->fds[fd];
     bool rd = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
     bool wr = events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
+    if (rd && !st->reader && st->mode == FD_OWNED)
+        st->rready = true;                /* kept for a reader that skips its EAGAIN */
+    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        st->rhup = true;                  /* its one edge may come with the last data */
     if (rd && st->reader) {
         weft__wake(st->reader, 0);
         st->reader = NULL;
@@ -184,6 +192,10 @@ int weft__fd_wait_io(int fd, int events, weft_time op_deadline, int op_err)
     if (fd < 0 || fd >= l->nfds || l->fds[fd].mode != FD_OWNED)
         return -EBADF;
     struct weft__fdstate *st = &l->fds[fd];
+    if (events == WEFT_READ && (st->rready || st->rhup)) {
+        st->rready = false;               /* an edge already came: go read */
+        return weft__check(op_deadline, op_err);
+    }
     int rc = claim(st, l->cur, events);
     return rc ? rc : park_on(l, fd, events, op_deadline, op_err);
 }

@@ -90,11 +90,21 @@ int weft__conn_wait(weft_conn *c, int events)
  * the count (> 0), 0 at end of stream, or an error (which breaks c). */
 static int read_raw(weft_conn *c, void *buf, size_t len)
 {
+    if (c->drained && !c->tls) {
+        /* the last recv emptied the socket: a recv now would most likely
+         * say EAGAIN, so wait for the edge first (kept if it came already) */
+        c->drained = false;
+        int rc = weft__conn_wait(c, WEFT_READ);
+        if (rc)
+            return rc;
+    }
     for (;;) {
         int want = 0;
         ssize_t n = c->tls ? weft__tls_read(c, buf, len, &want) : recv(c->fd, buf, len, 0);
-        if (n > 0)
+        if (n > 0) {
+            c->drained = (size_t)n < len;
             return (int)n;
+        }
         if (n == 0) {
             c->eof = true;
             return 0;

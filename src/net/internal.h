@@ -15,6 +15,7 @@ struct weft_conn {
     int broken;                           /* the error that broke it, or 0 */
     int rbroken;                          /* a read was interrupted: reads fail */
     bool eof;
+    bool drained;                         /* the last read was short: wait first */
     weft_time rto, wto;                   /* per-wait read / write timeouts */
     char *rbuf;
     size_t rcap, rpos, rlen;              /* buffered bytes: rbuf[rpos, rpos+rlen) */
