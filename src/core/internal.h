@@ -329,7 +329,6 @@ weft_task *weft__task_new(weft__loop *l, weft_fn fn, void *arg, const char *name
                           void *site);
 void weft__task_reap(weft__loop *l);
 void weft__tasks_free(weft__loop *l);
-void weft__task_release(weft__loop *l, weft_task *t);
 
 /* group.c: called when a task ends */
 int weft__groups_orphaned(weft_task *t, int rc);

@@ -99,6 +99,20 @@ weft_task *weft__task_new(weft__loop *l, weft_fn fn, void *arg, const char *name
     return t;
 }
 
+/* Back to the free list; the record's memory stays valid (see above). */
+static void release(weft__loop *l, weft_task *t)
+{
+    if (t->all_prev)
+        t->all_prev->all_next = t->all_next;
+    else
+        l->all = t->all_next;
+    if (t->all_next)
+        t->all_next->all_prev = t->all_prev;
+    l->ntasks--;
+    t->next = l->free_tasks;
+    l->free_tasks = t;
+}
+
 /* Frees the stack of the task that just died. Runs on another stack. */
 void weft__task_reap(weft__loop *l)
 {
@@ -110,24 +124,8 @@ void weft__task_reap(weft__loop *l)
     t->tsan_fiber = NULL;
 #endif
     if (t != l->root)
-        weft__task_release(l, t);
+        release(l, t);
     t->stack = NULL;
-}
-
-/* Back to the free list; the record's memory stays valid (see above). */
-void weft__task_release(weft__loop *l, weft_task *t)
-{
-    if (t->all_prev)
-        t->all_prev->all_next = t->all_next;
-    else
-        l->all = t->all_next;
-    if (t->all_next)
-        t->all_next->all_prev = t->all_prev;
-    l->ntasks--;
-    if (!t->stack)                        /* never ran */
-        l->unstarted--;
-    t->next = l->free_tasks;
-    l->free_tasks = t;
 }
 
 weft_task *weft_self(void) { return weft__self(); }
