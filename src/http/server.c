@@ -368,7 +368,9 @@ static int read_request(struct weft_http_req *q, weft_conn *c)
             weft_scope wait;
             weft_scope_enter(&wait, !timing ? s->o.keepalive_timeout
                                     : q->headers_done ? s->o.body_timeout : WEFT_FOREVER);
-            n = weft_conn_fill(c);
+            n = weft_conn_flush(c);       /* queued pipelined responses */
+            if (n == 0)
+                n = weft_conn_fill(c);
             weft_scope_exit(&wait);
             if (n == 0 || (n < 0 && !timing)) {
                 rc = timing ? -EPROTO : 1;     /* closed mid-request, or done */
@@ -473,7 +475,16 @@ static int send_response(weft_conn *c, struct weft_http_res *r, bool head, bool 
         n += snprintf(line + n, sizeof line - (size_t)n, "Connection: close\r\n");
     struct iovec iov[4] = { { line, (size_t)n }, { r->hbuf, r->hlen }, { "\r\n", 2 },
                             { r->body, head || nobody ? 0 : r->blen } };
-    return weft_conn_writev(c, iov, 4);
+    const char *next;
+    if (close || weft_conn_peek(c, &next) <= 0)
+        return weft_conn_writev(c, iov, 4);
+    /* a pipelined request is waiting: queue this response, so a burst of
+     * requests is answered with one send (read_request flushes before it
+     * waits for more) */
+    int rc = 0;
+    for (int i = 0; i < 4 && !rc; i++)
+        rc = weft_conn_write(c, iov[i].iov_base, iov[i].iov_len);
+    return rc;
 }
 
 static void res_reset(struct weft_http_res *r)
@@ -761,6 +772,7 @@ static int serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
     }
     weft__free(q);
     weft__free(r);
+    weft_conn_flush(c);                   /* answers queued before a cancel */
     weft_conn_close(c);
     return rc;
 }

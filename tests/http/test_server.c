@@ -19,6 +19,7 @@ static int user(weft_http_req *q, weft_http_res *r, void *ctx)
     char body[128];
     int n = snprintf(body, sizeof body, "user %s q=%s", weft_http_req_param(q, "id"),
                      weft_http_req_query(q));
+    weft_http_res_header(r, "Content-Type", "text/plain");
     return weft_http_res_body(r, body, (size_t)n);
 }
 
@@ -198,6 +199,68 @@ static int pipelining(void *unused)
     return 0;
 }
 static void test_pipelining(void **s) { (void)s; RUN(pipelining, NULL); }
+
+/* Answers to pipelined requests are queued and sent together, but never
+ * held back while the server waits for the rest of a request. */
+static int pipelined_partial(void *unused)
+{
+    (void)unused;
+    struct srv v;
+    weft_group *g = start(&v);
+    weft_conn *c;
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", v.port, NULL), 0);
+    const char *two = "GET /users/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /users/2 HTTP/1.1\r\nHost: x\r\n\r\n"
+                      "GET /users/3 HTTP/1.1\r\nHo";
+    EXPECT_EQ(weft_conn_write_all(c, two, strlen(two)), 0);
+    weft_scope sc;
+    weft_scope_enter(&sc, WEFT_SEC);
+    const char *line;
+    EXPECT(weft_conn_read_until(c, "user 2", 6, 4096, &line) > 0);
+    EXPECT(!weft_scope_exit(&sc));
+    const char *rest = "st: x\r\nConnection: close\r\n\r\n";
+    EXPECT_EQ(weft_conn_write_all(c, rest, strlen(rest)), 0);
+    EXPECT(weft_conn_read_until(c, "user 3", 6, 4096, &line) > 0);
+    weft_conn_close(c);
+    stop(&v, g);
+    return 0;
+}
+static void test_pipelined_partial(void **s) { (void)s; RUN(pipelined_partial, NULL); }
+
+/* The hot path allocates nothing per request: buffers belong to the
+ * connection and are reused. */
+static long allocs;
+static void *count_malloc(size_t n) { allocs++; return malloc(n); }
+static void *count_realloc(void *p, size_t n) { allocs++; return realloc(p, n); }
+
+static int no_alloc(void *unused)
+{
+    (void)unused;
+    struct srv v;
+    weft_group *g = start(&v);
+    weft_conn *c;
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", v.port, NULL), 0);
+    const char *req = "GET /users/7?a=b HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n";
+    long before = 0;
+    for (int i = 0; i < 1100; i++) {
+        if (i == 100)
+            before = allocs;
+        EXPECT_EQ(weft_conn_write_all(c, req, strlen(req)), 0);
+        const char *line;
+        EXPECT(weft_conn_read_until(c, "user 7 q=a=b", 12, 4096, &line) > 0);
+    }
+    EXPECT_EQ(allocs - before, 0);
+    weft_conn_close(c);
+    stop(&v, g);
+    return 0;
+}
+static void test_no_allocation_per_request(void **s)
+{
+    (void)s;
+    weft_set_allocator(&(weft_allocator){ count_malloc, count_realloc, free });
+    RUN(no_alloc, NULL);
+    weft_set_allocator(NULL);
+}
 
 struct limit_case { const char *name, *req; const char *status; };
 
@@ -529,6 +592,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_routing_keepalive_failures),
         cmocka_unit_test(test_pipelining),
+        cmocka_unit_test(test_pipelined_partial),
+        cmocka_unit_test(test_no_allocation_per_request),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_shedding_and_backpressure),
