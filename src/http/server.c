@@ -75,7 +75,7 @@ struct weft_http_req {
     const char *why;
     char *body;
     size_t blen, bcap;
-    char method[16];
+    const char *method;                   /* llhttp's static name */
     const char *path, *query;
     weft_route_match m;
     char pbuf[1024];
@@ -272,12 +272,12 @@ static int on_headers(llhttp_t *p)
         return limit(q, 400, "header without a value");
     if (q->in_value && (rc = close_value(q)))
         return rc;
-    const char *te = header(q, "Transfer-Encoding");
+    const char *te = p->flags & F_TRANSFER_ENCODING ? header(q, "Transfer-Encoding") : NULL;
     if (te && strcasecmp(te, "chunked") != 0)
         return limit(q, 501, "unsupported Transfer-Encoding");
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > q->s->o.max_body)
         return limit(q, 413, "request body too large");
-    snprintf(q->method, sizeof q->method, "%s", llhttp_method_name(p->method));
+    q->method = llhttp_method_name(p->method);
     q->headers_done = true;
     return 0;
 }
@@ -463,17 +463,51 @@ static const char *http_date(void)
     return buf;
 }
 
+/* The status line and the headers every response has, without printf:
+ * formatting was a tenth of the server's user time per request. */
+static char *put_str(char *p, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_uint(char *p, size_t v)
+{
+    char tmp[24], *t = tmp + sizeof tmp;
+    do
+        *--t = (char)('0' + v % 10);
+    while (v /= 10);
+    memcpy(p, t, (size_t)(tmp + sizeof tmp - t));
+    return p + (tmp + sizeof tmp - t);
+}
+
+static size_t status_head(char *line, int status)
+{
+    char *p = put_str(line, "HTTP/1.1 ");
+    p = put_uint(p, (size_t)status);
+    *p++ = ' ';
+    p = put_str(p, reason(status));
+    p = put_str(p, "\r\nDate: ");
+    p = put_str(p, http_date());
+    p = put_str(p, "\r\n");
+    return (size_t)(p - line);
+}
+
 static int send_response(weft_conn *c, struct weft_http_res *r, bool head, bool close)
 {
-    char line[512];
+    char line[256];
     bool nobody = r->status == 204 || r->status == 304 || r->status < 200;
-    int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\nDate: %s\r\n", r->status,
-                     reason(r->status), http_date());
-    if (!nobody)
-        n += snprintf(line + n, sizeof line - (size_t)n, "Content-Length: %zu\r\n", r->blen);
+    char *p = line + status_head(line, r->status);
+    if (!nobody) {
+        p = put_str(p, "Content-Length: ");
+        p = put_uint(p, r->blen);
+        p = put_str(p, "\r\n");
+    }
     if (close)
-        n += snprintf(line + n, sizeof line - (size_t)n, "Connection: close\r\n");
-    struct iovec iov[4] = { { line, (size_t)n }, { r->hbuf, r->hlen }, { "\r\n", 2 },
+        p = put_str(p, "Connection: close\r\n");
+    size_t n = (size_t)(p - line);
+    struct iovec iov[4] = { { line, n }, { r->hbuf, r->hlen }, { "\r\n", 2 },
                             { r->body, head || nobody ? 0 : r->blen } };
     const char *next;
     if (close || weft_conn_peek(c, &next) <= 0)
@@ -555,11 +589,10 @@ int weft_http_res_write(weft_http_res *r, const void *data, size_t len)
         return r->stream_err;
     int rc = 0;
     if (!r->streaming) {
-        char line[512];
-        int n = snprintf(line, sizeof line, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
-                         "Transfer-Encoding: chunked\r\n", r->status, reason(r->status),
-                         http_date());
-        struct iovec iov[3] = { { line, (size_t)n }, { r->hbuf, r->hlen }, { "\r\n", 2 } };
+        char line[256];
+        size_t n = status_head(line, r->status);
+        n = (size_t)(put_str(line + n, "Transfer-Encoding: chunked\r\n") - line);
+        struct iovec iov[3] = { { line, n }, { r->hbuf, r->hlen }, { "\r\n", 2 } };
         rc = weft_conn_writev(r->c, iov, 3);
         r->streaming = true;
     }
@@ -735,7 +768,7 @@ static int serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
         }
         split_url(q);
         r->c = c;
-        r->head = strcmp(q->method, "HEAD") == 0;
+        r->head = q->p.method == HTTP_HEAD;
         if (slot && slot->sv->in_flight >= s->o.max_in_flight) {
             r->status = 503;              /* shed load now, not after a queue */
             weft_http_res_header(r, "Retry-After", "1");
