@@ -41,7 +41,7 @@ typedef struct weft_net_opts {
     weft_time read_timeout;     /* default 30 s */
     weft_time write_timeout;    /* default 30 s */
     size_t rbuf_size;           /* read buffer, default 16 KiB */
-    size_t wbuf_size;           /* write buffer, default 16 KiB */
+    size_t wbuf_size;           /* write buffer, default 16 KiB (at first queued write) */
     bool no_nodelay;            /* true: leave Nagle's algorithm on */
 } weft_net_opts;
 

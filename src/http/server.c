@@ -24,7 +24,7 @@
 #include "weft/http.h"
 #include "weft/router.h"
 
-#define MAX_HDRS 256
+#define MAX_HDRS 256                     /* bound on max_headers */
 
 struct middleware {
     weft_http_before before;
@@ -58,7 +58,7 @@ struct conn_slot {
     bool idle;                            /* between requests */
 };
 
-struct hdr { size_t name, nlen, value, vlen; };
+struct hdr { uint32_t name, nlen, value, vlen; };  /* offsets into buf */
 
 struct weft_http_req {
     llhttp_t p;                           /* first: callbacks cast back */
@@ -66,7 +66,6 @@ struct weft_http_req {
     char *buf;                            /* URL and headers, NUL-separated */
     size_t len, cap;
     size_t url, url_len, head_bytes;
-    struct hdr h[MAX_HDRS];
     int nh;
     bool in_url, in_name, in_value, complete, any, headers_done;
     bool line_start, head_end;            /* obs-fold scan */
@@ -80,6 +79,7 @@ struct weft_http_req {
     weft_route_match m;
     char pbuf[1024];
     size_t pused;
+    struct hdr h[];                       /* max_headers of them */
 };
 
 struct weft_http_res {
@@ -108,6 +108,8 @@ weft_http_server *weft_http_server_new(const weft_http_server_opts *o)
         s->o = *o;
     if (!s->o.max_header_bytes)
         s->o.max_header_bytes = 8 << 10;
+    if (s->o.max_header_bytes > 1u << 30)
+        s->o.max_header_bytes = 1u << 30;     /* header offsets are 32-bit */
     if (!s->o.max_headers)
         s->o.max_headers = 100;
     if (s->o.max_headers > MAX_HDRS)
@@ -740,7 +742,8 @@ int weft_http_serve_conn(weft_http_server *s, weft_conn *c)
 
 static int serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
 {
-    struct weft_http_req *q = weft__calloc(1, sizeof *q);
+    struct weft_http_req *q =
+        weft__calloc(1, sizeof *q + (size_t)s->o.max_headers * sizeof q->h[0]);
     struct weft_http_res *r = weft__calloc(1, sizeof *r);
     int rc = q && r ? 0 : -ENOMEM;
     if (!rc) {

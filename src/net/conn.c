@@ -41,11 +41,8 @@ int weft__conn_new(weft_conn **out, int fd, const weft_net_opts *o)
     c->wto = or_default(o->write_timeout, WEFT__IO_TIMEOUT);
     c->rcap = o->rbuf_size ? o->rbuf_size : WEFT__BUF_SIZE;
     c->wcap = o->wbuf_size ? o->wbuf_size : WEFT__BUF_SIZE;
-    c->rbuf = weft__malloc(c->rcap);
-    c->wbuf = weft__malloc(c->wcap);
-    if (!c->rbuf || !c->wbuf) {
-        weft__free(c->rbuf);
-        weft__free(c->wbuf);
+    c->rbuf = weft__malloc(c->rcap);      /* the write buffer waits for a write */
+    if (!c->rbuf) {
         weft__free(c);
         return -ENOMEM;
     }
@@ -321,7 +318,9 @@ int weft_conn_write(weft_conn *c, const void *buf, size_t len)
         return rc;
     if (!buf && len)
         return -EINVAL;
-    if (len <= c->wcap - c->wlen) {
+    if (!c->wbuf && len < c->wcap)
+        c->wbuf = weft__malloc(c->wcap);  /* without one, bytes go out now */
+    if (c->wbuf && len <= c->wcap - c->wlen) {
         memcpy(c->wbuf + c->wlen, buf, len);
         c->wlen += len;
         return 0;
