@@ -148,7 +148,9 @@ weft_group *weft_group_new(void);
 
 /* Starts fn(arg) as a child task; it first runs after the caller suspends.
  * name is copied (truncated to 31 bytes; NULL gives "task"). The child
- * inherits the caller's deadline in force. Returns 0, -EINVAL (NULL g or
+ * inherits the caller's deadline in force, except in a supervisor: there
+ * it starts without one (background work outlives the request that
+ * started it; bound it with a scope of its own). Returns 0, -EINVAL (NULL g or
  * fn), -ECANCELED (group cancelled or closing), -EXDEV, -EPERM, -ENOMEM.
  * Once 0 is returned, fn will run: a child cancelled before it first ran
  * still runs (its first blocking call returns -ECANCELED), so arg is never

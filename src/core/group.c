@@ -76,7 +76,8 @@ int weft_spawn(weft_group *g, weft_fn fn, void *arg, const char *name)
     weft_task *t = weft__task_new(l, fn, arg, name, __builtin_return_address(0));
     if (!t)
         return -ENOMEM;
-    t->base_deadline = weft__deadline_of(self);
+    /* background work outlives the request that spawned it */
+    t->base_deadline = g->supervisor ? WEFT_FOREVER : weft__deadline_of(self);
     t->group = g;
     t->sib_next = g->children;
     if (g->children)

@@ -279,6 +279,39 @@ static int unclosed_supervisor(void *unused)
 }
 static void test_unclosed_supervisor(void **s) { (void)s; RUN(unclosed_supervisor, NULL); }
 
+/* Background work outlives the request that started it: a supervisor's
+ * child does not inherit the spawner's deadline (a pool's maintenance
+ * task, started inside a handler's 5 s scope, spun once that passed). */
+static weft_time child_deadline;
+static int sleeps_past(void *arg)
+{
+    (void)arg;
+    child_deadline = weft_deadline();
+    return weft_sleep(50 * WEFT_MS);
+}
+
+static int no_inherited_deadline(void *unused)
+{
+    (void)unused;
+    struct report rep = { .n = 0 };
+    weft_group *sv = weft_supervisor_new(on_error, &rep);
+    weft_group *g = weft_group_new();
+    weft_scope sc;
+    weft_scope_enter(&sc, 10 * WEFT_MS);
+    EXPECT_EQ(weft_spawn(sv, sleeps_past, NULL, "background"), 0);
+    weft_scope_exit(&sc);
+    EXPECT_EQ(weft_supervisor_close(sv, WEFT_SEC), 0);
+    EXPECT_EQ(child_deadline, WEFT_FOREVER);
+    EXPECT_EQ(rep.n, 0);
+    weft_scope_enter(&sc, 10 * WEFT_MS);          /* a group's child does inherit */
+    EXPECT_EQ(weft_spawn(g, sleeps_past, NULL, "child"), 0);
+    weft_scope_exit(&sc);
+    EXPECT_EQ(weft_group_wait(g), -ETIMEDOUT);
+    EXPECT(child_deadline != WEFT_FOREVER);
+    return 0;
+}
+static void test_supervisor_child_deadline(void **s) { (void)s; RUN(no_inherited_deadline, NULL); }
+
 static int close_result;
 static int closer(void *arg)
 {
@@ -322,6 +355,7 @@ int main(void)
         cmocka_unit_test(test_supervisor_close),
         cmocka_unit_test(test_unclosed_supervisor),
         cmocka_unit_test(test_supervisor_closer_cancelled),
+        cmocka_unit_test(test_supervisor_child_deadline),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -29,6 +29,20 @@ check "event not JSON: 400" test "$(curl -s -o /dev/null -w '%{http_code}' -H "$
 check "event not application/json: 415" test "$(curl -s -o /dev/null -w '%{http_code}' -d '{}' $U/events)" = 415
 check "proxy through the pooled client" test "$(curl -s "$U/proxy?url=$U/json")" = '{"message":"Hello, World!"}'
 check "proxy to a refused upstream: 502" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:1/")" = 502
+# an upstream that accepts and never answers: the 5 s deadline gives 504
+SILENT_OUT=$(mktemp)
+python3 -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+held = []
+while True: held.append(s.accept()[0])' >$SILENT_OUT &
+SILENT=$!
+for i in $(seq 50); do [ -s $SILENT_OUT ] && break; sleep 0.1; done
+R=$(curl -s -o /dev/null --max-time 15 -w '%{http_code} %{time_total}' "$U/proxy?url=http://127.0.0.1:$(cat $SILENT_OUT)/")
+check "proxy to a silent upstream: 504 after the 5 s deadline ($R)" \
+  awk -v r="$R" 'BEGIN { split(r, a, " "); exit !(a[1] == 504 && a[2] >= 4.9 && a[2] < 8) }'
+kill $SILENT; wait $SILENT 2>/dev/null; rm -f $SILENT_OUT
 check "proxy without url: 400" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy")" = 400
 sleep 0.2
 check "in-flight gauge" bash -c "curl -s $U/metrics | grep -q '^weft_http_in_flight 1'"
