@@ -23,7 +23,6 @@ HZ=$(getconf CLK_TCK)
 
 (cd "$A/gohttp" && GOCACHE="$BUILD/bench/gocache" GOPROXY=off GOFLAGS=-mod=mod \
    go build -o "$OUT/gohttp" . 2>"$OUT/gohttp.log") || echo "bench: Go anchor did not build" >&2
-[ -f "$BUILD/bench/users.db" ] || rm -f "$BUILD/bench/users.db"
 
 cpu_ticks() {  # user+sys ticks of every process in the group of pid $1
   local t=0 s

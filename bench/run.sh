@@ -2,7 +2,8 @@
 # make bench: every benchmark beside its anchor, in one run, ratios printed.
 #
 #   bench/run.sh [build-dir]        RUNS=5 for more repetitions (default 3),
-#                                   ONLY=core|http|net for one part
+#                                   ONLY=core|http|server|net for one part
+#                                   (http: the client and the server)
 #
 # Core microbenchmarks run pinned to CPU 1 next to the Go (GOMAXPROCS=1)
 # and asyncio anchors from ../shared/bench/anchors; each figure is the
@@ -34,9 +35,9 @@ value() {  # value NAME KEY-PREFIX -> median of that key over the runs
 
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
-ONLY=${ONLY:-all}     # core | net | all
+ONLY=${ONLY:-all}     # core | http | server | net | all
 
-if [ "$ONLY" != net ]; then
+if [ "$ONLY" = core ] || [ "$ONLY" = all ]; then
 echo "== core: weft vs Go 1.19 (GOMAXPROCS=1) and asyncio, CPU 1, median of $RUNS =="
 collect weft "$BUILD/bench/core_micro"
 
@@ -95,7 +96,7 @@ fi
 fi
 
 # ---- pool -------------------------------------------------------------------
-if [ "$ONLY" != net ]; then
+if [ "$ONLY" = core ] || [ "$ONLY" = all ]; then
   collect pool "$BUILD/bench/pool_micro"
   echo "pool acquire + release (uncontended): $(value pool pool_acquire_release_ns) ns (goal <= 50)" \
     | tee -a "$OUT/core.txt"
@@ -105,8 +106,12 @@ fi
 if [ "$ONLY" = http ] || [ "$ONLY" = all ]; then
   echo
   "$ROOT/bench/http_client.sh" "$BUILD"
-  [ "$ONLY" = http ] && exit 0
 fi
+if [ "$ONLY" = server ] || [ "$ONLY" = http ] || [ "$ONLY" = all ]; then
+  echo
+  "$ROOT/bench/http_server.sh" "$BUILD"
+fi
+case $ONLY in http|server) exit 0 ;; esac
 # ---- net: TCP echo, 100 connections, server on CPU 0, client on CPU 1 ----
 # Each stack runs both of its own sides: weft (bench/net_echo), Go 1.19
 # with GOMAXPROCS=1 (bench/anchors/go_echo), asyncio streams

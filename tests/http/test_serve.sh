@@ -42,16 +42,23 @@ for i in $(seq 50); do [ -s $SILENT_OUT ] && break; sleep 0.1; done
 R=$(curl -s -o /dev/null --max-time 15 -w '%{http_code} %{time_total}' "$U/proxy?url=http://127.0.0.1:$(cat $SILENT_OUT)/")
 check "proxy to a silent upstream: 504 after the 5 s deadline ($R)" \
   awk -v r="$R" 'BEGIN { split(r, a, " "); exit !(a[1] == 504 && a[2] >= 4.9 && a[2] < 8) }'
-kill $SILENT; wait $SILENT 2>/dev/null; rm -f $SILENT_OUT
 check "proxy without url: 400" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy")" = 400
 sleep 0.2
 check "in-flight gauge" bash -c "curl -s $U/metrics | grep -q '^weft_http_in_flight 1'"
 check "events processed (metrics)" bash -c "curl -s $U/metrics | grep -q 'weft_example_events_total{result=\"done\"} 1'"
 check "metrics by route and status" bash -c "curl -s http://127.0.0.1:$PORT/metrics | grep -q 'weft_http_requests_total{route=\"/plaintext\",status=\"200\"} 1'"
 check "prints the URLs to try" grep -q "curl http://127.0.0.1:$PORT/plaintext" $OUT
+# SIGTERM while a request is in flight: it is answered before the exit
+curl -s -o $OUT.inflight --max-time 15 -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:$(cat $SILENT_OUT)/" >$OUT.code &
+CURL=$!
+sleep 0.5
 kill -TERM $PID
+check "refuses new connections while draining" bash -c "sleep 0.3; ! curl -s --max-time 2 $U/healthz"
+wait $CURL
+check "the in-flight request is answered after SIGTERM ($(cat $OUT.code))" test "$(cat $OUT.code)" = 504
 for i in $(seq 50); do kill -0 $PID 2>/dev/null || break; sleep 0.1; done
 check "exits on SIGTERM" bash -c "! kill -0 $PID 2>/dev/null"
+kill $SILENT; wait $SILENT 2>/dev/null; rm -f $SILENT_OUT $OUT.inflight $OUT.code
 wait $PID; rc=$?
 check "exit status 0 after SIGTERM" test $rc -eq 0
 $WEFT serve --port 0 >/dev/null 2>&1; check "bad port: exit 2" test $? -eq 2

@@ -79,6 +79,7 @@ static int accept_loop(void *arg)
 static weft_group *start(struct srv *v)
 {
     weft_http_server_opts o = { .max_body = 1000, .header_timeout = 200 * WEFT_MS,
+                                .body_timeout = 200 * WEFT_MS, .keepalive_timeout = 300 * WEFT_MS,
                                 .handler_timeout = 100 * WEFT_MS };
     v->s = weft_http_server_new(&o);
     weft_http_server_route(v->s, "GET", "/hello", hello, NULL);
@@ -288,6 +289,9 @@ static int limits(void *unused)
         { "conflicting Content-Length",
           "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
           "HTTP/1.1 400 " },
+        { "repeated Content-Length",
+          "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc",
+          "HTTP/1.1 400 " },
         { "invalid chunk size",
           "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n",
           "HTTP/1.1 400 " },
@@ -316,6 +320,22 @@ static int limits(void *unused)
     if (strncmp(out, "HTTP/1.1 408 ", 13))
         fprintf(stderr, "408 case got '%.60s'\n", out);
     EXPECT(weft_now() - t0 < WEFT_SEC);
+    /* a body that stalls past body_timeout */
+    out = rawz(v.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+    EXPECT(strncmp(out, "HTTP/1.1 408 ", 13) == 0);
+    /* an idle keep-alive connection is closed after keepalive_timeout */
+    weft_conn *c;
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", v.port, NULL), 0);
+    const char *req = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    EXPECT_EQ(weft_conn_write_all(c, req, strlen(req)), 0);
+    const char *line;
+    EXPECT(weft_conn_read_until(c, "Hello, World!", 13, 4096, &line) > 0);
+    weft_scope sc;
+    weft_scope_enter(&sc, 2 * WEFT_SEC);
+    char b[16];
+    EXPECT_EQ(weft_conn_read_some(c, b, sizeof b), 0);     /* the server closed it */
+    weft_scope_exit(&sc);
+    weft_conn_close(c);
     stop(&v, g);
     return 0;
 }
