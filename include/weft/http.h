@@ -206,6 +206,10 @@ const char *weft_http_req_method(const weft_http_req *r);
 const char *weft_http_req_path(const weft_http_req *r);          /* without the query */
 const char *weft_http_req_query(const weft_http_req *r);         /* "" if none */
 const char *weft_http_req_header(const weft_http_req *r, const char *name);
+/* The pattern of the route that matched ("/users/{id}"), NULL when none
+ * did (404, 405, a shed request): a label for metrics and logs that does
+ * not grow with the paths clients send. */
+const char *weft_http_req_route(const weft_http_req *r);
 /* A route parameter, NUL-terminated, or NULL. */
 const char *weft_http_req_param(weft_http_req *r, const char *name);
 const void *weft_http_req_body(const weft_http_req *r, size_t *len);

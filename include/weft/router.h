@@ -22,6 +22,7 @@ typedef struct weft_router weft_router;
 typedef struct weft_route_match {
     void *handler;                         /* what weft_router_add stored */
     void *ctx;
+    const char *pattern;                   /* the route's pattern, owned by the router */
     int nparams;
     struct {
         const char *name;                  /* from the pattern, NUL-terminated */

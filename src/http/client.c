@@ -54,9 +54,8 @@ struct hconn {
 };
 
 struct weft__http_resp {
-    char *head;                           /* header names and values */
-    size_t head_len, head_cap;
-    struct { size_t name, name_len, value, value_len; } idx[MAX_HEADERS];
+    struct weft__head hd;                 /* header names and values */
+    struct weft__hdr idx[MAX_HEADERS];
 };
 
 /* ---- connections ---------------------------------------------------------- */
@@ -237,7 +236,7 @@ void weft_http_response_free(weft_http_response *r)
     if (!r)
         return;
     if (r->priv_) {
-        weft__free(r->priv_->head);
+        weft__free(r->priv_->hd.buf);
         weft__free(r->priv_);
     }
     weft__free(r->headers);
@@ -261,13 +260,12 @@ const char *weft_http_header_get(const weft_http_response *r, const char *name)
 struct parse {
     llhttp_t p;
     weft_http_response *r;
-    struct weft__http_resp *h;
-    int nh;
-    bool in_name, in_value, head_request, complete, any;
+    struct weft__head *hd;                /* in r's own storage */
+    bool head_request, complete, any;
     bool streaming, head_done;            /* streaming: pause after the head */
     char *sbuf;                           /* streaming: body bytes not yet read */
     size_t scap, slen, spos;
-    size_t head_bytes, max_head, max_body, body_cap;
+    size_t max_body, body_cap;
     int err;
     const char *why;
 };
@@ -287,86 +285,52 @@ static int append(struct parse *s, char **buf, size_t *used, size_t *cap, const 
     return weft__buf_append(buf, used, cap, at, len) ? stop(s, -ENOMEM, "out of memory") : 0;
 }
 
-static int append_head(struct parse *s, const char *at, size_t len)
+/* a head error as the reason the response failed */
+static int head_err(struct parse *s, int rc)
 {
-    s->head_bytes += len;
-    if (s->head_bytes > s->max_head)
-        return stop(s, -EMSGSIZE, "response headers too large");
-    return append(s, &s->h->head, &s->h->head_len, &s->h->head_cap, at, len);
+    if (rc == -EMSGSIZE)
+        return stop(s, rc, "response headers too large");
+    if (rc == -E2BIG)
+        return stop(s, -EMSGSIZE, "too many response headers");
+    if (rc == -EPROTO)
+        return stop(s, rc, "header without a value");
+    return rc ? stop(s, rc, "out of memory") : 0;
 }
 
 static int on_message_begin(llhttp_t *p)
 {
     struct parse *s = P(p);
     s->any = true;
-    s->nh = 0;                            /* a new response (after a 1xx) */
-    s->h->head_len = 0;
-    s->in_name = s->in_value = false;
+    size_t seen = s->hd->bytes;           /* a new response (after a 1xx), but */
+    weft__head_reset(s->hd);
+    s->hd->bytes = seen;                  /* the limit spans them all */
     return 0;
 }
 
 static int on_status(llhttp_t *p, const char *at, size_t len)
 {
     (void)at;
-    struct parse *s = P(p);
-    s->head_bytes += len;
-    return s->head_bytes > s->max_head ? stop(s, -EMSGSIZE, "status line too long") : 0;
+    return head_err(P(p), weft__head_count(P(p)->hd, len));
 }
 
-static int end_value(struct parse *s)
-{
-    /* NUL-terminate the value that just ended */
-    int rc = append_head(s, "", 1);
-    if (rc)
-        return rc;
-    s->h->idx[s->nh - 1].value_len = s->h->head_len - 1 - s->h->idx[s->nh - 1].value;
-    s->in_value = false;
-    return 0;
-}
-
-/* llhttp may hand a name or a value over in pieces: a piece continues the
- * current one until the other kind starts. */
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
-    struct parse *s = P(p);
-    int rc;
-    if (s->in_value && (rc = end_value(s)))
-        return rc;
-    if (!s->in_name) {
-        if (s->nh == MAX_HEADERS)
-            return stop(s, -EMSGSIZE, "too many response headers");
-        s->h->idx[s->nh++].name = s->h->head_len;
-        s->in_name = true;
-    }
-    return append_head(s, at, len);
+    return head_err(P(p), weft__head_field(P(p)->hd, at, len));
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
-    struct parse *s = P(p);
-    int rc;
-    if (s->in_name) {
-        size_t i = (size_t)s->nh - 1;
-        if ((rc = append_head(s, "", 1)))            /* end the name */
-            return rc;
-        s->h->idx[i].name_len = s->h->head_len - 1 - s->h->idx[i].name;
-        s->h->idx[i].value = s->h->head_len;
-        s->in_name = false;
-        s->in_value = true;
-    }
-    return append_head(s, at, len);
+    return head_err(P(p), weft__head_value(P(p)->hd, at, len));
 }
 
 static int on_headers_complete(llhttp_t *p)
 {
     struct parse *s = P(p);
-    int rc;
-    if (s->in_name)
-        return stop(s, -EPROTO, "header without a value");
+    int rc = head_err(s, weft__head_done(s->hd));
+    if (rc)
+        return rc;
     if (p->status_code < 100 || p->status_code > 999)
         return stop(s, -EPROTO, "malformed response: bad status code");
-    if (s->in_value && (rc = end_value(s)))
-        return rc;
     s->r->status = p->status_code;
     /* a response to HEAD, and 204 and 304 ones, have no body whatever
      * their headers say (RFC 9112 6.3) */
@@ -417,13 +381,14 @@ static const llhttp_settings_t settings = {
 static int publish_headers(struct parse *s)
 {
     weft_http_response *r = s->r;
-    r->nheaders = s->nh;
-    r->headers = s->nh ? weft__calloc((size_t)s->nh, sizeof *r->headers) : NULL;
-    if (s->nh && !r->headers)
+    struct weft__head *hd = s->hd;
+    r->nheaders = hd->n;
+    r->headers = hd->n ? weft__calloc((size_t)hd->n, sizeof *r->headers) : NULL;
+    if (hd->n && !r->headers)
         return -ENOMEM;
-    for (int i = 0; i < s->nh; i++) {
-        r->headers[i].name = s->h->head + s->h->idx[i].name;
-        r->headers[i].value = s->h->head + s->h->idx[i].value;
+    for (int i = 0; i < hd->n; i++) {
+        r->headers[i].name = hd->buf + hd->idx[i].name;
+        r->headers[i].value = hd->buf + hd->idx[i].value;
     }
     return 0;
 }
@@ -481,8 +446,9 @@ static struct weft__http_resp *resp_store(void)
 {
     struct weft__http_resp *h = weft__malloc(sizeof *h);
     if (h) {
-        h->head = NULL;
-        h->head_len = h->head_cap = 0;
+        memset(&h->hd, 0, sizeof h->hd);
+        h->hd.idx = h->idx;
+        h->hd.max = MAX_HEADERS;
     }
     return h;
 }
@@ -492,9 +458,10 @@ static void parse_init(struct parse *s, weft_http_client *cl, weft_http_response
 {
     memset(s, 0, sizeof *s);
     s->r = r;
-    s->h = r->priv_;
+    s->hd = &r->priv_->hd;
+    weft__head_reset(s->hd);
+    s->hd->max_bytes = cl->o.max_header_bytes;
     s->head_request = head_request;
-    s->max_head = cl->o.max_header_bytes;
     s->max_body = cl->o.max_body;
     llhttp_init(&s->p, HTTP_RESPONSE, &settings);
 }

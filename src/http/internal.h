@@ -2,10 +2,35 @@
 #ifndef WEFT_HTTP_INTERNAL_H
 #define WEFT_HTTP_INTERNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Appends n bytes to a growable buffer (doubling from 1 KiB), keeping one
  * spare byte for a terminating NUL. 0 or -ENOMEM (the buffer is kept). */
 int weft__buf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n);
+
+/* ---- header fields from llhttp's callbacks (head.c) ---------------------- */
+
+struct weft__hdr { uint32_t name, nlen, value, vlen; };   /* offsets into buf */
+
+struct weft__head {
+    char *buf;                    /* NUL-terminated names and values */
+    size_t len, cap;
+    size_t bytes, max_bytes;      /* bytes seen, stored or not, and their limit */
+    struct weft__hdr *idx;        /* the caller's array of max entries */
+    int n, max;
+    bool in_name, in_value;
+};
+
+/* Each returns 0, -EMSGSIZE (over max_bytes), -ENOMEM, and for fields
+ * -E2BIG (more than max); done gives -EPROTO for a name without a value. */
+int weft__head_count(struct weft__head *hd, size_t n);   /* counted, not stored */
+int weft__head_put(struct weft__head *hd, const char *at, size_t n);
+int weft__head_field(struct weft__head *hd, const char *at, size_t n);
+int weft__head_value(struct weft__head *hd, const char *at, size_t n);
+int weft__head_done(struct weft__head *hd);
+const char *weft__head_get(const struct weft__head *hd, const char *name);
+void weft__head_reset(struct weft__head *hd);   /* keeps buf and its capacity */
 
 #endif

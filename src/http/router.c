@@ -18,6 +18,7 @@
 struct endpoint {
     char method[16];
     void *handler, *ctx;
+    char *pattern;                        /* as added, for metrics and logs */
 };
 
 struct node {
@@ -46,6 +47,8 @@ static void node_free(struct node *n)
         weft__free(n->param);
     }
     weft__free(n->lits);
+    for (int i = 0; i < n->neps; i++)
+        weft__free(n->eps[i].pattern);
     weft__free(n->eps);
     weft__free(n->seg);
 }
@@ -148,14 +151,19 @@ int weft_router_add(weft_router *r, const char *method, const char *pattern, voi
     for (int i = 0; i < n->neps; i++)
         if (strcmp(n->eps[i].method, method) == 0)
             return -EEXIST;
-    struct endpoint *e = weft__realloc(n->eps, (size_t)(n->neps + 1) * sizeof *e);
-    if (!e)
+    size_t plen = strlen(pattern) + 1;
+    char *copy = weft__malloc(plen);
+    struct endpoint *e = copy ? weft__realloc(n->eps, (size_t)(n->neps + 1) * sizeof *e) : NULL;
+    if (!e) {
+        weft__free(copy);
         return -ENOMEM;
+    }
     n->eps = e;
     e = &n->eps[n->neps++];
     snprintf(e->method, sizeof e->method, "%s", method);
     e->handler = handler;
     e->ctx = ctx;
+    e->pattern = memcpy(copy, pattern, plen);
     return 0;
 }
 
@@ -225,6 +233,7 @@ int weft_router_match(const weft_router *r, const char *method, const char *path
         if (strcmp(n->eps[i].method, method) == 0) {
             m->handler = n->eps[i].handler;
             m->ctx = n->eps[i].ctx;
+            m->pattern = n->eps[i].pattern;
             return 0;
         }
         if (strcmp(n->eps[i].method, "GET") == 0)
@@ -233,6 +242,7 @@ int weft_router_match(const weft_router *r, const char *method, const char *path
     if (get && strcmp(method, "HEAD") == 0) {
         m->handler = get->handler;        /* the server leaves the body out */
         m->ctx = get->ctx;
+        m->pattern = get->pattern;
         return 0;
     }
     size_t used = 0;

@@ -58,16 +58,12 @@ struct conn_slot {
     bool idle;                            /* between requests */
 };
 
-struct hdr { uint32_t name, nlen, value, vlen; };  /* offsets into buf */
-
 struct weft_http_req {
     llhttp_t p;                           /* first: callbacks cast back */
     weft_http_server *s;
-    char *buf;                            /* URL and headers, NUL-separated */
-    size_t len, cap;
-    size_t url, url_len, head_bytes;
-    int nh;
-    bool in_url, in_name, in_value, complete, any, headers_done;
+    struct weft__head hd;                 /* URL and header fields */
+    size_t url, url_len;
+    bool in_url, complete, any, headers_done;
     bool line_start, head_end;            /* obs-fold scan */
     int lines;
     int status;                           /* a limit's status, when broken */
@@ -79,7 +75,7 @@ struct weft_http_req {
     weft_route_match m;
     char pbuf[1024];
     size_t pused;
-    struct hdr h[];                       /* max_headers of them */
+    struct weft__hdr h[];                 /* max_headers of them */
 };
 
 struct weft_http_res {
@@ -175,106 +171,70 @@ static int limit(struct weft_http_req *q, int status, const char *why)
     return HPE_USER;
 }
 
-static int put(struct weft_http_req *q, const char *at, size_t n)
+/* a head error as the status it answers with */
+static int head_err(struct weft_http_req *q, int rc)
 {
-    q->head_bytes += n;
-    if (q->head_bytes > q->s->o.max_header_bytes)
+    if (rc == -EMSGSIZE)
         return limit(q, 431, "request header fields too large");
-    if (weft__buf_append(&q->buf, &q->len, &q->cap, at, n))
-        return limit(q, 503, "out of memory");
-    return 0;
+    if (rc == -E2BIG)
+        return limit(q, 431, "too many request header fields");
+    if (rc == -EPROTO)
+        return limit(q, 400, "header without a value");
+    return rc ? limit(q, 503, "out of memory") : 0;
 }
 
-static int end_piece(struct weft_http_req *q) { return put(q, "", 1); }
+static int end_url(struct weft_http_req *q)
+{
+    if (!q->in_url)
+        return 0;
+    int rc = weft__head_put(&q->hd, "", 1);
+    q->url_len = q->hd.len - 1 - q->url;
+    q->in_url = false;
+    return head_err(q, rc);
+}
 
 static int on_begin(llhttp_t *p)
 {
-    struct weft_http_req *q = R(p);
-    q->any = true;
+    R(p)->any = true;
     return 0;
 }
 
-static int on_method(llhttp_t *p, const char *at, size_t n) { return put(R(p), at, n) ? HPE_USER : 0; }
+static int on_method(llhttp_t *p, const char *at, size_t n)
+{
+    (void)at;
+    return head_err(R(p), weft__head_count(&R(p)->hd, n));
+}
 
 static int on_url(llhttp_t *p, const char *at, size_t n)
 {
     struct weft_http_req *q = R(p);
     if (!q->in_url) {
         q->in_url = true;
-        q->url = q->len;
+        q->url = q->hd.len;
     }
-    return put(q, at, n);
-}
-
-static int close_value(struct weft_http_req *q)
-{
-    int rc = end_piece(q);
-    if (!rc) {
-        q->h[q->nh - 1].vlen = q->len - 1 - q->h[q->nh - 1].value;
-        q->in_value = false;
-    }
-    return rc;
+    return head_err(q, weft__head_put(&q->hd, at, n));
 }
 
 static int on_field(llhttp_t *p, const char *at, size_t n)
 {
     struct weft_http_req *q = R(p);
-    int rc;
-    if (q->in_url) {                      /* the URL ended */
-        if ((rc = end_piece(q)))
-            return rc;
-        q->url_len = q->len - 1 - q->url;
-        q->in_url = false;
-    }
-    if (q->in_value && (rc = close_value(q)))
-        return rc;
-    if (!q->in_name) {
-        if (q->nh == q->s->o.max_headers)
-            return limit(q, 431, "too many request header fields");
-        q->h[q->nh++].name = q->len;
-        q->in_name = true;
-    }
-    return put(q, at, n);
+    int rc = end_url(q);
+    return rc ? rc : head_err(q, weft__head_field(&q->hd, at, n));
 }
 
 static int on_value(llhttp_t *p, const char *at, size_t n)
 {
-    struct weft_http_req *q = R(p);
-    int rc;
-    if (q->in_name) {
-        if ((rc = end_piece(q)))
-            return rc;
-        q->h[q->nh - 1].nlen = q->len - 1 - q->h[q->nh - 1].name;
-        q->h[q->nh - 1].value = q->len;
-        q->in_name = false;
-        q->in_value = true;
-    }
-    return put(q, at, n);
-}
-
-static const char *header(const struct weft_http_req *q, const char *name)
-{
-    for (int i = 0; i < q->nh; i++)
-        if (strcasecmp(q->buf + q->h[i].name, name) == 0)
-            return q->buf + q->h[i].value;
-    return NULL;
+    return head_err(R(p), weft__head_value(&R(p)->hd, at, n));
 }
 
 static int on_headers(llhttp_t *p)
 {
     struct weft_http_req *q = R(p);
-    int rc;
-    if (q->in_url) {
-        if ((rc = end_piece(q)))
-            return rc;
-        q->url_len = q->len - 1 - q->url;
-        q->in_url = false;
-    }
-    if (q->in_name)
-        return limit(q, 400, "header without a value");
-    if (q->in_value && (rc = close_value(q)))
+    int rc = end_url(q);
+    if (rc || (rc = head_err(q, weft__head_done(&q->hd))))
         return rc;
-    const char *te = p->flags & F_TRANSFER_ENCODING ? header(q, "Transfer-Encoding") : NULL;
+    const char *te = p->flags & F_TRANSFER_ENCODING ? weft__head_get(&q->hd, "Transfer-Encoding")
+                                                    : NULL;
     if (te && strcasecmp(te, "chunked") != 0)
         return limit(q, 501, "unsupported Transfer-Encoding");
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > q->s->o.max_body)
@@ -322,9 +282,10 @@ static const llhttp_settings_t settings = {
 
 static void req_reset(struct weft_http_req *q)
 {
-    q->len = q->url = q->url_len = q->head_bytes = q->blen = q->pused = 0;
-    q->nh = 0;
-    q->in_url = q->in_name = q->in_value = q->complete = q->any = q->headers_done = false;
+    weft__head_reset(&q->hd);
+    q->m.pattern = NULL;                  /* until a route matches */
+    q->url = q->url_len = q->blen = q->pused = 0;
+    q->in_url = q->complete = q->any = q->headers_done = false;
     q->line_start = q->head_end = false;
     q->lines = 0;
     q->status = 0;
@@ -569,18 +530,25 @@ int weft_http_res_body(weft_http_res *r, const void *data, size_t len)
     return weft__buf_append(&r->body, &r->blen, &r->bcap, data, len);
 }
 
+static int json_append(const char *data, size_t len, void *arg)
+{
+    weft_http_res *r = arg;
+    return weft__buf_append(&r->body, &r->blen, &r->bcap, data, len) ? -1 : 0;
+}
+
 int weft_http_res_json(weft_http_res *r, const struct json_t *json)
 {
-    if (!r || !json)
+    if (!r || !json || r->streaming)
         return -EINVAL;
-    char *s = json_dumps((const json_t *)json, JSON_COMPACT);
-    if (!s)
-        return -ENOMEM;
     int rc = weft_http_res_header(r, "Content-Type", "application/json");
-    if (!rc)
-        rc = weft_http_res_body(r, s, strlen(s));
-    free(s);
-    return rc;
+    if (rc)
+        return rc;
+    r->blen = 0;                          /* serialized into the body, no copy */
+    if (json_dump_callback((const json_t *)json, json_append, r, JSON_COMPACT)) {
+        r->blen = 0;
+        return -ENOMEM;
+    }
+    return 0;
 }
 
 int weft_http_res_write(weft_http_res *r, const void *data, size_t len)
@@ -612,9 +580,10 @@ int weft_http_res_write(weft_http_res *r, const void *data, size_t len)
 const char *weft_http_req_method(const weft_http_req *q) { return q ? q->method : NULL; }
 const char *weft_http_req_path(const weft_http_req *q) { return q ? q->path : NULL; }
 const char *weft_http_req_query(const weft_http_req *q) { return q ? q->query : NULL; }
+const char *weft_http_req_route(const weft_http_req *q) { return q ? q->m.pattern : NULL; }
 const char *weft_http_req_header(const weft_http_req *q, const char *n)
 {
-    return q && n ? header(q, n) : NULL;
+    return q && n ? weft__head_get(&q->hd, n) : NULL;
 }
 
 const void *weft_http_req_body(const weft_http_req *q, size_t *len)
@@ -673,7 +642,7 @@ static void error_response(weft_conn *c, struct weft_http_res *r, int status, co
 /* splits the URL into path and query, in place */
 static void split_url(struct weft_http_req *q)
 {
-    char *u = q->buf + q->url;
+    char *u = q->hd.buf + q->url;
     char *qm = strchr(u, '?');
     if (qm)
         *qm = 0;
@@ -748,6 +717,9 @@ static int serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
     int rc = q && r ? 0 : -ENOMEM;
     if (!rc) {
         q->s = s;
+        q->hd.idx = q->h;
+        q->hd.max = s->o.max_headers;
+        q->hd.max_bytes = s->o.max_header_bytes;
         llhttp_init(&q->p, HTTP_REQUEST, &settings);
     }
     while (!rc) {
@@ -799,7 +771,7 @@ static int serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
         rc = weft__check(WEFT_FOREVER, 0);   /* cancelled: stop between requests */
     }
     if (q) {
-        weft__free(q->buf);
+        weft__free(q->hd.buf);
         weft__free(q->body);
     }
     if (r) {

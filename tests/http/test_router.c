@@ -66,6 +66,9 @@ static void test_matching(void **s)
             continue;
         if (*(int *)m.handler != w->route)
             fail_msg("%s %s: route %d, want %d", w->method, w->path, *(int *)m.handler, w->route);
+        if (!m.pattern || strcmp(m.pattern, routes[w->route].pattern) != 0)
+            fail_msg("%s %s: pattern '%s', want '%s'", w->method, w->path,
+                     m.pattern ? m.pattern : "(null)", routes[w->route].pattern);
         char got[128] = "";
         for (int k = 0; k < m.nparams; k++)
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%s=%.*s", k ? "," : "",

@@ -512,12 +512,13 @@ static int auth(weft_http_req *q, weft_http_res *r, void *ctx)
 }
 static void count(weft_http_req *q, weft_http_res *r, void *ctx)
 {
-    (void)q;
     (void)ctx;
     int st = weft_http_res_get_status(r);
     if (st >= 0 && st < 600)
         seen[st]++;
     weft_http_res_header(r, "X-Counted", "1");
+    const char *route = weft_http_req_route(q);
+    weft_http_res_header(r, "X-Route", route ? route : "none");
 }
 
 static int as_json(weft_http_req *q, weft_http_res *r, void *ctx)
@@ -553,6 +554,7 @@ static int api(void *unused)
     weft_http_server_route(v.s, "GET", "/private", hello, NULL);
     weft_http_server_route(v.s, "GET", "/json", as_json, NULL);
     weft_http_server_route(v.s, "GET", "/stream", streamed, NULL);
+    weft_http_server_route(v.s, "GET", "/items/{id}", hello, NULL);
     EXPECT_EQ(weft_http_server_use(v.s, auth, count, NULL), 0);
     EXPECT_EQ(weft_http_server_use(v.s, NULL, NULL, NULL), -EINVAL);
     EXPECT_EQ(weft_tcp_listen(&v.l, "127.0.0.1", 0, 0, 0), 0);
@@ -576,6 +578,12 @@ static int api(void *unused)
     EXPECT_EQ(weft_http_get(cl, url, &r), 0);
     EXPECT(r.body && !strcmp(r.body, "{\"message\":\"Hello, World!\",\"n\":7}"));
     EXPECT(!strcmp(weft_http_header_get(&r, "Content-Type"), "application/json"));
+    EXPECT(!strcmp(weft_http_header_get(&r, "X-Route"), "/json"));
+    weft_http_response_free(&r);
+    weft_http_request item = { .url = url, .headers = tok, .nheaders = 1 };
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/items/42", port);
+    EXPECT_EQ(weft_http_do(cl, &item, &r), 0);
+    EXPECT(!strcmp(weft_http_header_get(&r, "X-Route"), "/items/{id}"));   /* the pattern */
     weft_http_response_free(&r);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/stream", port);
     EXPECT_EQ(weft_http_get(cl, url, &r), 0);
@@ -592,9 +600,10 @@ static int api(void *unused)
     weft_http_response_free(&r);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/missing", port);
     EXPECT_EQ(weft_http_get(cl, url, &r), 0);
+    EXPECT(!strcmp(weft_http_header_get(&r, "X-Route"), "none"));
     weft_http_response_free(&r);
     EXPECT_EQ(seen[401], 1);
-    EXPECT_EQ(seen[200], 5);
+    EXPECT_EQ(seen[200], 6);
     EXPECT_EQ(seen[404], 1);              /* after-middleware sees unrouted ones too */
     weft_http_client_stats st;
     weft_http_client_stats_get(cl, &st);
