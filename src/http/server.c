@@ -64,6 +64,7 @@ struct weft_http_req {
     struct weft__head hd;                 /* URL and header fields */
     size_t url, url_len;
     bool in_url, complete, any, headers_done;
+    bool expect_continue;                 /* send 100 before waiting for the body */
     bool line_start, head_end;            /* obs-fold scan */
     int lines;
     int status;                           /* a limit's status, when broken */
@@ -239,6 +240,11 @@ static int on_headers(llhttp_t *p)
         return limit(q, 501, "unsupported Transfer-Encoding");
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > q->s->o.max_body)
         return limit(q, 413, "request body too large");
+    const char *expect = weft__head_get(&q->hd, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") != 0)
+        return limit(q, 417, "unsupported expectation");
+    q->expect_continue = expect && p->http_minor >= 1 &&
+                         ((p->flags & F_CHUNKED) || p->content_length > 0);
     q->method = llhttp_method_name(p->method);
     q->headers_done = true;
     return 0;
@@ -285,7 +291,7 @@ static void req_reset(struct weft_http_req *q)
     weft__head_reset(&q->hd);
     q->m.pattern = NULL;                  /* until a route matches */
     q->url = q->url_len = q->blen = q->pused = 0;
-    q->in_url = q->complete = q->any = q->headers_done = false;
+    q->in_url = q->complete = q->any = q->headers_done = q->expect_continue = false;
     q->line_start = q->head_end = false;
     q->lines = 0;
     q->status = 0;
@@ -331,7 +337,14 @@ static int read_request(struct weft_http_req *q, weft_conn *c)
             weft_scope wait;
             weft_scope_enter(&wait, !timing ? s->o.keepalive_timeout
                                     : q->headers_done ? s->o.body_timeout : WEFT_FOREVER);
-            n = weft_conn_flush(c);       /* queued pipelined responses */
+            if (q->expect_continue) {     /* the client waits for our go-ahead */
+                q->expect_continue = false;
+                n = weft_conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+            } else {
+                n = 0;
+            }
+            if (n == 0)
+                n = weft_conn_flush(c);   /* and queued pipelined responses */
             if (n == 0)
                 n = weft_conn_fill(c);
             weft_scope_exit(&wait);
@@ -401,6 +414,7 @@ static const char *reason(int status)
     case 408: return "Request Timeout";
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";

@@ -228,6 +228,39 @@ static int pipelined_partial(void *unused)
 }
 static void test_pipelined_partial(void **s) { (void)s; RUN(pipelined_partial, NULL); }
 
+/* "Expect: 100-continue": the server says go before it waits for the
+ * body (curl would otherwise wait a second); other expectations 417. */
+static int expect_continue(void *unused)
+{
+    (void)unused;
+    struct srv v;
+    weft_group *g = start(&v);
+    weft_conn *c;
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", v.port, NULL), 0);
+    const char *head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n"
+                       "Expect: 100-continue\r\n\r\n";
+    EXPECT_EQ(weft_conn_write_all(c, head, strlen(head)), 0);
+    weft_scope sc;
+    weft_scope_enter(&sc, WEFT_SEC);
+    const char *line;
+    int n = weft_conn_read_until(c, "\r\n\r\n", 4, 4096, &line);
+    EXPECT(n > 0 && strncmp(line, "HTTP/1.1 100 Continue\r\n", 23) == 0);
+    EXPECT_EQ(weft_conn_write_all(c, "payload", 7), 0);
+    n = weft_conn_read_until(c, "payload", 7, 4096, &line);
+    EXPECT(n > 0 && strncmp(line, "HTTP/1.1 201 ", 13) == 0);
+    weft_scope_exit(&sc);
+    weft_conn_close(c);
+    char *out = rawz(v.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n"
+                             "Expect: 200-ok\r\n\r\npayload");
+    EXPECT(strncmp(out, "HTTP/1.1 417 ", 13) == 0);
+    out = rawz(v.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
+                       "Expect: 100-continue\r\n\r\n");
+    EXPECT(strncmp(out, "HTTP/1.1 413 ", 13) == 0);   /* too big: no go-ahead */
+    stop(&v, g);
+    return 0;
+}
+static void test_expect_continue(void **s) { (void)s; RUN(expect_continue, NULL); }
+
 /* The hot path allocates nothing per request: buffers belong to the
  * connection and are reused. */
 static long allocs;
@@ -622,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_routing_keepalive_failures),
         cmocka_unit_test(test_pipelining),
         cmocka_unit_test(test_pipelined_partial),
+        cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_no_allocation_per_request),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_graceful_shutdown),
