@@ -240,6 +240,11 @@ static int on_headers(llhttp_t *p)
         return limit(q, 501, "unsupported Transfer-Encoding");
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > q->s->o.max_body)
         return limit(q, 413, "request body too large");
+    int hosts = 0;
+    for (int i = 0; i < q->hd.n; i++)
+        hosts += strcasecmp(q->hd.buf + q->hd.idx[i].name, "Host") == 0;
+    if (hosts > 1 || (hosts == 0 && p->http_major == 1 && p->http_minor >= 1))
+        return limit(q, 400, hosts ? "more than one Host header" : "no Host header");
     const char *expect = weft__head_get(&q->hd, "Expect");
     if (expect && strcasecmp(expect, "100-continue") != 0)
         return limit(q, 417, "unsupported expectation");
@@ -657,6 +662,10 @@ static void error_response(weft_conn *c, struct weft_http_res *r, int status, co
 static void split_url(struct weft_http_req *q)
 {
     char *u = q->hd.buf + q->url;
+    if (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0) {
+        char *slash = strchr(strstr(u, "//") + 2, '/');   /* absolute-form: route */
+        u = slash ? slash : (char *)"/";                  /* by its path */
+    }
     char *qm = strchr(u, '?');
     if (qm)
         *qm = 0;

@@ -128,7 +128,7 @@ static int idle(void *unused)
     EXPECT(per_conn < (getenv("WEFT_UNDER_SANITIZER") ? 64 : 16) * 1024);
     EXPECT(rss2 - rss1 < 1024);                   /* flat */
 
-    close(c.in);                                  /* the client exits: all close */
+    close(c.in);                                  /* the client resets them all */
     EXPECT_EQ(weft_run_blocking(reap, &c), 0);
     EXPECT(WIFEXITED(c.status) && WEXITSTATUS(c.status) == 0);
     close(c.out);

@@ -10,7 +10,8 @@ OUT=$(mktemp)
 DB=$(mktemp -u /tmp/weft-serve-XXXXXX.db)
 (cd /tmp && exec $WEFT serve --port $PORT --threads 2 --db $DB >$OUT 2>&1) &
 PID=$!
-for i in $(seq 50); do curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+for i in $(seq 150); do curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 || { echo "weft serve did not start:"; cat $OUT; exit 1; }
 check "plaintext" test "$(curl -s http://127.0.0.1:$PORT/plaintext)" = "Hello, World!"
 check "json" test "$(curl -s http://127.0.0.1:$PORT/json)" = '{"message":"Hello, World!"}'
 check "healthz" test "$(curl -s http://127.0.0.1:$PORT/healthz)" = "ok"

@@ -196,6 +196,8 @@ static int pipelining(void *unused)
                              "GET /users/3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     char *a = strstr(out, "user 1"), *b = strstr(out, "user 2"), *c = strstr(out, "user 3");
     EXPECT(a && b && c && a < b && b < c);        /* three answers, in order */
+    out = rawz(v.port, "GET http://x/users/9?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT(strstr(out, "user 9 q=q=1") != NULL);     /* absolute-form routes by path */
     stop(&v, g);
     return 0;
 }
@@ -331,6 +333,9 @@ static int limits(void *unused)
         { "obsolete line folding", "GET /hello HTTP/1.1\r\nHost: x\r\nX-A: a\r\n  folded\r\n\r\n",
           "HTTP/1.1 400 " },
         { "bare LF", "GET /hello HTTP/1.1\nHost: x\n\n", "HTTP/1.1 400 " },
+        { "HTTP/1.1 without Host", "GET /hello HTTP/1.1\r\n\r\n", "HTTP/1.1 400 " },
+        { "two Host headers", "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+          "HTTP/1.1 400 " },
         { "malformed request line", "GET\r\n\r\n", "HTTP/1.1 400 " },
         { "unsupported Transfer-Encoding",
           "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 501 " },
