@@ -1,5 +1,4 @@
-/* A TCP listener on 127.0.0.1 whose accept queue is full and which never
- * accepts: SYNs to it are dropped, so a connect can only time out. */
+/* Socket helpers for tests. */
 #ifndef WEFT_TEST_NETUTIL_H
 #define WEFT_TEST_NETUTIL_H
 
@@ -8,6 +7,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* A port nothing uses now, TIME_WAIT included (the kernel's own pick for
+ * a bind without SO_REUSEADDR), for a server another process will start. */
+static inline int free_port(void)
+{
+    struct sockaddr_in sa = { .sin_family = AF_INET };
+    socklen_t len = sizeof sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    bind(fd, (struct sockaddr *)&sa, sizeof sa);
+    getsockname(fd, (struct sockaddr *)&sa, &len);
+    close(fd);
+    return ntohs(sa.sin_port);
+}
+
+/* A TCP listener on 127.0.0.1 whose accept queue is full and which never
+ * accepts: SYNs to it are dropped, so a connect can only time out. */
 struct full_backlog { int lfd, fill[8], port; };
 
 static inline void full_backlog_open(struct full_backlog *b)

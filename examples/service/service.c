@@ -200,30 +200,12 @@ static int post_event(weft_http_req *q, weft_http_res *r, void *ctx)
 
 /* ---- GET /proxy?url= ---------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
-         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 static int proxy(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     (void)ctx;
-    const char *qs = weft_http_req_query(q);
-    const char *u = strstr(qs, "url=");
-    if (!u || (u != qs && u[-1] != '&'))
+    const char *url = weft_http_req_query_param(q, "url");
+    if (!url || !*url)
         return json_status(r, 400, json_pack("{s:s}", "error", "missing url parameter"));
-    char url[2048];
-    size_t n = 0;
-    for (u += 4; *u && *u != '&' && n < sizeof url - 1; u++) {
-        if (*u == '%' && hexval(u[1]) >= 0 && hexval(u[2]) >= 0) {
-            url[n++] = (char)(hexval(u[1]) * 16 + hexval(u[2]));
-            u += 2;
-        } else {
-            url[n++] = *u == '+' ? ' ' : *u;
-        }
-    }
-    url[n] = 0;
     weft_http_request req = { .url = url, .timeout = 5 * WEFT_SEC };
     weft_http_response up;
     int rc = weft_http_do(proxy_client, &req, &up);

@@ -210,8 +210,14 @@ const char *weft_http_req_header(const weft_http_req *r, const char *name);
  * did (404, 405, a shed request): a label for metrics and logs that does
  * not grow with the paths clients send. */
 const char *weft_http_req_route(const weft_http_req *r);
-/* A route parameter, NUL-terminated, or NULL. */
+/* A route parameter, percent-decoded and NUL-terminated, or NULL. Routing
+ * matches the raw path, so an encoded "/" (%2F) stays inside its segment. */
 const char *weft_http_req_param(weft_http_req *r, const char *name);
+/* The first value of a query parameter ("?a=1&b=x+y" -> "1", "x y"),
+ * percent- and '+'-decoded; "" for a name without "="; NULL when absent.
+ * Names are compared as sent. Decoded values last until the request ends
+ * and share room for twice max_header_bytes (NULL once it is spent). */
+const char *weft_http_req_query_param(weft_http_req *r, const char *name);
 const void *weft_http_req_body(const weft_http_req *r, size_t *len);
 
 /* The response: status (default 200), headers, and a body (copied). */

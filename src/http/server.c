@@ -74,8 +74,8 @@ struct weft_http_req {
     const char *method;                   /* llhttp's static name */
     const char *path, *query;
     weft_route_match m;
-    char pbuf[1024];
-    size_t pused;
+    char *pbuf;                           /* decoded params and query values, */
+    size_t pused, pcap;                   /* made at the first lookup */
     struct weft__hdr h[];                 /* max_headers of them */
 };
 
@@ -612,19 +612,57 @@ const void *weft_http_req_body(const weft_http_req *q, size_t *len)
     return q && q->blen ? q->body : NULL;
 }
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* a copy of raw[0..n) with %XX (and for a query, '+') decoded, kept until
+ * the next request; NULL when the scratch space is spent */
+static const char *decoded(weft_http_req *q, const char *raw, size_t n, bool query)
+{
+    if (!q->pbuf) {
+        q->pcap = 2 * q->s->o.max_header_bytes;  /* twice any URL: room for every */
+        if (!(q->pbuf = weft__malloc(q->pcap)))  /* value, once each, and then some */
+            return NULL;
+    }
+    if (q->pused + n + 1 > q->pcap)
+        return NULL;
+    char *v = q->pbuf + q->pused, *o = v;
+    for (size_t i = 0; i < n; i++) {
+        if (raw[i] == '%' && i + 2 < n && hexval(raw[i + 1]) >= 0 && hexval(raw[i + 2]) >= 0) {
+            *o++ = (char)(hexval(raw[i + 1]) * 16 + hexval(raw[i + 2]));
+            i += 2;
+        } else {
+            *o++ = query && raw[i] == '+' ? ' ' : raw[i];
+        }
+    }
+    *o++ = 0;
+    q->pused += (size_t)(o - v);
+    return v;
+}
+
 const char *weft_http_req_param(weft_http_req *q, const char *name)
 {
-    for (int i = 0; q && name && i < q->m.nparams; i++) {
-        if (strcmp(q->m.params[i].name, name) != 0)
-            continue;
-        size_t n = q->m.params[i].len;
-        if (q->pused + n + 1 > sizeof q->pbuf)
-            return NULL;
-        char *v = q->pbuf + q->pused;
-        memcpy(v, q->m.params[i].value, n);
-        v[n] = 0;
-        q->pused += n + 1;
-        return v;
+    for (int i = 0; q && name && i < q->m.nparams; i++)
+        if (strcmp(q->m.params[i].name, name) == 0)
+            return decoded(q, q->m.params[i].value, q->m.params[i].len, false);
+    return NULL;
+}
+
+const char *weft_http_req_query_param(weft_http_req *q, const char *name)
+{
+    if (!q || !name || !q->query)
+        return NULL;
+    size_t nlen = strlen(name);
+    for (const char *p = q->query; *p;) {
+        size_t len = strcspn(p, "&");
+        const char *eq = memchr(p, '=', len);
+        size_t klen = eq ? (size_t)(eq - p) : len;
+        if (klen == nlen && memcmp(p, name, nlen) == 0)
+            return eq ? decoded(q, eq + 1, len - klen - 1, true) : "";
+        p += len + (p[len] == '&');
     }
     return NULL;
 }
@@ -795,6 +833,7 @@ static int serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
     }
     if (q) {
         weft__free(q->hd.buf);
+        weft__free(q->pbuf);
         weft__free(q->body);
     }
     if (r) {

@@ -5,7 +5,7 @@ set -euo pipefail
 WEFT=${1:?usage: test_fetch.sh path/to/weft}
 T=$(mktemp -d /tmp/weft-fetch-XXXXXX)
 chmod 755 $T           # nginx workers run as nobody
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 trap 'kill $(cat $T/nginx.pid 2>/dev/null) 2>/dev/null || true; rm -rf $T' EXIT
 mkdir -p $T/www $T/logs
 printf 'Hello, World!' > $T/www/hello

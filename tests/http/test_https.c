@@ -1,5 +1,6 @@
 /* https through the TLS layer: verification on by default. */
 #include "test.h"
+#include "netutil.h"
 #include "certs.h"
 
 struct srv { weft_listener *l; weft_tls_ctx *ctx; };
@@ -90,7 +91,7 @@ static int against_openssl(void *arg)
 static void test_openssl_s_server(void **s)
 {
     (void)s;
-    int port = 20000 + (getpid() + 7) % 20000;
+    int port = free_port();
     pid_t pid = fork();
     if (pid == 0) {
         char p[16];

@@ -3,7 +3,7 @@
 # bad arguments.
 set -uo pipefail
 WEFT=$(realpath "${1:?usage: test_serve.sh path/to/weft}")
-PORT=$((20000 + RANDOM % 20000))
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 fails=0
 check() { local what=$1; shift; if "$@"; then echo "ok - $what"; else echo "not ok - $what"; fails=$((fails + 1)); fi; }
 OUT=$(mktemp)
@@ -29,6 +29,7 @@ check "event with non-object data: 400" test "$(curl -s -o /dev/null -w '%{http_
 check "event not JSON: 400" test "$(curl -s -o /dev/null -w '%{http_code}' -H "$J" -d 'nope' $U/events)" = 400
 check "event not application/json: 415" test "$(curl -s -o /dev/null -w '%{http_code}' -d '{}' $U/events)" = 415
 check "proxy through the pooled client" test "$(curl -s "$U/proxy?url=$U/json")" = '{"message":"Hello, World!"}'
+check "proxy with an encoded url" test "$(curl -s -G --data-urlencode "url=$U/users/7?x=1&y=2" "$U/proxy")" = '{"id":7,"name":"User 7","email":"user7@example.com"}'
 check "proxy to a refused upstream: 502" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:1/")" = 502
 # an upstream that accepts and never answers: the 5 s deadline gives 504
 SILENT_OUT=$(mktemp)

@@ -23,6 +23,17 @@ static int user(weft_http_req *q, weft_http_res *r, void *ctx)
     return weft_http_res_body(r, body, (size_t)n);
 }
 
+static int query(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)ctx;
+    const char *a = weft_http_req_query_param(q, "a"), *b = weft_http_req_query_param(q, "b");
+    const char *f = weft_http_req_query_param(q, "flag"), *z = weft_http_req_query_param(q, "z");
+    char body[256];
+    int n = snprintf(body, sizeof body, "a=[%s] b=[%s] flag=[%s] z=%s name=[%s]", a, b, f,
+                     z ? "set" : "absent", weft_http_req_param(q, "name"));
+    return weft_http_res_body(r, body, (size_t)n);
+}
+
 static int echo(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     (void)ctx;
@@ -85,6 +96,7 @@ static weft_group *start(struct srv *v)
     weft_http_server_route(v->s, "GET", "/hello", hello, NULL);
     weft_http_server_route(v->s, "GET", "/users/{id}", user, NULL);
     weft_http_server_route(v->s, "POST", "/echo", echo, NULL);
+    weft_http_server_route(v->s, "GET", "/q/{name}", query, NULL);
     weft_http_server_route(v->s, "GET", "/fail", fails, NULL);
     weft_http_server_route(v->s, "GET", "/slow", slow, NULL);
     weft_tcp_listen(&v->l, "127.0.0.1", 0, 0, 0);
@@ -145,6 +157,12 @@ static int routing(void *unused)
     weft_http_response_free(&r);
     EXPECT_EQ(weft_http_get(cl, URL("/users/42?x=1"), &r), 0);
     EXPECT(r.body && !strcmp(r.body, "user 42 q=x=1"));
+    weft_http_response_free(&r);
+    /* decoding: %XX in params and query values, '+' in query values only */
+    EXPECT_EQ(weft_http_get(cl, URL("/q/a%20b%2Fc+d?b=x+y%26z&a=1&flag&a=2"), &r), 0);
+    EXPECT(r.body && !strcmp(r.body, "a=[1] b=[x y&z] flag=[] z=absent name=[a b/c+d]"));
+    if (r.body && strcmp(r.body, "a=[1] b=[x y&z] flag=[] z=absent name=[a b/c+d]"))
+        fprintf(stderr, "decoding: got '%s'\n", r.body);
     weft_http_response_free(&r);
     weft_http_request post = { .method = "POST", .url = URL("/echo"), .body = "payload",
                                .body_len = 7 };

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "test.h"
+#include "netutil.h"
 
 #include "certs.h"
 #define cert cert_file
@@ -147,7 +148,7 @@ static int against_openssl(void *arg)
 static void test_openssl_s_server(void **s)
 {
     (void)s;
-    int port = 20000 + getpid() % 20000;
+    int port = free_port();
     pid_t pid = fork();
     if (pid == 0) {
         char p[16];
