@@ -659,33 +659,42 @@ static int send_request(weft_conn *c, char *head, size_t hlen, const weft_http_r
     return rc;
 }
 
+/* Acquires a connection to u's origin and sends the request on it. *ph
+ * is set once a connection was acquired (even if sending failed): the
+ * caller releases it, broken unless the exchange ends cleanly. */
+static int send_pooled(weft_http_client *cl, const weft_url *u, const weft_http_request *req,
+                       const char *method, weft_http_response *r, struct origin **o,
+                       weft_pooled **ph)
+{
+    *ph = NULL;
+    if (!(*o = origin_get(cl, u)))
+        return -ENOMEM;
+    char *head = NULL;
+    size_t hlen;
+    int rc = build_head(cl, u, req, method, r, &head, &hlen);
+    if (!rc && (rc = weft_pool_acquire((*o)->pool, ph)) == -WEFT_EPOOL_TIMEOUT)
+        snprintf(r->error, sizeof r->error, "%s", weft_pool_last_error((*o)->pool));
+    if (!rc) {
+        cl->stats.requests++;
+        rc = send_request(((struct hconn *)weft_pooled_get(*ph))->c, head, hlen, req, r);
+    }
+    weft__free(head);
+    return rc;
+}
+
 /* One exchange on one pooled connection. *retry: it failed in a way that
  * says the reused connection had been closed by the server. */
 static int exchange(weft_http_client *cl, const weft_url *u, const weft_http_request *req,
                     const char *method, weft_http_response *r, bool *retry)
 {
-    struct origin *o = origin_get(cl, u);
-    if (!o)
-        return -ENOMEM;
-    char *head;
-    size_t hlen;
-    int rc = build_head(cl, u, req, method, r, &head, &hlen);
-    if (rc)
-        return rc;
+    struct origin *o;
     weft_pooled *ph;
-    if ((rc = weft_pool_acquire(o->pool, &ph))) {
-        weft__free(head);
-        if (rc == -WEFT_EPOOL_TIMEOUT)
-            snprintf(r->error, sizeof r->error, "%s", weft_pool_last_error(o->pool));
+    int rc = send_pooled(cl, u, req, method, r, &o, &ph);
+    if (!ph)
         return rc;
-    }
     struct hconn *h = weft_pooled_get(ph);
-    bool reused = h->used;
+    bool reused = h->used, keep = false, any = false;
     h->used = true;
-    cl->stats.requests++;
-    rc = send_request(h->c, head, hlen, req, r);
-    weft__free(head);
-    bool keep = false, any = false;
     if (rc == 0)
         rc = read_response(cl, h->c, strcmp(method, "HEAD") == 0, r, &keep, &any);
     if (rc == 0 && keep) {
@@ -721,10 +730,9 @@ int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_r
     }
     if (!weft__self())
         return -EPERM;
-    weft_url *u = weft__malloc(2 * sizeof *u);
+    weft_url *u = weft__malloc(sizeof *u);
     if (!u)
         return -ENOMEM;
-    weft_url *next = u + 1;
     int rc = weft_url_parse(u, req->url);
     if (rc) {
         snprintf(r->error, sizeof r->error, "bad URL: %s", u->error);
@@ -760,7 +768,9 @@ int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_r
                                 r->status == 307 || r->status == 308);
         if (!redirect || r->redirects >= cl->o.max_redirects)
             break;
-        if (resolve_location(next, u, loc)) {
+        weft_url *next = weft__malloc(sizeof *next);
+        if (!next || resolve_location(next, u, loc)) {
+            weft__free(next);
             break;                        /* not followable: returned as is */
         }
         if (r->status == 303 || ((r->status == 301 || r->status == 302) &&
@@ -772,7 +782,8 @@ int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_r
         int redirects = r->redirects + 1;
         weft_http_response_free(r);
         r->redirects = redirects;
-        memcpy(u, next, sizeof *u);
+        weft__free(u);
+        u = next;
         cur.url = NULL;
     }
     weft_scope_exit(&sc);
@@ -819,26 +830,17 @@ int weft_http_open(weft_http_client *cl, const weft_http_request *req, weft_http
     if (rc == -EINVAL)
         snprintf(r->error, sizeof r->error, "bad URL: %s", u->error);
     const char *method = req->method ? req->method : "GET";
-    char *head = NULL;
-    size_t hlen;
-    if (!rc && !(st->o = origin_get(cl, u)))
-        rc = -ENOMEM;
-    if (!rc)
-        rc = build_head(cl, u, req, method, r, &head, &hlen);
-    weft__free(u);
     weft_scope sc;
     weft_time total = req->timeout ? req->timeout : cl->o.timeout;
     weft_scope_enter(&sc, total ? total : WEFT_FOREVER);
-    if (!rc && (rc = weft_pool_acquire(st->o->pool, &st->ph)) == -WEFT_EPOOL_TIMEOUT)
-        snprintf(r->error, sizeof r->error, "%s", weft_pool_last_error(st->o->pool));
-    if (!rc) {
+    if (!rc)
+        rc = send_pooled(cl, u, req, method, r, &st->o, &st->ph);
+    weft__free(u);
+    if (st && st->ph) {
         st->cl = cl;
         st->h = weft_pooled_get(st->ph);
         st->h->used = true;
-        cl->stats.requests++;
-        rc = send_request(st->h->c, head, hlen, req, r);
     }
-    weft__free(head);
     if (!rc) {
         parse_init(&st->ps, cl, r, strcmp(method, "HEAD") == 0);
         st->ps.streaming = true;
