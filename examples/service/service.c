@@ -11,10 +11,13 @@
  *                    everything weft registers (pools, loop stalls)
  *   GET /users/{id}  a user from the embedded SQLite database (made and
  *                    seeded with users 1-1000 on first start), queried on
- *                    the blocking pool; 404 JSON when absent, 400 for a
- *                    non-numeric id
+ *                    the blocking pool through a weft_pool of connections
+ *                    ("sqlite" in /metrics); 404 JSON when absent, 400 for
+ *                    an id that is not a positive decimal integer
  *   POST /events     {"type": string, "user_id": int > 0, "data": object?}
- *                    -> 202, processed by a supervised background task
+ *                    -> 202, processed by a supervised background task that
+ *                    checks the user exists; a failure (no such user) is
+ *                    logged by the supervisor's error handler and counted
  *   GET /proxy?url=  fetched through the loop's pooled client, 5 s deadline;
  *                    504 on timeout, 502 when the upstream fails
  */
@@ -41,12 +44,14 @@ struct service {
     const char *host, *db_path;
     int port, threads;
     weft_http_server *server;
-    sqlite3 *db;                          /* serialized mode: any pool thread */
 };
 
-/* per loop: the shared client for /proxy and the supervisor for events */
+/* per loop: the shared client for /proxy, the supervisor for events, and
+ * the SQLite connections (one per query in flight, used on the blocking
+ * pool) */
 static __thread weft_http_client *proxy_client;
 static __thread weft_group *events;
+static __thread weft_pool *db_pool;
 static weft_metric *events_done, *events_failed;
 
 /* ---- /users/{id} on SQLite ----------------------------------------------------- */
@@ -55,32 +60,32 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
     " email TEXT NOT NULL);";
 
-static int open_db(struct service *sv)
+/* Creates the schema and, on first start, the seed: once, before the loops. */
+static int prepare_db(const char *path)
 {
-    if (sqlite3_open_v2(sv->db_path, &sv->db,
-                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                        NULL) != SQLITE_OK) {
-        fprintf(stderr, "weft serve: cannot open %s: %s\n", sv->db_path, sqlite3_errmsg(sv->db));
-        return -EIO;
-    }
-    sqlite3_busy_timeout(sv->db, 5000);
+    sqlite3 *db;
+    int ok = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) ==
+             SQLITE_OK;
     char *err = NULL;
-    if (sqlite3_exec(sv->db, schema, NULL, NULL, &err) != SQLITE_OK) {
-        fprintf(stderr, "weft serve: %s: %s\n", sv->db_path, err);
+    if (ok && sqlite3_exec(db, schema, NULL, NULL, &err) != SQLITE_OK)
+        ok = 0;
+    if (!ok) {
+        fprintf(stderr, "weft serve: cannot open %s: %s\n", path, err ? err : sqlite3_errmsg(db));
         sqlite3_free(err);
+        sqlite3_close(db);
         return -EIO;
     }
     sqlite3_stmt *st;
     int have = 0;
-    if (sqlite3_prepare_v2(sv->db, "SELECT count(*) FROM users", -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM users", -1, &st, NULL) == SQLITE_OK) {
         if (sqlite3_step(st) == SQLITE_ROW)
             have = sqlite3_column_int(st, 0);
         sqlite3_finalize(st);
     }
     if (have == 0) {                      /* first start: the seed */
-        sqlite3_exec(sv->db, "BEGIN", NULL, NULL, NULL);
-        sqlite3_prepare_v2(sv->db, "INSERT INTO users (id, name, email) VALUES (?, ?, ?)", -1,
-                           &st, NULL);
+        sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+        sqlite3_prepare_v2(db, "INSERT INTO users (id, name, email) VALUES (?, ?, ?)", -1, &st,
+                           NULL);
         for (int i = 1; i <= 1000; i++) {
             char name[32], email[64];
             snprintf(name, sizeof name, "User %d", i);
@@ -92,19 +97,61 @@ static int open_db(struct service *sv)
             sqlite3_reset(st);
         }
         sqlite3_finalize(st);
-        sqlite3_exec(sv->db, "COMMIT", NULL, NULL, NULL);
+        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     }
+    sqlite3_close(db);
     return 0;
 }
 
-struct user_query { sqlite3 *db; long id; bool found; char name[128], email[128]; };
+/* ---- the pool of SQLite connections ---- */
+
+struct db_conn { sqlite3 *db; sqlite3_stmt *get_user; };
+
+static void db_destroy(void *ctx, void *res)
+{
+    (void)ctx;
+    struct db_conn *c = res;
+    sqlite3_finalize(c->get_user);
+    sqlite3_close(c->db);
+    free(c);
+}
+
+struct db_open { const char *path; struct db_conn *c; };
+
+static int db_open(void *arg)             /* on the blocking pool: file I/O */
+{
+    struct db_open *o = arg;
+    struct db_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    if (sqlite3_open_v2(o->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) ||
+        sqlite3_prepare_v2(c->db, "SELECT name, email FROM users WHERE id = ?", -1,
+                           &c->get_user, NULL)) {
+        weft_log(WEFT_LOG_ERROR, "serve: %s: %s", o->path, sqlite3_errmsg(c->db));
+        db_destroy(NULL, c);
+        return -EIO;
+    }
+    sqlite3_busy_timeout(c->db, 5000);
+    o->c = c;
+    return 0;
+}
+
+static int db_create(void *ctx, void **res)
+{
+    struct db_open o = { .path = ctx };
+    int rc = weft_run_blocking(db_open, &o);
+    if (rc && o.c)
+        db_destroy(NULL, o.c);            /* made, but its caller gave up */
+    *res = rc ? NULL : o.c;
+    return rc;
+}
+
+struct user_query { struct db_conn *c; long long id; bool found; char name[128], email[128]; };
 
 static int query_user(void *arg)          /* on the blocking pool */
 {
     struct user_query *u = arg;
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(u->db, "SELECT name, email FROM users WHERE id = ?", -1, &st, NULL))
-        return -EIO;
+    sqlite3_stmt *st = u->c->get_user;
     sqlite3_bind_int64(st, 1, u->id);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -112,8 +159,24 @@ static int query_user(void *arg)          /* on the blocking pool */
         snprintf(u->name, sizeof u->name, "%s", (const char *)sqlite3_column_text(st, 0));
         snprintf(u->email, sizeof u->email, "%s", (const char *)sqlite3_column_text(st, 1));
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Looks a user up on a pooled connection: 0 (u->found says), or an error. */
+static int find_user(struct user_query *u)
+{
+    weft_pooled *h;
+    int rc = weft_pool_acquire(db_pool, &h);
+    if (rc)
+        return rc;
+    u->c = weft_pooled_get(h);
+    rc = weft_run_blocking(query_user, u);   /* a cancel waits for a running query */
+    if (rc == -EIO)
+        weft_pool_release_broken(db_pool, h);
+    else
+        weft_pool_release(db_pool, h);
+    return rc;
 }
 
 static int json_status(weft_http_res *r, int status, json_t *j)
@@ -124,16 +187,26 @@ static int json_status(weft_http_res *r, int status, json_t *j)
     return rc;
 }
 
+/* a positive decimal integer, digits only, or 0 */
+static long long parse_id(const char *s)
+{
+    if (!s || !*s || s[strspn(s, "0123456789")])
+        return 0;
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    return errno ? 0 : v;
+}
+
 static int users(weft_http_req *q, weft_http_res *r, void *ctx)
 {
-    struct service *sv = ctx;
-    const char *id = weft_http_req_param(q, "id");
-    char *end;
-    long v = id ? strtol(id, &end, 10) : 0;
-    if (!id || !*id || *end || v < 1)
+    (void)ctx;
+    long long v = parse_id(weft_http_req_param(q, "id"));
+    if (v < 1)
         return json_status(r, 400, json_pack("{s:s}", "error", "id must be a positive integer"));
-    struct user_query u = { .db = sv->db, .id = v };
-    int rc = weft_run_blocking(query_user, &u);
+    struct user_query u = { .id = v };
+    int rc = find_user(&u);
+    if (rc == -WEFT_EPOOL_TIMEOUT)
+        return json_status(r, 503, json_pack("{s:s}", "error", "database busy"));
     if (rc)
         return rc;
     if (!u.found)
@@ -145,16 +218,25 @@ static int users(weft_http_req *q, weft_http_res *r, void *ctx)
 
 /* ---- POST /events ----------------------------------------------------------------- */
 
-static int process_event(void *arg)       /* supervised: failures reach on_event_error */
+/* The work of a real consumer goes here: the event's user must exist.
+ * Supervised: a failure reaches on_event_error and the log. */
+static int process_event(void *arg)
 {
     json_t *ev = arg;
-    int rc = weft_yield();                /* the work of a real consumer goes here */
-    json_int_t user = json_integer_value(json_object_get(ev, "user_id"));
+    struct user_query u = { .id = json_integer_value(json_object_get(ev, "user_id")) };
+    weft_scope sc;
+    weft_scope_enter(&sc, 10 * WEFT_SEC);   /* background work has no request deadline */
+    int rc = find_user(&u);
+    weft_scope_exit(&sc);
+    if (!rc && !u.found) {
+        weft_log(WEFT_LOG_WARN, "serve: event '%s': no such user %lld",
+                 json_string_value(json_object_get(ev, "type")), u.id);
+        rc = -ENOENT;
+    }
     json_decref(ev);
-    if (rc)
-        return rc;
-    weft_metric_add(events_done, 1);
-    return user > 0 ? 0 : -EINVAL;
+    if (!rc)
+        weft_metric_add(events_done, 1);
+    return rc;
 }
 
 static void on_event_error(const char *task, int err, void *ctx)
@@ -319,9 +401,13 @@ static int loop_main(void *arg)
                  weft_strerror(rc));
         return rc;
     }
+    weft_pool_config dbc = { .name = "sqlite", .min_size = 1, .max_size = 16,
+                             .acquire_timeout = 2 * WEFT_SEC };
+    static const weft_pool_ops db_ops = { .create = db_create, .destroy = db_destroy };
+    db_pool = weft_pool_new(&dbc, &db_ops, (void *)sv->db_path);
     events = weft_supervisor_new(on_event_error, NULL);
     proxy_client = weft_http_client_new(NULL);
-    if (!events || !proxy_client)
+    if (!db_pool || !events || !proxy_client)
         return -ENOMEM;
     weft_group *g = NULL;
     if (weft_loop_index() == 0) {
@@ -343,6 +429,7 @@ static int loop_main(void *arg)
     rc = weft_http_serve(sv->server, l);
     weft_supervisor_close(events, 5 * WEFT_SEC);   /* accepted events finish */
     weft_http_client_free(proxy_client, WEFT_SEC);
+    weft_pool_close(db_pool, WEFT_SEC);
     if (g) {
         weft_group_cancel(g);
         weft_group_wait(g);
@@ -406,10 +493,8 @@ int weft_cmd_serve(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (open_db(&sv)) {
-        sqlite3_close(sv.db);
+    if (prepare_db(sv.db_path))
         return 1;
-    }
     events_done = weft_counter("weft_example_events_total{result=\"done\"}", "Events processed");
     events_failed = weft_counter("weft_example_events_total{result=\"failed\"}", NULL);
     if (!(sv.server = weft_http_server_new(NULL)))
@@ -424,7 +509,6 @@ int weft_cmd_serve(int argc, char **argv)
     weft_http_server_use(sv.server, NULL, count, NULL);
     int rc = weft_run(sv.threads, loop_main, &sv);
     weft_http_server_free(sv.server);
-    sqlite3_close(sv.db);
     if (rc)
         fprintf(stderr, "weft serve: %s\n", weft_strerror(rc));
     return rc ? 1 : 0;

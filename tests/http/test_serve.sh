@@ -21,12 +21,17 @@ U=http://127.0.0.1:$PORT
 check "user from SQLite" test "$(curl -s $U/users/42)" = '{"id":42,"name":"User 42","email":"user42@example.com"}'
 check "absent user: 404 JSON" test "$(curl -s -w ' %{http_code}' $U/users/5000)" = '{"error":"no such user","id":5000} 404'
 check "non-numeric id: 400" test "$(curl -s -o /dev/null -w '%{http_code}' $U/users/abc)" = 400
+check "id with a space: 400" test "$(curl -s -o /dev/null -w '%{http_code}' $U/users/%201)" = 400
+check "id out of range: 400" test "$(curl -s -o /dev/null -w '%{http_code}' $U/users/99999999999999999999)" = 400
+check "zero id: 400" test "$(curl -s -o /dev/null -w '%{http_code}' $U/users/0)" = 400
+check "SQLite pool in /metrics" bash -c "curl -s $U/metrics | grep -q '^weft_pool_size{pool=\"sqlite\"} [1-9]'"
 J='Content-Type: application/json'
 check "event accepted: 202" test "$(curl -s -o /dev/null -w '%{http_code}' -H "$J" -d '{"type":"signup","user_id":42,"data":{"a":1}}' $U/events)" = 202
 check "event without type: 400" test "$(curl -s -w ' %{http_code}' -H "$J" -d '{"user_id":42}' $U/events)" = '{"error":"type must be a non-empty string"} 400'
 check "event with bad user_id: 400" test "$(curl -s -o /dev/null -w '%{http_code}' -H "$J" -d '{"type":"x","user_id":0}' $U/events)" = 400
 check "event with non-object data: 400" test "$(curl -s -o /dev/null -w '%{http_code}' -H "$J" -d '{"type":"x","user_id":1,"data":3}' $U/events)" = 400
 check "event not JSON: 400" test "$(curl -s -o /dev/null -w '%{http_code}' -H "$J" -d 'nope' $U/events)" = 400
+check "event for an absent user: 202" test "$(curl -s -o /dev/null -w '%{http_code}' -H "$J" -d '{"type":"late","user_id":5000}' $U/events)" = 202
 check "event not application/json: 415" test "$(curl -s -o /dev/null -w '%{http_code}' -d '{}' $U/events)" = 415
 check "proxy through the pooled client" test "$(curl -s "$U/proxy?url=$U/json")" = '{"message":"Hello, World!"}'
 check "proxy with an encoded url" test "$(curl -s -G --data-urlencode "url=$U/users/7?x=1&y=2" "$U/proxy")" = '{"id":7,"name":"User 7","email":"user7@example.com"}'
@@ -48,6 +53,8 @@ check "proxy without url: 400" test "$(curl -s -o /dev/null -w '%{http_code}' "$
 sleep 0.2
 check "in-flight gauge" bash -c "curl -s $U/metrics | grep -q '^weft_http_in_flight 1'"
 check "events processed (metrics)" bash -c "curl -s $U/metrics | grep -q 'weft_example_events_total{result=\"done\"} 1'"
+check "a failed event counted (metrics)" bash -c "curl -s $U/metrics | grep -q 'weft_example_events_total{result=\"failed\"} 1'"
+check "a failed event reaches the error handler and the log" bash -c "grep -q \"no such user 5000\" $OUT && grep -q \"event task 'event' failed\" $OUT"
 check "metrics by route and status" bash -c "curl -s http://127.0.0.1:$PORT/metrics | grep -q 'weft_http_requests_total{route=\"/plaintext\",status=\"200\"} 1'"
 check "prints the URLs to try" grep -q "curl http://127.0.0.1:$PORT/plaintext" $OUT
 # SIGTERM while a request is in flight: it is answered before the exit
