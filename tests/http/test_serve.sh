@@ -70,6 +70,13 @@ check "exits on SIGTERM" bash -c "! kill -0 $PID 2>/dev/null"
 kill $SILENT; wait $SILENT 2>/dev/null; rm -f $SILENT_OUT $OUT.inflight $OUT.code
 wait $PID; rc=$?
 check "exit status 0 after SIGTERM" test $rc -eq 0
+# SIGINT (Ctrl-C) stops it gracefully as well
+(cd /tmp && exec $WEFT serve --port $PORT --threads 1 --db $DB >/dev/null 2>&1) &
+PID=$!
+for i in $(seq 150); do curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+kill -INT $PID
+wait $PID; rc=$?
+check "exit status 0 after SIGINT" test $rc -eq 0
 $WEFT serve --port 0 >/dev/null 2>&1; check "bad port: exit 2" test $? -eq 2
 $WEFT serve --threads x >/dev/null 2>&1; check "bad threads: exit 2" test $? -eq 2
 rm -f $OUT $DB
