@@ -13,20 +13,16 @@ static int hello(weft_http_req *q, weft_http_res *r, void *ctx)
     return weft_http_res_body(r, body, (size_t)n);           /* < 0 would be a 500 */
 }
 
-static int serve(void *arg)
-{
-    weft_http_server *s = arg;
-    weft_listener *l;
-    int rc = weft_tcp_listen(&l, "127.0.0.1", 8080, 0, WEFT_REUSEPORT);
-    return rc ? rc : weft_http_serve(s, l);                  /* until shutdown */
-}
-
 int main(void)
 {
     weft_http_server_opts o = { .handler_timeout = 5 * WEFT_SEC };   /* else 30 s */
     weft_http_server *s = weft_http_server_new(&o);
     weft_http_server_route(s, "GET", "/users/{id}", hello, NULL);
-    int rc = weft_run(0, serve, s);                          /* a loop per core */
+    /* a loop per core, each accepting on its own SO_REUSEPORT listener;
+     * Ctrl-C or SIGTERM: stop accepting, finish what is in flight, return */
+    int rc = weft_http_server_run(s, "127.0.0.1", 8080, 0);
+    if (rc)
+        fprintf(stderr, "hello_server: %s\n", weft_strerror(rc));
     weft_http_server_free(s);
     return rc ? 1 : 0;
 }

@@ -144,15 +144,20 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  *
  *   request line + headers over max_header_bytes, or > max_headers  431
  *   body over max_body                                               413
- *   malformed, Content-Length with Transfer-Encoding, conflicting
- *   Content-Length, bad chunk sizes, obsolete line folding, bare LF  400
+ *   malformed, Content-Length with Transfer-Encoding, conflicting or
+ *   repeated Content-Length, bad chunk sizes, obsolete line folding,
+ *   bare LF, HTTP/1.1 without Host (or with two)                     400
  *   Transfer-Encoding other than chunked                             501
+ *   an Expect other than 100-continue                                417
  *   head not complete within header_timeout, body stalled            408
  *   no route 404, other methods 405 with Allow, HEAD served by GET
  *   handler error 500 (logged), handler past handler_timeout 503
+ *   more than max_in_flight requests being handled                  503
  *
- * (Middleware, streamed response bodies, JSON helpers and `weft serve`
- * are the server issue's next steps.)
+ * "Expect: 100-continue" gets its 100 before the body is read. Answers to
+ * pipelined requests go out together in one write. Nothing is allocated
+ * per request on this path beyond what the handler asks for (buffers
+ * belong to the connection and are reused).
  */
 typedef struct weft_http_server weft_http_server;
 typedef struct weft_http_req weft_http_req;
@@ -196,6 +201,14 @@ int weft_http_serve_conn(weft_http_server *s, weft_conn *c);
  * collapse). Run one per loop over a WEFT_REUSEPORT listener to use every
  * core. Every accepted request gets a response. */
 int weft_http_serve(weft_http_server *s, weft_listener *l);
+
+/* The whole server in one call, for programs that are only a server: one
+ * loop per thread (threads 0: one per core), each with its own
+ * WEFT_REUSEPORT listener on host:port and weft_http_serve on it, until
+ * weft_http_server_shutdown, SIGTERM or SIGINT (then gracefully, as
+ * weft_http_serve). Call it outside any loop; it blocks SIGTERM and SIGINT
+ * while it runs. 0, or the first loop's error (-EADDRINUSE, ...). */
+int weft_http_server_run(weft_http_server *s, const char *host, int port, int threads);
 
 /* Asks every weft_http_serve of s, on any loop, to shut down gracefully
  * (within 100 ms). Safe from any thread. */

@@ -75,6 +75,7 @@ static long count_maps(void)
  * mapping into up to two more VMAs. */
 static void budget_init(void)
 {
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
     long max = read_long("/proc/sys/vm/max_map_count", 65530);
     long left = (max / 2 - count_maps()) / 2;
     const char *e = getenv("WEFT_STACK_GUARDS");   /* a lower cap, for tests */
@@ -85,14 +86,12 @@ static void budget_init(void)
 
 void weft__stacks_init(weft__stacks *s, size_t size)
 {
-    if (!page_size)
-        page_size = (size_t)sysconf(_SC_PAGESIZE);
+    pthread_once(&budget_once, budget_init);   /* page_size too: loops start at once */
     size = (size + page_size - 1) & ~(page_size - 1);
     if (size < 16 * 1024)
         size = 16 * 1024;
     memset(s, 0, sizeof *s);
     s->size = size;
-    pthread_once(&budget_once, budget_init);
 }
 
 static int slab_new(weft__stacks *s)

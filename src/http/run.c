@@ -1,0 +1,73 @@
+/*
+ * weft_http_server_run: listen, serve on every loop, stop on a signal
+ * (weft/http.h). The signals are blocked in every thread (weft's threads
+ * inherit the mask) and taken by a task of loop 0 through a signalfd.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+
+#include "../core/internal.h"
+#include "weft/http.h"
+
+struct run {
+    weft_http_server *s;
+    const char *host;
+    int port;
+    sigset_t sigs;
+};
+
+static int on_signal(void *arg)
+{
+    struct run *r = arg;
+    int sig = weft_signal_wait(&r->sigs);
+    if (sig > 0) {
+        weft_log(WEFT_LOG_INFO, "http: %s, shutting down gracefully",
+                 sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        weft_http_server_shutdown(r->s);
+    }
+    return 0;
+}
+
+static int loop_main(void *arg)
+{
+    struct run *r = arg;
+    weft_listener *l;
+    int rc = weft_tcp_listen(&l, r->host, r->port, 4096, WEFT_REUSEPORT);
+    if (rc) {
+        weft_log(WEFT_LOG_ERROR, "http: cannot listen on %s:%d: %s", r->host, r->port,
+                 weft_strerror(rc));
+        weft_http_server_shutdown(r->s);  /* the other loops stop too */
+        return rc;
+    }
+    weft_group *g = weft_loop_index() == 0 ? weft_group_new() : NULL;
+    if (g)
+        weft_spawn(g, on_signal, r, "signals");
+    rc = weft_http_serve(r->s, l);
+    if (g) {
+        weft_group_cancel(g);
+        weft_group_wait(g);
+    }
+    return rc;
+}
+
+int weft_http_server_run(weft_http_server *s, const char *host, int port, int threads)
+{
+    if (!s || !host || port < 1 || port > 65535 || threads < 0)
+        return -EINVAL;
+    if (weft__self())
+        return -EPERM;
+    struct run r = { .s = s, .host = host, .port = port };
+    sigemptyset(&r.sigs);
+    sigaddset(&r.sigs, SIGTERM);
+    sigaddset(&r.sigs, SIGINT);
+    sigset_t old;
+    pthread_sigmask(SIG_BLOCK, &r.sigs, &old);
+    int rc = weft_run(threads, loop_main, &r);
+    struct timespec zero = { 0, 0 };
+    while (sigtimedwait(&r.sigs, NULL, &zero) > 0)
+        ;                                 /* a second Ctrl-C during the drain */
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
