@@ -1,5 +1,6 @@
 /* libFuzzer target: the server's request path (limits, llhttp glue,
- * obs-fold scan, router, responses) on arbitrary bytes from a client. */
+ * header collector, obs-fold scan, router, param and query decoding,
+ * responses) on arbitrary bytes from a client. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,9 @@ static int ok(weft_http_req *q, weft_http_res *r, void *ctx)
     size_t len;
     weft_http_req_body(q, &len);
     weft_http_req_header(q, "Host");
+    weft_http_req_query_param(q, "a");        /* decoding of untrusted escapes */
+    weft_http_req_query_param(q, "b");
+    weft_http_req_route(q);
     return weft_http_res_body(r, id ? id : "x", id ? strlen(id) : 1);
 }
 
