@@ -211,7 +211,8 @@ int weft_http_serve(weft_http_server *s, weft_listener *l);
 int weft_http_server_run(weft_http_server *s, const char *host, int port, int threads);
 
 /* Asks every weft_http_serve of s, on any loop, to shut down gracefully
- * (within 100 ms). Safe from any thread. */
+ * (within 100 ms). Safe from any thread. It is final: a later
+ * weft_http_serve of s returns at once (make a new server to serve again). */
 void weft_http_server_shutdown(weft_http_server *s);
 
 /* The request, valid during the handler. */
