@@ -77,6 +77,25 @@ for i in $(seq 150); do curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 
 kill -INT $PID
 wait $PID; rc=$?
 check "exit status 0 after SIGINT" test $rc -eq 0
+# out of descriptors: it keeps serving what it holds, logs, and recovers
+(cd /tmp && ulimit -n 200 && exec $WEFT serve --port $PORT --threads 1 --db $DB >$OUT 2>&1) &
+PID=$!
+for i in $(seq 150); do curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+check "out of descriptors: serves and recovers" python3 - $PORT <<'PY'
+import socket, sys, time
+port = int(sys.argv[1])
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
+time.sleep(0.3)
+def ask(s):
+    s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"); s.settimeout(3)
+    return b"Hello, World!" in s.recv(1000)
+held = sum(ask(s) for s in conns[:100])
+for s in conns: s.close()
+time.sleep(0.3)
+sys.exit(0 if held == 100 and ask(socket.create_connection(("127.0.0.1", port))) else 1)
+PY
+check "out of descriptors: logged" grep -q "Too many open files" $OUT
+kill -TERM $PID; wait $PID
 $WEFT serve --port 0 >/dev/null 2>&1; check "bad port: exit 2" test $? -eq 2
 $WEFT serve --threads x >/dev/null 2>&1; check "bad threads: exit 2" test $? -eq 2
 rm -f $OUT $DB
