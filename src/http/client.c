@@ -596,7 +596,10 @@ static int build_head(weft_http_client *cl, const weft_url *u, const weft_http_r
         snprintf(r->error, sizeof r->error, "bad method");
         return -EINVAL;
     }
-    size_t need = 256 + strlen(u->path) + strlen(u->query) + strlen(cl->o.user_agent);
+    char auth[300];
+    weft_url_authority(u, auth, sizeof auth);
+    size_t need = 200 + strlen(method) + strlen(u->path) + strlen(u->query) + strlen(auth) +
+                  strlen(cl->o.user_agent);       /* 200: the fixed text and a length */
     for (int i = 0; i < req->nheaders; i++) {
         if (!token(req->headers[i].name) || !field_value(req->headers[i].value)) {
             snprintf(r->error, sizeof r->error, "bad request header '%.60s'",
@@ -608,21 +611,35 @@ static int build_head(weft_http_client *cl, const weft_url *u, const weft_http_r
     char *b = weft__malloc(need);
     if (!b)
         return -ENOMEM;
-    char auth[300];
-    weft_url_authority(u, auth, sizeof auth);
-    size_t n = (size_t)snprintf(b, need, "%s %s%s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\n",
-                                method, u->path, *u->query ? "?" : "", u->query, auth,
-                                cl->o.user_agent);
+    char *p = weft__put_str(b, method);      /* no printf: it showed per request */
+    *p++ = ' ';
+    p = weft__put_str(p, u->path);
+    if (*u->query) {
+        *p++ = '?';
+        p = weft__put_str(p, u->query);
+    }
+    p = weft__put_str(p, " HTTP/1.1\r\nHost: ");
+    p = weft__put_str(p, auth);
+    p = weft__put_str(p, "\r\nUser-Agent: ");
+    p = weft__put_str(p, cl->o.user_agent);
+    p = weft__put_str(p, "\r\n");
     if (!cl->o.no_decompress)
-        n += (size_t)snprintf(b + n, need - n, "Accept-Encoding: gzip, deflate\r\n");
-    if (req->body_read)
-        n += (size_t)snprintf(b + n, need - n, "Transfer-Encoding: chunked\r\n");
-    else if (req->body_len || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0)
-        n += (size_t)snprintf(b + n, need - n, "Content-Length: %zu\r\n", req->body_len);
-    for (int i = 0; i < req->nheaders; i++)
-        n += (size_t)snprintf(b + n, need - n, "%s: %s\r\n", req->headers[i].name,
-                              req->headers[i].value);
-    n += (size_t)snprintf(b + n, need - n, "\r\n");
+        p = weft__put_str(p, "Accept-Encoding: gzip, deflate\r\n");
+    if (req->body_read) {
+        p = weft__put_str(p, "Transfer-Encoding: chunked\r\n");
+    } else if (req->body_len || strcmp(method, "POST") == 0 || strcmp(method, "PUT") == 0) {
+        p = weft__put_str(p, "Content-Length: ");
+        p = weft__put_uint(p, req->body_len);
+        p = weft__put_str(p, "\r\n");
+    }
+    for (int i = 0; i < req->nheaders; i++) {
+        p = weft__put_str(p, req->headers[i].name);
+        p = weft__put_str(p, ": ");
+        p = weft__put_str(p, req->headers[i].value);
+        p = weft__put_str(p, "\r\n");
+    }
+    p = weft__put_str(p, "\r\n");
+    size_t n = (size_t)(p - b);
     *out = b;
     *len = n;
     return 0;

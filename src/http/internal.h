@@ -5,10 +5,30 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* Appends n bytes to a growable buffer (doubling from 1 KiB), keeping one
  * spare byte for a terminating NUL. 0 or -ENOMEM (the buffer is kept). */
 int weft__buf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n);
+
+/* Appenders for request and response heads, where printf's cost shows:
+ * each copies and returns the end; the caller sized the buffer. */
+static inline char *weft__put_mem(char *p, const char *s, size_t n)
+{
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static inline char *weft__put_str(char *p, const char *s) { return weft__put_mem(p, s, strlen(s)); }
+
+static inline char *weft__put_uint(char *p, size_t v)
+{
+    char tmp[24], *t = tmp + sizeof tmp;
+    do
+        *--t = (char)('0' + v % 10);
+    while (v /= 10);
+    return weft__put_mem(p, t, (size_t)(tmp + sizeof tmp - t));
+}
 
 /* ---- header fields from llhttp's callbacks (head.c) ---------------------- */
 
