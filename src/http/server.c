@@ -82,6 +82,7 @@ struct weft_http_req {
 struct weft_http_res {
     weft_conn *c;
     bool head, streaming;                 /* head: a response to HEAD */
+    bool http10;                          /* no chunks; keep-alive said aloud */
     int stream_err;
     int status;
     char *hbuf;                           /* extra header lines */
@@ -471,6 +472,8 @@ static int send_response(weft_conn *c, struct weft_http_res *r, bool head, bool 
     }
     if (close)
         p = weft__put_str(p, "Connection: close\r\n");
+    else if (r->http10)                   /* 1.0 clients close unless told */
+        p = weft__put_str(p, "Connection: keep-alive\r\n");
     size_t n = (size_t)(p - line);
     struct iovec iov[4] = { { line, n }, { r->hbuf, r->hlen }, { "\r\n", 2 },
                             { r->body, head || nobody ? 0 : r->blen } };
@@ -560,15 +563,18 @@ int weft_http_res_write(weft_http_res *r, const void *data, size_t len)
     if (r->stream_err)
         return r->stream_err;
     int rc = 0;
-    if (!r->streaming) {
+    if (!r->streaming) {                  /* HTTP/1.0 has no chunks: the close ends it */
         char line[256];
         size_t n = status_head(line, r->status);
-        n = (size_t)(weft__put_str(line + n, "Transfer-Encoding: chunked\r\n") - line);
+        n = (size_t)(weft__put_str(line + n, r->http10 ? "Connection: close\r\n"
+                                                        : "Transfer-Encoding: chunked\r\n") - line);
         struct iovec iov[3] = { { line, n }, { r->hbuf, r->hlen }, { "\r\n", 2 } };
         rc = weft_conn_writev(r->c, iov, 3);
         r->streaming = true;
     }
-    if (!rc && len && !r->head) {
+    if (!rc && len && !r->head && r->http10) {
+        rc = weft_conn_write_all(r->c, data, len);
+    } else if (!rc && len && !r->head) {
         char size[24];
         int n = snprintf(size, sizeof size, "%zx\r\n", len);
         struct iovec iov[3] = { { size, (size_t)n }, { (void *)data, len }, { "\r\n", 2 } };
@@ -788,6 +794,7 @@ static int serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
         split_url(q);
         r->c = c;
         r->head = q->p.method == HTTP_HEAD;
+        r->http10 = q->p.http_major == 1 && q->p.http_minor == 0;
         if (slot && slot->sv->in_flight >= s->o.max_in_flight) {
             r->status = 503;              /* shed load now, not after a queue */
             weft_http_res_header(r, "Retry-After", "1");
@@ -805,7 +812,8 @@ static int serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
         bool keep = llhttp_should_keep_alive(&q->p) &&
                     !(slot && (slot->sv->draining || atomic_load(&s->stopping)));
         if (r->streaming) {               /* end the chunked body */
-            if (r->stream_err || (!head && (rc = weft_conn_write_all(c, "0\r\n\r\n", 5))))
+            if (r->stream_err || r->http10 ||
+                (!head && (rc = weft_conn_write_all(c, "0\r\n\r\n", 5))))
                 break;
         } else if ((rc = send_response(c, r, head, !keep))) {
             break;

@@ -216,6 +216,13 @@ static int pipelining(void *unused)
     EXPECT(a && b && c && a < b && b < c);        /* three answers, in order */
     out = rawz(v.port, "GET http://x/users/9?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     EXPECT(strstr(out, "user 9 q=q=1") != NULL);     /* absolute-form routes by path */
+    /* HTTP/1.0 keep-alive is said aloud, or 1.0 clients wait for a close */
+    out = rawz(v.port, "GET /users/1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                       "GET /users/2 HTTP/1.0\r\n\r\n");
+    a = strstr(out, "Connection: keep-alive\r\n");
+    b = strstr(out, "user 2");
+    EXPECT(a && b && a < b && strstr(b, "Connection: close") == NULL);
+    EXPECT(strstr(out, "Connection: close\r\n") != NULL);  /* the second one closes */
     stop(&v, g);
     return 0;
 }
@@ -654,12 +661,16 @@ static int api(void *unused)
     EXPECT_EQ(weft_http_get(cl, url, &r), 0);   /* the connection is still good */
     EXPECT(r.body && !strcmp(r.body, "part0;part1;part2;"));
     weft_http_response_free(&r);
+    /* HTTP/1.0 has no chunks: the body goes as it is and the close ends it */
+    char *out = rawz(port, "GET /stream HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    EXPECT(strncmp(out, "HTTP/1.1 200 ", 13) == 0 && !strstr(out, "chunked") &&
+           strstr(out, "Connection: close\r\n") && strstr(out, "\r\n\r\npart0;part1;part2;"));
     snprintf(url, sizeof url, "http://127.0.0.1:%d/missing", port);
     EXPECT_EQ(weft_http_get(cl, url, &r), 0);
     EXPECT(!strcmp(weft_http_header_get(&r, "X-Route"), "none"));
     weft_http_response_free(&r);
     EXPECT_EQ(seen[401], 1);
-    EXPECT_EQ(seen[200], 6);
+    EXPECT_EQ(seen[200], 7);
     EXPECT_EQ(seen[404], 1);              /* after-middleware sees unrouted ones too */
     weft_http_client_stats st;
     weft_http_client_stats_get(cl, &st);
