@@ -147,14 +147,15 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  *   malformed, Content-Length with Transfer-Encoding, conflicting or
  *   repeated Content-Length, bad chunk sizes, obsolete line folding,
  *   bare LF, HTTP/1.1 without Host (or with two)                     400
- *   Transfer-Encoding other than chunked                             501
+ *   Transfer-Encoding other than chunked, CONNECT                    501
  *   an Expect other than 100-continue                                417
  *   head not complete within header_timeout, body stalled            408
  *   no route 404, other methods 405 with Allow, HEAD served by GET
  *   handler error 500 (logged), handler past handler_timeout 503
  *   more than max_in_flight requests being handled                  503
  *
- * "Expect: 100-continue" gets its 100 before the body is read. Answers to
+ * "Expect: 100-continue" gets its 100 before the body is read; an Upgrade
+ * is ignored (the connection stays HTTP). Answers to
  * pipelined requests go out together in one write. Nothing is allocated
  * per request on this path beyond what the handler asks for (buffers
  * belong to the connection and are reused).

@@ -235,6 +235,9 @@ static int on_headers(llhttp_t *p)
     int rc = end_url(q);
     if (rc || (rc = head_err(q, weft__head_done(&q->hd))))
         return rc;
+    if (p->method == HTTP_CONNECT)
+        return limit(q, 501, "CONNECT is not supported");
+    p->upgrade = 0;                       /* no protocol switch: what follows is HTTP */
     const char *te = p->flags & F_TRANSFER_ENCODING ? weft__head_get(&q->hd, "Transfer-Encoding")
                                                     : NULL;
     if (te && strcasecmp(te, "chunked") != 0)

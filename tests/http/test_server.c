@@ -216,6 +216,13 @@ static int pipelining(void *unused)
     EXPECT(a && b && c && a < b && b < c);        /* three answers, in order */
     out = rawz(v.port, "GET http://x/users/9?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     EXPECT(strstr(out, "user 9 q=q=1") != NULL);     /* absolute-form routes by path */
+    /* an Upgrade is ignored (the answer is plain HTTP, and so is what follows) */
+    out = rawz(v.port, "GET /users/1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                       "Upgrade: websocket\r\n\r\nGET /users/2 HTTP/1.1\r\nHost: x\r\n"
+                       "Connection: close\r\n\r\n");
+    EXPECT(strstr(out, "user 1") && strstr(out, "user 2"));
+    out = rawz(v.port, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n");
+    EXPECT(strncmp(out, "HTTP/1.1 501 ", 13) == 0);
     /* HTTP/1.0 keep-alive is said aloud, or 1.0 clients wait for a close */
     out = rawz(v.port, "GET /users/1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
                        "GET /users/2 HTTP/1.0\r\n\r\n");
