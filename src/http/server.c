@@ -235,6 +235,8 @@ static int on_headers(llhttp_t *p)
     int rc = end_url(q);
     if (rc || (rc = head_err(q, weft__head_done(&q->hd))))
         return rc;
+    if (p->http_major != 1)
+        return limit(q, 505, "HTTP version not supported");
     if (p->method == HTTP_CONNECT)
         return limit(q, 501, "CONNECT is not supported");
     p->upgrade = 0;                       /* no protocol switch: what follows is HTTP */
@@ -391,7 +393,10 @@ static int read_request(struct weft_http_req *q, weft_conn *c)
             llhttp_resume(&q->p);
             break;
         }
-        if (!q->status) {                 /* else a limit said which */
+        if (!q->status && (e == HPE_INVALID_VERSION || e == HPE_PAUSED_H2_UPGRADE)) {
+            q->status = 505;              /* HTTP/1.2, HTTP/2's preface */
+            q->why = "HTTP version not supported";
+        } else if (!q->status) {          /* else a limit said which */
             q->status = 400;
             q->why = llhttp_get_error_reason(&q->p);
         }
@@ -430,6 +435,7 @@ static const char *reason(int status)
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
     }
     return "Status";
 }

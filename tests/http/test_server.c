@@ -369,6 +369,9 @@ static int limits(void *unused)
         { "two Host headers", "GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
           "HTTP/1.1 400 " },
         { "malformed request line", "GET\r\n\r\n", "HTTP/1.1 400 " },
+        { "HTTP/2.0 request line", "GET /hello HTTP/2.0\r\nHost: x\r\n\r\n", "HTTP/1.1 505 " },
+        { "HTTP/1.2", "GET /hello HTTP/1.2\r\nHost: x\r\n\r\n", "HTTP/1.1 505 " },
+        { "HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "HTTP/1.1 505 " },
         { "unsupported Transfer-Encoding",
           "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", "HTTP/1.1 501 " },
     };
