@@ -1,0 +1,374 @@
+/*
+ * The HTTP server's requests: llhttp's callbacks into the per-connection
+ * request state, the limits checked as bytes arrive, and what handlers
+ * read of a request (weft/http.h).
+ *
+ * One parser per connection runs across requests: it pauses at the end of
+ * each request, the request is routed and answered, and the parser resumes
+ * on the bytes that follow (pipelining costs nothing extra). The request's
+ * URL and headers are copied into a per-connection buffer that is reused,
+ * so a connection allocates only when a request is bigger than any before.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server_internal.h"
+
+/* ---- parsing ---------------------------------------------------------------- */
+
+static struct weft_http_req *R(llhttp_t *p) { return (struct weft_http_req *)p; }
+
+static int limit(struct weft_http_req *q, int status, const char *why)
+{
+    q->status = status;
+    q->why = why;
+    return HPE_USER;
+}
+
+/* a head error as the status it answers with */
+static int head_err(struct weft_http_req *q, int rc)
+{
+    if (rc == -EMSGSIZE)
+        return limit(q, 431, "request header fields too large");
+    if (rc == -E2BIG)
+        return limit(q, 431, "too many request header fields");
+    if (rc == -EPROTO)
+        return limit(q, 400, "header without a value");
+    return rc ? limit(q, 503, "out of memory") : 0;
+}
+
+static int end_url(struct weft_http_req *q)
+{
+    if (!q->in_url)
+        return 0;
+    int rc = weft__head_put(&q->hd, "", 1);
+    q->url_len = q->hd.len - 1 - q->url;
+    q->in_url = false;
+    return head_err(q, rc);
+}
+
+static int on_begin(llhttp_t *p)
+{
+    R(p)->any = true;
+    return 0;
+}
+
+static int on_method(llhttp_t *p, const char *at, size_t n)
+{
+    (void)at;
+    return head_err(R(p), weft__head_count(&R(p)->hd, n));
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t n)
+{
+    struct weft_http_req *q = R(p);
+    if (!q->in_url) {
+        q->in_url = true;
+        q->url = q->hd.len;
+    }
+    return head_err(q, weft__head_put(&q->hd, at, n));
+}
+
+static int on_field(llhttp_t *p, const char *at, size_t n)
+{
+    struct weft_http_req *q = R(p);
+    int rc = end_url(q);
+    return rc ? rc : head_err(q, weft__head_field(&q->hd, at, n));
+}
+
+static int on_value(llhttp_t *p, const char *at, size_t n)
+{
+    return head_err(R(p), weft__head_value(&R(p)->hd, at, n));
+}
+
+static int on_headers(llhttp_t *p)
+{
+    struct weft_http_req *q = R(p);
+    int rc = end_url(q);
+    if (rc || (rc = head_err(q, weft__head_done(&q->hd))))
+        return rc;
+    if (p->http_major != 1)
+        return limit(q, 505, "HTTP version not supported");
+    if (p->method == HTTP_CONNECT)
+        return limit(q, 501, "CONNECT is not supported");
+    p->upgrade = 0;                       /* no protocol switch: what follows is HTTP */
+    const char *te = p->flags & F_TRANSFER_ENCODING ? weft__head_get(&q->hd, "Transfer-Encoding")
+                                                    : NULL;
+    if (te && strcasecmp(te, "chunked") != 0)
+        return limit(q, 501, "unsupported Transfer-Encoding");
+    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > q->s->o.max_body)
+        return limit(q, 413, "request body too large");
+    int hosts = 0;
+    for (int i = 0; i < q->hd.n; i++)
+        hosts += strcasecmp(q->hd.buf + q->hd.idx[i].name, "Host") == 0;
+    if (hosts > 1 || (hosts == 0 && p->http_major == 1 && p->http_minor >= 1))
+        return limit(q, 400, hosts ? "more than one Host header" : "no Host header");
+    const char *expect = weft__head_get(&q->hd, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") != 0)
+        return limit(q, 417, "unsupported expectation");
+    q->expect_continue = expect && p->http_minor >= 1 &&
+                         ((p->flags & F_CHUNKED) || p->content_length > 0);
+    q->method = llhttp_method_name(p->method);
+    q->headers_done = true;
+    return 0;
+}
+
+static int on_chunk_header(llhttp_t *p)
+{
+    struct weft_http_req *q = R(p);
+    if (p->content_length > q->s->o.max_body - q->blen)
+        return limit(q, 413, "request body too large");
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t n)
+{
+    struct weft_http_req *q = R(p);
+    if (q->blen + n > q->s->o.max_body)
+        return limit(q, 413, "request body too large");
+    if (weft__buf_append(&q->body, &q->blen, &q->bcap, at, n))
+        return limit(q, 503, "out of memory");
+    return 0;
+}
+
+static int on_complete(llhttp_t *p)
+{
+    R(p)->complete = true;
+    return HPE_PAUSED;                    /* answer before parsing the next one */
+}
+
+static const llhttp_settings_t settings = {
+    .on_message_begin = on_begin,
+    .on_method = on_method,
+    .on_url = on_url,
+    .on_header_field = on_field,
+    .on_header_value = on_value,
+    .on_headers_complete = on_headers,
+    .on_body = on_body,
+    .on_message_complete = on_complete,
+    .on_chunk_header = on_chunk_header,
+};
+
+void weft__req_reset(struct weft_http_req *q)
+{
+    weft__head_reset(&q->hd);
+    q->m.pattern = NULL;                  /* until a route matches */
+    q->url = q->url_len = q->blen = q->pused = 0;
+    q->in_url = q->complete = q->any = q->headers_done = q->expect_continue = false;
+    q->line_start = q->head_end = false;
+    q->lines = 0;
+    q->status = 0;
+    q->why = NULL;
+}
+
+/* llhttp 8 accepts obsolete line folding (a header line that starts with
+ * a space or tab continues the previous one), a request-smuggling vector:
+ * look for it in the head's raw bytes before they are parsed. */
+static bool folded(struct weft_http_req *q, const char *d, size_t n)
+{
+    for (size_t i = 0; i < n && !q->head_end; i++) {
+        char ch = d[i];
+        if (q->line_start && q->lines > 0 && (ch == ' ' || ch == '\t'))
+            return true;
+        if (ch == '\n') {
+            if (q->line_start && q->lines > 0)
+                q->head_end = true;       /* the empty line */
+            q->line_start = true;
+            q->lines++;
+        } else if (ch != '\r') {
+            q->line_start = false;
+        }
+    }
+    return false;
+}
+
+int weft__read_request(struct weft_http_req *q, weft_conn *c)
+{
+    weft_http_server *s = q->s;
+    weft_scope head;
+    bool timing = false;
+    int rc = 0;
+    while (!q->complete) {
+        const char *data;
+        int n = weft_conn_peek(c, &data);
+        if (n == 0) {
+            /* idle between requests; then the head's own deadline (the
+             * scope below); then a deadline for each wait for body bytes */
+            weft_scope wait;
+            weft_scope_enter(&wait, !timing ? s->o.keepalive_timeout
+                                    : q->headers_done ? s->o.body_timeout : WEFT_FOREVER);
+            if (q->expect_continue) {     /* the client waits for our go-ahead */
+                q->expect_continue = false;
+                n = weft_conn_write(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+            } else {
+                n = 0;
+            }
+            if (n == 0)
+                n = weft_conn_flush(c);   /* and queued pipelined responses */
+            if (n == 0)
+                n = weft_conn_fill(c);
+            weft_scope_exit(&wait);
+            if (n == 0 || (n < 0 && !timing)) {
+                rc = timing ? -EPROTO : 1;     /* closed mid-request, or done */
+                if (timing && n == 0)
+                    q->status = 400, q->why = "incomplete request";
+                break;
+            }
+            if (n < 0) {
+                rc = n;
+                if (weft_is_timeout(n))
+                    q->status = 408, q->why = "request timeout";
+                break;
+            }
+            continue;
+        }
+        if (!timing) {                    /* the first byte starts the head's clock */
+            weft_scope_enter(&head, s->o.header_timeout);
+            timing = true;
+        }
+        if (folded(q, data, (size_t)n)) {
+            q->status = 400;
+            q->why = "obsolete line folding";
+            rc = -EPROTO;
+            break;
+        }
+        llhttp_errno_t e = llhttp_execute(&q->p, data, (size_t)n);
+        if (e == HPE_OK) {
+            weft_conn_consume(c, (size_t)n);
+            continue;
+        }
+        if (e == HPE_PAUSED) {
+            weft_conn_consume(c, (size_t)(llhttp_get_error_pos(&q->p) - data));
+            llhttp_resume(&q->p);
+            break;
+        }
+        if (!q->status && (e == HPE_INVALID_VERSION || e == HPE_PAUSED_H2_UPGRADE)) {
+            q->status = 505;              /* HTTP/1.2, HTTP/2's preface */
+            q->why = "HTTP version not supported";
+        } else if (!q->status) {          /* else a limit said which */
+            q->status = 400;
+            q->why = llhttp_get_error_reason(&q->p);
+        }
+        rc = -EPROTO;
+        break;
+    }
+    if (timing && weft_scope_exit(&head) && rc < 0)
+        q->status = 408, q->why = "request timeout";
+    return rc;
+}
+
+
+struct weft_http_req *weft__req_new(weft_http_server *s)
+{
+    struct weft_http_req *q =
+        weft__calloc(1, sizeof *q + (size_t)s->o.max_headers * sizeof q->h[0]);
+    if (q) {
+        q->s = s;
+        q->hd.idx = q->h;
+        q->hd.max = s->o.max_headers;
+        q->hd.max_bytes = s->o.max_header_bytes;
+        llhttp_init(&q->p, HTTP_REQUEST, &settings);
+    }
+    return q;
+}
+
+void weft__req_free(struct weft_http_req *q)
+{
+    if (q) {
+        weft__free(q->hd.buf);
+        weft__free(q->pbuf);
+        weft__free(q->body);
+        weft__free(q);
+    }
+}
+
+/* splits the URL into path and query, in place */
+void weft__split_url(struct weft_http_req *q)
+{
+    char *u = q->hd.buf + q->url;
+    if (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0) {
+        char *slash = strchr(strstr(u, "//") + 2, '/');   /* absolute-form: route */
+        u = slash ? slash : (char *)"/";                  /* by its path */
+    }
+    char *qm = strchr(u, '?');
+    if (qm)
+        *qm = 0;
+    q->path = u;
+    q->query = qm ? qm + 1 : "";
+}
+
+/* ---- the request, for handlers ------------------------------------------------ */
+
+const char *weft_http_req_method(const weft_http_req *q) { return q ? q->method : NULL; }
+const char *weft_http_req_path(const weft_http_req *q) { return q ? q->path : NULL; }
+const char *weft_http_req_query(const weft_http_req *q) { return q ? q->query : NULL; }
+const char *weft_http_req_route(const weft_http_req *q) { return q ? q->m.pattern : NULL; }
+const char *weft_http_req_header(const weft_http_req *q, const char *n)
+{
+    return q && n ? weft__head_get(&q->hd, n) : NULL;
+}
+
+const void *weft_http_req_body(const weft_http_req *q, size_t *len)
+{
+    if (len)
+        *len = q ? q->blen : 0;
+    return q && q->blen ? q->body : NULL;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* a copy of raw[0..n) with %XX (and for a query, '+') decoded, kept until
+ * the next request; NULL when the scratch space is spent */
+static const char *decoded(weft_http_req *q, const char *raw, size_t n, bool query)
+{
+    if (!q->pbuf) {
+        q->pcap = 2 * q->s->o.max_header_bytes;  /* twice any URL: room for every */
+        if (!(q->pbuf = weft__malloc(q->pcap)))  /* value, once each, and then some */
+            return NULL;
+    }
+    if (q->pused + n + 1 > q->pcap)
+        return NULL;
+    char *v = q->pbuf + q->pused, *o = v;
+    for (size_t i = 0; i < n; i++) {
+        if (raw[i] == '%' && i + 2 < n && hexval(raw[i + 1]) >= 0 && hexval(raw[i + 2]) >= 0) {
+            *o++ = (char)(hexval(raw[i + 1]) * 16 + hexval(raw[i + 2]));
+            i += 2;
+        } else {
+            *o++ = query && raw[i] == '+' ? ' ' : raw[i];
+        }
+    }
+    *o++ = 0;
+    q->pused += (size_t)(o - v);
+    return v;
+}
+
+const char *weft_http_req_param(weft_http_req *q, const char *name)
+{
+    for (int i = 0; q && name && i < q->m.nparams; i++)
+        if (strcmp(q->m.params[i].name, name) == 0)
+            return decoded(q, q->m.params[i].value, q->m.params[i].len, false);
+    return NULL;
+}
+
+const char *weft_http_req_query_param(weft_http_req *q, const char *name)
+{
+    if (!q || !name || !q->query)
+        return NULL;
+    size_t nlen = strlen(name);
+    for (const char *p = q->query; *p;) {
+        size_t len = strcspn(p, "&");
+        const char *eq = memchr(p, '=', len);
+        size_t klen = eq ? (size_t)(eq - p) : len;
+        if (klen == nlen && memcmp(p, name, nlen) == 0)
+            return eq ? decoded(q, eq + 1, len - klen - 1, true) : "";
+        p += len + (p[len] == '&');
+    }
+    return NULL;
+}

@@ -1,0 +1,99 @@
+/* The HTTP server's private state, shared by the files of its parts:
+ * server.c (routes, accepting, draining), request.c (parsing, the request
+ * for handlers), response.c, connection.c (the loop of one connection). */
+#ifndef WEFT_HTTP_SERVER_INTERNAL_H
+#define WEFT_HTTP_SERVER_INTERNAL_H
+
+#include <llhttp.h>
+#include <stdbool.h>
+
+#include "../core/internal.h"
+#include "internal.h"
+#include "weft/http.h"
+#include "weft/router.h"
+
+struct middleware {
+    weft_http_before before;
+    weft_http_after after;
+    void *ctx;
+};
+
+struct weft_http_server {
+    weft_router *router;
+    weft_http_server_opts o;
+    _Atomic bool stopping;
+    struct middleware *mw;
+    int nmw;
+    weft_metric *in_flight;               /* process-wide gauge */
+};
+
+/* one weft_http_serve: its connections, in this loop */
+struct serving {
+    weft_http_server *s;
+    weft_sem conns;                       /* max_connections */
+    unsigned in_flight;
+    bool draining;
+    struct conn_slot *slots;              /* live connections */
+};
+
+struct conn_slot {
+    struct conn_slot *next, *prev;
+    struct serving *sv;
+    weft_conn *c;
+    weft_task *task;
+    bool idle;                            /* between requests */
+};
+
+struct weft_http_req {
+    llhttp_t p;                           /* first: callbacks cast back */
+    weft_http_server *s;
+    struct weft__head hd;                 /* URL and header fields */
+    size_t url, url_len;
+    bool in_url, complete, any, headers_done;
+    bool expect_continue;                 /* send 100 before waiting for the body */
+    bool line_start, head_end;            /* obs-fold scan */
+    int lines;
+    int status;                           /* a limit's status, when broken */
+    const char *why;
+    char *body;
+    size_t blen, bcap;
+    const char *method;                   /* llhttp's static name */
+    const char *path, *query;
+    weft_route_match m;
+    char *pbuf;                           /* decoded params and query values, */
+    size_t pused, pcap;                   /* made at the first lookup */
+    struct weft__hdr h[];                 /* max_headers of them */
+};
+
+struct weft_http_res {
+    weft_conn *c;
+    bool head, streaming;                 /* head: a response to HEAD */
+    bool http10;                          /* no chunks; keep-alive said aloud */
+    int stream_err;
+    int status;
+    char *hbuf;                           /* extra header lines */
+    size_t hlen, hcap;
+    char *body;
+    size_t blen, bcap;
+};
+
+/* request.c */
+struct weft_http_req *weft__req_new(weft_http_server *s);
+void weft__req_free(struct weft_http_req *q);
+void weft__req_reset(struct weft_http_req *q);
+/* Reads the next request. 0 with q complete; 1 when the client is done
+ * (closed, or idle past keep-alive); < 0 with q->status set for an answer
+ * (0 status: just close). */
+int weft__read_request(struct weft_http_req *q, weft_conn *c);
+void weft__split_url(struct weft_http_req *q);
+
+/* response.c */
+const char *weft__http_reason(int status);
+void weft__res_reset(struct weft_http_res *r);
+void weft__res_free(struct weft_http_res *r);
+int weft__send_response(weft_conn *c, struct weft_http_res *r, bool head, bool close);
+
+/* connection.c: serves c until it ends (slot: when weft_http_serve owns c) */
+int weft__serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot);
+
+#endif
