@@ -1,0 +1,111 @@
+/*
+ * Streamed responses (weft_http_open): the head is read and published,
+ * then the body is handed to the caller as it arrives, on a pooled
+ * connection held until weft_http_stream_close.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "client_internal.h"
+
+/* ---- streaming responses ---------------------------------------------------- */
+
+struct weft_http_stream {
+    weft_http_client *cl;
+    struct origin *o;
+    weft_pooled *ph;
+    struct hconn *h;
+    struct parse ps;
+    int err;
+    char buf[16384];
+};
+
+int weft_http_open(weft_http_client *cl, const weft_http_request *req, weft_http_response *r,
+                   weft_http_stream **out)
+{
+    if (!r)
+        return -EINVAL;
+    memset(r, 0, sizeof *r);
+    if (!cl || !req || !req->url || !out) {
+        snprintf(r->error, sizeof r->error, "no client, request, URL or stream");
+        return -EINVAL;
+    }
+    if (!weft__self())
+        return -EPERM;
+    weft_url *u = weft__malloc(sizeof *u);
+    weft_http_stream *st = weft__calloc(1, sizeof *st);
+    r->priv_ = weft__resp_store();
+    int rc = u && st && r->priv_ ? weft_url_parse(u, req->url) : -ENOMEM;
+    if (rc == -EINVAL)
+        snprintf(r->error, sizeof r->error, "bad URL: %s", u->error);
+    const char *method = req->method ? req->method : "GET";
+    weft_scope sc;
+    weft_time total = req->timeout ? req->timeout : cl->o.timeout;
+    weft_scope_enter(&sc, total ? total : WEFT_FOREVER);
+    if (!rc)
+        rc = weft__send_pooled(cl, u, req, method, r, &st->o, &st->ph);
+    weft__free(u);
+    if (st && st->ph) {
+        st->cl = cl;
+        st->h = weft_pooled_get(st->ph);
+        st->h->used = true;
+    }
+    if (!rc) {
+        weft__parse_init(&st->ps, cl, r, strcmp(method, "HEAD") == 0);
+        st->ps.streaming = true;
+        st->ps.sbuf = st->buf;
+        st->ps.scap = sizeof st->buf;
+        while ((rc = weft__pump(&st->ps, st->h->c, sizeof st->buf)) == 0)
+            ;
+        if (rc > 0)                       /* paused after the head, or complete */
+            rc = weft__publish_headers(&st->ps);
+    }
+    weft_scope_exit(&sc);
+    if (rc) {
+        if (!r->error[0])
+            snprintf(r->error, sizeof r->error, "%s", weft_strerror(rc));
+        st->err = rc;
+        weft_http_stream_close(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+int weft_http_stream_read(weft_http_stream *st, void *buf, size_t len)
+{
+    if (!st || (!buf && len))
+        return -EINVAL;
+    struct parse *s = &st->ps;
+    for (;;) {
+        if (st->err)
+            return st->err;
+        if (s->spos < s->slen) {
+            size_t n = s->slen - s->spos < len ? s->slen - s->spos : len;
+            memcpy(buf, s->sbuf + s->spos, n);
+            s->spos += n;
+            return (int)n;
+        }
+        if (s->complete)
+            return 0;
+        s->slen = s->spos = 0;            /* pump feeds at most what fits */
+        int rc = weft__pump(s, st->h->c, s->scap);
+        if (rc < 0)
+            st->err = rc;
+    }
+}
+
+void weft_http_stream_close(weft_http_stream *st)
+{
+    if (!st)
+        return;
+    if (st->ph) {
+        bool keep = !st->err && st->ps.complete && llhttp_should_keep_alive(&st->ps.p);
+        if (keep)
+            weft_pool_release(st->o->pool, st->ph);
+        else
+            weft_pool_release_broken(st->o->pool, st->ph);
+    }
+    weft__free(st);
+}
