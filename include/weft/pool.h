@@ -90,6 +90,12 @@ void weft_pool_release(weft_pool *p, weft_pooled *h);
  * destroyed and, if tasks wait or the pool is below min_size, replaced. */
 void weft_pool_release_broken(weft_pool *p, weft_pooled *h);
 
+/* Destroys up to n idle resources now, the longest idle first (to make
+ * room elsewhere: an HTTP client at its total bound closes another
+ * origin's idle connection this way). The count destroyed, -EXDEV, -EPERM,
+ * -EINVAL. */
+int weft_pool_trim(weft_pool *p, unsigned n);
+
 /* Called by the task that made the pool (else -EPERM), or by any task of
  * the loop when the pool runs in a given supervisor.
  * Stops lending (waiters and later acquires get -WEFT_ECLOSED), destroys

@@ -26,12 +26,20 @@ static int conn_create(void *ctx, void **res)
 {
     struct origin *o = ctx;
     weft_http_client *cl = o->cl;
-    weft_scope sc;
-    weft_scope_enter(&sc, cl->o.pool_timeout);
-    int rc = weft_sem_acquire(&cl->total);      /* the total bound */
-    bool ours = weft_scope_exit(&sc);
-    if (rc)
-        return rc == -ETIMEDOUT && ours ? -WEFT_EPOOL_TIMEOUT : rc;
+    int rc = weft_sem_try_acquire(&cl->total);  /* the total bound */
+    if (rc) {
+        /* at the bound: an idle connection of another origin gives way
+         * rather than hold its permit until it idles out */
+        for (struct origin *x = cl->origins; x; x = x->next)
+            if (x != o && weft_pool_trim(x->pool, 1) == 1)
+                break;
+        weft_scope sc;
+        weft_scope_enter(&sc, cl->o.pool_timeout);
+        rc = weft_sem_acquire(&cl->total);
+        bool ours = weft_scope_exit(&sc);
+        if (rc)
+            return rc == -ETIMEDOUT && ours ? -WEFT_EPOOL_TIMEOUT : rc;
+    }
     struct hconn *h = weft__calloc(1, sizeof *h);
     weft_net_opts no = { .connect_timeout = cl->o.connect_timeout,
                          .read_timeout = cl->o.read_timeout,

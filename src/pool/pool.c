@@ -341,6 +341,24 @@ static void give_back(weft_pool *p, weft_pooled *h, bool broken)
 void weft_pool_release(weft_pool *p, weft_pooled *h) { give_back(p, h, false); }
 void weft_pool_release_broken(weft_pool *p, weft_pooled *h) { give_back(p, h, true); }
 
+int weft_pool_trim(weft_pool *p, unsigned n)
+{
+    int rc = usable(p);
+    if (rc)
+        return rc;
+    unsigned done = 0;
+    for (; done < n && p->idle; done++) {
+        weft_pooled **pp = &p->idle;
+        while ((*pp)->next)
+            pp = &(*pp)->next;            /* the coldest is at the bottom */
+        weft_pooled *h = *pp;
+        *pp = NULL;
+        p->nidle--;
+        discard(p, h);
+    }
+    return (int)done;
+}
+
 /* ---- background maintenance ----------------------------------------------- */
 
 static void publish(weft_metric *m, int64_t *last, int64_t now)

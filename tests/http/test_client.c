@@ -358,6 +358,34 @@ static int retry_and_redirects(void *unused)
 }
 static void test_retry_and_redirects(void **s) { (void)s; RUN(retry_and_redirects, NULL); }
 
+/* At the total bound, an idle keep-alive connection of one origin gives
+ * way to a new origin (it held the permit until it idled out: a crawler
+ * over many hosts stalled on it). */
+static int origins_share(void *unused)
+{
+    (void)unused;
+    struct srv a, b;
+    weft_group *ga = start(&a), *gb = start(&b);
+    weft_http_client_opts o = { .max_connections = 1, .pool_timeout = 500 * WEFT_MS,
+                                .idle_timeout = 30 * WEFT_SEC };
+    weft_http_client *cl = weft_http_client_new(&o);
+    weft_http_response r;
+    for (int i = 0; i < 3; i++) {             /* a, b, a: each takes the one permit */
+        EXPECT_EQ(weft_http_get(cl, url(i % 2 ? &b : &a, "/hello"), &r), 0);
+        EXPECT_EQ(r.status, 200);
+        weft_http_response_free(&r);
+    }
+    weft_http_client_stats st;
+    weft_http_client_stats_get(cl, &st);
+    EXPECT_EQ(st.connections, 3);
+    EXPECT_EQ(st.open, 1);
+    weft_http_client_free(cl, WEFT_SEC);
+    stop(&a, ga);
+    stop(&b, gb);
+    return 0;
+}
+static void test_origins_share_the_total(void **s) { (void)s; RUN(origins_share, NULL); }
+
 static int holder(void *arg)
 {
     weft_http_client *cl = ((void **)arg)[0];
@@ -577,6 +605,7 @@ int main(void)
         cmocka_unit_test(test_hostile_responses),
         cmocka_unit_test(test_retry_and_redirects),
         cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_origins_share_the_total),
         cmocka_unit_test(test_cancellation_storm),
         cmocka_unit_test(test_streaming),
     };

@@ -61,6 +61,20 @@ static int basics(void *unused)
     weft_pool_stats_get(p, &s);
     EXPECT_EQ(s.idle, 2);
     EXPECT_EQ(s.in_use, 0);
+    /* trim: the longest idle goes first, and never more than is idle */
+    EXPECT_EQ(weft_pool_acquire(p, &a), 0);
+    int warm = ((struct res *)weft_pooled_get(a))->id;
+    weft_pool_release(p, a);
+    EXPECT_EQ(weft_pool_trim(p, 1), 1);
+    EXPECT_EQ(rc.open, 1);
+    EXPECT_EQ(weft_pool_acquire(p, &a), 0);
+    EXPECT_EQ(((struct res *)weft_pooled_get(a))->id, warm);   /* the warm one stayed */
+    weft_pool_release(p, a);
+    EXPECT_EQ(weft_pool_trim(p, 5), 1);
+    EXPECT_EQ(weft_pool_trim(p, 5), 0);
+    EXPECT_EQ(weft_pool_trim(NULL, 1), -EINVAL);
+    weft_pool_stats_get(p, &s);
+    EXPECT_EQ(s.size, 0);
     EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
     EXPECT_EQ(rc.open, 0);
     /* bad configurations */
