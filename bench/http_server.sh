@@ -10,7 +10,8 @@
 # thread/worker) and wrk -t1 on CPU 1; then plaintext with 2 server threads
 # and wrk -t2 sharing both cores. Server CPU per request (user+sys of all
 # its processes over the run / requests) separates servers when wrk is the
-# bottleneck. Each figure is the median of RUNS runs; ratios are to nginx.
+# bottleneck. Each figure is the median of RUNS runs, interleaved across
+# the servers; ratios are to nginx.
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
@@ -80,10 +81,10 @@ mode() {  # label threads server-cpus wrk-cpus wrk-threads path [lua depth]
   echo "== $label: wrk -t$wt -c$C ${D}s, server threads $w, median of $RUNS =="
   printf "%-10s %10s %9s %12s %9s %9s\n" server req/s p99 "CPU us/req" "rps/nginx" "cpu/nginx"
   local s
-  for s in $SERVERS; do
-    : > "$OUT/runs.$s"
-    for i in $(seq "$RUNS"); do
-      start "$s" "$w" "$scpu" || { echo "bench: $s did not start" >&2; break; }
+  for s in $SERVERS; do : > "$OUT/runs.$s"; done
+  for i in $(seq "$RUNS"); do             # interleaved: drift hits every server alike
+    for s in $SERVERS; do
+      start "$s" "$w" "$scpu" || { echo "bench: $s did not start" >&2; continue; }
       measure "$wcpu" "$wt" "$@" >> "$OUT/runs.$s"
       stop
     done
