@@ -318,6 +318,8 @@ int weft_conn_write(weft_conn *c, const void *buf, size_t len)
         return rc;
     if (!buf && len)
         return -EINVAL;
+    if (!len)
+        return 0;
     if (!c->wbuf && len < c->wcap)
         c->wbuf = weft__malloc(c->wcap);  /* without one, bytes go out now */
     if (c->wbuf && len <= c->wcap - c->wlen) {

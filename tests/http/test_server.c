@@ -23,6 +23,13 @@ static int user(weft_http_req *q, weft_http_res *r, void *ctx)
     return weft_http_res_body(r, body, (size_t)n);
 }
 
+static int bare(weft_http_req *q, weft_http_res *r, void *ctx)   /* no headers set */
+{
+    (void)q;
+    (void)ctx;
+    return weft_http_res_body(r, "bare", 4);
+}
+
 static int query(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     (void)ctx;
@@ -97,6 +104,7 @@ static weft_group *start(struct srv *v)
     weft_http_server_route(v->s, "GET", "/users/{id}", user, NULL);
     weft_http_server_route(v->s, "POST", "/echo", echo, NULL);
     weft_http_server_route(v->s, "GET", "/q/{name}", query, NULL);
+    weft_http_server_route(v->s, "GET", "/bare", bare, NULL);
     weft_http_server_route(v->s, "GET", "/fail", fails, NULL);
     weft_http_server_route(v->s, "GET", "/slow", slow, NULL);
     weft_tcp_listen(&v->l, "127.0.0.1", 0, 0, 0);
@@ -214,6 +222,10 @@ static int pipelining(void *unused)
                              "GET /users/3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     char *a = strstr(out, "user 1"), *b = strstr(out, "user 2"), *c = strstr(out, "user 3");
     EXPECT(a && b && c && a < b && b < c);        /* three answers, in order */
+    /* queued answers without extra headers or body (UBSan: memcpy of NULL) */
+    out = rawz(v.port, "GET /bare HTTP/1.1\r\nHost: x\r\n\r\nHEAD /bare HTTP/1.1\r\nHost: x\r\n\r\n"
+                       "GET /bare HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT(strstr(out, "bare") && strstr(strstr(out, "bare") + 4, "bare"));
     out = rawz(v.port, "GET http://x/users/9?q=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     EXPECT(strstr(out, "user 9 q=q=1") != NULL);     /* absolute-form routes by path */
     /* an Upgrade is ignored (the answer is plain HTTP, and so is what follows) */
