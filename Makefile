@@ -55,7 +55,8 @@ tsan: bootstrap
 VG_TESTS = core_selftest core/core_task core/core_scope core/core_group core/core_sync \
            core/core_chan core/core_fd core/core_blocking core/core_services \
            net/net_tcp net/net_dns net/net_tls pool/pool_pool \
-           http/http_url http/http_client http/http_https http/http_router http/http_server
+           http/http_url http/http_client http/http_https http/http_router http/http_server \
+           http/http_soak
 valgrind: build
 	@for t in $(VG_TESTS); do \
 	  echo "valgrind $$t"; \
