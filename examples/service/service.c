@@ -21,6 +21,7 @@
  *   GET /proxy?url=  fetched through the loop's pooled client, 5 s deadline;
  *                    504 on timeout, 502 when the upstream fails
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
@@ -35,7 +36,8 @@
 
 static const char usage_text[] =
     "usage: weft serve [--host HOST] [--port PORT] [--threads N] [--db PATH]\n"
-    "  --host HOST    address to listen on (default 127.0.0.1)\n"
+    "  --host HOST    IP address to listen on, or localhost (default 127.0.0.1;\n"
+    "                 \"\" for every address)\n"
     "  --port PORT    default 8080\n"
     "  --threads N    loops, one per thread (default: one per core)\n"
     "  --db PATH      the SQLite database (default ./weft-example.db, made on first start)\n";
@@ -455,9 +457,17 @@ int weft_cmd_serve(int argc, char **argv)
     opterr = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (c) {
-        case 'H':
-            sv.host = optarg;
+        case 'H': {
+            unsigned char a[16];
+            sv.host = strcmp(optarg, "localhost") == 0 ? "127.0.0.1" : optarg;
+            if (*sv.host && inet_pton(AF_INET, sv.host, a) != 1 &&
+                inet_pton(AF_INET6, sv.host, a) != 1) {
+                fprintf(stderr, "weft serve: --host needs an IP address or localhost, not '%s'\n%s",
+                        optarg, usage_text);
+                return 2;
+            }
             break;
+        }
         case 'p':
             sv.port = (int)strtol(optarg, &end, 10);
             if (*end || sv.port < 1 || sv.port > 65535) {

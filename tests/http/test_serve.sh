@@ -98,6 +98,7 @@ check "out of descriptors: logged" grep -q "Too many open files" $OUT
 kill -TERM $PID; wait $PID
 $WEFT serve --port 0 >/dev/null 2>&1; check "bad port: exit 2" test $? -eq 2
 $WEFT serve --threads x >/dev/null 2>&1; check "bad threads: exit 2" test $? -eq 2
+check "bad host: exit 2, named" bash -c "$WEFT serve --host nosuch.invalid 2>&1 >/dev/null | grep -q \"not 'nosuch.invalid'\"; test \${PIPESTATUS[0]} -eq 2"
 rm -f $OUT $DB
 echo "serve end-to-end: $fails failed"
 [ $fails -eq 0 ]
