@@ -1,7 +1,8 @@
 /* Soak: 64 clients for a while doing what clients do to a server --
- * keep-alive runs, pipelined bursts, bodies (sized and chunked), slow
- * heads, garbage, requests abandoned halfway, resets, hang-ups before the
- * answer -- against one weft_http_serve. Every request that should be
+ * keep-alive runs, pipelined bursts, bodies (sized and chunked), streamed
+ * answers read to the end or abandoned, slow heads, garbage, requests
+ * abandoned halfway, resets, hang-ups before the answer -- against one
+ * weft_http_serve. Every request that should be
  * answered is, the server keeps answering, and once the clients are gone
  * every connection is let go (descriptors back where they started). */
 #include <dirent.h>
@@ -26,6 +27,19 @@ static int echo(weft_http_req *q, weft_http_res *r, void *ctx)
     return weft_http_res_body(r, b, (size_t)n);
 }
 
+static int stream(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)q;
+    (void)ctx;
+    int rc = 0;
+    for (int i = 0; i < 5 && !rc; i++) {
+        rc = weft_http_res_write(r, "chunk;", 6);
+        if (!rc)
+            rc = weft_yield();                    /* let hang-ups land mid-body */
+    }
+    return rc;
+}
+
 static int open_fds(void)
 {
     int n = 0;
@@ -37,7 +51,8 @@ static int open_fds(void)
     return n;
 }
 
-struct soak { int port; weft_time until; long answered[9], failed[9]; };
+#define KINDS 11
+struct soak { int port; weft_time until; long answered[KINDS], failed[KINDS]; };
 
 static const char get[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
 
@@ -104,6 +119,18 @@ static int visit(struct soak *k, int kind, unsigned *seed)
     case 6:                               /* abandoned halfway */
         weft_conn_write_all(c, get, 12);
         break;
+    case 8: {                             /* a streamed answer, read to its end */
+        const char *s = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+        if (!(rc = weft_conn_write_all(c, s, strlen(s))))
+            rc = expect(c, "chunk;\r\n0\r\n\r\n");
+        break;
+    }
+    case 9: {                             /* a hang-up in the middle of one */
+        const char *s = "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n";
+        if (!(rc = weft_conn_write_all(c, s, strlen(s))))
+            rc = expect(c, "chunk;");
+        break;
+    }
     case 7: {                             /* a reset mid-request */
         weft_conn_write_all(c, get, 12);
         struct linger lg = { 1, 0 };
@@ -123,7 +150,7 @@ static int client(void *arg)
     struct soak *k = arg;
     unsigned seed = (unsigned)(uintptr_t)weft_self();
     while (weft_now() < k->until) {
-        int kind = rand_r(&seed) % 9;
+        int kind = rand_r(&seed) % KINDS;
         weft_scope sc;
         weft_scope_enter(&sc, 5 * WEFT_SEC);      /* a hung server fails the visit */
         int rc = visit(k, kind, &seed);
@@ -149,6 +176,7 @@ static int soak(void *unused)
     srv = weft_http_server_new(&o);
     weft_http_server_route(srv, "GET", "/hello", hello, NULL);
     weft_http_server_route(srv, "POST", "/echo", echo, NULL);
+    weft_http_server_route(srv, "GET", "/stream", stream, NULL);
     weft_listener *l;
     EXPECT_EQ(weft_tcp_listen(&l, "127.0.0.1", 0, 1024, 0), 0);
     struct soak k = { .port = weft_listener_port(l) };
@@ -161,7 +189,7 @@ static int soak(void *unused)
         weft_spawn(g, client, &k, "client");
     EXPECT_EQ(weft_group_wait(g), 0);
     long total = 0;
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < KINDS; i++) {
         EXPECT_EQ(k.failed[i], 0);
         total += k.answered[i];
     }
