@@ -248,7 +248,8 @@ int weft_http_res_json(weft_http_res *r, const struct json_t *json);
 
 /* Streams the body: the first call sends the status and headers with
  * Transfer-Encoding: chunked, each call sends one chunk (a response to HEAD
- * sends none), and the end of the handler ends the body. Once streaming
+ * sends none), and the end of the handler ends the body. (To an HTTP/1.0
+ * client the body goes unchunked and the connection closes after it.) Once streaming
  * started, a failing or timed-out handler ends the connection instead of
  * answering 500/503. 0 or a write error. */
 int weft_http_res_write(weft_http_res *r, const void *data, size_t len);
