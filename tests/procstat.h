@@ -1,11 +1,13 @@
-/* Reads a "Field:  123 kB" line of /proc/self/status (tests, benchmarks). */
+/* /proc/self readings for tests and benchmarks. */
 #ifndef WEFT_PROCSTAT_H
 #define WEFT_PROCSTAT_H
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* a "Field:  123 kB" line of /proc/self/status */
 static inline long vm_kb(const char *field)
 {
     FILE *f = fopen("/proc/self/status", "r");
@@ -18,6 +20,18 @@ static inline long vm_kb(const char *field)
     if (f)
         fclose(f);
     return v;
+}
+
+/* Entries of /proc/self/fd: descriptors open now (plus the one reading). */
+static inline int open_fds(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    while (d && readdir(d))
+        n++;
+    if (d)
+        closedir(d);
+    return n;
 }
 
 #endif

@@ -2,7 +2,6 @@
  * (idle_client), held by one server loop: every one answered, the server
  * still answers new requests promptly, memory stays flat while they idle,
  * and every descriptor is let go when the peers close. */
-#include <dirent.h>
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -19,17 +18,6 @@ static int hello(weft_http_req *q, weft_http_res *r, void *ctx)
     (void)q;
     (void)ctx;
     return weft_http_res_body(r, "Hello, World!", 13);
-}
-
-static int open_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    while (d && readdir(d))
-        n++;
-    if (d)
-        closedir(d);
-    return n;
 }
 
 struct child { pid_t pid; int in, out; char line[128]; int status; };

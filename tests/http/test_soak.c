@@ -5,9 +5,9 @@
  * weft_http_serve. Every request that should be
  * answered is, the server keeps answering, and once the clients are gone
  * every connection is let go (descriptors back where they started). */
-#include <dirent.h>
 #include <sys/socket.h>
 
+#include "procstat.h"
 #include "test.h"
 
 static int hello(weft_http_req *q, weft_http_res *r, void *ctx)
@@ -38,17 +38,6 @@ static int stream(weft_http_req *q, weft_http_res *r, void *ctx)
             rc = weft_yield();                    /* let hang-ups land mid-body */
     }
     return rc;
-}
-
-static int open_fds(void)
-{
-    int n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    while (d && readdir(d))
-        n++;
-    if (d)
-        closedir(d);
-    return n;
 }
 
 #define KINDS 11
