@@ -3,9 +3,11 @@
 #ifndef WEFT_TEST_CERTS_H
 #define WEFT_TEST_CERTS_H
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char cert_dir[64], cert_file[128], key_file[128], other_key_file[128];
@@ -34,6 +36,29 @@ static void remove_certs(void)
     snprintf(cmd, sizeof cmd, "rm -rf %s", cert_dir);
     if (system(cmd) != 0)
         fprintf(stderr, "could not remove %s\n", cert_dir);
+}
+
+/* `openssl s_server -www` with these certificates on port (quiet; it
+ * answers "HTTP/1.0 200 ok" and closes); stop it with s_server_stop. */
+static pid_t s_server_start(int port)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        char p[16];
+        snprintf(p, sizeof p, "%d", port);
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr))
+            _exit(127);
+        execlp("openssl", "openssl", "s_server", "-accept", p, "-cert", cert_file, "-key",
+               key_file, "-www", "-quiet", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void s_server_stop(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
 }
 
 #endif

@@ -149,20 +149,9 @@ static void test_openssl_s_server(void **s)
 {
     (void)s;
     int port = free_port();
-    pid_t pid = fork();
-    if (pid == 0) {
-        char p[16];
-        snprintf(p, sizeof p, "%d", port);
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
-        dup2(null, 2);
-        execlp("openssl", "openssl", "s_server", "-accept", p, "-cert", cert, "-key", key,
-               "-www", "-quiet", (char *)NULL);
-        _exit(127);
-    }
+    pid_t pid = s_server_start(port);
     RUN(against_openssl, &port);
-    kill(pid, SIGTERM);
-    waitpid(pid, NULL, 0);
+    s_server_stop(pid);
 }
 
 /* a peer that accepts TCP but never speaks TLS */
