@@ -44,8 +44,7 @@ static int end_url(struct weft_http_req *q)
 {
     if (!q->in_url)
         return 0;
-    int rc = weft__head_put(&q->hd, "", 1);
-    q->url_len = q->hd.len - 1 - q->url;
+    int rc = weft__head_put(&q->hd, "", 1);   /* NUL-terminate the URL */
     q->in_url = false;
     return head_err(q, rc);
 }
@@ -156,7 +155,7 @@ void weft__req_reset(struct weft_http_req *q)
 {
     weft__head_reset(&q->hd);
     q->m.pattern = NULL;                  /* until a route matches */
-    q->url = q->url_len = q->blen = q->pused = 0;
+    q->url = q->blen = q->pused = 0;
     q->in_url = q->complete = q->any = q->headers_done = q->expect_continue = false;
     q->line_start = q->head_end = false;
     q->lines = 0;

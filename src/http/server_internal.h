@@ -48,7 +48,7 @@ struct weft_http_req {
     llhttp_t p;                           /* first: callbacks cast back */
     weft_http_server *s;
     struct weft__head hd;                 /* URL and header fields */
-    size_t url, url_len;
+    size_t url;                           /* offset of the URL in hd.buf */
     bool in_url, complete, any, headers_done;
     bool expect_continue;                 /* send 100 before waiting for the body */
     bool line_start, head_end;            /* obs-fold scan */

@@ -1,7 +1,6 @@
 /* TLS: weft's client against weft's server and `openssl s_server`, with a
  * certificate made at test time; verification failures; timeouts and
  * cancellation in the handshake. */
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
 
