@@ -103,7 +103,7 @@ static int on_headers(llhttp_t *p)
     int hosts = 0;
     for (int i = 0; i < q->hd.n; i++)
         hosts += strcasecmp(q->hd.buf + q->hd.idx[i].name, "Host") == 0;
-    if (hosts > 1 || (hosts == 0 && p->http_major == 1 && p->http_minor >= 1))
+    if (hosts > 1 || (hosts == 0 && p->http_minor >= 1))       /* major is 1 here */
         return limit(q, 400, hosts ? "more than one Host header" : "no Host header");
     const char *expect = weft__head_get(&q->hd, "Expect");
     if (expect && strcasecmp(expect, "100-continue") != 0)
