@@ -55,6 +55,12 @@ static int test_failures __attribute__((unused));
         assert_int_equal(test_failures, 0);                                        \
     } while (0)
 
+/* Polls cond every millisecond, for at most 10 s: waits for something the
+ * loop does in the background without guessing how long it takes. */
+#define WAIT_UNTIL(cond)                                                           \
+    for (int wu_ = 0; !(cond) && wu_ < 10000; wu_++)                               \
+        weft_sleep(WEFT_MS)
+
 /* Scale factor for big tests: smaller under sanitizers and qemu. */
 static inline int test_scale(int n)
 {

@@ -2,8 +2,10 @@
  * weft net: TCP and Unix sockets with buffered streams.
  *
  * A weft_conn is a connected socket with a read buffer and a write buffer,
- * owned by the loop that made it (another loop gets -EXDEV) and by the one
- * task at a time that uses it. Every call honours the task's deadline scope
+ * owned by the loop that made it (another loop gets -EXDEV). At most one
+ * task reads it and one task writes it at a time (a reader task and a
+ * writer task may use it at once: the two directions are independent);
+ * two tasks reading, or two writing, at once interleave their bytes. Every call honours the task's deadline scope
  * and cancellation, and has its own default timeout, so nothing waits
  * forever even without a scope:
  *
@@ -43,6 +45,11 @@ typedef struct weft_net_opts {
     size_t rbuf_size;           /* read buffer, default 16 KiB */
     size_t wbuf_size;           /* write buffer, default 16 KiB (at first queued write) */
     bool no_nodelay;            /* true: leave Nagle's algorithm on */
+    bool flush_before_read;     /* true: a read that must wait for data first
+                                   sends what weft_conn_write queued, so a
+                                   pipelining protocol's requests never sit in
+                                   the buffer while it waits for their answers
+                                   (use when one task both writes and reads) */
 } weft_net_opts;
 
 /* ---- connecting ----------------------------------------------------------- */
@@ -126,8 +133,16 @@ int weft_conn_shutdown(weft_conn *c);
 
 /* ---- lifetime ------------------------------------------------------------- */
 
-/* Closes at once (abortive: queued bytes are dropped) and frees c. A task
- * blocked on c gets -EBADF. NULL is ignored. */
+/* Changes the per-wait timeouts of c from now on (a blocking command or an
+ * idle subscription needs a longer read timeout than a query); 0 keeps a
+ * value, WEFT_FOREVER means none (the scope still applies). 0, -EINVAL
+ * (negative), -EXDEV, -EPERM. */
+int weft_conn_set_timeouts(weft_conn *c, weft_time read_timeout, weft_time write_timeout);
+
+/* Closes at once (abortive: queued bytes are dropped) and frees c, by the
+ * one close rule: a task blocked reading or writing c gets -EBADF and
+ * touches nothing of c afterwards (c is freed when the last such task has
+ * left). c must not be used after this call. NULL is ignored. */
 void weft_conn_close(weft_conn *c);
 
 int weft_conn_fd(const weft_conn *c);

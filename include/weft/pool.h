@@ -6,9 +6,12 @@
  * A pool keeps between min_size and max_size resources made by ops->create,
  * lends them to tasks with weft_pool_acquire and takes them back with
  * weft_pool_release. It is loop-local (another loop gets -EXDEV); sizes are
- * process-wide: a pool created on each of the N loops of weft_run gets
- * max_size / N and min_size / N of them (at least 1 each), so the total
- * never exceeds what was configured.
+ * process-wide: a pool created on each of the N loops of weft_run gets a
+ * share of max_size, min_size and max_idle (max_size / N, the remainder
+ * going to the lowest loops), so the shares add up to exactly what was
+ * configured. With more loops than max_size every loop still gets one
+ * resource, so the process may hold N of them (a warning says so at
+ * creation): give max_size >= the number of loops to keep the bound.
  *
  * Designed out, on purpose:
  *  - a waiter cancelled or timed out while acquiring never leaks a slot;
@@ -22,8 +25,16 @@
  *  - an acquire timeout is logged with who holds what, and for how long
  *    (weft_pool_last_error).
  *
- * Lifecycle of a resource: created (in the acquiring task, or in the
- * pool's background task to keep min_size), lent, released (reset, then
+ * Resources are created in the pool's background (a task per resource in
+ * the pool's supervisor), never in the acquiring task: an acquirer whose
+ * deadline passes gives up, and the resource still joins the pool. A
+ * failed create is handed to the acquirer it was made for and starts a
+ * backoff (backoff, doubling up to backoff_max); until it passes, an
+ * acquire that would need a new resource fails at once with that error
+ * (the server is down: nobody waits for a connect that will fail too).
+ *
+ * Lifecycle of a resource: created (for an acquirer, or to keep
+ * min_size), lent, released (reset, then
  * idle, or discarded), health-checked before reuse once it has been idle
  * longer than check_idle, closed when idle longer than idle_timeout (down
  * to min_size) or older than max_lifetime.
@@ -42,12 +53,22 @@ typedef struct weft_pool_ops {
     /* Makes a resource (may block: connect, handshake). 0 and *res set,
      * or a negative code, which the acquire returns. */
     int (*create)(void *ctx, void **res);
-    /* Frees a resource. Must not block (close the fd, free memory). */
+    /* Frees a resource. Must not block (close the fd, free memory): a
+     * blocking call inside it aborts the program, naming it. */
     void (*destroy)(void *ctx, void *res);
-    /* Optional: is an idle resource still good? 0 yes, < 0 discard it. */
+    /* Optional: is an idle resource still good? 0 yes, < 0 discard it. It
+     * runs in the acquiring task, under that task's deadline: a check that
+     * fails because the acquirer was cancelled or ran out of time condemns
+     * nothing (the resource goes back idle and the acquire returns
+     * -ECANCELED or -ETIMEDOUT), so a check interrupted midway must leave
+     * the resource so that its next check fails on its own. */
     int (*check)(void *ctx, void *res);
     /* Optional: called on release; 0 keeps it, < 0 discards it (a
-     * connection with a transaction still open, say). */
+     * connection with a transaction still open, say). Must not suspend
+     * (a release never blocks its caller): a blocking call inside it
+     * aborts the program, naming it. Work that must talk to the server
+     * (a rollback) is done before the release, or the resource is
+     * released broken. */
     int (*reset)(void *ctx, void *res);
 } weft_pool_ops;
 
@@ -61,6 +82,9 @@ typedef struct weft_pool_config {
     weft_time idle_timeout;        /* default 5 min */
     weft_time max_lifetime;        /* default 1 h */
     weft_time check_idle;          /* health check after this much idle, default 1 s */
+    weft_time maintenance_period;  /* idle/lifetime sweep, refill, metrics: default 1 s */
+    weft_time backoff;             /* after a failed create, default 100 ms, doubling */
+    weft_time backoff_max;         /* up to this, default 5 s */
     weft_group *supervisor;        /* where the background task runs; NULL: a
                                       supervisor of the creating task's own */
 } weft_pool_config;
@@ -72,11 +96,14 @@ typedef struct weft_pool_config {
  * its tasks), any task of the loop may close it. */
 weft_pool *weft_pool_new(const weft_pool_config *cfg, const weft_pool_ops *ops, void *ctx);
 
-/* Lends a resource: an idle one (checked if it idled long), a new one if
- * below max_size, else waits in FIFO order. Returns 0 and sets *out, or
- * -WEFT_EPOOL_TIMEOUT (the pool's acquire timeout), -ETIMEDOUT (the
- * scope's deadline), -ECANCELED, -EDEADLK, -WEFT_ECLOSED (pool closing),
- * create's error, -EXDEV, -EPERM, -EINVAL. */
+/* Lends a resource: an idle one (checked if it idled long), else waits in
+ * FIFO order for a released one or a new one (made in the background if
+ * below max_size). Returns 0 and sets *out, or -WEFT_EPOOL_TIMEOUT (the
+ * pool's acquire timeout; WEFT_FOREVER: none), -ETIMEDOUT (the scope's
+ * deadline), -ECANCELED, -EDEADLK, -WEFT_ECLOSED (pool closing or closed
+ * while waiting), create's error (for the acquirer the create was made
+ * for, and at once for later ones while backing off), -EXDEV, -EPERM,
+ * -EINVAL. */
 int weft_pool_acquire(weft_pool *p, weft_pooled **out);
 
 /* The resource behind a handle. */
@@ -98,10 +125,13 @@ int weft_pool_trim(weft_pool *p, unsigned n);
 
 /* Called by the task that made the pool (else -EPERM), or by any task of
  * the loop when the pool runs in a given supervisor.
- * Stops lending (waiters and later acquires get -WEFT_ECLOSED), destroys
- * the idle resources, waits up to grace for the lent ones to come back,
- * then frees the pool once the last one is released. 0, or -ETIMEDOUT if
- * some were still lent after grace (they are destroyed on release). */
+ * By the one close rule: stops lending (waiters and later acquires get
+ * -WEFT_ECLOSED), destroys the idle resources, cancels creates in
+ * progress, waits up to grace for the lent ones to come back, and drops
+ * the owner's reference: the pool is freed when the last waiter, lent
+ * resource or background task has left. 0, or -ETIMEDOUT if some were
+ * still lent after grace (they are destroyed on release, and the handles
+ * and the pool stay valid until then; nothing else may be called on p). */
 int weft_pool_close(weft_pool *p, weft_time grace);
 
 typedef struct weft_pool_stats {

@@ -7,9 +7,12 @@
  * So an element is never in limbo, and a cancel that comes after the
  * hand-off cannot lose it (the woken call returns 0).
  *
- * The shared kind takes a mutex around the same code and wakes waiters
- * through their loop's inbox (weft__wake_remote), so tasks of different
- * loops, and plain threads using try_send/try_recv, can share it.
+ * The shared kind takes a mutex around the same code (the wait queue
+ * wakes a waiter of another loop through that loop's inbox), so tasks of
+ * different loops, and plain threads using try_send/try_recv, can share
+ * it. Its waiters may still take the lock after they wake, so it counts
+ * them: weft_chan_free drops the owner's reference and the last one out
+ * frees the channel (kernel.h, the close rule).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -21,6 +24,7 @@ struct weft_chan {
     size_t esz, cap, head, len;
     bool closed, shared;
     uint64_t loop;                        /* owning loop id (local kind) */
+    unsigned refs;                        /* shared: the owner + blocked tasks, under mu */
     pthread_mutex_t mu;
     weft__wq senders, recvers;
     char *buf;
@@ -42,6 +46,7 @@ static weft_chan *chan_new(size_t esz, size_t cap, bool shared)
     c->esz = esz;
     c->cap = cap;
     c->shared = shared;
+    c->refs = 1;
     if (shared)
         pthread_mutex_init(&c->mu, NULL);
     return c;
@@ -60,22 +65,6 @@ static void unlock(weft_chan *c)
 {
     if (c->shared)
         pthread_mutex_unlock(&c->mu);
-}
-
-/* Completes the first waiter of q with result. Everything is read from
- * the waiter before it is unlinked: from then on its task may see the
- * hand-off, return, and its stack frame (where w lives) is gone. */
-static void hand_off(weft_chan *c, weft__wq *q, int result)
-{
-    struct weft__waiter *w = q->head;
-    weft_task *t = w->task;
-    uint32_t seq = w->seq;
-    w->result = result;
-    weft__wq_remove(q, w);
-    if (c->shared)
-        weft__wake_remote(t->loop, t, seq, result);
-    else
-        weft__wake(t, result);
 }
 
 /* -EXDEV/-EPERM for a caller that may not block on c */
@@ -119,7 +108,7 @@ static int send_now(weft_chan *c, const void *e)
         return -EPIPE;
     if (c->recvers.head) {
         memcpy(c->recvers.head->data, e, c->esz);
-        hand_off(c, &c->recvers, 0);
+        weft__wq_wake_one(&c->recvers, 0);
         return 1;
     }
     if (c->len < c->cap) {
@@ -136,38 +125,46 @@ static int recv_now(weft_chan *c, void *e)
         ring_take(c, e);
         if (c->senders.head) {
             ring_put(c, c->senders.head->data);
-            hand_off(c, &c->senders, 0);
+            weft__wq_wake_one(&c->senders, 0);
         }
         return 1;
     }
     if (c->senders.head) {                /* rendezvous */
         memcpy(e, c->senders.head->data, c->esz);
-        hand_off(c, &c->senders, 0);
+        weft__wq_wake_one(&c->senders, 0);
         return 1;
     }
     return c->closed ? -EPIPE : 0;
+}
+
+static void destroy(weft_chan *c)
+{
+    if (c->shared)
+        pthread_mutex_destroy(&c->mu);
+    weft__free(c->buf);
+    weft__free(c);
+}
+
+/* Drops a reference to a shared channel; the last one frees it. */
+static void put(weft_chan *c)
+{
+    lock(c);
+    bool last = --c->refs == 0;
+    unlock(c);
+    if (last)
+        destroy(c);
 }
 
 /* Queues the caller on q and parks; returns the hand-off's result or the
  * wait's error. Called locked, returns unlocked. */
 static int block_on(weft_chan *c, weft__wq *q, void *data, const char *reason)
 {
-    weft_task *t = weft__self();
-    struct weft__waiter w = { .task = t, .seq = t->seq, .data = data };
-    bool shared = c->shared;              /* c may be freed once we are woken */
-    weft__wq_push(q, &w);
-    unlock(c);
-    t->loop->remote_waits += shared;      /* another loop may wake us */
-    int rc = weft__wait(WEFT_FOREVER, 0, reason);
-    t->loop->remote_waits -= shared;
-    if (!__atomic_load_n(&w.linked, __ATOMIC_ACQUIRE))
-        return w.result;                  /* handed off: that wins */
-    lock(c);
-    if (w.linked)
-        weft__wq_remove(q, &w);
-    else
-        rc = w.result;
-    unlock(c);
+    struct weft__waiter w = { .data = data };
+    if (!c->shared)
+        return weft__wq_wait(q, &w, NULL, WEFT_FOREVER, 0, reason);
+    c->refs++;                            /* held until we no longer touch c */
+    int rc = weft__wq_wait(q, &w, &c->mu, WEFT_FOREVER, 0, reason);
+    put(c);
     return rc;
 }
 
@@ -229,10 +226,8 @@ void weft_chan_close(weft_chan *c)
         weft__panic("weft_chan_close: channel belongs to another loop");
     lock(c);
     c->closed = true;
-    while (c->senders.head)
-        hand_off(c, &c->senders, -EPIPE);
-    while (c->recvers.head)
-        hand_off(c, &c->recvers, -EPIPE);
+    weft__wq_wake_all(&c->senders, -EPIPE);
+    weft__wq_wake_all(&c->recvers, -EPIPE);
     unlock(c);
 }
 
@@ -241,10 +236,7 @@ void weft_chan_free(weft_chan *c)
     if (!c)
         return;
     weft_chan_close(c);
-    if (c->shared)
-        pthread_mutex_destroy(&c->mu);
-    weft__free(c->buf);
-    weft__free(c);
+    put(c);                               /* blocked tasks of other loops may hold it */
 }
 
 size_t weft_chan_len(weft_chan *c)

@@ -20,9 +20,7 @@ void weft_event_set(weft_event *e)
     if (weft__foreign(&e->loop_))
         weft__panic("weft_event_set: event belongs to another loop");
     e->set_ = true;
-    struct weft__waiter *w;
-    while ((w = weft__wq_pop(&e->wq_)))
-        weft__wake(w->task, 0);
+    weft__wq_wake_all(&e->wq_, 0);
 }
 
 void weft_event_clear(weft_event *e)
@@ -42,11 +40,6 @@ int weft_event_wait(weft_event *e)
         return rc;
     if (e->set_)
         return 0;
-    struct weft__waiter w = { .task = weft__self() };
-    weft__wq_push(&e->wq_, &w);
-    rc = weft__wait(WEFT_FOREVER, 0, "event wait");
-    if (!w.linked)
-        return 0;
-    weft__wq_remove(&e->wq_, &w);
-    return rc;
+    struct weft__waiter w;
+    return weft__wq_wait(&e->wq_, &w, NULL, WEFT_FOREVER, 0, "event wait");
 }

@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -198,6 +199,14 @@ int weft__fd_wait_io(int fd, int events, weft_time op_deadline, int op_err)
     }
     int rc = claim(st, l->cur, events);
     return rc ? rc : park_on(l, fd, events, op_deadline, op_err);
+}
+
+void weft__fd_close(int fd)
+{
+    if (fd < 0)
+        return;
+    weft_fd_forget(fd);
+    close(fd);
 }
 
 void weft__fds_free(weft__loop *l)

@@ -1,6 +1,6 @@
 /*
- * Private interfaces shared by the files of src/core (and, through the
- * weft__ functions, by the layers above: net waits on fds with deadlines).
+ * Private interfaces shared by the files of src/core. The layers above
+ * core use kernel.h, never this header.
  */
 #ifndef WEFT_CORE_INTERNAL_H
 #define WEFT_CORE_INTERNAL_H
@@ -10,10 +10,8 @@
 #include <stdatomic.h>
 #include <sys/types.h>
 
-#include "weft.h"
+#include "kernel.h"
 
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
 #define weft__ct_assert(c) _Static_assert(c, #c)
 
 /* ---- sanitizer detection ------------------------------------------------ */
@@ -31,15 +29,6 @@
 #define WEFT_TSAN 1
 #endif
 #endif
-
-/* ---- allocation (alloc.c) ----------------------------------------------- */
-void *weft__malloc(size_t n);
-void *weft__calloc(size_t n, size_t size);
-void *weft__realloc(void *p, size_t n);
-void weft__free(void *p);
-
-/* ---- misuse ------------------------------------------------------------- */
-_Noreturn void weft__panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- timers (timer.c): a 4-ary min-heap, no allocation on arm/cancel ---- */
 typedef struct weft__timer weft__timer;
@@ -95,52 +84,6 @@ void weft__ctx_switch(void **save_sp, void *load_sp);
 void *weft__ctx_init(char *stack_top, void *task);   /* returns the initial sp */
 void weft__task_entry(void *task);                   /* called on a fresh stack */
 
-/* ---- wait queues -------------------------------------------------------- */
-struct weft__waiter {
-    struct weft__waiter *next, *prev;
-    weft_task *task;
-    uint32_t seq;                         /* task's wait sequence when queued */
-    int result;                           /* set by a hand-off */
-    void *data;                           /* channel element pointer */
-    bool linked;
-};
-/* Intrusive FIFO lists of waiters that live on the waiting tasks' stacks.
- * Popping unlinks, so a woken task can tell a hand-off (no longer linked)
- * from a timeout or cancel (still linked: it unlinks itself). */
-static inline void weft__wq_push(weft__wq *q, struct weft__waiter *w)
-{
-    w->next = NULL;
-    w->prev = q->tail;
-    if (q->tail)
-        q->tail->next = w;
-    else
-        q->head = w;
-    q->tail = w;
-    __atomic_store_n(&w->linked, true, __ATOMIC_RELAXED);
-}
-
-static inline void weft__wq_remove(weft__wq *q, struct weft__waiter *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail = w->prev;
-    /* release: the waiter may read its result without the object's lock */
-    __atomic_store_n(&w->linked, false, __ATOMIC_RELEASE);
-}
-
-static inline struct weft__waiter *weft__wq_pop(weft__wq *q)
-{
-    struct weft__waiter *w = q->head;
-    if (w)
-        weft__wq_remove(q, w);
-    return w;
-}
-
 /* ---- tasks and loops ---------------------------------------------------- */
 enum { WEFT__READY = 1, WEFT__RUNNING, WEFT__WAITING, WEFT__DEAD };
 
@@ -170,6 +113,7 @@ struct weft_task {
     bool cancelled;
     bool group_cancelled;                 /* cancelled by its group: not a failure */
     bool nocancel;                        /* in an uncancellable wait */
+    const char *nosuspend;                /* weft__suspend_forbid: what must not block */
     /* cross-thread wake-up node, guarded by the loop's inbox_lock */
     weft_task *rnext;
     uint32_t rseq;
@@ -338,9 +282,6 @@ void weft__group_child_done(weft_task *t, int rc);
 void weft__scope_timeout_caught(weft_task *t);
 
 /* fd.c */
-int weft__fd_own(int fd);                 /* register edge-triggered, both ways */
-/* after EAGAIN on an owned fd: wait for the next edge */
-int weft__fd_wait_io(int fd, int events, weft_time op_deadline, int op_err);
 void weft__fd_event(weft__loop *l, int fd, uint32_t events);
 void weft__fds_free(weft__loop *l);
 /* loop.c */

@@ -168,6 +168,9 @@ void weft__park(weft__loop *l)
 {
     weft_task *self = l->cur, *next = NULL;
     check_stack(self);
+    if (unlikely(self->nosuspend))
+        weft__panic("task '%s' blocked inside %s, which must not suspend", self->name,
+                    self->nosuspend);
     if (likely(l->budget)) {
         l->budget--;
         next = runq_pop(l);
@@ -553,7 +556,5 @@ int weft_sleep(weft_time duration)
     }
     /* the sleep's own deadline "fails" with 0: only a scope, or a cancel,
      * ends a sleep with an error */
-    weft_time now = weft_now();
-    weft_time until = duration > WEFT_FOREVER - now ? WEFT_FOREVER : now + duration;
-    return weft__wait(until, 0, "sleep");
+    return weft__wait(weft__after(duration), 0, "sleep");
 }

@@ -25,15 +25,6 @@ weft_time weft_deadline(void)
     return t ? weft__deadline_of(t) : WEFT_FOREVER;
 }
 
-static weft_time add_clamped(weft_time now, weft_time timeout)
-{
-    if (timeout == WEFT_FOREVER)
-        return WEFT_FOREVER;
-    if (timeout <= 0)
-        return now;                       /* expired from the start */
-    return timeout > WEFT_FOREVER - now ? WEFT_FOREVER : now + timeout;
-}
-
 static void enter(weft_task *t, weft_scope *s, weft_time deadline, bool shielded)
 {
     weft_time outer = weft__deadline_of(t);
@@ -50,7 +41,7 @@ static void enter(weft_task *t, weft_scope *s, weft_time deadline, bool shielded
 void weft_scope_enter(weft_scope *s, weft_time timeout)
 {
     weft_task *t = need_task("weft_scope_enter");
-    enter(t, s, add_clamped(weft_now(), timeout), false);
+    enter(t, s, weft__after(timeout), false);
 }
 
 void weft_scope_enter_at(weft_scope *s, weft_time deadline)
@@ -62,7 +53,7 @@ void weft_scope_enter_at(weft_scope *s, weft_time deadline)
 void weft_scope_enter_shielded(weft_scope *s, weft_time timeout)
 {
     weft_task *t = need_task("weft_scope_enter_shielded");
-    enter(t, s, add_clamped(weft_now(), timeout), true);
+    enter(t, s, weft__after(timeout), true);
 }
 
 bool weft_scope_exit(weft_scope *s)

@@ -40,13 +40,8 @@ int weft_sem_acquire(weft_sem *s)
         s->permits_--;
         return 0;
     }
-    struct weft__waiter w = { .task = weft__self() };
-    weft__wq_push(&s->wq_, &w);
-    rc = weft__wait(WEFT_FOREVER, 0, "sem acquire");
-    if (!w.linked)
-        return 0;                         /* handed a permit: that wins */
-    weft__wq_remove(&s->wq_, &w);
-    return rc;
+    struct weft__waiter w;
+    return weft__wq_wait(&s->wq_, &w, NULL, WEFT_FOREVER, 0, "sem acquire");
 }
 
 void weft_sem_release(weft_sem *s)
@@ -55,10 +50,7 @@ void weft_sem_release(weft_sem *s)
         weft__panic("weft_sem_release: NULL semaphore");
     if (weft__foreign(&s->loop_))
         weft__panic("weft_sem_release: semaphore belongs to another loop");
-    struct weft__waiter *w = weft__wq_pop(&s->wq_);
-    if (w)
-        weft__wake(w->task, 0);
-    else
+    if (!weft__wq_wake_one(&s->wq_, 0))  /* the permit goes to the first waiter */
         s->permits_++;
 }
 

@@ -1,6 +1,7 @@
 /*
- * Buffered streams over a connected socket (weft_conn), plain or TLS
- * (tls.c supplies the read/write/shutdown of a TLS connection).
+ * Buffered streams over a connected socket (weft_conn), plain or TLS: the
+ * bytes go through the conn's transport (internal.h), the plain socket's
+ * below or the one tls.c installs, so this layer knows nothing of TLS.
  *
  * The read buffer is filled with recv() until EAGAIN, then the task waits
  * for the next edge with the read timeout; read_until scans only the bytes
@@ -9,6 +10,9 @@
  * SIGPIPE); writev sends the queued bytes and the caller's buffers in one
  * call. Any wait that ends in a timeout or cancellation breaks the
  * connection, since the stream may now be cut mid-message.
+ *
+ * Closing follows the one close rule (kernel.h): a task blocked on the
+ * conn gets -EBADF, and the last one to leave frees it.
  */
 #include <errno.h>
 #include <string.h>
@@ -17,15 +21,48 @@
 
 #include "internal.h"
 
-weft_time weft__after(weft_time timeout)
+static weft_time or_default(weft_time v, weft_time dflt) { return v ? v : dflt; }
+
+/* ---- the plain socket transport ----------------------------------------- */
+
+static ssize_t tcp_read(weft_conn *c, void *buf, size_t len, int *want)
 {
-    if (timeout == WEFT_FOREVER)
-        return WEFT_FOREVER;
-    weft_time now = weft_now();
-    return timeout > WEFT_FOREVER - now ? WEFT_FOREVER : now + timeout;
+    for (;;) {
+        ssize_t n = recv(c->fd, buf, len, 0);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        *want = errno == EAGAIN ? WEFT_READ : 0;
+        return -errno;
+    }
 }
 
-static weft_time or_default(weft_time v, weft_time dflt) { return v ? v : dflt; }
+static ssize_t tcp_writev(weft_conn *c, const struct iovec *iov, int cnt, int *want)
+{
+    struct msghdr mh = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
+    for (;;) {
+        ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (n >= 0)
+            return n;
+        if (errno == EINTR)
+            continue;
+        *want = errno == EAGAIN ? WEFT_WRITE : 0;
+        return -errno;
+    }
+}
+
+static int tcp_shutdown(weft_conn *c, int *want)
+{
+    *want = 0;
+    return shutdown(c->fd, SHUT_WR) < 0 ? -errno : 0;
+}
+
+static void tcp_free(weft_conn *c) { (void)c; }
+
+static const struct weft__transport tcp = { tcp_read, tcp_writev, tcp_shutdown, tcp_free };
+
+/* ---- lifetime ----------------------------------------------------------- */
 
 int weft__conn_new(weft_conn **out, int fd, const weft_net_opts *o)
 {
@@ -36,9 +73,11 @@ int weft__conn_new(weft_conn **out, int fd, const weft_net_opts *o)
     if (!c)
         return -ENOMEM;
     c->fd = fd;
-    c->loop = weft__cur_loop->id;
+    c->tr = &tcp;
+    c->loop = weft__loop_id();
     c->rto = or_default(o->read_timeout, WEFT__IO_TIMEOUT);
     c->wto = or_default(o->write_timeout, WEFT__IO_TIMEOUT);
+    c->flush_before_read = o->flush_before_read;
     c->rcap = o->rbuf_size ? o->rbuf_size : WEFT__BUF_SIZE;
     c->wcap = o->wbuf_size ? o->wbuf_size : WEFT__BUF_SIZE;
     c->rbuf = weft__malloc(c->rcap);      /* the write buffer waits for a write */
@@ -50,16 +89,39 @@ int weft__conn_new(weft_conn **out, int fd, const weft_net_opts *o)
     return 0;
 }
 
+static void conn_free(weft_conn *c)
+{
+    weft__free(c->rbuf);
+    weft__free(c->wbuf);
+    weft__free(c);
+}
+
+/* The close rule (kernel.h): the fd and the transport go at once, and the
+ * tasks waiting on c are handed -EBADF by the fd wait; c itself is freed by
+ * the last of them to leave, since each still looks at c as it wakes. */
+void weft_conn_close(weft_conn *c)
+{
+    if (!c || c->closed)
+        return;
+    c->closed = true;
+    c->tr->free(c);
+    if (weft__loop_id() == c->loop)
+        weft__fd_close(c->fd);
+    else
+        close(c->fd);                     /* its loop is gone: nothing registered */
+    c->fd = -1;
+    if (!c->waiting)
+        conn_free(c);
+}
+
 /* 0 when the calling task may use c now */
 int weft__conn_usable(const weft_conn *c)
 {
     if (!c)
         return -EINVAL;
-    weft__loop *l = weft__cur_loop;
-    if (!l || !l->cur)
-        return -EPERM;
-    if (l->id != c->loop)
-        return -EXDEV;
+    int rc = weft__owner_check(c->loop);
+    if (rc)
+        return rc;
     return c->broken || c->rbroken ? -WEFT_EBROKEN : 0;
 }
 
@@ -70,34 +132,71 @@ static int writable(const weft_conn *c)
     return rc == -WEFT_EBROKEN && !c->broken ? 0 : rc;
 }
 
-/* After EAGAIN: wait for the next edge; an interrupted wait breaks c. */
-int weft__conn_wait(weft_conn *c, int events)
+int weft_conn_set_timeouts(weft_conn *c, weft_time read_timeout, weft_time write_timeout)
 {
-    bool rd = events == WEFT_READ;
-    int rc = weft__fd_wait_io(c->fd, events, weft__after(rd ? c->rto : c->wto),
-                              rd ? -WEFT_EREAD_TIMEOUT : -WEFT_EWRITE_TIMEOUT);
-    if (rc && rd)
-        c->rbroken = rc;
-    else if (rc)
+    int rc = c ? weft__owner_check(c->loop) : -EINVAL;
+    if (rc)
+        return rc;
+    if (read_timeout < 0 || write_timeout < 0)
+        return -EINVAL;
+    if (read_timeout)
+        c->rto = read_timeout;
+    if (write_timeout)
+        c->wto = write_timeout;
+    return 0;
+}
+
+/* After EAGAIN: waits for the next edge in `want`. A wait interrupted by a
+ * timeout or a cancel breaks c (a read's only its reading side). -EBADF
+ * when c was closed meanwhile: the caller must not touch c then. */
+static int wait_io(weft_conn *c, int want, bool writing)
+{
+    c->waiting++;
+    int rc = weft__fd_wait_io(c->fd, want, weft__after(writing ? c->wto : c->rto),
+                              writing ? -WEFT_EWRITE_TIMEOUT : -WEFT_EREAD_TIMEOUT);
+    c->waiting--;
+    if (unlikely(c->closed)) {
+        if (!c->waiting)
+            conn_free(c);
+        return -EBADF;
+    }
+    if (rc && writing)
         c->broken = rc;
+    else if (rc)
+        c->rbroken = rc;
     return rc;
 }
+
+int weft__conn_drive(weft_conn *c, bool writing, int (*step)(weft_conn *c, int *want))
+{
+    for (;;) {
+        int want = 0, rc = step(c, &want);
+        if (rc != -EAGAIN || !want)
+            return rc;
+        if ((rc = wait_io(c, want, writing)))
+            return rc;
+    }
+}
+
+static int flush_queued(weft_conn *c);
 
 /* One read from the transport into buf, waiting while nothing is there:
  * the count (> 0), 0 at end of stream, or an error (which breaks c). */
 static int read_raw(weft_conn *c, void *buf, size_t len)
 {
-    if (c->drained && !c->tls) {
+    int rc;
+    if (c->flush_before_read && c->wlen && (rc = flush_queued(c)))
+        return rc;
+    if (c->drained && c->tr == &tcp) {
         /* the last recv emptied the socket: a recv now would most likely
          * say EAGAIN, so wait for the edge first (kept if it came already) */
         c->drained = false;
-        int rc = weft__conn_wait(c, WEFT_READ);
-        if (rc)
+        if ((rc = wait_io(c, WEFT_READ, false)))
             return rc;
     }
     for (;;) {
         int want = 0;
-        ssize_t n = c->tls ? weft__tls_read(c, buf, len, &want) : recv(c->fd, buf, len, 0);
+        ssize_t n = c->tr->read(c, buf, len, &want);
         if (n > 0) {
             c->drained = (size_t)n < len;
             return (int)n;
@@ -106,17 +205,9 @@ static int read_raw(weft_conn *c, void *buf, size_t len)
             c->eof = true;
             return 0;
         }
-        if (!c->tls) {
-            if (errno == EINTR)
-                continue;
-            if (errno != EAGAIN)
-                return c->broken = -errno;
-            want = WEFT_READ;
-        } else if (!want) {
+        if (!want)
             return c->broken = (int)n;
-        }
-        int rc = weft__conn_wait(c, want);
-        if (rc)
+        if ((rc = wait_io(c, want, false)))
             return rc;
     }
 }
@@ -245,23 +336,11 @@ static int send_all(weft_conn *c, struct iovec *iov, int cnt)
 {
     while (cnt > 0) {
         int want = 0;
-        ssize_t n;
-        if (c->tls) {
-            n = weft__tls_write(c, iov->iov_base, iov->iov_len, &want);
-        } else {
-            struct msghdr mh = { .msg_iov = iov, .msg_iovlen = (size_t)cnt };
-            n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0)
-                want = errno == EAGAIN ? WEFT_WRITE : 0;
-            if (n < 0 && !want)
-                n = -errno;
-        }
+        ssize_t n = c->tr->writev(c, iov, cnt, &want);
         if (n < 0) {
             if (!want)
                 return c->broken = (int)n;
-            int rc = weft__conn_wait(c, want);
+            int rc = wait_io(c, want, true);
             if (rc)
                 return rc;
             continue;
@@ -279,16 +358,19 @@ static int send_all(weft_conn *c, struct iovec *iov, int cnt)
     return 0;
 }
 
-int weft_conn_flush(weft_conn *c)
+static int flush_queued(weft_conn *c)
 {
-    int rc = writable(c);
-    if (rc || !c->wlen)
-        return rc;
     struct iovec iov = { c->wbuf, c->wlen };
-    rc = send_all(c, &iov, 1);
+    int rc = send_all(c, &iov, 1);
     if (rc == 0)
         c->wlen = 0;
     return rc;
+}
+
+int weft_conn_flush(weft_conn *c)
+{
+    int rc = writable(c);
+    return rc || !c->wlen ? rc : flush_queued(c);
 }
 
 int weft_conn_writev(weft_conn *c, const struct iovec *iov, int iovcnt)
@@ -337,39 +419,12 @@ int weft_conn_write_all(weft_conn *c, const void *buf, size_t len)
     return weft_conn_writev(c, &iov, 1);
 }
 
+static int shutdown_step(weft_conn *c, int *want) { return c->tr->shutdown(c, want); }
+
 int weft_conn_shutdown(weft_conn *c)
 {
     int rc = weft_conn_flush(c);
-    if (!rc && c->tls)
-        rc = weft__tls_shutdown(c);
-    if (rc)
-        return rc;
-    return shutdown(c->fd, SHUT_WR) < 0 ? -errno : 0;
-}
-
-/* ---- lifetime ----------------------------------------------------------- */
-
-void weft__fd_close(int fd)
-{
-    if (fd < 0)
-        return;
-    weft_fd_forget(fd);
-    close(fd);
-}
-
-void weft_conn_close(weft_conn *c)
-{
-    if (!c)
-        return;
-    if (c->tls)
-        weft__tls_free(c);
-    if (weft__cur_loop && weft__cur_loop->id == c->loop)
-        weft__fd_close(c->fd);
-    else
-        close(c->fd);                     /* its loop is gone: nothing registered */
-    weft__free(c->rbuf);
-    weft__free(c->wbuf);
-    weft__free(c);
+    return rc ? rc : weft__conn_drive(c, true, shutdown_step);
 }
 
 int weft_conn_fd(const weft_conn *c) { return c ? c->fd : -EINVAL; }

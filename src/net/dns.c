@@ -76,8 +76,7 @@ void weft_dns_cache_clear(void)
 
 static struct cache_entry *cache_find(const char *host)
 {
-    weft__loop *l = weft__cur_loop;
-    if (!cache || cache->loop != l->id)
+    if (!cache || cache->loop != weft__loop_id())
         return NULL;
     for (int i = 0; i < CACHE_SIZE; i++)
         if (cache->e[i].n && strcmp(cache->e[i].host, host) == 0)
@@ -87,8 +86,7 @@ static struct cache_entry *cache_find(const char *host)
 
 static void cache_put(const char *host, const weft_addr *a, int n, int ttl)
 {
-    weft__loop *l = weft__cur_loop;
-    if (!cache || cache->loop != l->id) {
+    if (!cache || cache->loop != weft__loop_id()) {
         if (!cache) {
             if (!(cache = calloc(1, sizeof *cache)))
                 return;                   /* no cache is only slower */
@@ -96,7 +94,7 @@ static void cache_put(const char *host, const weft_addr *a, int n, int ttl)
             pthread_setspecific(cache_key, cache);
         }
         memset(cache, 0, sizeof *cache);
-        cache->loop = l->id;
+        cache->loop = weft__loop_id();
     }
     struct cache_entry *e = cache_find(host);
     if (!e)
@@ -229,7 +227,7 @@ static int literal(const char *host, weft_addr *a)
 
 int weft_dns_resolve(const char *host, int port, weft_addr *out, int max, weft_time timeout)
 {
-    if (!weft__self())
+    if (!weft_self())
         return -EPERM;
     if (!host || !out || max < 1 || port < 0 || port > 65535)
         return -EINVAL;
@@ -251,7 +249,7 @@ int weft_dns_resolve(const char *host, int port, weft_addr *out, int max, weft_t
         }
     }
     if (!n) {
-        int rc = weft__check(WEFT_FOREVER, 0);
+        int rc = weft__interrupted(WEFT_FOREVER, 0);
         if (rc)
             return rc;
         pthread_once(&init_once, lib_init);

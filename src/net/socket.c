@@ -76,7 +76,7 @@ static int finish(weft_conn **out, int fd, const weft_net_opts *o)
 
 int weft_tcp_connect(weft_conn **out, const char *host, int port, const weft_net_opts *o)
 {
-    if (!weft__self())
+    if (!weft_self())
         return -EPERM;
     if (!out || !host || !*host || port <= 0 || port > 65535)
         return -EINVAL;
@@ -111,7 +111,7 @@ static int unix_addr(struct sockaddr_un *sun, const char *path)
 int weft_unix_connect(weft_conn **out, const char *path, const weft_net_opts *o)
 {
     struct sockaddr_un sun;
-    if (!weft__self())
+    if (!weft_self())
         return -EPERM;
     int rc = out ? unix_addr(&sun, path) : -EINVAL;
     if (rc)
@@ -137,7 +137,7 @@ static int listener_new(weft_listener **out, int fd, int backlog)
         return -ENOMEM;
     }
     l->fd = fd;
-    l->loop = weft__cur_loop->id;
+    l->loop = weft__loop_id();
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0) {
@@ -152,7 +152,7 @@ static int listener_new(weft_listener **out, int fd, int backlog)
 
 int weft_tcp_listen(weft_listener **out, const char *host, int port, int backlog, int flags)
 {
-    if (!weft__self())
+    if (!weft_self())
         return -EPERM;
     if (!out || port < 0 || port > 65535 || (flags & ~WEFT_REUSEPORT))
         return -EINVAL;
@@ -191,7 +191,7 @@ int weft_tcp_listen(weft_listener **out, const char *host, int port, int backlog
 int weft_unix_listen(weft_listener **out, const char *path, int backlog)
 {
     struct sockaddr_un sun;
-    if (!weft__self())
+    if (!weft_self())
         return -EPERM;
     int rc = out ? unix_addr(&sun, path) : -EINVAL;
     if (rc)
@@ -210,12 +210,11 @@ int weft_unix_listen(weft_listener **out, const char *path, int backlog)
 
 int weft_accept(weft_listener *l, weft_conn **out, const weft_net_opts *o)
 {
-    weft__loop *lp = weft__cur_loop;
-    if (!lp || !lp->cur)
+    if (!weft_self())
         return -EPERM;
     if (!l || !out)
         return -EINVAL;
-    if (l->loop != lp->id)
+    if (weft__owner_check(l->loop))
         return -EXDEV;
     for (;;) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -248,7 +247,7 @@ void weft_listener_close(weft_listener *l)
 {
     if (!l)
         return;
-    if (weft__cur_loop && weft__cur_loop->id == l->loop)
+    if (weft__loop_id() == l->loop)
         weft__fd_close(l->fd);
     else
         close(l->fd);

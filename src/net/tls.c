@@ -1,10 +1,12 @@
 /*
  * TLS with OpenSSL 3 (weft/tls.h).
  *
- * The SSL object works on the socket directly (SSL_set_fd); when it wants
- * to read or write and the socket says EAGAIN, the calling task waits on
- * the fd like any plain read or write (weft__conn_wait), with the same
- * timeouts. OpenSSL keeps a per-thread error queue that every task of the
+ * The SSL object works on the socket directly (through a BIO that never
+ * raises SIGPIPE) and is installed as the conn's transport (net/internal.h):
+ * the stream layer calls it for each attempt and, when OpenSSL wants to
+ * read or write first, waits on the fd like for any plain read or write,
+ * with the same timeouts; a write that must wait for a read (a key update)
+ * still counts as a write. OpenSSL keeps a per-thread error queue that every task of the
  * loop shares, so each SSL call starts from a cleared queue and its error
  * is read into the connection before the task can suspend: one task never
  * sees another's error.
@@ -219,7 +221,7 @@ void weft_tls_ctx_free(weft_tls_ctx *t)
  * empties this thread's error queue into c before anything can suspend. */
 static int outcome(weft_conn *c, int ret, int *want)
 {
-    struct weft__tls *s = c->tls;
+    struct weft__tls *s = c->tp;
     int e = SSL_get_error(s->ssl, ret);
     *want = 0;
     switch (e) {
@@ -248,43 +250,61 @@ static int outcome(weft_conn *c, int ret, int *want)
     return rc;
 }
 
-ssize_t weft__tls_read(weft_conn *c, void *buf, size_t len, int *want)
+static SSL *ssl_of(weft_conn *c) { return ((struct weft__tls *)c->tp)->ssl; }
+
+static ssize_t tls_read(weft_conn *c, void *buf, size_t len, int *want)
 {
     ERR_clear_error();
-    int n = SSL_read(c->tls->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    int n = SSL_read(ssl_of(c), buf, len > INT32_MAX ? INT32_MAX : (int)len);
     return n > 0 ? n : outcome(c, n, want);
 }
 
-ssize_t weft__tls_write(weft_conn *c, const void *buf, size_t len, int *want)
+/* SSL_write takes one buffer: the first non-empty one goes now, the stream
+ * layer comes back for the rest. */
+static ssize_t tls_writev(weft_conn *c, const struct iovec *iov, int cnt, int *want)
 {
+    while (cnt > 1 && !iov->iov_len) {
+        iov++;
+        cnt--;
+    }
+    size_t len = iov->iov_len;
     ERR_clear_error();
-    int n = SSL_write(c->tls->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    int n = SSL_write(ssl_of(c), iov->iov_base, len > INT32_MAX ? INT32_MAX : (int)len);
     if (n > 0)
         return n;
     int rc = outcome(c, n, want);
     return rc ? rc : -EPIPE;              /* close_notify while writing */
 }
 
-int weft__tls_shutdown(weft_conn *c)
+static int tls_shutdown(weft_conn *c, int *want)
 {
-    for (;;) {
-        ERR_clear_error();
-        int r = SSL_shutdown(c->tls->ssl);
-        if (r >= 0)
-            return 0;                     /* our close_notify is out */
-        int want, rc = outcome(c, r, &want);
-        if (!want)
-            return rc;
-        if ((rc = weft__conn_wait(c, want)))
-            return rc;
+    ERR_clear_error();
+    int r = SSL_shutdown(ssl_of(c));
+    if (r >= 0) {
+        *want = 0;
+        return 0;                         /* our close_notify is out */
     }
+    return outcome(c, r, want);
 }
 
-void weft__tls_free(weft_conn *c)
+static void tls_free(weft_conn *c)
 {
-    SSL_free(c->tls->ssl);
-    weft__free(c->tls);
-    c->tls = NULL;
+    struct weft__tls *s = c->tp;
+    SSL_free(s->ssl);
+    weft__free(s);
+    c->tp = NULL;
+}
+
+static const struct weft__transport tls = { tls_read, tls_writev, tls_shutdown, tls_free };
+
+static int handshake_step(weft_conn *c, int *want)
+{
+    ERR_clear_error();
+    int r = SSL_do_handshake(ssl_of(c));
+    if (r == 1)
+        return 0;
+    int rc = outcome(c, r, want);
+    return rc ? rc : -WEFT_EEOF;
 }
 
 static int handshake(weft_conn *c, weft_tls_ctx *t, const char *name)
@@ -292,14 +312,16 @@ static int handshake(weft_conn *c, weft_tls_ctx *t, const char *name)
     int rc = weft__conn_usable(c);
     if (rc)
         return rc;
-    if (!t || c->tls || t->server != !name)
+    if (!t || c->tr == &tls || t->server != !name)
         return -EINVAL;
     struct weft__tls *s = weft__calloc(1, sizeof *s);
     if (!s || !(s->ssl = SSL_new(t->ssl))) {
         weft__free(s);
         return -ENOMEM;
     }
-    c->tls = s;
+    c->tr->free(c);
+    c->tr = &tls;
+    c->tp = s;
     if (attach_fd(s->ssl, c->fd) < 0)
         return c->broken = -ENOMEM;
     if (name) {
@@ -320,18 +342,11 @@ static int handshake(weft_conn *c, weft_tls_ctx *t, const char *name)
     } else {
         SSL_set_accept_state(s->ssl);
     }
-    for (;;) {
-        ERR_clear_error();
-        int r = SSL_do_handshake(s->ssl);
-        if (r == 1)
-            break;
-        int want;
-        rc = outcome(c, r, &want);
-        if (!want)
-            return c->broken = rc ? rc : -WEFT_EEOF;
-        if ((rc = weft__conn_wait(c, want)))
-            return rc;
-    }
+    rc = weft__conn_drive(c, false, handshake_step);
+    if (rc == -EBADF)
+        return rc;                        /* closed meanwhile: c is gone */
+    if (rc)
+        return c->broken = rc;
     const unsigned char *p;
     unsigned plen;
     SSL_get0_alpn_selected(s->ssl, &p, &plen);
@@ -351,5 +366,10 @@ int weft_tls_connect(weft_conn *c, weft_tls_ctx *t, const char *server_name)
 
 int weft_tls_accept(weft_conn *c, weft_tls_ctx *t) { return handshake(c, t, NULL); }
 
-const char *weft_tls_alpn(const weft_conn *c) { return c && c->tls ? c->tls->alpn : ""; }
-const char *weft_tls_error(const weft_conn *c) { return c && c->tls ? c->tls->err : ""; }
+static const struct weft__tls *tls_of(const weft_conn *c)
+{
+    return c && c->tr == &tls ? c->tp : NULL;
+}
+
+const char *weft_tls_alpn(const weft_conn *c) { return tls_of(c) ? tls_of(c)->alpn : ""; }
+const char *weft_tls_error(const weft_conn *c) { return tls_of(c) ? tls_of(c)->err : ""; }

@@ -3,14 +3,22 @@
  *
  * Resources sit on an idle stack (LIFO: the warmest is lent first and the
  * coldest idle out) or on the in-use list with their holder task. A task
- * that finds neither an idle resource nor room to create one queues as a
- * waiter. Releases and freed slots are handed straight to the first
- * waiter: either the resource itself (HANDOFF) or the right to create one,
- * with the slot already reserved (CREATE). A hand-off is final: the waiter
- * owns what it was given even if it was cancelled a moment later, so no
- * slot can leak. A background task (in a supervisor owned by the pool's
- * creator) closes idle and old resources, refills to min_size and
- * publishes the metrics once a second.
+ * that finds no idle resource queues as a waiter on the pool's wait queue
+ * (kernel.h) and, if there is room, starts a creator task: resources are
+ * made in the pool's background (a supervisor), never in the acquiring
+ * task, so an acquirer that gives up leaves the connect running and the
+ * new resource joins the pool. A resource, released or new, is handed
+ * straight to the first waiter (the hand-off is final: the waiter owns it
+ * even if it was cancelled a moment later, so nothing leaks). A failed
+ * create hands its error to the first waiter and starts a backoff
+ * (doubling up to backoff_max): until it passes, acquirers that would
+ * need a new resource fail at once with that error instead of each
+ * trying. A maintenance task closes idle and old resources, refills to
+ * min_size and publishes the metrics every maintenance period.
+ *
+ * Lifetime, by the one close rule: the pool counts its references (the
+ * owner's, each waiter, each lent or creating resource, the maintenance
+ * task) and the last one to leave frees it.
  *
  * Clock reads use CLOCK_MONOTONIC_COARSE: ages and idle times need
  * milliseconds, not nanoseconds, and the fast path stays a few loads.
@@ -20,10 +28,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "../core/internal.h"
+#include "../core/kernel.h"
 #include "weft/pool.h"
 
-enum { HANDOFF = 1, CREATE = 2, CLOSED = 3 };
+enum { HANDOFF = 1 };                     /* a wait's result: *w.data is ours */
 
 struct weft_pooled {
     void *res;
@@ -39,15 +47,20 @@ struct weft_pool {
     char name[32];
     unsigned min, max, max_idle;
     weft_time acquire_to, idle_to, lifetime, check_idle;
+    weft_time period, backoff0, backoff_max;
     weft_pooled *idle, *used;
     unsigned nidle, nused, ncreating, nwait;
+    unsigned refs;                        /* see the close rule above */
     weft__wq waiters;
-    bool closing, orphaned;
+    bool closing;
+    int down_err;                         /* the last create error, while backing off */
+    weft_time down_until, backoff;
     weft_task *owner;
     weft_group *bg;                       /* where maintain() runs */
     bool own_bg;                          /* bg is ours to close */
     weft_task *maint;
-    weft_event kick, drained, maint_done;
+    struct creator *creators;             /* running creator tasks */
+    weft_event kick, drained;
     uint64_t acquires, timeouts, created, discarded, fast;
     struct { weft_metric *size, *idle, *used, *wait, *acq, *tmo, *created, *discarded, *hist; } m;
     int64_t pub[4];                       /* gauge values last published */
@@ -97,32 +110,44 @@ static void idle_push(weft_pool *p, weft_pooled *h)
     p->nidle++;
 }
 
-/* ---- slots ---------------------------------------------------------------- */
+/* ---- references and slots ------------------------------------------------ */
 
-static void maybe_drained(weft_pool *p);
+static void pool_free(weft_pool *p);
 
-/* A slot became free: the first waiter gets the right to create (the slot
- * stays reserved for it), else the background task may refill. */
-static void slot_freed(weft_pool *p)
+static void ref(weft_pool *p) { p->refs++; }
+
+static void unref(weft_pool *p)
 {
-    if (p->closing) {
-        maybe_drained(p);
-        return;
-    }
-    struct weft__waiter *w = p->waiters.head;
-    if (w) {
-        p->ncreating++;
-        w->result = CREATE;
-        weft__wq_remove(&p->waiters, w);
-        weft__wake(w->task, 0);
-    } else if (total(p) < p->min) {
-        weft_event_set(&p->kick);
-    }
+    if (--p->refs == 0)
+        pool_free(p);
 }
 
+static void maybe_drained(weft_pool *p)
+{
+    if (p->closing && !p->nused && !p->ncreating)
+        weft_event_set(&p->drained);
+}
+
+static void start_create(weft_pool *p);
+
+/* A slot became free: a waiter gets a resource made for it, else the
+ * maintenance task may refill to min_size. */
+static void slot_freed(weft_pool *p)
+{
+    if (p->closing)
+        maybe_drained(p);
+    else if (p->waiters.head && p->nwait > p->ncreating)
+        start_create(p);
+    else if (total(p) < p->min)
+        weft_event_set(&p->kick);
+}
+
+/* Destroying must not suspend: it runs where a waker cannot wait. */
 static void destroy(weft_pool *p, weft_pooled *h)
 {
+    weft__suspend_forbid("a pool's destroy");
     p->ops.destroy(p->ctx, h->res);
+    weft__suspend_allow();
     weft__free(h);
     p->discarded++;
 }
@@ -130,28 +155,27 @@ static void destroy(weft_pool *p, weft_pooled *h)
 static void discard(weft_pool *p, weft_pooled *h)
 {
     destroy(p, h);
+    unref(p);                             /* the resource's reference */
     slot_freed(p);
 }
 
-/* Makes a resource in a slot the caller reserved (ncreating counted). */
-static int create_one(weft_pool *p, weft_pooled **out)
+/* Lends h (counted in use by the caller of used_push) to the first waiter,
+ * or keeps it idle, or, past max_idle, closes it. */
+static void lend_or_keep(weft_pool *p, weft_pooled *h)
 {
-    weft_pooled *h = weft__calloc(1, sizeof *h);
-    int rc = h ? p->ops.create(p->ctx, &h->res) : -ENOMEM;
-    p->ncreating--;
-    if (rc == 0 && p->closing) {
-        p->ops.destroy(p->ctx, h->res);
-        rc = -WEFT_ECLOSED;
+    struct weft__waiter *w = weft__wq_first(&p->waiters);
+    used_remove(p, h);
+    if (w) {
+        w->data = h;
+        used_push(p, h, w->task);         /* in use by the waiter from now on */
+        weft__wq_handoff(&p->waiters, w, HANDOFF);
+    } else if (p->nidle < p->max_idle && !p->closing) {
+        idle_push(p, h);
+    } else {
+        destroy(p, h);
+        unref(p);
+        maybe_drained(p);
     }
-    if (rc) {
-        weft__free(h);
-        slot_freed(p);
-        return rc;
-    }
-    h->born = coarse_now();
-    p->created++;
-    *out = h;
-    return 0;
 }
 
 static bool expired(const weft_pool *p, const weft_pooled *h, weft_time now)
@@ -159,9 +183,102 @@ static bool expired(const weft_pool *p, const weft_pooled *h, weft_time now)
     return now - h->born >= p->lifetime;
 }
 
-/* The next usable idle resource, lent to self; NULL if none. A check may
- * block: the resource counts as in use meanwhile. */
-static weft_pooled *take_idle(weft_pool *p, weft_task *self)
+/* ---- creating, in the background -------------------------------------------- */
+
+static void backed_off(weft_pool *p, int err)
+{
+    weft_time b = p->backoff ? p->backoff * 2 : p->backoff0;
+    p->backoff = b < p->backoff_max ? b : p->backoff_max;
+    p->down_err = err;
+    p->down_until = weft__after(p->backoff);
+    weft_log(WEFT_LOG_WARN, "pool '%s': creating a resource failed: %s (next try in %.1f s)",
+             p->name, weft_strerror(err), (double)p->backoff / WEFT_SEC);
+}
+
+/* A create failed: the waiters that nothing pending (a creator still
+ * running, a resource in use) can serve get its error now, in order. */
+static void fail_waiters(weft_pool *p, int err)
+{
+    unsigned linked = 0;
+    for (struct weft__waiter *w = weft__wq_first(&p->waiters); w; w = w->next)
+        linked++;
+    for (; linked > p->ncreating + p->nused; linked--)
+        weft__wq_wake_one(&p->waiters, err);
+}
+
+/* One resource, made in its own task of the pool's supervisor: the
+ * acquirer that asked for it may give up meanwhile, the resource still
+ * joins the pool. Holds a reference and a slot (ncreating). */
+struct creator { weft_task *task; struct creator *next, *prev; };
+
+static int creator(void *arg)
+{
+    weft_pool *p = arg;
+    struct creator me = { weft_self(), p->creators, NULL };
+    if (p->creators)
+        p->creators->prev = &me;
+    p->creators = &me;                    /* so that close can cancel it */
+    weft_pooled *h = weft__calloc(1, sizeof *h);
+    int rc = h ? p->ops.create(p->ctx, &h->res) : -ENOMEM;
+    if (me.prev)
+        me.prev->next = me.next;
+    else
+        p->creators = me.next;
+    if (me.next)
+        me.next->prev = me.prev;
+    p->ncreating--;
+    if (rc == 0 && p->closing) {
+        p->ops.destroy(p->ctx, h->res);
+        rc = -WEFT_ECLOSED;
+    }
+    if (rc) {
+        weft__free(h);
+        if (rc != -WEFT_ECLOSED && rc != -ECANCELED) {
+            backed_off(p, rc);
+            fail_waiters(p, rc);
+        }
+        unref(p);
+        maybe_drained(p);
+        return 0;
+    }
+    p->backoff = 0;
+    p->down_err = 0;
+    h->born = coarse_now();
+    p->created++;
+    used_push(p, h, weft_self());
+    lend_or_keep(p, h);                   /* the resource keeps the reference */
+    return 0;
+}
+
+/* Reserves a slot and starts a creator; false if it could not start. */
+static void start_create(weft_pool *p)
+{
+    p->ncreating++;
+    ref(p);
+    int rc = weft_spawn(p->bg, creator, p, "pool create");
+    if (rc) {
+        p->ncreating--;
+        unref(p);
+        weft__wq_wake_one(&p->waiters, rc);
+    }
+}
+
+/* The create error to fail with at once while backing off, else 0. */
+static int backing_off(weft_pool *p)
+{
+    if (!p->down_err)
+        return 0;
+    if (coarse_now() < p->down_until)
+        return p->down_err;
+    return 0;                             /* time for the next try */
+}
+
+/* The next usable idle resource, lent to self; NULL if none (*err set when
+ * the caller's own deadline or cancel stopped the search). A check may
+ * block: the resource counts as in use meanwhile. A check that fails
+ * because the caller was interrupted condemns nothing: the resource goes
+ * back idle and the interruption is the caller's. */
+static weft_pooled *take_idle(weft_pool *p, weft_task *self, int *err)
 {
     while (p->idle) {
         weft_pooled *h = p->idle;
@@ -175,6 +292,12 @@ static weft_pooled *take_idle(weft_pool *p, weft_task *self)
         used_push(p, h, self);
         if (p->ops.check && now - h->since >= p->check_idle && p->ops.check(p->ctx, h->res) < 0) {
             used_remove(p, h);
+            if ((*err = weft__interrupted(WEFT_FOREVER, 0))) {
+                h->next = p->idle;        /* still the warmest */
+                p->idle = h;
+                p->nidle++;
+                return NULL;
+            }
             discard(p, h);
             continue;
         }
@@ -233,14 +356,34 @@ static void describe(weft_pool *p, const char *what)
 
 /* ---- acquire and release -------------------------------------------------- */
 
-static int usable(const weft_pool *p)
+static int usable(const weft_pool *p) { return p ? weft__owner_check(p->loop) : -EINVAL; }
+
+static int acquire_wait(weft_pool *p, weft_task *self, weft_pooled **out)
 {
-    weft__loop *l = weft__cur_loop;
-    if (!p)
-        return -EINVAL;
-    if (!l || !l->cur)
-        return -EPERM;
-    return l->id == p->loop ? 0 : -EXDEV;
+    if (deadlock(p, self)) {
+        describe(p, "deadlock: the acquiring task holds resources every other holder waits for");
+        return -EDEADLK;
+    }
+    struct weft__waiter w;
+    weft_time t0 = weft_now();
+    p->nwait++;
+    ref(p);
+    int rc = weft__wq_wait(&p->waiters, &w, NULL, weft__deadline_add(t0, p->acquire_to),
+                           -WEFT_EPOOL_TIMEOUT, "pool acquire");
+    p->nwait--;
+    if (rc == HANDOFF) {
+        weft_pooled *h = w.data;
+        h->since = coarse_now();
+        if (p->m.hist)
+            weft_metric_observe(p->m.hist, (double)(weft_now() - t0) / WEFT_SEC);
+        *out = h;
+        rc = 0;
+    } else if (rc == -WEFT_EPOOL_TIMEOUT) {
+        p->timeouts++;
+        describe(p, "acquire timeout");
+    }
+    unref(p);
+    return rc;
 }
 
 int weft_pool_acquire(weft_pool *p, weft_pooled **out)
@@ -250,92 +393,53 @@ int weft_pool_acquire(weft_pool *p, weft_pooled **out)
         return rc;
     if (p->closing)
         return -WEFT_ECLOSED;
-    if ((rc = weft__check(WEFT_FOREVER, 0)))
+    if ((rc = weft__interrupted(WEFT_FOREVER, 0)))
         return rc;
-    weft_task *self = weft__self();
+    weft_task *self = weft_self();
     p->acquires++;
     if (!p->waiters.head) {
-        weft_pooled *h = take_idle(p, self);
+        weft_pooled *h = take_idle(p, self, &rc);
         if (h) {
             p->fast++;
             *out = h;
             return 0;
         }
-        if (total(p) < p->max) {
-            p->ncreating++;
-            if ((rc = create_one(p, &h)))
-                return rc;
-            used_push(p, h, self);
-            h->since = h->born;
-            p->fast++;
-            *out = h;
-            return 0;
-        }
+        if (rc)
+            return rc;
     }
-    if (deadlock(p, self)) {
-        describe(p, "deadlock: the acquiring task holds resources every other holder waits for");
-        return -EDEADLK;
+    if (total(p) < p->max && p->nwait >= p->ncreating) {
+        if ((rc = backing_off(p)))
+            return rc;                    /* the server is down: fail fast */
+        start_create(p);                  /* made for us, or for whoever is first */
     }
-    struct weft__waiter w = { .task = self };
-    weft__wq_push(&p->waiters, &w);
-    p->nwait++;
-    weft_time t0 = weft_now();
-    rc = weft__wait(t0 + p->acquire_to, -WEFT_EPOOL_TIMEOUT, "pool acquire");
-    p->nwait--;
-    if (!w.linked) {                      /* handed something: that wins */
-        if (w.result == CLOSED)
-            return -WEFT_ECLOSED;
-        weft_pooled *h = w.data;
-        if (w.result == CREATE) {
-            if ((rc = create_one(p, &h)))
-                return rc;
-            used_push(p, h, self);
-        }
-        h->since = coarse_now();
-        if (p->m.hist)
-            weft_metric_observe(p->m.hist, (double)(weft_now() - t0) / WEFT_SEC);
-        *out = h;
-        return 0;
-    }
-    weft__wq_remove(&p->waiters, &w);
-    if (rc == -WEFT_EPOOL_TIMEOUT) {
-        p->timeouts++;
-        describe(p, "acquire timeout");
-    }
-    return rc;
+    return acquire_wait(p, self, out);
 }
 
 void *weft_pooled_get(const weft_pooled *h) { return h ? h->res : NULL; }
+
+/* reset must not suspend either: a release never blocks its caller */
+static int reset(weft_pool *p, weft_pooled *h)
+{
+    if (!p->ops.reset)
+        return 0;
+    weft__suspend_forbid("a pool's reset");
+    int rc = p->ops.reset(p->ctx, h->res);
+    weft__suspend_allow();
+    return rc;
+}
 
 static void give_back(weft_pool *p, weft_pooled *h, bool broken)
 {
     if (!p || !h)
         return;
-    if (weft__foreign(&p->loop))
+    if (p->loop != weft__loop_id())
         weft__panic("weft_pool_release: pool '%s' belongs to another loop", p->name);
-    used_remove(p, h);
-    if (p->closing) {
-        destroy(p, h);
-        maybe_drained(p);
-        return;
-    }
-    if (broken || (p->ops.reset && p->ops.reset(p->ctx, h->res) < 0) ||
-        expired(p, h, coarse_now())) {
+    if (broken || p->closing || reset(p, h) < 0 || expired(p, h, coarse_now())) {
+        used_remove(p, h);
         discard(p, h);
         return;
     }
-    struct weft__waiter *w = p->waiters.head;
-    if (w) {
-        w->result = HANDOFF;
-        w->data = h;
-        used_push(p, h, w->task);         /* in use by the waiter from now on */
-        weft__wq_remove(&p->waiters, w);
-        weft__wake(w->task, 0);
-    } else if (p->nidle < p->max_idle) {
-        idle_push(p, h);
-    } else {
-        discard(p, h);
-    }
+    lend_or_keep(p, h);
 }
 
 void weft_pool_release(weft_pool *p, weft_pooled *h) { give_back(p, h, false); }
@@ -405,44 +509,25 @@ static void expire_idle(weft_pool *p)
     }
 }
 
-static int maintain_loop(weft_pool *p);
-
 static int maintain(void *arg)
 {
     weft_pool *p = arg;
-    p->maint = weft__self();
-    int rc = maintain_loop(p);
-    p->maint = NULL;
-    weft_event_set(&p->maint_done);
-    return rc;
-}
-
-static int maintain_loop(weft_pool *p)
-{
-    for (;;) {
+    p->maint = weft_self();
+    while (!p->closing) {
         weft_scope sc;
-        weft_scope_enter(&sc, WEFT_SEC);
+        weft_scope_enter(&sc, p->period);
         int rc = weft_event_wait(&p->kick);
         weft_scope_exit(&sc);
         if (rc == -ECANCELED)
             break;
         weft_event_clear(&p->kick);
         expire_idle(p);
-        while (!p->closing && total(p) < p->min && !p->waiters.head) {
-            weft_pooled *h;
-            p->ncreating++;
-            if ((rc = create_one(p, &h))) {
-                weft_log(WEFT_LOG_WARN, "pool '%s': refilling to min_size %u failed: %s",
-                         p->name, p->min, weft_strerror(rc));
-                if (weft_sleep(WEFT_SEC) == -ECANCELED)
-                    return 0;
-                break;
-            }
-            used_push(p, h, weft__self());
-            give_back(p, h, false);       /* to a waiter, or idle */
-        }
+        while (!p->closing && total(p) < p->min && !backing_off(p))
+            start_create(p);              /* to a waiter, or idle */
         sync_metrics(p);
     }
+    p->maint = NULL;
+    unref(p);
     return 0;
 }
 
@@ -465,17 +550,20 @@ static weft_metric *metric(int kind, const char *family, const char *pool, const
                      : weft_histogram(name, help, bounds, sizeof bounds / sizeof *bounds);
 }
 
-static unsigned share(unsigned v, int loops)
+/* This loop's part of a process-wide size: v split over the loops, the
+ * remainder to the lowest ones, so the parts add up to v exactly. When
+ * loops outnumber v, each still gets one (pool.h says so). */
+static unsigned share(unsigned v, int index, int loops)
 {
     if (loops <= 1 || !v)
         return v;
-    unsigned s = v / (unsigned)loops;
+    unsigned s = v / (unsigned)loops + ((unsigned)index < v % (unsigned)loops);
     return s ? s : 1;
 }
 
 weft_pool *weft_pool_new(const weft_pool_config *cfg, const weft_pool_ops *ops, void *ctx)
 {
-    weft_task *self = weft__self();
+    weft_task *self = weft_self();
     weft_pool_config none = { 0 };
     if (!cfg)
         cfg = &none;
@@ -484,29 +572,37 @@ weft_pool *weft_pool_new(const weft_pool_config *cfg, const weft_pool_ops *ops, 
         return NULL;
     }
     unsigned max = cfg->max_size ? cfg->max_size : 10;
-    if (!ops || !ops->create || !ops->destroy || cfg->min_size > max) {
+    if (!ops || !ops->create || !ops->destroy || cfg->min_size > max ||
+        cfg->acquire_timeout < 0 || cfg->maintenance_period < 0 || cfg->backoff < 0 ||
+        cfg->backoff_max < 0) {
         errno = EINVAL;
         return NULL;
     }
     weft_pool *p = weft__calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    int loops = weft_loop_count();
-    p->loop = self->loop->id;
+    int loops = weft_loop_count(), index = weft_loop_index();
+    p->loop = weft__loop_id();
+    p->refs = 1;                          /* the owner's, dropped by close */
     p->ops = *ops;
     p->ctx = ctx;
     snprintf(p->name, sizeof p->name, "%s", cfg->name && *cfg->name ? cfg->name : "pool");
-    p->max = share(max, loops);
-    p->min = share(cfg->min_size, loops);
-    p->max_idle = cfg->max_idle ? share(cfg->max_idle, loops) : p->max;
+    p->max = share(max, index, loops);
+    p->min = share(cfg->min_size, index, loops);
+    p->max_idle = cfg->max_idle ? share(cfg->max_idle, index, loops) : p->max;
+    if (loops > 1 && max < (unsigned)loops && index == 0)
+        weft_log(WEFT_LOG_WARN, "pool '%s': max_size %u is below the %d loops: each loop "
+                 "gets 1, %d in all", p->name, max, loops, loops);
     p->acquire_to = cfg->acquire_timeout ? cfg->acquire_timeout : 30 * WEFT_SEC;
     p->idle_to = cfg->idle_timeout ? cfg->idle_timeout : 300 * WEFT_SEC;
     p->lifetime = cfg->max_lifetime ? cfg->max_lifetime : 3600 * WEFT_SEC;
     p->check_idle = cfg->check_idle ? cfg->check_idle : WEFT_SEC;
+    p->period = cfg->maintenance_period ? cfg->maintenance_period : WEFT_SEC;
+    p->backoff0 = cfg->backoff ? cfg->backoff : 100 * WEFT_MS;
+    p->backoff_max = cfg->backoff_max ? cfg->backoff_max : 5 * WEFT_SEC;
     p->owner = self;
     weft_event_init(&p->kick);
     weft_event_init(&p->drained);
-    weft_event_init(&p->maint_done);
     p->m.size = metric(1, "weft_pool_size", p->name, "Resources open or being opened");
     p->m.idle = metric(1, "weft_pool_idle", p->name, "Idle resources");
     p->m.used = metric(1, "weft_pool_in_use", p->name, "Resources lent out");
@@ -523,6 +619,7 @@ weft_pool *weft_pool_new(const weft_pool_config *cfg, const weft_pool_ops *ops, 
         errno = ENOMEM;
         return NULL;
     }
+    p->refs++;                            /* the maintenance task's */
     int rc = weft_spawn(p->bg, maintain, p, "pool maintenance");
     if (rc < 0) {
         if (p->own_bg)
@@ -536,14 +633,10 @@ weft_pool *weft_pool_new(const weft_pool_config *cfg, const weft_pool_ops *ops, 
     return p;
 }
 
-static void maybe_drained(weft_pool *p)
+static void pool_free(weft_pool *p)
 {
-    if (p->nused || p->ncreating)
-        return;
-    if (p->orphaned)
-        weft__free(p);                    /* close gave up waiting: last one out */
-    else
-        weft_event_set(&p->drained);
+    sync_metrics(p);
+    weft__free(p);
 }
 
 int weft_pool_close(weft_pool *p, weft_time grace)
@@ -553,30 +646,22 @@ int weft_pool_close(weft_pool *p, weft_time grace)
         return rc;
     if (p->closing)
         return -WEFT_ECLOSED;
-    if (p->own_bg && weft__self() != p->owner)
+    if (p->own_bg && weft_self() != p->owner)
         return -EPERM;                    /* its background task is the owner's */
     p->closing = true;
-    struct weft__waiter *w;
-    while ((w = p->waiters.head)) {
-        w->result = CLOSED;
-        weft__wq_remove(&p->waiters, w);
-        weft__wake(w->task, 0);
-    }
+    weft__wq_wake_all(&p->waiters, -WEFT_ECLOSED);
     while (p->idle) {
         weft_pooled *h = p->idle;
         p->idle = h->next;
         p->nidle--;
         destroy(p, h);
+        p->refs--;                        /* never the last: the owner holds one */
     }
-    if (p->own_bg) {
+    weft_event_set(&p->kick);             /* the maintenance task leaves */
+    for (struct creator *c = p->creators; c; c = c->next)
+        weft_task_cancel(c->task);        /* a connect in progress is not waited for */
+    if (p->own_bg)
         weft_supervisor_close(p->bg, 0);
-    } else if (p->maint) {
-        weft_task_cancel(p->maint);       /* and wait for it, whatever happens */
-        weft_scope sh;
-        weft_scope_enter_shielded(&sh, 5 * WEFT_SEC);
-        weft_event_wait(&p->maint_done);
-        weft_scope_exit(&sh);
-    }
     sync_metrics(p);
     if (p->nused || p->ncreating) {
         weft_scope sc;
@@ -584,12 +669,9 @@ int weft_pool_close(weft_pool *p, weft_time grace)
         weft_event_wait(&p->drained);
         weft_scope_exit(&sc);
     }
-    if (p->nused || p->ncreating) {
-        p->orphaned = true;               /* freed by the last release */
-        return -ETIMEDOUT;
-    }
-    weft__free(p);
-    return 0;
+    rc = p->nused || p->ncreating ? -ETIMEDOUT : 0;
+    unref(p);                             /* the last one out frees it */
+    return rc;
 }
 
 void weft_pool_stats_get(const weft_pool *p, weft_pool_stats *s)

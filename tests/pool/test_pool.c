@@ -1,16 +1,24 @@
 /* The generic pool: bounds, waiting, timeouts, replacement, lifetimes,
  * close, deadlock, and exact accounting under random cancellation. */
+#include <stdatomic.h>
+
 #include "test.h"
 
-struct res_ctx { int open, made, fail_create, fail_check, fail_reset; int next_id; };
+struct res_ctx {
+    int open, made, fail_create, fail_check, fail_reset, next_id;
+    int attempts;                          /* creates tried */
+    weft_time create_takes, check_takes;   /* a slow connect, a slow health check */
+    bool reset_blocks;
+};
 struct res { int id; };
 
 static int r_create(void *ctx, void **out)
 {
     struct res_ctx *c = ctx;
+    c->attempts++;
     if (c->fail_create)
         return c->fail_create;
-    int rc = weft_yield();                 /* creating takes a turn, like a connect */
+    int rc = c->create_takes ? weft_sleep(c->create_takes) : weft_yield(); /* a connect */
     if (rc)
         return rc;
     struct res *r = malloc(sizeof *r);
@@ -28,12 +36,28 @@ static void r_destroy(void *ctx, void *res)
 static int r_check(void *ctx, void *res)
 {
     (void)res;
-    return ((struct res_ctx *)ctx)->fail_check ? -EIO : 0;
+    struct res_ctx *c = ctx;
+    if (c->check_takes) {
+        int rc = weft_sleep(c->check_takes);   /* a ping round trip */
+        if (rc)
+            return rc;
+    }
+    return c->fail_check ? -EIO : 0;
 }
 static int r_reset(void *ctx, void *res)
 {
     (void)res;
-    return ((struct res_ctx *)ctx)->fail_reset ? -EIO : 0;
+    struct res_ctx *c = ctx;
+    if (c->reset_blocks)
+        weft_sleep(WEFT_MS);                   /* misuse: reset must not suspend */
+    return c->fail_reset ? -EIO : 0;
+}
+
+static weft_pool_stats stats(weft_pool *p)
+{
+    weft_pool_stats s;
+    weft_pool_stats_get(p, &s);
+    return s;
 }
 static const weft_pool_ops ops = { r_create, r_destroy, r_check, r_reset };
 
@@ -145,7 +169,7 @@ static int timeouts(void *unused)
     weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
     weft_group *g = weft_group_new();
     weft_spawn(g, hold_for, p, "holder");
-    weft_sleep(5 * WEFT_MS);
+    WAIT_UNTIL(stats(p).in_use == 1);
     weft_pooled *h;
     weft_time t0 = weft_now();
     int r = weft_pool_acquire(p, &h);
@@ -174,15 +198,16 @@ static int replacement(void *unused)
 {
     (void)unused;
     struct res_ctx rc = { 0 };
-    weft_pool_config cfg = { .name = "repl", .min_size = 2, .max_size = 4 };
+    weft_pool_config cfg = { .name = "repl", .min_size = 2, .max_size = 4,
+                             .maintenance_period = 5 * WEFT_MS };
     weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
-    weft_sleep(20 * WEFT_MS);                  /* filled to min in the background */
+    WAIT_UNTIL(stats(p).idle == 2);            /* filled to min in the background */
     EXPECT_EQ(rc.open, 2);
     weft_pooled *h;
     EXPECT_EQ(weft_pool_acquire(p, &h), 0);
     weft_pool_release_broken(p, h);
     EXPECT_EQ(rc.open, 1);
-    weft_sleep(20 * WEFT_MS);
+    WAIT_UNTIL(stats(p).idle == 2);
     EXPECT_EQ(rc.open, 2);                     /* replaced up to min */
     weft_pool_stats s;
     weft_pool_stats_get(p, &s);
@@ -229,14 +254,15 @@ static int lifetimes(void *unused)
     rc.fail_check = 0;
     weft_pool_release(q, h);
     /* idle timeout: the background task closes idle ones */
-    weft_pool_config cfg3 = { .name = "idle", .max_size = 2, .idle_timeout = 50 * WEFT_MS };
+    weft_pool_config cfg3 = { .name = "idle", .max_size = 2, .idle_timeout = 50 * WEFT_MS,
+                              .maintenance_period = 10 * WEFT_MS };
     weft_pool *r = weft_pool_new(&cfg3, &ops, &rc);
     EXPECT_EQ(weft_pool_acquire(r, &h), 0);
     weft_pool_release(r, h);
-    weft_sleep(1200 * WEFT_MS);
-    weft_pool_stats s;
-    weft_pool_stats_get(r, &s);
-    EXPECT_EQ(s.idle, 0);
+    weft_time t0 = weft_now();
+    WAIT_UNTIL(stats(r).idle == 0);
+    EXPECT_EQ(stats(r).idle, 0);
+    EXPECT(weft_now() - t0 >= 50 * WEFT_MS);   /* not before its idle timeout */
     EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
     EXPECT_EQ(weft_pool_close(q, WEFT_SEC), 0);
     EXPECT_EQ(weft_pool_close(r, WEFT_SEC), 0);
@@ -261,7 +287,7 @@ static int closing(void *unused)
     weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
     weft_group *g = weft_group_new();
     weft_spawn(g, hold_for, p, "holder");
-    weft_sleep(5 * WEFT_MS);
+    WAIT_UNTIL(stats(p).in_use == 1);
     weft_group *w = weft_group_new();
     weft_spawn(w, waiter, p, "waiter");
     weft_yield();
@@ -277,7 +303,7 @@ static int closing(void *unused)
     p = weft_pool_new(&cfg, &ops, &rc);
     g = weft_group_new();
     weft_spawn(g, hold_for, p, "holder");
-    weft_sleep(5 * WEFT_MS);
+    WAIT_UNTIL(stats(p).in_use == 1);
     EXPECT_EQ(weft_pool_close(p, 10 * WEFT_MS), -ETIMEDOUT);
     EXPECT_EQ(weft_group_wait(g), 0);
     EXPECT_EQ(rc.open, 0);
@@ -303,7 +329,7 @@ static int deadlock(void *unused)
     /* another holder that is not waiting: not a deadlock, a wait */
     weft_group *g = weft_group_new();
     weft_spawn(g, hold_for, p, "holder");
-    weft_sleep(5 * WEFT_MS);
+    WAIT_UNTIL(stats(p).in_use == 1);
     EXPECT_EQ(weft_pool_acquire(p, &a), 0);
     EXPECT_EQ(weft_pool_acquire(p, &b), 0);    /* waits for the holder */
     weft_pool_release(p, a);
@@ -318,13 +344,26 @@ static int create_failure(void *unused)
 {
     (void)unused;
     struct res_ctx rc = { .fail_create = -ECONNREFUSED };
-    weft_pool_config cfg = { .name = "fail", .max_size = 1 };
+    weft_pool_config cfg = { .name = "fail", .max_size = 1, .backoff = 20 * WEFT_MS,
+                             .backoff_max = 40 * WEFT_MS };
     weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
     weft_pooled *h;
+    EXPECT_EQ(weft_pool_acquire(p, &h), -ECONNREFUSED);  /* the create's own error */
+    EXPECT_EQ(rc.attempts, 1);
+    /* the server is down: the next acquirers fail fast, nobody tries again */
+    for (int i = 0; i < 10; i++)
+        EXPECT_EQ(weft_pool_acquire(p, &h), -ECONNREFUSED);
+    EXPECT_EQ(rc.attempts, 1);
+    EXPECT_EQ(stats(p).size, 0);                         /* the slot came back */
+    /* after the backoff one acquirer tries again, and it doubles */
+    weft_sleep(25 * WEFT_MS);
     EXPECT_EQ(weft_pool_acquire(p, &h), -ECONNREFUSED);
-    EXPECT_EQ(weft_pool_acquire(p, &h), -ECONNREFUSED);  /* the slot came back */
+    EXPECT_EQ(rc.attempts, 2);
+    /* back up: once the backoff has passed, acquires work again */
     rc.fail_create = 0;
-    EXPECT_EQ(weft_pool_acquire(p, &h), 0);
+    int r;
+    WAIT_UNTIL((r = weft_pool_acquire(p, &h)) == 0);
+    EXPECT_EQ(r, 0);
     weft_pool_release(p, h);
     EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
     return 0;
@@ -406,7 +445,7 @@ static int fifo(void *unused)
 {
     (void)unused;
     struct res_ctx rc = { 0 };
-    weft_pool_config cfg = { .name = "fifo", .max_size = 1 };
+    weft_pool_config cfg = { .name = "fifo", .max_size = 1, .maintenance_period = 10 * WEFT_MS };
     weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
     weft_pooled *h;
     EXPECT_EQ(weft_pool_acquire(p, &h), 0);
@@ -426,10 +465,10 @@ static int fifo(void *unused)
         EXPECT_EQ(order[i], i);
     weft_pool_release(p, h);
     EXPECT_EQ(weft_group_wait(g), 0);
-    /* the metrics are published */
-    weft_sleep(1100 * WEFT_MS);
+    /* the metrics are published every maintenance period */
     char buf[16384];
-    weft_metrics_render(buf, sizeof buf);
+    WAIT_UNTIL(weft_metrics_render(buf, sizeof buf) > 0 &&
+               strstr(buf, "weft_pool_acquires_total{pool=\"fifo\"} 8"));
     EXPECT(strstr(buf, "weft_pool_acquires_total{pool=\"fifo\"} 8") != NULL);
     EXPECT(strstr(buf, "weft_pool_size{pool=\"fifo\"} 1") != NULL);
     EXPECT(strstr(buf, "weft_pool_acquire_wait_seconds_count{pool=\"fifo\"}") != NULL);
@@ -466,6 +505,208 @@ static void test_process_wide_bound(void **s)
     assert_int_equal(test_failures, 0);
 }
 
+/* Issue 10.6: a health check interrupted by the acquirer's own deadline
+ * condemns nothing (5 idle, an acquire with 2 ms left: all 5 were lost). */
+static int check_interrupted(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "chk", .max_size = 5, .check_idle = WEFT_MS };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_pooled *h[5];
+    for (int i = 0; i < 5; i++)
+        EXPECT_EQ(weft_pool_acquire(p, &h[i]), 0);
+    for (int i = 0; i < 5; i++)
+        weft_pool_release(p, h[i]);
+    weft_sleep(10 * WEFT_MS);                  /* idle past check_idle (a coarse clock) */
+    rc.check_takes = 20 * WEFT_MS;
+    weft_scope sc;
+    weft_scope_enter(&sc, 2 * WEFT_MS);
+    EXPECT_EQ(weft_pool_acquire(p, &h[0]), -ETIMEDOUT);
+    EXPECT(weft_scope_exit(&sc));
+    EXPECT_EQ(stats(p).idle, 5);
+    EXPECT_EQ(stats(p).discarded, 0);
+    EXPECT_EQ(rc.open, 5);
+    /* a cancel likewise */
+    weft_task_cancel(weft_self());
+    EXPECT_EQ(weft_pool_acquire(p, &h[0]), -ECANCELED);
+    EXPECT_EQ(stats(p).idle, 5);
+    return 0;                                  /* cancelled: close in a fresh task */
+}
+
+static int check_interrupted_root(void *unused)
+{
+    (void)unused;
+    weft_group *g = weft_group_new();
+    weft_spawn(g, check_interrupted, NULL, "acquirer");
+    return weft_group_wait(g);
+}
+static void test_check_interrupted_by_caller(void **s) { (void)s; RUN(check_interrupted_root, NULL); }
+
+/* Issue 10.7: acquire_timeout = WEFT_FOREVER waits (it overflowed: every
+ * wait failed at once with "pool timeout"). */
+static int forever(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "forever", .max_size = 1, .acquire_timeout = WEFT_FOREVER };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, hold_for, p, "holder");
+    WAIT_UNTIL(stats(p).in_use == 1);
+    weft_pooled *h;
+    EXPECT_EQ(weft_pool_acquire(p, &h), 0);    /* after the holder's 200 ms */
+    weft_pool_release(p, h);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(stats(p).timeouts, 0);
+    EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
+    return 0;
+}
+static void test_acquire_timeout_forever(void **s) { (void)s; RUN(forever, NULL); }
+
+/* Creating runs in the background: an acquirer that gives up leaves the
+ * connect running, and the new resource joins the pool. */
+static int gives_up(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { .create_takes = 30 * WEFT_MS };
+    weft_pool_config cfg = { .name = "bg", .max_size = 2 };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_pooled *h;
+    weft_scope sc;
+    weft_scope_enter(&sc, 5 * WEFT_MS);
+    EXPECT_EQ(weft_pool_acquire(p, &h), -ETIMEDOUT);
+    weft_scope_exit(&sc);
+    EXPECT_EQ(stats(p).creating, 1);
+    WAIT_UNTIL(stats(p).idle == 1);
+    EXPECT_EQ(stats(p).idle, 1);
+    EXPECT_EQ(rc.made, 1);
+    EXPECT_EQ(weft_pool_acquire(p, &h), 0);    /* the one made for the first */
+    EXPECT_EQ(rc.made, 1);
+    weft_pool_release(p, h);
+    EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
+    EXPECT_EQ(rc.open, 0);
+    return 0;
+}
+static void test_create_in_background(void **s) { (void)s; RUN(gives_up, NULL); }
+
+/* Close with waiters, then a holder that releases after the grace: the
+ * waiters are told, nothing touches freed memory (ASan), the late release
+ * frees the pool. */
+static int close_waiter(void *arg)
+{
+    weft_pooled *h;
+    int rc = weft_pool_acquire(arg, &h);
+    return rc == -WEFT_ECLOSED ? 0 : rc ? rc : -EPROTO;
+}
+
+static int close_under_waiters(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "cw", .max_size = 1 };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_group *hg = weft_group_new();
+    weft_spawn(hg, hold_for, p, "holder");
+    WAIT_UNTIL(stats(p).in_use == 1);
+    weft_group *g = weft_group_new();
+    for (int i = 0; i < 3; i++)
+        weft_spawn(g, close_waiter, p, "waiter");
+    WAIT_UNTIL(stats(p).waiting == 3);
+    EXPECT_EQ(weft_pool_close(p, 0), -ETIMEDOUT);
+    EXPECT_EQ(weft_group_wait(g), 0);           /* each got -WEFT_ECLOSED */
+    EXPECT_EQ(weft_group_wait(hg), 0);          /* its release frees the pool */
+    EXPECT_EQ(rc.open, 0);
+    return 0;
+}
+static void test_close_under_waiters(void **s) { (void)s; RUN(close_under_waiters, NULL); }
+
+/* Issue 10.13: a pool in a caller's supervisor: close does not wait for
+ * the maintenance task nor free memory it still uses. */
+static void sup_error(const char *task, int err, void *ctx)
+{
+    (void)task, (void)ctx;
+    fprintf(stderr, "supervised task failed: %s\n", weft_strerror(err));
+    test_failures++;
+}
+
+static int external_supervisor(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { .create_takes = 50 * WEFT_MS };
+    weft_group *sup = weft_supervisor_new(sup_error, NULL);
+    weft_pool_config cfg = { .name = "ext", .max_size = 2, .min_size = 1, .supervisor = sup,
+                             .maintenance_period = WEFT_MS };
+    for (int i = 0; i < 20; i++) {
+        weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+        weft_sleep((weft_time)(i % 4) * WEFT_MS);   /* close at various points */
+        EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
+    }
+    EXPECT_EQ(weft_supervisor_close(sup, WEFT_SEC), 0);
+    EXPECT_EQ(rc.open, 0);
+    return 0;
+}
+static void test_close_external_supervisor(void **s) { (void)s; RUN(external_supervisor, NULL); }
+
+/* reset must not suspend: a reset that blocks aborts, naming it */
+static int blocking_reset(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { .reset_blocks = true };
+    weft_pool_config cfg = { .name = "rst", .max_size = 1 };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_pooled *h;
+    if (weft_pool_acquire(p, &h) == 0)
+        weft_pool_release(p, h);
+    return 0;
+}
+static void run_blocking_reset(void *unused) { (void)unused; weft_main(blocking_reset, NULL); }
+static void test_reset_must_not_suspend(void **s)
+{
+    (void)s;
+    char out[4096];
+    int st = run_in_child(run_blocking_reset, NULL, out, sizeof out);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT);
+    assert_non_null(strstr(out, "a pool's reset, which must not suspend"));
+}
+
+/* Issue 10.8: sizes split across loops add up to max_size exactly, the
+ * remainder going to the lowest loops. */
+static _Atomic int held_total, held_peak;
+static int split3(void *arg)
+{
+    unsigned max = (unsigned)(intptr_t)arg;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "split3", .max_size = max, .acquire_timeout = WEFT_MS };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_pooled *h[16];
+    int got = 0;
+    while (got < 16 && weft_pool_acquire(p, &h[got]) == 0)
+        got++;
+    int now = atomic_fetch_add(&held_total, got) + got;
+    int peak = atomic_load(&held_peak);
+    while (now > peak && !atomic_compare_exchange_weak(&held_peak, &peak, now))
+        ;
+    unsigned want = max / 3 + ((unsigned)weft_loop_index() < max % 3);
+    EXPECT_EQ(got, want ? want : 1);
+    for (int i = 0; i < got; i++)
+        weft_pool_release(p, h[i]);
+    return weft_pool_close(p, WEFT_SEC);
+}
+
+static void test_split_remainder(void **s)
+{
+    (void)s;
+    test_failures = 0;
+    assert_int_equal(weft_run(3, split3, (void *)(intptr_t)7), 0);   /* 3 + 2 + 2 */
+    assert_int_equal(test_failures, 0);
+    atomic_store(&held_total, 0);
+    test_log_capture();
+    assert_int_equal(weft_run(3, split3, (void *)(intptr_t)2), 0);   /* 1 each, said */
+    assert_int_equal(test_failures, 0);
+    assert_true(test_log_has("max_size 2 is below the 3 loops"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -480,6 +721,13 @@ int main(void)
         cmocka_unit_test(test_random_cancellation_storm),
         cmocka_unit_test(test_process_wide_bound),
         cmocka_unit_test(test_fifo_and_metrics),
+        cmocka_unit_test(test_check_interrupted_by_caller),
+        cmocka_unit_test(test_acquire_timeout_forever),
+        cmocka_unit_test(test_create_in_background),
+        cmocka_unit_test(test_close_under_waiters),
+        cmocka_unit_test(test_close_external_supervisor),
+        cmocka_unit_test(test_reset_must_not_suspend),
+        cmocka_unit_test(test_split_remainder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,40 @@
+/*
+ * The parts of the kernel interface (kernel.h) that need core's private
+ * state: loop ownership and the interruption check, out of line for the
+ * layers above core.
+ */
+#include "internal.h"
+
+uint64_t weft__loop_id(void) { return weft__cur_loop ? weft__cur_loop->id : 0; }
+
+int weft__owner_check(uint64_t owner)
+{
+    weft__loop *l = weft__cur_loop;
+    if (unlikely(!l || !l->cur))
+        return -EPERM;
+    return likely(l->id == owner) ? 0 : -EXDEV;
+}
+
+weft_time weft__after(weft_time timeout)
+{
+    if (timeout == WEFT_FOREVER)
+        return WEFT_FOREVER;
+    return weft__deadline_add(weft_now(), timeout < 0 ? 0 : timeout);
+}
+
+int weft__interrupted(weft_time op_deadline, int op_err)
+{
+    return weft__cur_loop && weft__cur_loop->cur ? weft__check(op_deadline, op_err) : -EPERM;
+}
+
+void weft__suspend_forbid(const char *what)
+{
+    if (weft__cur_loop && weft__cur_loop->cur)
+        weft__cur_loop->cur->nosuspend = what;
+}
+
+void weft__suspend_allow(void)
+{
+    if (weft__cur_loop && weft__cur_loop->cur)
+        weft__cur_loop->cur->nosuspend = NULL;
+}

@@ -1,0 +1,123 @@
+/*
+ * The kernel: the one narrow interface that core offers the layers above
+ * it (net, pool, http and the data layer). They include this header, never
+ * core/internal.h, and never touch a loop's or a task's fields.
+ *
+ * What it holds:
+ *  - the allocator (the hook tests use to fail each allocation in turn);
+ *  - loop ownership: loop-local objects record weft__loop_id() when made
+ *    and check every later use with weft__owner_check();
+ *  - deadline arithmetic that saturates (WEFT_FOREVER is never overflowed);
+ *  - the wait queue: the one way a task blocks on an object, with the one
+ *    rule for hand-offs and for closing (below);
+ *  - waits on the file descriptors weft owns.
+ *
+ * The wait queue and the close rule
+ * ---------------------------------
+ * A waiter lives on the waiting task's stack. A waker that hands something
+ * over (a permit, an element, a resource, an error) unlinks the waiter and
+ * sets its result in one step: from then on the waiter owns the result
+ * even if it was cancelled or timed out a moment before it ran, so nothing
+ * handed over is ever lost. A waiter woken otherwise (cancel, deadline)
+ * unlinks itself. Closing an object hands every waiter an error (-EBADF,
+ * or what its header says) through the same queue; the object is freed
+ * only when the last task that may still touch it has left: a loop-local
+ * object whose waiters never touch it after a hand-off can be freed at
+ * once; one that waiters touch after waking (a conn, a pool) or that other
+ * threads wait on (a shared channel) counts them and the last one out
+ * frees it.
+ */
+#ifndef WEFT_CORE_KERNEL_H
+#define WEFT_CORE_KERNEL_H
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "weft.h"
+
+#ifndef likely
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#endif
+
+/* ---- allocation (alloc.c): through the hook; NULL sets errno ENOMEM ---- */
+void *weft__malloc(size_t n);
+void *weft__calloc(size_t n, size_t size);
+void *weft__realloc(void *p, size_t n);
+void weft__free(void *p);
+
+/* misuse that cannot be reported as an error: logs and aborts */
+_Noreturn void weft__panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- loop ownership (kernel.c) --------------------------------------- */
+/* The calling thread's loop (process-unique, never reused), 0 outside. */
+uint64_t weft__loop_id(void);
+/* 0 when a task of loop `owner` calls; -EPERM outside a task, -EXDEV from
+ * a task of another loop. */
+int weft__owner_check(uint64_t owner);
+
+/* Marks a stretch of code that must not suspend (a pool's reset and
+ * destroy callbacks): a blocking call inside it is misuse and aborts,
+ * naming `what`. Not nested. */
+void weft__suspend_forbid(const char *what);
+void weft__suspend_allow(void);
+
+/* ---- deadlines --------------------------------------------------------- */
+/* now + timeout, saturating at WEFT_FOREVER (which timeout may be). */
+weft_time weft__after(weft_time timeout);
+/* t + d for a deadline t and a duration d >= 0, saturating. */
+static inline weft_time weft__deadline_add(weft_time t, weft_time d)
+{
+    return t == WEFT_FOREVER || d >= WEFT_FOREVER - t ? WEFT_FOREVER : t + d;
+}
+/* The error a blocking call of the calling task would get right now,
+ * without suspending: -ECANCELED, -ETIMEDOUT (its scope), op_err (when
+ * op_deadline has passed), or 0. */
+int weft__interrupted(weft_time op_deadline, int op_err);
+
+/* ---- the wait queue (wait.c) ------------------------------------------- */
+struct weft__waiter {
+    struct weft__waiter *next, *prev;
+    weft_task *task;
+    uint32_t seq;                         /* the task's wait when queued */
+    int result;                           /* set by the hand-off */
+    void *data;                           /* what the object passes (elements) */
+    bool linked;                          /* false once handed off or left */
+};
+
+/* Queues w (its data set by the caller) at the tail of q and waits until a
+ * hand-off, op_deadline (then op_err), the scope's deadline (-ETIMEDOUT) or
+ * a cancel (-ECANCELED). A hand-off wins over all of them: the call returns
+ * the handed result. Without a hand-off w is unlinked again before the
+ * call returns. mu: NULL for a loop-local object; for one shared across
+ * threads, the lock guarding q, held by the caller; it is released while
+ * waiting and is not held on return. */
+int weft__wq_wait(weft__wq *q, struct weft__waiter *w, pthread_mutex_t *mu,
+                  weft_time op_deadline, int op_err, const char *reason);
+
+static inline struct weft__waiter *weft__wq_first(const weft__wq *q) { return q->head; }
+static inline bool weft__wq_empty(const weft__wq *q) { return !q->head; }
+
+/* Hands result to waiter w of q (unlinks it, wakes its task on whatever
+ * loop it waits). Everything the waker needs from w must be read before:
+ * once handed off, the waiter may return and its frame is gone. */
+void weft__wq_handoff(weft__wq *q, struct weft__waiter *w, int result);
+/* Hands result to the first waiter; false if none waits. */
+bool weft__wq_wake_one(weft__wq *q, int result);
+/* Hands result to every waiter (an event set: 0; a close: an error). */
+void weft__wq_wake_all(weft__wq *q, int result);
+
+/* ---- file descriptors weft owns (fd.c) --------------------------------- */
+/* Registers a non-blocking fd edge-triggered for both directions, with
+ * any state a previous fd of that number left forgotten. */
+int weft__fd_own(int fd);
+/* After EAGAIN on an owned fd: waits for its next edge in `events` (one
+ * direction), until deadline (then op_err). -EBADF when the fd is closed
+ * (weft__fd_close) while waiting. */
+int weft__fd_wait_io(int fd, int events, weft_time deadline, int op_err);
+/* Forgets an fd (its waiters get -EBADF) and closes it. */
+void weft__fd_close(int fd);
+
+#endif
