@@ -223,6 +223,17 @@ bool weft_scope_exit(weft_scope *s);
  * -EINVAL, -EPERM. Call weft_fd_forget(fd) before closing a waited-on fd. */
 int weft_fd_wait(int fd, int events);
 
+/* weft_fd_wait with a timeout of its own, as weft_conn's calls have (a
+ * libpq or c-ares socket): waits until fd is ready for one of events, at
+ * most timeout (WEFT_FOREVER: no limit; the scope and cancellation still
+ * apply). Returns which of events fired (WEFT_READ, WEFT_WRITE or both,
+ * > 0; a hang-up or an error counts as both, so the next read or write
+ * sees it), or timeout_err when the timeout passes (a negative code the
+ * caller picks, e.g. -WEFT_EREAD_TIMEOUT), -ETIMEDOUT (scope),
+ * -ECANCELED, -EBADF (forgotten while waiting), -EBUSY, -EINVAL (also for
+ * timeout_err >= 0), -EPERM. */
+int weft_fd_wait_for(int fd, int events, weft_time timeout, int timeout_err);
+
 /* Drops weft's registration of fd; tasks waiting on it get -EBADF. */
 void weft_fd_forget(int fd);
 

@@ -16,10 +16,12 @@
  *    epoll_ctl at all. A read edge that comes while nobody waits is kept,
  *    so a reader may also wait *before* trying (after a short read, when
  *    the socket is most likely empty) and skip a recv that would say EAGAIN.
+ *
+ * A wait ends with the events that fired (WEFT__WAKE_FD | WEFT_READ/WRITE)
+ * as its wake result; the OS API is the poller backend's (epoll.c).
  */
 #include <errno.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -50,45 +52,46 @@ static struct weft__fdstate *fd_state(weft__loop *l, int fd)
     return &l->fds[fd];
 }
 
-static int ctl(weft__loop *l, struct weft__fdstate *st, int fd, uint32_t events)
+/* wake results of fd waits: the fired directions, above the timer's */
+#define WEFT__WAKE_FD 0x10
+
+static int ctl(weft__loop *l, struct weft__fdstate *st, int fd, unsigned how)
 {
-    struct epoll_event ev = { .events = events, .data.fd = fd };
-    int op = st->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    int rc = epoll_ctl(l->epfd, op, fd, &ev);
-    if (rc < 0 && errno == ENOENT)        /* closed and reopened behind our back */
-        rc = epoll_ctl(l->epfd, EPOLL_CTL_ADD, fd, &ev);
-    else if (rc < 0 && errno == EEXIST)
-        rc = epoll_ctl(l->epfd, EPOLL_CTL_MOD, fd, &ev);
-    if (rc < 0)
-        return -errno;
-    st->registered = true;
-    return 0;
+    int rc = weft__poller_arm(l, fd, how, st->registered);
+    if (rc == 0)
+        st->registered = true;
+    return rc;
 }
 
 static int arm_foreign(weft__loop *l, struct weft__fdstate *st, int fd)
 {
-    uint32_t ev = (st->reader ? EPOLLIN | EPOLLRDHUP : 0) | (st->writer ? EPOLLOUT : 0);
-    return ev ? ctl(l, st, fd, ev | EPOLLONESHOT) : 0;
+    unsigned how = (st->reader ? WEFT__POLL_IN : 0) | (st->writer ? WEFT__POLL_OUT : 0);
+    return how ? ctl(l, st, fd, how | WEFT__POLL_ONESHOT) : 0;
 }
 
-void weft__fd_event(weft__loop *l, int fd, uint32_t events)
+void weft__fd_event(weft__loop *l, int fd, unsigned events)
 {
     if (fd >= l->nfds)
         return;
     struct weft__fdstate *st = &l->fds[fd];
-    bool rd = events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR);
-    bool wr = events & (EPOLLOUT | EPOLLHUP | EPOLLERR);
-    if (rd && !st->reader && st->mode == FD_OWNED)
+    /* a hang-up or an error ends waits in both directions: the next read
+     * or write reports it */
+    bool hup = events & WEFT__POLL_HUP;
+    int fired = (events & WEFT__POLL_IN || hup ? WEFT_READ : 0) |
+                (events & WEFT__POLL_OUT || hup ? WEFT_WRITE : 0);
+    if ((fired & WEFT_READ) && !st->reader && st->mode == FD_OWNED)
         st->rready = true;                /* kept for a reader that skips its EAGAIN */
-    if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    if (hup)
         st->rhup = true;                  /* its one edge may come with the last data */
-    if (rd && st->reader) {
-        weft__wake(st->reader, 0);
+    /* a task waiting both ways is woken once, with both directions */
+    weft_task *r = st->reader, *w = st->writer;
+    if (r && (fired & WEFT_READ)) {
         st->reader = NULL;
+        weft__wake(r, WEFT__WAKE_FD | (fired & (r == w ? WEFT_READ | WEFT_WRITE : WEFT_READ)));
     }
-    if (wr && st->writer) {
-        weft__wake(st->writer, 0);
+    if (w && (fired & WEFT_WRITE)) {
         st->writer = NULL;
+        weft__wake(w, WEFT__WAKE_FD | (fired & (w == r ? WEFT_READ | WEFT_WRITE : WEFT_WRITE)));
     }
     if (st->mode == FD_FOREIGN && (st->reader || st->writer))
         arm_foreign(l, st, fd);           /* one-shot fired for the other side */
@@ -101,6 +104,8 @@ static int park_on(weft__loop *l, int fd, int events, weft_time op_deadline, int
     l->fd_waits++;
     int rc = weft__wait(op_deadline, op_err, events & WEFT_WRITE ? "fd write" : "fd read");
     l->fd_waits--;
+    if (rc >= WEFT__WAKE_FD)
+        rc &= WEFT_READ | WEFT_WRITE;     /* the directions that fired */
     struct weft__fdstate *st = &l->fds[fd];   /* the table may have moved */
     if (st->reader == self)
         st->reader = NULL;
@@ -120,14 +125,16 @@ static int claim(struct weft__fdstate *st, weft_task *self, int events)
     return 0;
 }
 
-int weft_fd_wait(int fd, int events)
+int weft_fd_wait_for(int fd, int events, weft_time timeout, int timeout_err)
 {
     weft__loop *l = weft__cur_loop;
     if (!l || !l->cur)
         return -EPERM;
-    if (fd < 0 || !events || (events & ~(WEFT_READ | WEFT_WRITE)))
+    if (fd < 0 || !events || (events & ~(WEFT_READ | WEFT_WRITE)) || timeout < 0 ||
+        timeout_err >= 0)
         return -EINVAL;
-    int rc = weft__check(WEFT_FOREVER, 0);
+    weft_time deadline = weft__after(timeout);
+    int rc = weft__check(deadline, timeout_err);
     if (rc)
         return rc;
     struct weft__fdstate *st = fd_state(l, fd);
@@ -141,7 +148,7 @@ int weft_fd_wait(int fd, int events)
     rc = arm_foreign(l, st, fd);
     if (rc == -EPERM) {                   /* regular file: always ready */
         st->reader = st->writer = NULL;
-        return 0;
+        return events;
     }
     if (rc) {
         if (st->reader == l->cur)
@@ -150,7 +157,13 @@ int weft_fd_wait(int fd, int events)
             st->writer = NULL;
         return rc;
     }
-    return park_on(l, fd, events, WEFT_FOREVER, 0);
+    return park_on(l, fd, events, deadline, timeout_err);
+}
+
+int weft_fd_wait(int fd, int events)
+{
+    int rc = weft_fd_wait_for(fd, events, WEFT_FOREVER, -ETIMEDOUT);
+    return rc > 0 ? 0 : rc;
 }
 
 void weft_fd_forget(int fd)
@@ -160,7 +173,7 @@ void weft_fd_forget(int fd)
         return;
     struct weft__fdstate *st = &l->fds[fd];
     if (st->registered)
-        epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+        weft__poller_forget(l, fd);
     if (st->reader)
         weft__wake(st->reader, -EBADF);
     if (st->writer)
@@ -178,7 +191,14 @@ int weft__fd_own(int fd)
     struct weft__fdstate *st = fd_state(l, fd);
     if (!st)
         return -ENOMEM;
-    int rc = ctl(l, st, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+    if (st->reader)                       /* waits on an earlier fd of this number */
+        weft__wake(st->reader, -EBADF);
+    if (st->writer)
+        weft__wake(st->writer, -EBADF);
+    /* nothing of an earlier fd of this number (closed without
+     * weft_fd_forget) may survive: a stale hang-up made reads spin */
+    *st = (struct weft__fdstate){ .registered = st->registered };
+    int rc = ctl(l, st, fd, WEFT__POLL_IN | WEFT__POLL_OUT | WEFT__POLL_EDGE);
     if (rc)
         return rc;
     st->mode = FD_OWNED;
@@ -198,7 +218,9 @@ int weft__fd_wait_io(int fd, int events, weft_time op_deadline, int op_err)
         return weft__check(op_deadline, op_err);
     }
     int rc = claim(st, l->cur, events);
-    return rc ? rc : park_on(l, fd, events, op_deadline, op_err);
+    if (rc || (rc = park_on(l, fd, events, op_deadline, op_err)) < 0)
+        return rc;
+    return 0;
 }
 
 void weft__fd_close(int fd)

@@ -282,10 +282,25 @@ void weft__group_child_done(weft_task *t, int rc);
 void weft__scope_timeout_caught(weft_task *t);
 
 /* fd.c */
-void weft__fd_event(weft__loop *l, int fd, uint32_t events);
+void weft__fd_event(weft__loop *l, int fd, unsigned events);  /* WEFT__POLL_* */
 void weft__fds_free(weft__loop *l);
-/* loop.c */
-void weft__loop_poll(weft__loop *l, weft_time timeout);
+/* loop.c: cross-thread wake-ups that a poke announced */
+void weft__inbox_drain(weft__loop *l);
+
+/* epoll.c: the poller backend, the only code that knows epoll */
+enum {
+    WEFT__POLL_IN = 1,                    /* readable (or read side hung up) */
+    WEFT__POLL_OUT = 2,
+    WEFT__POLL_HUP = 4,                   /* events only: hang-up or error */
+    WEFT__POLL_EDGE = 8,                  /* arm only: edge-triggered */
+    WEFT__POLL_ONESHOT = 16,              /* arm only: one event, then re-arm */
+};
+int weft__poller_open(weft__loop *l);
+void weft__poller_close(weft__loop *l);
+int weft__poller_arm(weft__loop *l, int fd, unsigned how, bool registered);
+void weft__poller_forget(weft__loop *l, int fd);
+void weft__poller_poke(weft__loop *l);
+void weft__poller_wait(weft__loop *l, weft_time timeout);
 
 /* overflow.c */
 int weft__overflow_init(weft__loop *l);

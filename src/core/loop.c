@@ -1,5 +1,6 @@
 /*
- * The event loop: run queue, task switching, waiting and waking, epoll.
+ * The event loop: run queue, task switching, waiting and waking, polling
+ * (through the poller backend, epoll.c).
  *
  * Ready tasks run in FIFO order. A task that suspends switches directly to
  * the next ready task (one context switch, no trip through a scheduler);
@@ -20,8 +21,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,7 +37,6 @@
  * starved by a busy run queue, while keeping the poll syscall off most
  * switches (1 poll per 128 switches). */
 #define BUDGET 128
-#define MAX_EVENTS 256
 
 __thread weft__loop *weft__cur_loop __attribute__((tls_model("initial-exec")));
 
@@ -286,11 +284,8 @@ void weft__wake_remote(weft__loop *l, weft_task *t, uint32_t seq, int result)
     weft__loop_poke(l);
 }
 
-static void drain_inbox(weft__loop *l)
+void weft__inbox_drain(weft__loop *l)
 {
-    uint64_t v;
-    while (read(l->evfd, &v, sizeof v) < 0 && errno == EINTR)
-        ;
     atomic_store(&l->inbox_pending, false);
     pthread_mutex_lock(&l->inbox_lock);
     weft_task *list = l->inbox;
@@ -309,33 +304,6 @@ static void drain_inbox(weft__loop *l)
         if (t->rseq == t->seq)
             weft__wake(t, t->rresult);
     pthread_mutex_unlock(&l->inbox_lock);
-}
-
-/* ---- polling ------------------------------------------------------------ */
-
-void weft__loop_poll(weft__loop *l, weft_time timeout)
-{
-    struct epoll_event ev[MAX_EVENTS];
-    struct timespec ts, *tsp = NULL;
-    if (timeout != WEFT_FOREVER) {
-        if (timeout < 0)
-            timeout = 0;
-        ts.tv_sec = timeout / WEFT_SEC;
-        ts.tv_nsec = timeout % WEFT_SEC;
-        tsp = &ts;
-    }
-    int n = epoll_pwait2(l->epfd, ev, MAX_EVENTS, tsp, NULL);
-    if (n < 0 && errno == ENOSYS) {
-        /* kernels before 5.11: round up so a deadline is never early */
-        int ms = tsp ? (int)((timeout + WEFT_MS - 1) / WEFT_MS) : -1;
-        n = epoll_wait(l->epfd, ev, MAX_EVENTS, ms);
-    }
-    for (int i = 0; i < n; i++) {
-        if (ev[i].data.fd == l->evfd)
-            drain_inbox(l);
-        else
-            weft__fd_event(l, ev[i].data.fd, ev[i].events);
-    }
 }
 
 /* Every task waits and nothing can ever wake one: no timer, no fd, no
@@ -379,7 +347,7 @@ static void scheduler(weft__loop *l)
             weft_time next = weft__timer_next(&l->timers);
             timeout = next == WEFT_FOREVER ? WEFT_FOREVER : next - weft_now();
         }
-        weft__loop_poll(l, timeout);
+        weft__poller_wait(l, timeout);
         if (l->timers.n)
             weft__timer_run(&l->timers, weft_now());
         if (unlikely(atomic_load_explicit(&l->cancel_requested, memory_order_relaxed)))
@@ -404,13 +372,9 @@ static int loop_init(weft__loop *l, int index, int count)
     l->id = atomic_fetch_add(&next_id, 1);
     l->index = index;
     l->count = count;
-    l->epfd = epoll_create1(EPOLL_CLOEXEC);
-    l->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (l->epfd < 0 || l->evfd < 0)
-        goto fail;
-    struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.fd = l->evfd };
-    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &ev) < 0)
-        goto fail;
+    int rc = weft__poller_open(l);
+    if (rc)
+        return rc;
     pthread_mutex_init(&l->inbox_lock, NULL);
     weft__stacks_init(&l->stacks, stack_size());
     l->tid = gettid();
@@ -427,15 +391,14 @@ static int loop_init(weft__loop *l, int index, int count)
 #ifdef WEFT_TSAN
     l->tsan_fiber = __tsan_get_current_fiber();
 #endif
-    if (weft__overflow_init(l) < 0)
-        goto fail;
+    if (weft__overflow_init(l) < 0) {
+        rc = -(errno ? errno : ENOMEM);
+        weft__stacks_free(&l->stacks);
+        pthread_mutex_destroy(&l->inbox_lock);
+        weft__poller_close(l);
+        return rc;
+    }
     return 0;
-fail:
-    if (l->epfd >= 0)
-        close(l->epfd);
-    if (l->evfd >= 0)
-        close(l->evfd);
-    return -(errno ? errno : ENOMEM);
 }
 
 static void loop_fini(weft__loop *l)
@@ -447,8 +410,7 @@ static void loop_fini(weft__loop *l)
     weft__heap_free(&l->timers);
     weft__fds_free(l);
     pthread_mutex_destroy(&l->inbox_lock);
-    close(l->epfd);
-    close(l->evfd);
+    weft__poller_close(l);
 }
 
 /* Runs a whole loop on this thread. *out (under out_mu) names the loop
@@ -500,11 +462,8 @@ int weft__loop_main(int index, int count, weft__loop **out, pthread_mutex_t *out
 
 void weft__loop_poke(weft__loop *l)
 {
-    if (!atomic_exchange(&l->inbox_pending, true)) {
-        uint64_t one = 1;
-        while (write(l->evfd, &one, sizeof one) < 0 && errno == EINTR)
-            ;
-    }
+    if (!atomic_exchange(&l->inbox_pending, true))
+        weft__poller_poke(l);
 }
 
 void weft__loop_request_cancel(weft__loop *l)

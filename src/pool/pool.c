@@ -191,7 +191,7 @@ static void backed_off(weft_pool *p, int err)
     p->backoff = b < p->backoff_max ? b : p->backoff_max;
     p->down_err = err;
     p->down_until = weft__after(p->backoff);
-    weft_log(WEFT_LOG_WARN, "pool '%s': creating a resource failed: %s (next try in %.1f s)",
+    weft_log(WEFT_LOG_WARN, "pool '%s': creating a resource failed: %s (next try in %.3g s)",
              p->name, weft_strerror(err), (double)p->backoff / WEFT_SEC);
 }
 
@@ -268,7 +268,7 @@ static int backing_off(weft_pool *p)
 {
     if (!p->down_err)
         return 0;
-    if (coarse_now() < p->down_until)
+    if (weft_now() < p->down_until)       /* the precise clock, as weft__after's */
         return p->down_err;
     return 0;                             /* time for the next try */
 }

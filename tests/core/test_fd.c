@@ -178,6 +178,78 @@ static int signal_cancel(void *unused)
 }
 static void test_signal_wait_cancel(void **s) { (void)s; RUN(signal_cancel, NULL); }
 
+/* weft_fd_wait_for: its own timeout and error, and which events fired */
+static int wait_for(void *unused)
+{
+    (void)unused;
+    int sp[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+    EXPECT_EQ(weft_fd_wait_for(sp[0], WEFT_READ | WEFT_WRITE, WEFT_SEC, -WEFT_EREAD_TIMEOUT),
+              WEFT_WRITE);                              /* writable, nothing to read */
+    weft_time t0 = weft_now();
+    EXPECT_EQ(weft_fd_wait_for(sp[0], WEFT_READ, 10 * WEFT_MS, -WEFT_EREAD_TIMEOUT),
+              -WEFT_EREAD_TIMEOUT);
+    EXPECT(weft_now() - t0 >= 10 * WEFT_MS);
+    EXPECT_EQ(write(sp[1], "x", 1), 1);
+    EXPECT_EQ(weft_fd_wait_for(sp[0], WEFT_READ | WEFT_WRITE, WEFT_SEC, -WEFT_EREAD_TIMEOUT),
+              WEFT_READ | WEFT_WRITE);
+    EXPECT_EQ(weft_fd_wait_for(sp[0], WEFT_READ, WEFT_FOREVER, -ETIMEDOUT), WEFT_READ);
+    /* the scope still wins when it is earlier */
+    weft_scope sc;
+    char c;
+    EXPECT_EQ(read(sp[0], &c, 1), 1);
+    weft_scope_enter(&sc, 5 * WEFT_MS);
+    EXPECT_EQ(weft_fd_wait_for(sp[0], WEFT_READ, WEFT_SEC, -WEFT_EREAD_TIMEOUT), -ETIMEDOUT);
+    EXPECT(weft_scope_exit(&sc));
+    /* a hang-up ends a wait for either direction */
+    close(sp[1]);
+    EXPECT(weft_fd_wait_for(sp[0], WEFT_READ, WEFT_SEC, -WEFT_EREAD_TIMEOUT) & WEFT_READ);
+    EXPECT_EQ(weft_fd_wait_for(sp[0], WEFT_READ, WEFT_SEC, 0), -EINVAL);   /* not an error */
+    EXPECT_EQ(weft_fd_wait_for(sp[0], WEFT_READ, -1, -ETIMEDOUT), -EINVAL);
+    weft_fd_forget(sp[0]);
+    close(sp[0]);
+    return 0;
+}
+static void test_fd_wait_for(void **s) { (void)s; RUN(wait_for, NULL); }
+
+/* Issue 10.12: an fd number closed without weft_fd_forget and reused for
+ * a socket weft owns: the old hang-up must not survive (a read spun, never
+ * yielding, until its timeout, so the task that would send never ran). */
+static int send_later(void *arg)
+{
+    weft_sleep(5 * WEFT_MS);
+    return weft_conn_write_all(arg, "x", 1);
+}
+
+static int reused(void *unused)
+{
+    (void)unused;
+    weft_listener *l;
+    EXPECT_EQ(weft_tcp_listen(&l, "127.0.0.1", 0, 0, 0), 0);
+    int sp[2];
+    EXPECT_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+    close(sp[1]);
+    EXPECT_EQ(weft_fd_wait(sp[0], WEFT_READ), 0);      /* the hang-up is seen */
+    int stale = sp[0];
+    close(stale);                                      /* misuse: not forgotten */
+    weft_net_opts o = { .read_timeout = 2 * WEFT_SEC };
+    weft_conn *a, *b;
+    EXPECT_EQ(weft_tcp_connect(&a, "127.0.0.1", weft_listener_port(l), &o), 0);
+    EXPECT_EQ(weft_accept(l, &b, NULL), 0);
+    EXPECT(weft_conn_fd(a) == stale || weft_conn_fd(b) == stale);
+    weft_conn *reader = weft_conn_fd(a) == stale ? a : b, *peer = reader == a ? b : a;
+    weft_group *g = weft_group_new();
+    weft_spawn(g, send_later, peer, "sender");
+    char c;
+    EXPECT_EQ(weft_conn_read_some(reader, &c, 1), 1);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    weft_conn_close(a);
+    weft_conn_close(b);
+    weft_listener_close(l);
+    return 0;
+}
+static void test_fd_number_reused(void **s) { (void)s; RUN(reused, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +258,8 @@ int main(void)
         cmocka_unit_test(test_owned_edge_triggered),
         cmocka_unit_test(test_signal_wait),
         cmocka_unit_test(test_signal_wait_cancel),
+        cmocka_unit_test(test_fd_wait_for),
+        cmocka_unit_test(test_fd_number_reused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
