@@ -1,6 +1,7 @@
 /* The stall detector: names the task holding the loop, while it holds it,
  * without changing what the program sees (no EINTR). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "test.h"
@@ -131,6 +132,63 @@ static void test_yielding_task_not_reported(void **s)
     assert_null(strstr(test_log, "stall:"));
 }
 
+/* The watchdog reports a stall while it happens; the "in total" line that
+ * follows names the task that stalled even when the stall ends while the
+ * watchdog is still busy reporting it (here: its log sink holds the
+ * watchdog until another task runs). */
+static _Atomic int first_reported, second_ran;
+
+static void holding_sink(int level, const char *msg, void *ctx)
+{
+    test_log_sink(level, msg, ctx);
+    if (strstr(msg, "stall: task 'first'") && strstr(msg, "without yielding")) {
+        atomic_store(&first_reported, 1);
+        for (int i = 0; i < 10000 && !atomic_load(&second_ran); i++)
+            usleep(1000);                        /* bounded poll */
+    }
+}
+
+static int first_staller(void *unused)
+{
+    (void)unused;
+    weft_time bound = weft_now() + 10 * WEFT_SEC;
+    while (!atomic_load(&first_reported) && weft_now() < bound)
+        ;                                        /* holds the loop until reported */
+    return 0;
+}
+
+static int second_yielder(void *unused)
+{
+    (void)unused;
+    atomic_store(&second_ran, 1);
+    weft_time bound = weft_now() + 10 * WEFT_SEC;
+    while (!test_log_has("in total before yielding") && weft_now() < bound)
+        weft_yield();
+    return 0;
+}
+
+static int two_tasks_root(void *unused)
+{
+    (void)unused;
+    weft_group *g = weft_group_new();
+    weft_spawn(g, first_staller, NULL, "first");
+    weft_spawn(g, second_yielder, NULL, "second");
+    return weft_group_wait(g);
+}
+
+static void test_total_names_the_stalled_task(void **s)
+{
+    (void)s;
+    test_log_capture();
+    weft_log_set(holding_sink, NULL, WEFT_LOG_DEBUG);
+    assert_int_equal(weft_main(two_tasks_root, NULL), 0);
+    weft_log_set(NULL, NULL, WEFT_LOG_INFO);
+    assert_true(atomic_load(&first_reported));
+    assert_true(atomic_load(&second_ran));
+    assert_non_null(strstr(test_log, "stall: task 'first' held loop 0 for"));
+    assert_null(strstr(test_log, "stall: task 'second'"));
+}
+
 static void test_disabled_with_zero(void **s)
 {
     (void)s;
@@ -151,6 +209,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_busy_task_reported),
         cmocka_unit_test(test_blocking_syscall_reported_without_eintr),
         cmocka_unit_test(test_yielding_task_not_reported),
+        cmocka_unit_test(test_total_names_the_stalled_task),
         cmocka_unit_test(test_disabled_with_zero),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
