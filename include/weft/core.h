@@ -255,9 +255,13 @@ int weft_blocking_set_threads(int n);
 
 /* Writes one line per task of the calling loop (name, spawn site, state,
  * wait reason) into buf, NUL-terminated; returns the length the full dump
- * needs (snprintf-like). SIGQUIT prints every loop's dump to the log (the
- * process keeps running) unless the program installed its own handler
- * before the first loop started. */
+ * needs (snprintf-like: weft_task_dump(NULL, 0) + 1 bytes hold it all).
+ * SIGQUIT prints every loop's dump to the log (the process keeps running)
+ * unless the program installed its own handler before the first loop
+ * started. In the log (SIGQUIT, deadlock report) a dump is complete however
+ * many tasks there are: it comes at INFO level as several messages of whole
+ * lines, each under weft_log's 4 KiB, the first headed "task dump of loop
+ * N (M tasks):", the others "task dump of loop N, continued:". */
 size_t weft_task_dump(char *buf, size_t size);
 
 /* ---- allocator hook ----------------------------------------------------- */
