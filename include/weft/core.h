@@ -48,7 +48,9 @@
  *       half of vm.max_map_count free for malloc, threads and libraries
  *       (about 16,000 guarded stacks on a stock kernel; $WEFT_STACK_GUARDS
  *       caps it lower). An overflow into a guard dies with SIGSEGV after
- *       "weft: stack overflow in task 'NAME' (spawned at ...)".
+ *       "weft: stack overflow in task 'NAME' (spawned at MODULE(+OFFSET)
+ *       [ADDRESS]; ...)": the handler cannot symbolize (dladdr is not
+ *       async-signal-safe); `addr2line -f -e MODULE OFFSET` does.
  *     - beyond that, best effort: a canary word just below each stack and a
  *       stack-pointer bound, both checked at every switch out of the task;
  *       a smashed canary aborts naming the task. A frame that jumps over

@@ -15,13 +15,17 @@
 
 #include "internal.h"
 
+/* "symbol+0xoff", else "file+0xoff", else the bare address. Not in a
+ * signal handler: dladdr takes the loader's lock. */
 void weft__site_name(void *addr, char *buf, size_t size)
 {
     Dl_info di;
-    if (addr && dladdr(addr, &di) && di.dli_sname)
+    if (!addr || !dladdr(addr, &di))      /* di is undefined when dladdr fails */
+        snprintf(buf, size, "%p", addr);
+    else if (di.dli_sname)
         snprintf(buf, size, "%s+0x%lx", di.dli_sname,
                  (unsigned long)((char *)addr - (char *)di.dli_saddr));
-    else if (addr && di.dli_fname)
+    else if (di.dli_fname)
         snprintf(buf, size, "%s+0x%lx", strrchr(di.dli_fname, '/') ?
                  strrchr(di.dli_fname, '/') + 1 : di.dli_fname,
                  (unsigned long)((char *)addr - (char *)di.dli_fbase));

@@ -1,5 +1,7 @@
 /* Task stacks: overflow detection (guard page and canary), a million
  * sleeping tasks on default settings, stacks reused and trimmed. */
+#include <dlfcn.h>
+#include <execinfo.h>
 #include <sys/resource.h>
 
 #include "test.h"
@@ -35,6 +37,28 @@ static void run_overflow(void *unused)
     weft_main(overflow_root, NULL);
 }
 
+/* The report gives the spawn site as backtrace(3) does, "module(+offset)
+ * [address]" (the handler may not symbolize: dladdr is not
+ * async-signal-safe). The child is a fork, so the address means the same
+ * here: check that it lies in overflow_root. */
+static void check_overflow_report(const char *out)
+{
+    const char *at = strstr(out, "weft: stack overflow in task 'overflower' (spawned at ");
+    assert_non_null(at);
+    at += strlen("weft: stack overflow in task 'overflower' (spawned at ");
+    assert_true(strncmp(at, "core_stack(+0x", 14) == 0);
+    const char *bracket = strchr(at, '[');
+    assert_non_null(bracket);
+    void *site = NULL;
+    assert_int_equal(sscanf(bracket, "[%p]", &site), 1);
+    Dl_info di;
+    assert_true(dladdr(site, &di) != 0);
+    assert_non_null(di.dli_sname);
+    assert_string_equal(di.dli_sname, "overflow_root");
+    assert_non_null(strstr(at, "; stack of "));
+    assert_non_null(strstr(at, " bytes; fault at 0x"));
+}
+
 static void test_guard_page_overflow(void **s)
 {
     (void)s;
@@ -42,8 +66,50 @@ static void test_guard_page_overflow(void **s)
     int st = run_in_child(run_overflow, NULL, out, sizeof out);
     assert_true(WIFSIGNALED(st));
     assert_int_equal(WTERMSIG(st), SIGSEGV);
-    assert_non_null(strstr(out, "weft: stack overflow in task 'overflower' "
-                                "(spawned at overflow_root+0x"));
+    check_overflow_report(out);
+}
+
+/* The same while another thread is inside dlopen (a constructor that
+ * holds the loader lock): a handler that waited for the loader would
+ * never report, and the alarm would end the child. */
+static int ready_pipe[2], hold_pipe[2];
+
+static void *load_holdctor(void *unused)
+{
+    (void)unused;
+    dlopen(HOLDCTOR, RTLD_NOW);
+    return NULL;
+}
+
+static void run_overflow_loader_busy(void *unused)
+{
+    (void)unused;
+    char fd[16];
+    void *warm[2];
+    backtrace(warm, 2);                        /* libgcc_s loaded before the lock is held */
+    setenv("WEFT_STALL_MS", "0", 1);
+    if (pipe(ready_pipe) < 0 || pipe(hold_pipe) < 0)
+        abort();
+    snprintf(fd, sizeof fd, "%d", ready_pipe[1]);
+    setenv("HOLDCTOR_READY", fd, 1);
+    snprintf(fd, sizeof fd, "%d", hold_pipe[0]);
+    setenv("HOLDCTOR_WAIT", fd, 1);
+    pthread_t th;
+    char c;
+    if (pthread_create(&th, NULL, load_holdctor, NULL) != 0 || read(ready_pipe[0], &c, 1) != 1)
+        abort();
+    alarm(10);                                 /* bound: a stuck handler ends here */
+    weft_main(overflow_root, NULL);
+}
+
+static void test_overflow_report_while_loader_busy(void **s)
+{
+    (void)s;
+    char out[4096];
+    int st = run_in_child(run_overflow_loader_busy, NULL, out, sizeof out);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGSEGV);   /* not SIGALRM */
+    check_overflow_report(out);
 }
 
 /* Unguarded stacks: the overflow runs into the neighbour slot's memory
@@ -141,6 +207,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_guard_page_overflow),
+        cmocka_unit_test(test_overflow_report_while_loader_busy),
         cmocka_unit_test(test_canary_overflow),
         cmocka_unit_test(test_deep_stacks_reused),
         cmocka_unit_test(test_million_sleeping_tasks),
