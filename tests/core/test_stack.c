@@ -2,6 +2,7 @@
  * sleeping tasks on default settings, stacks reused and trimmed. */
 #include <dlfcn.h>
 #include <execinfo.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 
 #include "test.h"
@@ -146,6 +147,103 @@ static void test_canary_overflow(void **s)
     assert_non_null(strstr(out, "weft: stack overflow in task 'smasher'"));
 }
 
+/* The guard budget is given back when a guard could not be made. Run in
+ * a fresh process (the budget is read once per process) with a budget of
+ * 2: the root's stack takes one; with the map count full, the next stack's
+ * guard fails (mprotect: ENOMEM); once maps are free again, a third stack
+ * must still get the guard that was not made. */
+static bool guarded_below(const void *p)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    char line[512];
+    unsigned long prev_end = 0, start, end;
+    char perms[8], prev_perms[8] = "";
+    bool guarded = false;
+    while (f && fgets(line, sizeof line, f)) {
+        if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) != 3)
+            continue;
+        if ((uintptr_t)p >= start && (uintptr_t)p < end) {
+            /* the task's stack is [guard][stack]: the mapping holding p
+             * starts within the stack, right above a PROT_NONE page */
+            guarded = prev_end == start && strcmp(prev_perms, "---p") == 0 &&
+                      (uintptr_t)p - start < 256 * 1024;
+            break;
+        }
+        prev_end = end;
+        memcpy(prev_perms, perms, sizeof perms);
+    }
+    if (f)
+        fclose(f);
+    return guarded;
+}
+
+static int probe(void *guarded)
+{
+    volatile char here = 0;
+    *(bool *)guarded = guarded_below((const void *)&here);
+    return here;
+}
+
+static int wait_on(void *ev)
+{
+    return weft_event_wait(ev);
+}
+
+static int budget_root(void *unused)
+{
+    (void)unused;
+    long max = 65530;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+    if (!f || fscanf(f, "%ld", &max) != 1)
+        max = 65530;
+    if (f)
+        fclose(f);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 0, cap = (size_t)max + 1000;
+    void **fill = malloc(cap * sizeof *fill);
+    if (!fill)
+        return -ENOMEM;
+    weft_event ev;
+    weft_event_init(&ev);
+    weft_group *g = weft_group_new();
+    /* fill the map count: alternate protections so no two merge */
+    for (; n < cap; n++) {
+        fill[n] = mmap(NULL, page, n & 1 ? PROT_READ : PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (fill[n] == MAP_FAILED)
+            break;
+    }
+    weft_spawn(g, wait_on, &ev, "unguarded");  /* stays alive: its stack is not reused */
+    weft_yield();
+    while (n)
+        munmap(fill[--n], page);
+    free(fill);
+    bool guarded = false;
+    weft_spawn(g, probe, &guarded, "probe");
+    weft_yield();
+    weft_event_set(&ev);
+    int rc = weft_group_wait(g);
+    return rc ? rc : guarded ? 0 : -ENOEXEC;
+}
+
+static void test_guard_budget_given_back(void **s)
+{
+    (void)s;
+    long max = 0;
+    FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+    if (f && fscanf(f, "%ld", &max) != 1)
+        max = 0;
+    if (f)
+        fclose(f);
+    if (max <= 0 || max > 262144)
+        skip();                                /* filling the map count would take long */
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "WEFT_STACK_GUARDS=2 WEFT_STACK_KB=256 WEFT_STALL_MS=0 /proc/%d/exe guard-budget",
+             (int)getpid());
+    int st = system(cmd);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static int uses_stack(void *unused)
 {
     (void)unused;
@@ -203,12 +301,19 @@ static void test_million_sleeping_tasks(void **s)
     RUN(million, &n);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "guard-budget") == 0) {
+        int rc = weft_main(budget_root, NULL);
+        if (rc)
+            fprintf(stderr, "guard-budget: %s\n", weft_strerror(rc));
+        return rc ? 1 : 0;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_guard_page_overflow),
         cmocka_unit_test(test_overflow_report_while_loader_busy),
         cmocka_unit_test(test_canary_overflow),
+        cmocka_unit_test(test_guard_budget_given_back),
         cmocka_unit_test(test_deep_stacks_reused),
         cmocka_unit_test(test_million_sleeping_tasks),
     };
