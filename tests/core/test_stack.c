@@ -237,7 +237,8 @@ static void test_guard_budget_given_back(void **s)
     if (max <= 0 || max > 262144)
         skip();                                /* filling the map count would take long */
     char cmd[512];
-    snprintf(cmd, sizeof cmd, "WEFT_STACK_GUARDS=2 WEFT_STACK_KB=256 WEFT_STALL_MS=0 /proc/%d/exe guard-budget",
+    snprintf(cmd, sizeof cmd,
+             "WEFT_STACK_GUARDS=2 WEFT_STACK_KB=256 WEFT_STALL_MS=0 /proc/%d/exe guard-budget",
              (int)getpid());
     int st = system(cmd);
     assert_true(WIFEXITED(st));
