@@ -112,7 +112,7 @@ static int api_root(void *arg)
 static void test_api_dump_complete(void **s)
 {
     (void)s;
-    int n = 10000;
+    int n = test_scale(10000);               /* TSan allows ~8000 fibers */
     RUN(api_root, &n);
 }
 
@@ -138,7 +138,7 @@ static void test_deadlock_dump_complete(void **s)
 {
     (void)s;
     check_deadlock_dump(200);
-    check_deadlock_dump(10000);
+    check_deadlock_dump(test_scale(10000));
 }
 
 static int sigquit_root(void *arg)
@@ -164,7 +164,7 @@ static void test_sigquit_dump_complete(void **s)
     int n = 200;
     log_start();
     RUN(sigquit_root, &n);
-    n = 10000;
+    n = test_scale(10000);
     log_start();
     RUN(sigquit_root, &n);
     weft_log_set(NULL, NULL, WEFT_LOG_INFO);
