@@ -48,7 +48,9 @@
  *       half of vm.max_map_count free for malloc, threads and libraries
  *       (about 16,000 guarded stacks on a stock kernel; $WEFT_STACK_GUARDS
  *       caps it lower). An overflow into a guard dies with SIGSEGV after
- *       "weft: stack overflow in task 'NAME' (spawned at ...)".
+ *       "weft: stack overflow in task 'NAME' (spawned at MODULE(+OFFSET)
+ *       [ADDRESS]; ...)": the handler cannot symbolize (dladdr is not
+ *       async-signal-safe); `addr2line -f -e MODULE OFFSET` does.
  *     - beyond that, best effort: a canary word just below each stack and a
  *       stack-pointer bound, both checked at every switch out of the task;
  *       a smashed canary aborts naming the task. A frame that jumps over
@@ -266,9 +268,13 @@ int weft_blocking_set_threads(int n);
 
 /* Writes one line per task of the calling loop (name, spawn site, state,
  * wait reason) into buf, NUL-terminated; returns the length the full dump
- * needs (snprintf-like). SIGQUIT prints every loop's dump to the log (the
- * process keeps running) unless the program installed its own handler
- * before the first loop started. */
+ * needs (snprintf-like: weft_task_dump(NULL, 0) + 1 bytes hold it all).
+ * SIGQUIT prints every loop's dump to the log (the process keeps running)
+ * unless the program installed its own handler before the first loop
+ * started. In the log (SIGQUIT, deadlock report) a dump is complete however
+ * many tasks there are: it comes at INFO level as several messages of whole
+ * lines, each under weft_log's 4 KiB, the first headed "task dump of loop
+ * N (M tasks):", the others "task dump of loop N, continued:". */
 size_t weft_task_dump(char *buf, size_t size);
 
 /* ---- allocator hook ----------------------------------------------------- */

@@ -15,13 +15,17 @@
 
 #include "internal.h"
 
+/* "symbol+0xoff", else "file+0xoff", else the bare address. Not in a
+ * signal handler: dladdr takes the loader's lock. */
 void weft__site_name(void *addr, char *buf, size_t size)
 {
     Dl_info di;
-    if (addr && dladdr(addr, &di) && di.dli_sname)
+    if (!addr || !dladdr(addr, &di))      /* di is undefined when dladdr fails */
+        snprintf(buf, size, "%p", addr);
+    else if (di.dli_sname)
         snprintf(buf, size, "%s+0x%lx", di.dli_sname,
                  (unsigned long)((char *)addr - (char *)di.dli_saddr));
-    else if (addr && di.dli_fname)
+    else if (di.dli_fname)
         snprintf(buf, size, "%s+0x%lx", strrchr(di.dli_fname, '/') ?
                  strrchr(di.dli_fname, '/') + 1 : di.dli_fname,
                  (unsigned long)((char *)addr - (char *)di.dli_fbase));
@@ -40,16 +44,21 @@ static const char *state_name(int s)
     return "?";
 }
 
+/* One task's line, snprintf-like. */
+static int task_line(const weft_task *t, char *buf, size_t size)
+{
+    char site[128];
+    weft__site_name(t->spawn_site, site, sizeof site);
+    return snprintf(buf, size, "task '%s' %s%s%s%s, spawned at %s\n", t->name,
+                    state_name(t->state), t->reason ? " on " : "", t->reason ? t->reason : "",
+                    t->cancelled ? " (cancelled)" : "", site);
+}
+
 static size_t dump(weft__loop *l, char *buf, size_t size)
 {
     size_t len = 0;
     for (weft_task *t = l->all; t; t = t->all_next) {
-        char site[128];
-        weft__site_name(t->spawn_site, site, sizeof site);
-        int n = snprintf(len < size ? buf + len : NULL, len < size ? size - len : 0,
-                         "task '%s' %s%s%s%s, spawned at %s\n", t->name,
-                         state_name(t->state), t->reason ? " on " : "",
-                         t->reason ? t->reason : "", t->cancelled ? " (cancelled)" : "", site);
+        int n = task_line(t, len < size ? buf + len : NULL, len < size ? size - len : 0);
         if (n > 0)
             len += (size_t)n;
     }
@@ -69,15 +78,40 @@ size_t weft_task_dump(char *buf, size_t size)
     return dump(l, buf, size);
 }
 
+/* A log message holds at most 4 KiB (weft_log), so a dump goes out in
+ * messages of whole lines, each under that: every task is in the log
+ * however many there are, and nothing is allocated (the deadlock report
+ * may come when memory is short). */
+#define CHUNK 3072
+#define LINE 512                          /* a 31-byte name, a short reason, a site */
+
+static void flush(char *chunk, size_t len)
+{
+    weft_log(WEFT_LOG_INFO, "%.*s", (int)len - 1, chunk);   /* the sink adds the \n */
+}
+
 void weft__dump_log(weft__loop *l)
 {
-    size_t need = dump(l, NULL, 0) + 1;
-    char *buf = weft__malloc(need);
-    if (!buf)
-        return;
-    dump(l, buf, need);
-    weft_log(WEFT_LOG_INFO, "task dump of loop %d (%zu tasks):\n%s", l->index, l->ntasks, buf);
-    weft__free(buf);
+    char chunk[CHUNK], line[LINE];
+    size_t len = (size_t)snprintf(chunk, sizeof chunk, "task dump of loop %d (%zu tasks):\n",
+                                  l->index, l->ntasks);
+    for (weft_task *t = l->all; t; t = t->all_next) {
+        int n = task_line(t, line, sizeof line);
+        if (n <= 0)
+            continue;
+        if ((size_t)n >= sizeof line) {   /* clipped, still one line */
+            n = sizeof line - 1;
+            line[n - 1] = '\n';
+        }
+        if (len + (size_t)n > sizeof chunk) {
+            flush(chunk, len);
+            len = (size_t)snprintf(chunk, sizeof chunk, "task dump of loop %d, continued:\n",
+                                   l->index);
+        }
+        memcpy(chunk + len, line, (size_t)n);
+        len += (size_t)n;
+    }
+    flush(chunk, len);
 }
 
 static sem_t quit_sem;

@@ -163,6 +163,9 @@ typedef struct weft__loop {
     _Atomic(weft_task *) running;
     _Atomic int stall_reported;           /* set by the watchdog */
     _Atomic weft_time stall_since;        /* written by the watchdog */
+    uint64_t stall_switch;                /* the stalled run (switch count), */
+    weft_time stall_held;                 /* how long when reported, */
+    char stall_name[32];                  /* and whose: see stall.c */
     uint64_t wd_seen, wd_reported;        /* watchdog-private */
     weft_time wd_since;
     pid_t tid;

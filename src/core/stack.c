@@ -122,6 +122,19 @@ int weft__stacks_reserve(weft__stacks *s, size_t n)
     return 0;
 }
 
+/* One guard from the process-wide budget, if any is left. The budget
+ * never goes below zero: a loop that loses the race for the last guard
+ * takes nothing (a fetch_sub would leave it at -1, and the guard given
+ * back later would only bring it to 0: one guard lost for good). */
+static bool take_guard(void)
+{
+    long left = atomic_load_explicit(&guards_left, memory_order_relaxed);
+    while (left > 0)
+        if (atomic_compare_exchange_weak(&guards_left, &left, left - 1))
+            return true;
+    return false;
+}
+
 static weft__stack *slot_new(weft__stacks *s)
 {
     struct weft__slab *sl = s->slabs;
@@ -132,10 +145,12 @@ static weft__stack *slot_new(weft__stacks *s)
     st->canary = (uint64_t *)(slot - 16);
     *st->canary = WEFT__CANARY;
     st->guarded = false;
-    if (atomic_load_explicit(&guards_left, memory_order_relaxed) > 0 &&
-        atomic_fetch_sub(&guards_left, 1) > 0 &&
-        mprotect(slot, page_size, PROT_NONE) == 0)
-        st->guarded = true;
+    if (take_guard()) {
+        if (mprotect(slot, page_size, PROT_NONE) == 0)
+            st->guarded = true;
+        else                              /* map count full: no guard made */
+            atomic_fetch_add(&guards_left, 1);
+    }
     st->lo = slot + (st->guarded ? page_size : 0);
     st->hi = slot + s->size - 16;
     st->vg_id = VALGRIND_STACK_REGISTER(st->lo, st->hi);

@@ -12,7 +12,11 @@
  * of the program ever sees EINTR because of us. (A thread that enters a
  * syscall in the microseconds between the check and the signal can still
  * see one; SA_RESTART covers most calls.) When the task finally yields,
- * the loop thread itself logs the total (weft__stall_yielded).
+ * the loop thread itself logs the total (weft__stall_yielded): the
+ * watchdog hands it the stall (which run, since when, whose) before its
+ * slow report, and the loop checks by the switch count that the switch it
+ * is making ends that run, so the total names the task that stalled even
+ * when the stall ends while the watchdog is still reporting it.
  *
  * Registry of loops: also used by the SIGQUIT dump (dump.c).
  */
@@ -157,6 +161,42 @@ static void report(weft__loop *l, weft_task *t, weft_time held)
     weft_log(WEFT_LOG_WARN, "%s", msg);
 }
 
+/* Hands a stall to the loop thread, before the slow report (the run may
+ * end meanwhile). The fields are the watchdog's while stall_reported is 0
+ * and the loop's while it is 1: a stall whose total the loop has not
+ * logged yet keeps them (its run ended just as the watchdog looked, and
+ * the loop logs it at its next switch). */
+static void hand_over(weft__loop *l, weft_task *t, uint64_t s, weft_time held)
+{
+    if (atomic_load_explicit(&l->stall_reported, memory_order_acquire))
+        return;
+    l->stall_switch = s;
+    l->stall_held = held;
+    memcpy(l->stall_name, t->name, sizeof l->stall_name);
+    atomic_store_explicit(&l->stall_since, l->wd_since, memory_order_relaxed);
+    atomic_store_explicit(&l->stall_reported, 1, memory_order_release);
+}
+
+/* One look at one loop, under reg_mu. */
+static void watch(weft__loop *l, weft_time now)
+{
+    uint64_t s = atomic_load_explicit(&l->switches, memory_order_acquire);
+    weft_task *t = atomic_load_explicit(&l->running, memory_order_acquire);
+    /* t ran during run s only if no switch came between the two loads */
+    if (s != l->wd_seen || atomic_load_explicit(&l->switches, memory_order_relaxed) != s) {
+        l->wd_seen = atomic_load_explicit(&l->switches, memory_order_relaxed);
+        l->wd_since = now;
+        return;
+    }
+    if (!t || l->wd_reported == s + 1 || now - l->wd_since < threshold)
+        return;
+    l->wd_reported = s + 1;
+    if (stalls_metric)
+        weft_metric_add(stalls_metric, 1);
+    hand_over(l, t, s, now - l->wd_since);
+    report(l, t, now - l->wd_since);
+}
+
 static void *watchdog(void *unused)
 {
     (void)unused;
@@ -170,21 +210,8 @@ static void *watchdog(void *unused)
         nanosleep(&ts, NULL);
         pthread_mutex_lock(&reg_mu);
         weft_time now = weft_now();
-        for (weft__loop *l = loops; l; l = l->reg_next) {
-            uint64_t s = atomic_load_explicit(&l->switches, memory_order_relaxed);
-            weft_task *t = atomic_load_explicit(&l->running, memory_order_acquire);
-            if (s != l->wd_seen) {
-                l->wd_seen = s;
-                l->wd_since = now;
-                continue;
-            }
-            if (!t || l->wd_reported == s + 1 || now - l->wd_since < threshold)
-                continue;
-            l->wd_reported = s + 1;
-            report(l, t, now - l->wd_since);
-            atomic_store_explicit(&l->stall_since, l->wd_since, memory_order_relaxed);
-            atomic_store_explicit(&l->stall_reported, 1, memory_order_release);
-        }
+        for (weft__loop *l = loops; l; l = l->reg_next)
+            watch(l, now);
         pthread_mutex_unlock(&reg_mu);
     }
     return NULL;
@@ -228,16 +255,18 @@ void weft__stall_unregister(weft__loop *l)
     pthread_mutex_unlock(&reg_mu);
 }
 
-/* On the loop thread, at the first switch after a reported stall. */
+/* On the loop thread, at the first switch after a stall was handed over,
+ * before the switch counts. */
 void weft__stall_yielded(weft__loop *l)
 {
-    atomic_store_explicit(&l->stall_reported, 0, memory_order_relaxed);
-    weft_task *t = l->cur;
-    weft_time total = weft_now() - atomic_load_explicit(&l->stall_since, memory_order_relaxed);
-    if (stalls_metric)
-        weft_metric_add(stalls_metric, 1);
-    weft_log(WEFT_LOG_WARN, "stall: task '%s' held loop %d for %.1f ms in total before yielding",
-             t ? t->name : "(scheduler)", l->index, (double)total / WEFT_MS);
+    weft_time since = atomic_load_explicit(&l->stall_since, memory_order_relaxed);
+    if (atomic_load_explicit(&l->switches, memory_order_relaxed) == l->stall_switch && l->cur)
+        weft_log(WEFT_LOG_WARN, "stall: task '%s' held loop %d for %.1f ms in total before "
+                 "yielding", l->cur->name, l->index, (double)(weft_now() - since) / WEFT_MS);
+    else                                  /* it ended as the watchdog looked */
+        weft_log(WEFT_LOG_WARN, "stall: task '%s' held loop %d for at least %.1f ms before "
+                 "yielding", l->stall_name, l->index, (double)l->stall_held / WEFT_MS);
+    atomic_store_explicit(&l->stall_reported, 0, memory_order_release);
 }
 
 /* Asks every loop to log its task dump at its next turn (SIGQUIT). */
