@@ -90,7 +90,9 @@ int  weft_chan_try_recv(weft_chan *c, void *elem);       /* -EAGAIN when empty, 
  * receivers drain what is buffered and then get -EPIPE. Idempotent. */
 void weft_chan_close(weft_chan *c);
 
-/* Closes (waking every waiter) and frees. */
+/* Closes (every blocked task gets -EPIPE) and frees: c must not be used
+ * after this call. By the one close rule a shared channel is freed when
+ * the last task of another loop that was blocked on it has left. */
 void weft_chan_free(weft_chan *c);
 
 size_t weft_chan_len(weft_chan *c);      /* elements buffered now */

@@ -155,8 +155,8 @@ static void destroy(weft_pool *p, weft_pooled *h)
 static void discard(weft_pool *p, weft_pooled *h)
 {
     destroy(p, h);
-    unref(p);                             /* the resource's reference */
     slot_freed(p);
+    unref(p);                             /* the resource's, last: it may free p */
 }
 
 /* Lends h (counted in use by the caller of used_push) to the first waiter,
@@ -173,8 +173,8 @@ static void lend_or_keep(weft_pool *p, weft_pooled *h)
         idle_push(p, h);
     } else {
         destroy(p, h);
-        unref(p);
         maybe_drained(p);
+        unref(p);
     }
 }
 
@@ -237,8 +237,8 @@ static int creator(void *arg)
             backed_off(p, rc);
             fail_waiters(p, rc);
         }
-        unref(p);
         maybe_drained(p);
+        unref(p);
         return 0;
     }
     p->backoff = 0;
@@ -258,8 +258,8 @@ static void start_create(weft_pool *p)
     int rc = weft_spawn(p->bg, creator, p, "pool create");
     if (rc) {
         p->ncreating--;
-        unref(p);
         weft__wq_wake_one(&p->waiters, rc);
+        unref(p);
     }
 }
 
@@ -367,7 +367,6 @@ static int acquire_wait(weft_pool *p, weft_task *self, weft_pooled **out)
     struct weft__waiter w;
     weft_time t0 = weft_now();
     p->nwait++;
-    ref(p);
     int rc = weft__wq_wait(&p->waiters, &w, NULL, weft__deadline_add(t0, p->acquire_to),
                            -WEFT_EPOOL_TIMEOUT, "pool acquire");
     p->nwait--;
@@ -382,8 +381,31 @@ static int acquire_wait(weft_pool *p, weft_task *self, weft_pooled **out)
         p->timeouts++;
         describe(p, "acquire timeout");
     }
-    unref(p);
     return rc;
+}
+
+static int acquire(weft_pool *p, weft_task *self, weft_pooled **out)
+{
+    int rc = 0;
+    p->acquires++;
+    if (!p->waiters.head) {
+        weft_pooled *h = take_idle(p, self, &rc);
+        if (h) {
+            p->fast++;
+            *out = h;
+            return 0;
+        }
+        if (rc)
+            return rc;
+        if (p->closing)
+            return -WEFT_ECLOSED;         /* closed while a check ran */
+    }
+    if (total(p) < p->max && p->nwait >= p->ncreating) {
+        if ((rc = backing_off(p)))
+            return rc;                    /* the server is down: fail fast */
+        start_create(p);                  /* made for us, or for whoever is first */
+    }
+    return acquire_wait(p, self, out);
 }
 
 int weft_pool_acquire(weft_pool *p, weft_pooled **out)
@@ -395,24 +417,10 @@ int weft_pool_acquire(weft_pool *p, weft_pooled **out)
         return -WEFT_ECLOSED;
     if ((rc = weft__interrupted(WEFT_FOREVER, 0)))
         return rc;
-    weft_task *self = weft_self();
-    p->acquires++;
-    if (!p->waiters.head) {
-        weft_pooled *h = take_idle(p, self, &rc);
-        if (h) {
-            p->fast++;
-            *out = h;
-            return 0;
-        }
-        if (rc)
-            return rc;
-    }
-    if (total(p) < p->max && p->nwait >= p->ncreating) {
-        if ((rc = backing_off(p)))
-            return rc;                    /* the server is down: fail fast */
-        start_create(p);                  /* made for us, or for whoever is first */
-    }
-    return acquire_wait(p, self, out);
+    ref(p);                               /* checks and waits suspend: p may close */
+    rc = acquire(p, weft_self(), out);
+    unref(p);
+    return rc;
 }
 
 void *weft_pooled_get(const weft_pooled *h) { return h ? h->res : NULL; }

@@ -1,5 +1,6 @@
 /* Channels: buffering, rendezvous, close, cancellation, the shared kind. */
 #include <pthread.h>
+#include <time.h>
 
 #include "test.h"
 
@@ -276,6 +277,49 @@ static void test_shared_timeout_race(void **s)
     weft_chan_free(xc);
 }
 
+/* Issue 10.13: a shared channel freed by another thread while its waiters
+ * are timing out: a waiter woken by its deadline still takes the lock to
+ * leave the queue, so the channel must outlive it (the last one out frees
+ * it). ASan and TSan saw the freed mutex taken on the old code. */
+struct free_race { weft_chan *c; weft_time delay; };
+
+static void *free_later(void *arg)
+{
+    struct free_race *fr = arg;
+    struct timespec ts = { 0, (long)fr->delay };
+    nanosleep(&ts, NULL);
+    weft_chan_free(fr->c);
+    return NULL;
+}
+
+static int timing_out(void *arg)
+{
+    int v, rc;
+    weft_scope sc;
+    weft_scope_enter(&sc, 200 * WEFT_US);
+    rc = weft_chan_recv(arg, &v);
+    weft_scope_exit(&sc);
+    return rc == -ETIMEDOUT || rc == -EPIPE ? 0 : rc;
+}
+
+static int free_race(void *unused)
+{
+    (void)unused;
+    int rounds = test_scale(2000);
+    for (int i = 0; i < rounds; i++) {
+        struct free_race fr = { weft_chan_new_shared(sizeof(int), 0), 150000 + (i % 100) * 1000 };
+        weft_group *g = weft_group_new();
+        for (int t = 0; t < 4; t++)
+            weft_spawn(g, timing_out, fr.c, "receiver");
+        pthread_t th;
+        pthread_create(&th, NULL, free_later, &fr);
+        EXPECT_EQ(weft_group_wait(g), 0);
+        pthread_join(th, NULL);
+    }
+    return 0;
+}
+static void test_shared_free_while_timing_out(void **s) { (void)s; RUN(free_race, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -286,6 +330,7 @@ int main(void)
         cmocka_unit_test(test_shared_across_loops),
         cmocka_unit_test(test_local_is_loop_local),
         cmocka_unit_test(test_shared_timeout_race),
+        cmocka_unit_test(test_shared_free_while_timing_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -505,14 +505,20 @@ static void test_process_wide_bound(void **s)
     assert_int_equal(test_failures, 0);
 }
 
+static weft_group *chk_sup;
+static weft_pool *chk_pool;
+
 /* Issue 10.6: a health check interrupted by the acquirer's own deadline
  * condemns nothing (5 idle, an acquire with 2 ms left: all 5 were lost). */
 static int check_interrupted(void *unused)
 {
     (void)unused;
-    struct res_ctx rc = { 0 };
-    weft_pool_config cfg = { .name = "chk", .max_size = 5, .check_idle = WEFT_MS };
+    static struct res_ctx rc;                 /* the pool outlives this task */
+    rc = (struct res_ctx){ 0 };
+    weft_pool_config cfg = { .name = "chk", .max_size = 5, .check_idle = WEFT_MS,
+                             .supervisor = chk_sup };
     weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    chk_pool = p;
     weft_pooled *h[5];
     for (int i = 0; i < 5; i++)
         EXPECT_EQ(weft_pool_acquire(p, &h[i]), 0);
@@ -531,15 +537,24 @@ static int check_interrupted(void *unused)
     weft_task_cancel(weft_self());
     EXPECT_EQ(weft_pool_acquire(p, &h[0]), -ECANCELED);
     EXPECT_EQ(stats(p).idle, 5);
-    return 0;                                  /* cancelled: close in a fresh task */
+    rc.check_takes = 0;
+    return 0;                                  /* cancelled: the root closes it */
+}
+
+static void chk_error(const char *task, int err, void *ctx)
+{
+    (void)task, (void)err, (void)ctx;
 }
 
 static int check_interrupted_root(void *unused)
 {
     (void)unused;
+    chk_sup = weft_supervisor_new(chk_error, NULL);
     weft_group *g = weft_group_new();
     weft_spawn(g, check_interrupted, NULL, "acquirer");
-    return weft_group_wait(g);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(weft_pool_close(chk_pool, WEFT_SEC), 0);
+    return weft_supervisor_close(chk_sup, WEFT_SEC);
 }
 static void test_check_interrupted_by_caller(void **s) { (void)s; RUN(check_interrupted_root, NULL); }
 
