@@ -128,16 +128,17 @@ static void maybe_drained(weft_pool *p)
         weft_event_set(&p->drained);
 }
 
-static void start_create(weft_pool *p);
+static int start_create(weft_pool *p);
 
 /* A slot became free: a waiter gets a resource made for it, else the
  * maintenance task may refill to min_size. */
 static void slot_freed(weft_pool *p)
 {
+    int rc;
     if (p->closing)
         maybe_drained(p);
-    else if (p->waiters.head && p->nwait > p->ncreating)
-        start_create(p);
+    else if (p->waiters.head && p->nwait > p->ncreating && (rc = start_create(p)))
+        weft__wq_wake_one(&p->waiters, rc);
     else if (total(p) < p->min)
         weft_event_set(&p->kick);
 }
@@ -250,17 +251,17 @@ static int creator(void *arg)
     return 0;
 }
 
-/* Reserves a slot and starts a creator; false if it could not start. */
-static void start_create(weft_pool *p)
+/* Reserves a slot and starts a creator: 0, or weft_spawn's error. */
+static int start_create(weft_pool *p)
 {
     p->ncreating++;
-    ref(p);
+    p->refs++;                            /* never the last: the caller holds one */
     int rc = weft_spawn(p->bg, creator, p, "pool create");
     if (rc) {
         p->ncreating--;
-        weft__wq_wake_one(&p->waiters, rc);
-        unref(p);
+        p->refs--;
     }
+    return rc;
 }
 
 /* The create error to fail with at once while backing off, else 0. */
@@ -401,9 +402,8 @@ static int acquire(weft_pool *p, weft_task *self, weft_pooled **out)
             return -WEFT_ECLOSED;         /* closed while a check ran */
     }
     if (total(p) < p->max && p->nwait >= p->ncreating) {
-        if ((rc = backing_off(p)))
+        if ((rc = backing_off(p)) || (rc = start_create(p)))
             return rc;                    /* the server is down: fail fast */
-        start_create(p);                  /* made for us, or for whoever is first */
     }
     return acquire_wait(p, self, out);
 }
@@ -530,8 +530,8 @@ static int maintain(void *arg)
             break;
         weft_event_clear(&p->kick);
         expire_idle(p);
-        while (!p->closing && total(p) < p->min && !backing_off(p))
-            start_create(p);              /* to a waiter, or idle */
+        while (!p->closing && total(p) < p->min && !backing_off(p) && !start_create(p))
+            ;                             /* each to a waiter, or idle */
         sync_metrics(p);
     }
     p->maint = NULL;
