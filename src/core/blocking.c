@@ -4,11 +4,11 @@
  *
  * One process-wide FIFO of jobs under a mutex, served by up to `max`
  * detached threads started on demand. A waiting task's job lives on its
- * stack: the worker reports completion through the task's loop inbox,
- * naming (task, wait sequence). A job whose task is cancelled while still
+ * stack with a wait queue of its own (kernel.h) guarded by the pool's
+ * mutex: the worker that finishes it hands the task the completion, on
+ * whatever loop it waits. A job whose task is cancelled while still
  * queued is unlinked and dropped; one already running is waited for
- * without interruption (its arg must stay valid), with the wait sequence
- * refreshed under the lock so the worker's wake-up reaches the new wait.
+ * without interruption (its arg must stay valid).
  */
 #include <errno.h>
 #include <signal.h>
@@ -25,9 +25,8 @@ struct job {
     void (*dtor)(void *);
     int rc, state;
     bool detached;
-    weft__loop *loop;
-    weft_task *task;
-    uint32_t seq;
+    weft__wq done;                        /* its task, waiting for the result */
+    struct weft__waiter w;
 };
 
 static struct {
@@ -102,7 +101,7 @@ static void *worker(void *unused)
         pthread_mutex_lock(&pool.mu);
         j->rc = rc;
         j->state = DONE;
-        weft__wake_remote(j->loop, j->task, j->seq, 0);
+        weft__wq_wake_one(&j->done, 0);   /* j may vanish once we unlock */
     }
     return NULL;
 }
@@ -144,31 +143,22 @@ int weft_run_blocking(weft_fn fn, void *arg)
     int rc = weft__check(WEFT_FOREVER, 0);
     if (rc)
         return rc;
-    struct job j = { .fn = fn, .arg = arg, .loop = self->loop, .task = self,
-                     .seq = self->seq };
+    struct job j = { .fn = fn, .arg = arg };
     pthread_mutex_lock(&pool.mu);
-    rc = submit(&j);
-    pthread_mutex_unlock(&pool.mu);
-    if (rc)
+    if ((rc = submit(&j))) {
+        pthread_mutex_unlock(&pool.mu);
         return rc;
-    self->loop->remote_waits++;           /* a pool thread will wake us */
-    rc = weft__wait(WEFT_FOREVER, 0, "run_blocking");
+    }
+    rc = weft__wq_wait(&j.done, &j.w, &pool.mu, WEFT_FOREVER, 0, "run_blocking");
     pthread_mutex_lock(&pool.mu);
-    if (j.state == QUEUED) {              /* interrupted before a thread took it */
+    if (j.state == QUEUED)                /* interrupted before a thread took it */
         unlink_job(&j);
-    } else {
-        while (j.state != DONE) {         /* running: arg must outlive fn */
-            j.seq = self->seq;
-            pthread_mutex_unlock(&pool.mu);
-            weft__wait_uncancellable("run_blocking (cancelled, finishing)");
-            pthread_mutex_lock(&pool.mu);
-        }
-        if (rc == 0)
-            rc = j.rc;
+    while (j.state == RUNNING) {          /* interrupted while running: arg must outlive fn */
+        weft__wq_wait_uncancellable(&j.done, &j.w, &pool.mu, "run_blocking (cancelled, finishing)");
+        pthread_mutex_lock(&pool.mu);
     }
     pthread_mutex_unlock(&pool.mu);
-    self->loop->remote_waits--;
-    return rc;
+    return rc == 0 && j.state == DONE ? j.rc : rc;
 }
 
 int weft_run_blocking_detached(weft_fn fn, void *arg, void (*dtor)(void *))

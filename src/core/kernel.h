@@ -97,6 +97,11 @@ struct weft__waiter {
 int weft__wq_wait(weft__wq *q, struct weft__waiter *w, pthread_mutex_t *mu,
                   weft_time op_deadline, int op_err, const char *reason);
 
+/* The same, deaf to cancellation and deadlines: for a wait that must end
+ * in the hand-off (a blocking job still running on a thread). */
+int weft__wq_wait_uncancellable(weft__wq *q, struct weft__waiter *w, pthread_mutex_t *mu,
+                                const char *reason);
+
 static inline struct weft__waiter *weft__wq_first(const weft__wq *q) { return q->head; }
 static inline bool weft__wq_empty(const weft__wq *q) { return !q->head; }
 

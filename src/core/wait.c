@@ -38,8 +38,8 @@ static void unlink_waiter(weft__wq *q, struct weft__waiter *w)
     __atomic_store_n(&w->linked, false, __ATOMIC_RELEASE);
 }
 
-int weft__wq_wait(weft__wq *q, struct weft__waiter *w, pthread_mutex_t *mu,
-                  weft_time op_deadline, int op_err, const char *reason)
+static int wq_wait(weft__wq *q, struct weft__waiter *w, pthread_mutex_t *mu,
+                   weft_time op_deadline, int op_err, const char *reason, bool shield)
 {
     weft_task *t = weft__cur_loop->cur;
     w->task = t;
@@ -50,7 +50,7 @@ int weft__wq_wait(weft__wq *q, struct weft__waiter *w, pthread_mutex_t *mu,
         pthread_mutex_unlock(mu);
         t->loop->remote_waits++;          /* another thread may wake us */
     }
-    int rc = weft__wait(op_deadline, op_err, reason);
+    int rc = shield ? weft__wait_uncancellable(reason) : weft__wait(op_deadline, op_err, reason);
     if (mu)
         t->loop->remote_waits--;
     if (!__atomic_load_n(&w->linked, __ATOMIC_ACQUIRE))
@@ -66,6 +66,18 @@ int weft__wq_wait(weft__wq *q, struct weft__waiter *w, pthread_mutex_t *mu,
         rc = w->result;                   /* handed off while we took the lock */
     pthread_mutex_unlock(mu);
     return rc;
+}
+
+int weft__wq_wait(weft__wq *q, struct weft__waiter *w, pthread_mutex_t *mu,
+                  weft_time op_deadline, int op_err, const char *reason)
+{
+    return wq_wait(q, w, mu, op_deadline, op_err, reason, false);
+}
+
+int weft__wq_wait_uncancellable(weft__wq *q, struct weft__waiter *w, pthread_mutex_t *mu,
+                                const char *reason)
+{
+    return wq_wait(q, w, mu, WEFT_FOREVER, 0, reason, true);
 }
 
 void weft__wq_handoff(weft__wq *q, struct weft__waiter *w, int result)
