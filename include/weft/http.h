@@ -172,8 +172,10 @@ typedef struct weft_http_server_opts {
     size_t max_header_bytes;       /* default 8 KiB */
     int max_headers;               /* default 100 */
     size_t max_body;               /* default 1 MiB */
-    weft_time header_timeout;      /* default 10 s */
-    weft_time body_timeout;        /* per wait for body bytes, default 10 s */
+    weft_time header_timeout;      /* first byte to end of head, default 10 s */
+    weft_time body_timeout;        /* per wait for body bytes (not the whole
+                                      body: a long upload that keeps coming is
+                                      never cut), default 10 s */
     weft_time keepalive_timeout;   /* idle between requests, default 5 s */
     weft_time handler_timeout;     /* default 30 s */
     unsigned max_connections;      /* per loop, default 10000: past it, stop accepting */

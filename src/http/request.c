@@ -188,7 +188,8 @@ int weft__read_request(struct weft_http_req *q, weft_conn *c)
 {
     weft_http_server *s = q->s;
     weft_scope head;
-    bool timing = false;
+    bool timing = false;                  /* a request has begun */
+    bool in_head = false;                 /* the head's scope is entered */
     int rc = 0;
     while (!q->complete) {
         const char *data;
@@ -226,7 +227,7 @@ int weft__read_request(struct weft_http_req *q, weft_conn *c)
         }
         if (!timing) {                    /* the first byte starts the head's clock */
             weft_scope_enter(&head, s->o.header_timeout);
-            timing = true;
+            timing = in_head = true;
         }
         if (folded(q, data, (size_t)n)) {
             q->status = 400;
@@ -235,6 +236,12 @@ int weft__read_request(struct weft_http_req *q, weft_conn *c)
             break;
         }
         llhttp_errno_t e = llhttp_execute(&q->p, data, (size_t)n);
+        if (in_head && q->headers_done) {
+            /* the head is complete and its deadline ends with it: from
+             * here body_timeout bounds each wait for body bytes */
+            weft_scope_exit(&head);
+            in_head = false;
+        }
         if (e == HPE_OK) {
             weft_conn_consume(c, (size_t)n);
             continue;
@@ -254,7 +261,7 @@ int weft__read_request(struct weft_http_req *q, weft_conn *c)
         rc = -EPROTO;
         break;
     }
-    if (timing && weft_scope_exit(&head) && rc < 0)
+    if (in_head && weft_scope_exit(&head) && rc < 0)
         q->status = 408, q->why = "request timeout";
     return rc;
 }

@@ -580,6 +580,48 @@ static int shedding_and_backpressure(void *unused)
 }
 static void test_shedding_and_backpressure(void **s) { (void)s; RUN(shedding_and_backpressure, NULL); }
 
+/* The head's deadline ends with the head: a body is bounded by
+ * body_timeout per stall, not by header_timeout in total. A body that
+ * arrives a byte at a time, well within body_timeout each, but for longer
+ * than header_timeout in all, is read to its end. */
+static int slow_body(void *unused)
+{
+    (void)unused;
+    weft_http_server_opts o = { .header_timeout = 200 * WEFT_MS, .body_timeout = 3 * WEFT_SEC };
+    struct served v = { weft_http_server_new(&o), NULL, 1 };
+    weft_http_server_route(v.s, "POST", "/echo", echo, NULL);
+    EXPECT_EQ(weft_tcp_listen(&v.l, "127.0.0.1", 0, 0, 0), 0);
+    int port = weft_listener_port(v.l);
+    weft_group *sg = weft_group_new();
+    weft_spawn(sg, serve_task, &v, "serve");
+    weft_conn *c;
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", port, NULL), 0);
+    const char *head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n"
+                       "Connection: close\r\n\r\n";
+    EXPECT_EQ(weft_conn_write_all(c, head, strlen(head)), 0);
+    weft_time t0 = weft_now();
+    for (const char *b = "abcdef"; *b; b++) {  /* the client's pace, not a synchronisation */
+        weft_sleep(80 * WEFT_MS);
+        EXPECT_EQ(weft_conn_write_all(c, b, 1), 0);
+    }
+    EXPECT(weft_now() - t0 > o.header_timeout);   /* the body outlasted header_timeout */
+    const char *line;
+    weft_scope sc;
+    weft_scope_enter(&sc, 5 * WEFT_SEC);
+    int n = weft_conn_read_until(c, "\r\n", 2, 200, &line);
+    EXPECT(n > 0 && !strncmp(line, "HTTP/1.1 201 ", 13));
+    if (n > 0 && strncmp(line, "HTTP/1.1 201 ", 13))
+        fprintf(stderr, "slow body: got '%.*s'\n", n, line);
+    EXPECT(weft_conn_read_until(c, "abcdef", 6, 4096, &line) > 0);
+    weft_scope_exit(&sc);
+    weft_conn_close(c);
+    weft_http_server_shutdown(v.s);
+    EXPECT_EQ(weft_group_wait(sg), 0);
+    weft_http_server_free(v.s);
+    return 0;
+}
+static void test_slow_body_outlasts_header_timeout(void **s) { (void)s; RUN(slow_body, NULL); }
+
 /* ---- middleware, JSON, streamed bodies ------------------------------------ */
 
 static int seen[600];
@@ -716,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_shedding_and_backpressure),
+        cmocka_unit_test(test_slow_body_outlasts_header_timeout),
         cmocka_unit_test(test_middleware_json_streaming),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
