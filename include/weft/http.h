@@ -142,11 +142,15 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  * side shut down, and what the client still sends drained for a moment so
  * no TCP reset eats the response):
  *
- *   request line + headers over max_header_bytes, or > max_headers  431
+ *   request line + headers over max_header_bytes, or > max_headers,
+ *   a chunked body's trailer section over max_header_bytes           431
  *   body over max_body                                               413
  *   malformed, Content-Length with Transfer-Encoding, conflicting or
- *   repeated Content-Length, bad chunk sizes, obsolete line folding,
- *   bare LF, HTTP/1.1 without Host (or with two)                     400
+ *   repeated Content-Length, obsolete line folding, bare LF, HTTP/1.1
+ *   without Host (or with two), chunked framing other than RFC 9112's
+ *   (anything but CRLF after a chunk's line or data, a bad size,
+ *   extension or trailer; read strictly, so no front end can see a
+ *   different request boundary)                                      400
  *   Transfer-Encoding other than chunked, CONNECT                    501
  *   an Expect other than 100-continue                                417
  *   an HTTP version other than 1.0 and 1.1 (HTTP/2's preface too)   505
@@ -156,7 +160,8 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  *   more than max_in_flight requests being handled                  503
  *
  * "Expect: 100-continue" gets its 100 before the body is read; an Upgrade
- * is ignored (the connection stays HTTP). Answers to
+ * is ignored (the connection stays HTTP); a chunked body's trailer fields
+ * are dropped (never merged into the headers). Answers to
  * pipelined requests go out together in one write. Nothing is allocated
  * per request on this path beyond what the handler asks for (buffers
  * belong to the connection and are reused).

@@ -51,6 +51,8 @@ struct weft_http_req {
     size_t url;                           /* offset of the URL in hd.buf */
     bool in_url, complete, any, headers_done;
     bool expect_continue;                 /* send 100 before waiting for the body */
+    bool chunked;                         /* the body is read by ck, not llhttp */
+    struct weft__chunked ck;
     bool line_start, head_end;            /* obs-fold scan */
     int lines;
     int status;                           /* a limit's status, when broken */

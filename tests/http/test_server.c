@@ -121,18 +121,20 @@ static void stop(struct srv *v, weft_group *g)
     weft_http_server_free(v->s);
 }
 
-/* sends raw bytes, returns everything the server answers until it closes
- * (or 1 s passes) */
-static char *raw(int port, const char *req, size_t len, int pause_ms)
+/* sends raw bytes (trickle: one at a time, each let through the server's
+ * loop before the next, so every split point is parsed), returns
+ * everything the server answers until it closes (or 1 s passes) */
+static char *raw(int port, const char *req, size_t len, bool trickle)
 {
     static char out[65536];
     weft_conn *c;
     out[0] = 0;
     if (weft_tcp_connect(&c, "127.0.0.1", port, NULL))
         return out;
-    weft_conn_write_all(c, req, len);
-    if (pause_ms)
-        weft_sleep(pause_ms * WEFT_MS);
+    if (!trickle)
+        weft_conn_write_all(c, req, len);
+    for (size_t i = 0; trickle && i < len && weft_conn_write_all(c, req + i, 1) == 0; i++)
+        weft_sleep(1);                    /* the loop polls: the server reads this byte */
     weft_scope sc;
     weft_scope_enter(&sc, WEFT_SEC);
     size_t got = 0;
@@ -145,7 +147,7 @@ static char *raw(int port, const char *req, size_t len, int pause_ms)
     return out;
 }
 
-static char *rawz(int port, const char *req) { return raw(port, req, strlen(req), 0); }
+static char *rawz(int port, const char *req) { return raw(port, req, strlen(req), false); }
 
 static int routing(void *unused)
 {
@@ -400,7 +402,7 @@ static int limits(void *unused)
     }
     /* a slow client: the head is not complete within header_timeout */
     weft_time t0 = weft_now();
-    char *out = raw(v.port, "GET /hello HTTP/1.1\r\nHost:", 26, 0);
+    char *out = raw(v.port, "GET /hello HTTP/1.1\r\nHost:", 26, false);
     EXPECT(strncmp(out, "HTTP/1.1 408 ", 13) == 0);
     if (strncmp(out, "HTTP/1.1 408 ", 13))
         fprintf(stderr, "408 case got '%.60s'\n", out);
@@ -425,6 +427,78 @@ static int limits(void *unused)
     return 0;
 }
 static void test_limits(void **s) { (void)s; RUN(limits, NULL); }
+
+/* Chunked bodies are read strictly (RFC 9112 7.1): a front end that reads
+ * them otherwise must never see one request where weft sees two. Each
+ * vector is sent whole and a byte at a time, followed by a pipelined GET
+ * that only a body read to its exact end lets through. want: the status
+ * line's start, and for a 201 the echoed body (then the GET's answer). */
+struct chunk_case { const char *name, *body, *want, *echo; };
+
+static int chunked(void *unused)
+{
+    (void)unused;
+    struct srv v;
+    weft_group *g = start(&v);
+    /* 64 bytes that a front end reads as chunk data; llhttp 8 skipped the
+     * two bytes after "abc" unchecked ("\n4"), read a last chunk ("0"),
+     * an empty trailer section (the CRLF that starts these bytes), and the
+     * rest as a second request */
+    static const char hidden[] = "\r\nGET /users/7 HTTP/1.1\r\nHost: x\r\nX-Pad: 0123456789012345678\r\n\r\n";
+    static char smuggle[256];
+    snprintf(smuggle, sizeof smuggle, "3\r\nabc\n40\r\n%s\r\n0\r\n\r\n", hidden);
+    EXPECT_EQ(strlen(hidden), 64);
+    const struct chunk_case cases[] = {
+        { "valid", "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", "HTTP/1.1 201 ", "abcde" },
+        { "LF alone after the data hides a request", smuggle, "HTTP/1.1 400 ", NULL },
+        { "CR alone after the data", "3\r\nabc\r0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "no CRLF after the data", "3\r\nabcXY0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "data longer than its size", "3\r\nabcd\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "LF alone after the size", "3\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "CR and not LF after the size", "3\rXabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "space after the size", "3 \r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "0x prefix", "0x3\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "negative size", "-3\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "size overflows 64 bits", "10000000000000003\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "extensions", "3;a=b ; c=\"d \\\" e\";f\r\nabc\r\n0;z\r\n\r\n", "HTTP/1.1 201 ", "abc" },
+        { "extension without a name", "3;=b\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "space after an extension", "3;a \r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "CTL in a quoted extension", "3;a=\"\x01\"\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "LF in an extension", "3;a\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "leading zeros", "0003\r\nabc\r\n000\r\n\r\n", "HTTP/1.1 201 ", "abc" },
+        { "trailers", "3\r\nabc\r\n0\r\nX-T: y\r\nX-U:\r\n\r\n", "HTTP/1.1 201 ", "abc" },
+        { "LF alone in a trailer", "3\r\nabc\r\n0\r\nX-T: y\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "trailer without a colon", "3\r\nabc\r\n0\r\nX-T\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "LF alone at the end", "3\r\nabc\r\n0\r\n\n", "HTTP/1.1 400 ", NULL },
+        { "CR and not LF at the end", "3\r\nabc\r\n0\r\n\rX", "HTTP/1.1 400 ", NULL },
+        { "over max_body", "3e9\r\n", "HTTP/1.1 413 ", NULL },
+    };
+    static char req[512];
+    for (int trickle = 0; trickle < 2; trickle++) {
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            const struct chunk_case *k = &cases[i];
+            int n = snprintf(req, sizeof req, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n%s"
+                             "GET /users/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                             k->body);
+            char *out = raw(v.port, req, (size_t)n, trickle);
+            const char *body = strstr(out, "\r\n\r\n");
+            bool ok = strncmp(out, k->want, strlen(k->want)) == 0 && !strstr(out, "user 7") &&
+                      (k->echo ? body && strncmp(body + 4, k->echo, strlen(k->echo)) == 0 &&
+                                 strncmp(body + 4 + strlen(k->echo), "HTTP/1.1 200 ", 13) == 0 &&
+                                 strstr(body, "user 1 q=")
+                               : !strstr(out, "user "));
+            if (!ok) {
+                test_failures++;
+                fprintf(stderr, "%s%s: want '%s' %s, got '%s'\n", k->name,
+                        trickle ? " (a byte at a time)" : "", k->want, k->echo ? k->echo : "", out);
+            }
+        }
+    }
+    stop(&v, g);
+    return 0;
+}
+static void test_chunked_strict(void **s) { (void)s; RUN(chunked, NULL); }
 
 /* ---- the accept loop: graceful shutdown, backpressure, load shedding ---- */
 
@@ -756,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_no_allocation_per_request),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_chunked_strict),
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_shedding_and_backpressure),
         cmocka_unit_test(test_slow_body_outlasts_header_timeout),
