@@ -19,7 +19,9 @@
  *                    checks the user exists; a failure (no such user) is
  *                    logged by the supervisor's error handler and counted
  *   GET /proxy?url=  fetched through the loop's pooled client, 5 s deadline;
- *                    504 on timeout, 502 when the upstream fails
+ *                    504 on timeout, 502 when the upstream fails or answers
+ *                    1xx (a proxy never passes an interim answer, least of
+ *                    all 101 Switching Protocols, on as its final one)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -299,6 +301,9 @@ static int proxy(weft_http_req *q, weft_http_res *r, void *ctx)
         rc = json_status(r, 504, json_pack("{s:s}", "error", weft_strerror(rc)));
     } else if (rc) {
         rc = json_status(r, 502, json_pack("{s:s}", "error", weft_strerror(rc)));
+    } else if (up.status < 200) {         /* 101 would turn our client's connection into a tunnel */
+        rc = json_status(r, 502, json_pack("{s:s, s:i}", "error", "upstream answered 1xx",
+                                           "status", up.status));
     } else {
         weft_http_res_status(r, up.status);
         const char *ct = weft_http_header_get(&up, "Content-Type");

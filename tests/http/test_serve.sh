@@ -50,6 +50,24 @@ R=$(curl -s -o /dev/null --max-time 15 -w '%{http_code} %{time_total}' "$U/proxy
 check "proxy to a silent upstream: 504 after the 5 s deadline ($R)" \
   awk -v r="$R" 'BEGIN { split(r, a, " "); exit !(a[1] == 504 && a[2] >= 4.9 && a[2] < 8) }'
 check "proxy without url: 400" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy")" = 400
+# an upstream that switches protocols (and keeps speaking HTTP after the
+# 101): a proxy never passes a 1xx on as its final answer
+EVIL_OUT=$(mktemp)
+python3 -c '
+import socket, threading
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    c.recv(4096)
+    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+              b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+    c.recv(4096); c.close()
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()' >$EVIL_OUT &
+EVIL=$!
+for i in $(seq 50); do [ -s $EVIL_OUT ] && break; sleep 0.1; done
+check "proxy to an upstream answering 101: 502" test "$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:$(cat $EVIL_OUT)/")" = 502
+kill $EVIL; wait $EVIL 2>/dev/null; rm -f $EVIL_OUT
 sleep 0.2
 check "in-flight gauge" bash -c "curl -s $U/metrics | grep -q '^weft_http_in_flight 1'"
 check "events processed (metrics)" bash -c "curl -s $U/metrics | grep -q 'weft_example_events_total{result=\"done\"} 1'"
