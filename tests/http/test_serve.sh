@@ -8,7 +8,8 @@ fails=0
 check() { local what=$1; shift; if "$@"; then echo "ok - $what"; else echo "not ok - $what"; fails=$((fails + 1)); fi; }
 OUT=$(mktemp)
 DB=$(mktemp -u /tmp/weft-serve-XXXXXX.db)
-(cd /tmp && exec $WEFT serve --port $PORT --threads 2 --db $DB >$OUT 2>&1) &
+# /proxy may reach the test's upstreams on 127.0.0.1 (any port)
+(cd /tmp && exec $WEFT serve --port $PORT --threads 2 --db $DB --proxy-allow 127.0.0.1 >$OUT 2>&1) &
 PID=$!
 for i in $(seq 150); do curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 && break; sleep 0.1; done
 curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 || { echo "weft serve did not start:"; cat $OUT; exit 1; }
@@ -50,6 +51,7 @@ R=$(curl -s -o /dev/null --max-time 15 -w '%{http_code} %{time_total}' "$U/proxy
 check "proxy to a silent upstream: 504 after the 5 s deadline ($R)" \
   awk -v r="$R" 'BEGIN { split(r, a, " "); exit !(a[1] == 504 && a[2] >= 4.9 && a[2] < 8) }'
 check "proxy without url: 400" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy")" = 400
+check "proxy to an upstream not allowed: 403" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://example.invalid/")" = 403
 # an upstream that switches protocols (and keeps speaking HTTP after the
 # 101): a proxy never passes a 1xx on as its final answer
 EVIL_OUT=$(mktemp)
@@ -88,10 +90,14 @@ check "exits on SIGTERM" bash -c "! kill -0 $PID 2>/dev/null"
 kill $SILENT; wait $SILENT 2>/dev/null; rm -f $SILENT_OUT $OUT.inflight $OUT.code
 wait $PID; rc=$?
 check "exit status 0 after SIGTERM" test $rc -eq 0
-# SIGINT (Ctrl-C) stops it gracefully as well
+# SIGINT (Ctrl-C) stops it gracefully as well; by default /proxy reaches
+# only the service itself
 (cd /tmp && exec $WEFT serve --port $PORT --threads 1 --db $DB >/dev/null 2>&1) &
 PID=$!
 for i in $(seq 150); do curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+check "default proxy allow-list: the service itself" test "$(curl -s "$U/proxy?url=http://localhost:$PORT/json")" = '{"message":"Hello, World!"}'
+check "default proxy allow-list: another port is 403" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:1/")" = 403
+check "default proxy allow-list: another host is 403" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://example.invalid:$PORT/")" = 403
 kill -INT $PID
 wait $PID; rc=$?
 check "exit status 0 after SIGINT" test $rc -eq 0
@@ -116,6 +122,8 @@ check "out of descriptors: logged" grep -q "Too many open files" $OUT
 kill -TERM $PID; wait $PID
 $WEFT serve --port 0 >/dev/null 2>&1; check "bad port: exit 2" test $? -eq 2
 $WEFT serve --threads x >/dev/null 2>&1; check "bad threads: exit 2" test $? -eq 2
+$WEFT serve --proxy-allow ::1 >/dev/null 2>&1; check "bad --proxy-allow: exit 2" test $? -eq 2
+check "--help names --proxy-allow" bash -c "$WEFT serve --help | grep -q -- --proxy-allow"
 check "bad host: exit 2, named" bash -c "$WEFT serve --host nosuch.invalid 2>&1 >/dev/null | grep -q \"not 'nosuch.invalid'\"; test \${PIPESTATUS[0]} -eq 2"
 rm -f $OUT $DB
 echo "serve end-to-end: $fails failed"
