@@ -243,7 +243,10 @@ const char *weft_http_req_param(weft_http_req *r, const char *name);
 const char *weft_http_req_query_param(weft_http_req *r, const char *name);
 const void *weft_http_req_body(const weft_http_req *r, size_t *len);
 
-/* The response: status (default 200), headers, and a body (copied). */
+/* The response: status (default 200), headers, and a body (copied).
+ * weft_http_res_status takes 200..999, else -EINVAL and the status stays:
+ * a 1xx is never a final answer (a client would wait for the real one, or
+ * for 101 hand the connection over to another protocol). */
 int weft_http_res_status(weft_http_res *r, int status);
 int weft_http_res_header(weft_http_res *r, const char *name, const char *value);
 int weft_http_res_body(weft_http_res *r, const void *data, size_t len);

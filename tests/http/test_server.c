@@ -50,6 +50,18 @@ static int echo(weft_http_req *q, weft_http_res *r, void *ctx)
     return weft_http_res_body(r, b, len);
 }
 
+/* a final 1xx would leave the client waiting, or (101) switch protocols */
+static int interim(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)q;
+    (void)ctx;
+    int rc = weft_http_res_status(r, 101);
+    if (rc == 0)
+        return weft_http_res_body(r, "101 set", 7);
+    return rc == -EINVAL && !weft_http_res_status(r, 200) ? weft_http_res_body(r, "refused", 7)
+                                                             : rc;
+}
+
 static int fails(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     (void)q;
@@ -106,6 +118,7 @@ static weft_group *start(struct srv *v)
     weft_http_server_route(v->s, "GET", "/q/{name}", query, NULL);
     weft_http_server_route(v->s, "GET", "/bare", bare, NULL);
     weft_http_server_route(v->s, "GET", "/fail", fails, NULL);
+    weft_http_server_route(v->s, "GET", "/interim", interim, NULL);
     weft_http_server_route(v->s, "GET", "/slow", slow, NULL);
     weft_tcp_listen(&v->l, "127.0.0.1", 0, 0, 0);
     v->port = weft_listener_port(v->l);
@@ -198,6 +211,10 @@ static int routing(void *unused)
     weft_http_client_stats st;
     weft_http_client_stats_get(cl, &st);
     EXPECT_EQ(st.connections, 1);                 /* all on one kept-alive connection */
+    EXPECT_EQ(weft_http_get(cl, URL("/interim"), &r), 0);    /* no 1xx as a final status */
+    EXPECT_EQ(r.status, 200);
+    EXPECT(r.body && !strcmp(r.body, "refused"));
+    weft_http_response_free(&r);
     /* a failing handler is a 500, a slow one a 503; the server lives on */
     EXPECT_EQ(weft_http_get(cl, URL("/fail"), &r), 0);
     EXPECT_EQ(r.status, 500);
