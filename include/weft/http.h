@@ -204,8 +204,9 @@ int weft_http_serve_conn(weft_http_server *s, weft_conn *c);
 
 /* Accepts on l (each connection a task) until weft_http_server_shutdown
  * or until the calling task is cancelled; then stops accepting, closes
- * idle keep-alive connections, lets requests in flight finish within
- * shutdown_grace and cancels what is left, closes l and returns 0. At
+ * idle keep-alive connections (no request begun), lets requests in flight
+ * finish within shutdown_grace (their connections close after the answer)
+ * and cancels what is left, closes l and returns 0. At
  * max_connections it stops accepting until one closes (backpressure, not
  * collapse). Run one per loop over a WEFT_REUSEPORT listener to use every
  * core. Every accepted request gets a response. */
@@ -219,9 +220,10 @@ int weft_http_serve(weft_http_server *s, weft_listener *l);
  * while it runs. 0, or the first loop's error (-EADDRINUSE, ...). */
 int weft_http_server_run(weft_http_server *s, const char *host, int port, int threads);
 
-/* Asks every weft_http_serve of s, on any loop, to shut down gracefully
- * (within 100 ms). Safe from any thread. It is final: a later
- * weft_http_serve of s returns at once (make a new server to serve again). */
+/* Asks every weft_http_serve of s, on any loop, to shut down gracefully,
+ * waking them at once (through a channel shared by the loops: nothing
+ * polls). Safe from any thread. It is final: a later weft_http_serve of s
+ * returns at once (make a new server to serve again). */
 void weft_http_server_shutdown(weft_http_server *s);
 
 /* The request, valid during the handler. */

@@ -2,6 +2,7 @@
  * weft's client, keep-alive and pipelining, every limit with its status,
  * handler failure and timeout. */
 #include <jansson.h>
+#include <sys/resource.h>
 
 #include "test.h"
 
@@ -643,13 +644,16 @@ static int shedding_and_backpressure(void *unused)
     weft_http_client_free(cl, WEFT_SEC);
     /* max_connections 2: a third connection waits until one closes */
     weft_conn *c1, *c2, *c3;
+    const char *get = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char *line;
     EXPECT_EQ(weft_tcp_connect(&c1, "127.0.0.1", port, NULL), 0);
     EXPECT_EQ(weft_tcp_connect(&c2, "127.0.0.1", port, NULL), 0);
-    weft_sleep(20 * WEFT_MS);
+    weft_conn_write_all(c1, get, strlen(get));   /* answered: both were accepted */
+    weft_conn_write_all(c2, get, strlen(get));
+    EXPECT(weft_conn_read_until(c1, "Hello, World!", 13, 4096, &line) > 0);
+    EXPECT(weft_conn_read_until(c2, "Hello, World!", 13, 4096, &line) > 0);
     EXPECT_EQ(weft_tcp_connect(&c3, "127.0.0.1", port, NULL), 0);   /* the kernel's backlog */
-    const char *get = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
     weft_conn_write_all(c3, get, strlen(get));
-    const char *line;
     weft_scope sc;
     weft_scope_enter(&sc, 150 * WEFT_MS);
     EXPECT_EQ(weft_conn_read_until(c3, "\r\n", 2, 200, &line), -ETIMEDOUT);   /* not served */
@@ -662,7 +666,6 @@ static int shedding_and_backpressure(void *unused)
            !strncmp(line, "HTTP/1.1 200", 12));
     weft_conn_close(c2);
     weft_conn_close(c3);
-    weft_sleep(150 * WEFT_MS);            /* the accept loop is between slices */
     weft_http_server_shutdown(v.s);
     EXPECT_EQ(weft_group_wait(sg), 0);
     EXPECT_EQ(v.rc, 0);                   /* a requested stop is no error */
@@ -712,6 +715,70 @@ static int slow_body(void *unused)
     return 0;
 }
 static void test_slow_body_outlasts_header_timeout(void **s) { (void)s; RUN(slow_body, NULL); }
+
+/* An idle server, and one draining a request that waits on something
+ * else, sleep in epoll until something happens: no polling for a
+ * shutdown or for the drain's end. Counted as the loop thread's voluntary
+ * context switches (one per blocking wait) over half a second each. */
+static long loop_waits(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_nvcsw;
+}
+
+struct hold { weft_event entered, go; };
+static int held(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)q;
+    struct hold *h = ctx;
+    weft_event_set(&h->entered);
+    int rc = weft_event_wait(&h->go);
+    return rc ? rc : weft_http_res_body(r, "held", 4);
+}
+
+static int held_get(void *arg)
+{
+    int port = *(int *)arg;
+    char *out = rawz(port, "GET /held HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT(strncmp(out, "HTTP/1.1 200 ", 13) == 0 && strstr(out, "held"));
+    return 0;
+}
+
+static int no_polling(void *unused)
+{
+    (void)unused;
+    struct hold h;
+    weft_event_init(&h.entered);
+    weft_event_init(&h.go);
+    struct served v = { weft_http_server_new(NULL), NULL, 1 };
+    weft_http_server_route(v.s, "GET", "/held", held, &h);
+    EXPECT_EQ(weft_tcp_listen(&v.l, "127.0.0.1", 0, 0, 0), 0);
+    int port = weft_listener_port(v.l);
+    weft_group *sg = weft_group_new();
+    weft_spawn(sg, serve_task, &v, "serve");
+    long w0 = loop_waits();
+    weft_sleep(500 * WEFT_MS);            /* the window observed, not a synchronisation */
+    long idle = loop_waits() - w0;
+    weft_group *cg = weft_group_new();
+    weft_spawn(cg, held_get, &port, "client");
+    EXPECT_EQ(weft_event_wait(&h.entered), 0);
+    weft_http_server_shutdown(v.s);       /* drains: waits for the held request */
+    w0 = loop_waits();
+    weft_sleep(500 * WEFT_MS);
+    long draining = loop_waits() - w0;
+    weft_event_set(&h.go);
+    EXPECT_EQ(weft_group_wait(cg), 0);
+    EXPECT_EQ(weft_group_wait(sg), 0);
+    EXPECT_EQ(v.rc, 0);
+    EXPECT(idle <= 3);                    /* the sleep's own wait, and slack */
+    EXPECT(draining <= 3);
+    if (idle > 3 || draining > 3)
+        fprintf(stderr, "loop waits in 500 ms: idle %ld, draining %ld\n", idle, draining);
+    weft_http_server_free(v.s);
+    return 0;
+}
+static void test_idle_and_draining_do_not_poll(void **s) { (void)s; RUN(no_polling, NULL); }
 
 /* ---- middleware, JSON, streamed bodies ------------------------------------ */
 
@@ -851,6 +918,7 @@ int main(void)
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_shedding_and_backpressure),
         cmocka_unit_test(test_slow_body_outlasts_header_timeout),
+        cmocka_unit_test(test_idle_and_draining_do_not_poll),
         cmocka_unit_test(test_middleware_json_streaming),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
