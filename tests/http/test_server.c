@@ -521,11 +521,13 @@ static void test_chunked_strict(void **s) { (void)s; RUN(chunked, NULL); }
 /* ---- the accept loop: graceful shutdown, backpressure, load shedding ---- */
 
 static int started, finished;
+static weft_event loaded;                 /* set at the 25th request */
 static int work(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     (void)q;
     (void)ctx;
-    started++;
+    if (++started == 25)
+        weft_event_set(&loaded);
     int rc = weft_sleep(30 * WEFT_MS);
     finished++;
     weft_http_res_body(r, "done", 4);
@@ -568,6 +570,7 @@ static int graceful(void *unused)
 {
     (void)unused;
     started = finished = answered = dropped = 0;
+    weft_event_init(&loaded);
     weft_http_server_opts o = { .shutdown_grace = 2 * WEFT_SEC };
     struct served v = { weft_http_server_new(&o), NULL, 1 };
     weft_http_server_route(v.s, "POST", "/work", work, NULL);
@@ -578,7 +581,7 @@ static int graceful(void *unused)
     weft_group *cg = weft_group_new();
     for (int i = 0; i < 20; i++)
         weft_spawn(cg, poster, &port, "poster");
-    weft_sleep(150 * WEFT_MS);            /* under load */
+    EXPECT_EQ(weft_event_wait(&loaded), 0);   /* under load */
     weft_time t0 = weft_now();
     weft_http_server_shutdown(v.s);
     EXPECT_EQ(weft_group_wait(sg), 0);
