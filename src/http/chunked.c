@@ -234,7 +234,7 @@ long weft__chunked_feed(struct weft__chunked *k, const char *in, size_t n, const
             k->state = k->state == DATA_CR ? DATA_LF : SIZE0;
         } else if (k->state == LINE_LF) {
             if (c != '\n')
-                return fail(k, -EPROTO, "CR without LF after a chunk size");
+                return fail(k, -EPROTO, "CR without LF in a chunk line");
             rc = line_end(k);
         } else if (k->state >= TRAILER) {   /* every byte of the section counts */
             rc = trailer_byte(k, c);
