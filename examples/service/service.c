@@ -19,7 +19,11 @@
  *                    checks the user exists; a failure (no such user) is
  *                    logged by the supervisor's error handler and counted
  *   GET /proxy?url=  fetched through the loop's pooled client, 5 s deadline;
- *                    504 on timeout, 502 when the upstream fails
+ *                    504 on timeout, 502 when the upstream fails or answers
+ *                    1xx (a proxy never passes an interim answer, least of
+ *                    all 101 Switching Protocols, on as its final one), 403
+ *                    for an upstream not on the allow-list (--proxy-allow;
+ *                    by default only this service itself: no open relay)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -36,16 +40,30 @@
 
 static const char usage_text[] =
     "usage: weft serve [--host HOST] [--port PORT] [--threads N] [--db PATH]\n"
+    "                  [--proxy-allow HOST[:PORT],...]\n"
     "  --host HOST    IP address to listen on, or localhost (default 127.0.0.1;\n"
     "                 \"\" for every address)\n"
     "  --port PORT    default 8080\n"
     "  --threads N    loops, one per thread (default: one per core)\n"
-    "  --db PATH      the SQLite database (default ./weft-example.db, made on first start)\n";
+    "  --db PATH      the SQLite database (default ./weft-example.db, made on first start)\n"
+    "  --proxy-allow HOST[:PORT],...\n"
+    "                 the upstreams /proxy may fetch from (a host without a port: any\n"
+    "                 port; IPv6 in brackets; repeatable; \"\" for none); others get\n"
+    "                 403. Default: only this service itself (127.0.0.1, localhost,\n"
+    "                 [::1] and HOST, at PORT)\n";
+
+#define MAX_ALLOW 64
+
+/* an upstream /proxy may fetch from: host as weft_url has it, port 0 = any */
+struct upstream { char host[256]; int port; };
 
 struct service {
     const char *host, *db_path;
     int port, threads;
     weft_http_server *server;
+    struct upstream allow[MAX_ALLOW];     /* for /proxy */
+    int nallow;
+    bool allow_set;                       /* --proxy-allow given */
 };
 
 /* per loop: the shared client for /proxy, the supervisor for events, and
@@ -284,21 +302,102 @@ static int post_event(weft_http_req *q, weft_http_res *r, void *ctx)
 
 /* ---- GET /proxy?url= ---------------------------------------------------------------- */
 
+/* Adds "host[:port]" to the allow-list: 0, or -EINVAL (malformed, or the
+ * list is full). The host is normalised by the parser the client uses, so
+ * the check below compares what will be fetched. */
+static int allow_add(struct service *sv, const char *s, size_t len)
+{
+    if (sv->nallow == MAX_ALLOW || len == 0 || len > 255)
+        return -EINVAL;
+    struct upstream *a = &sv->allow[sv->nallow];
+    const char *end = s + len, *colon = NULL;
+    if (s[0] == '[') {                    /* [v6] or [v6]:port */
+        const char *rb = memchr(s, ']', len);
+        if (!rb || (rb + 1 < end && rb[1] != ':'))
+            return -EINVAL;
+        colon = rb + 1 < end ? rb + 1 : NULL;
+    } else {
+        colon = memchr(s, ':', len);
+        if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
+            return -EINVAL;               /* an IPv6 address needs its brackets */
+    }
+    a->port = 0;
+    if (colon) {
+        char digits[8];
+        size_t n = (size_t)(end - colon - 1);
+        if (n == 0 || n >= sizeof digits || strspn(colon + 1, "0123456789") < n)
+            return -EINVAL;
+        memcpy(digits, colon + 1, n);
+        digits[n] = 0;
+        a->port = atoi(digits);
+        if (a->port < 1 || a->port > 65535)
+            return -EINVAL;
+        end = colon;
+    }
+    static weft_url u;                    /* big; parsing runs before the loops */
+    char url[300];
+    snprintf(url, sizeof url, "http://%.*s/", (int)(end - s), s);
+    if (weft_url_parse(&u, url) || !*u.host)
+        return -EINVAL;
+    snprintf(a->host, sizeof a->host, "%s", u.host);
+    sv->nallow++;
+    return 0;
+}
+
+/* Adds a comma-separated list ("" adds nothing). 0 or -EINVAL. */
+static int allow_list(struct service *sv, const char *list)
+{
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (allow_add(sv, p, n))
+            return -EINVAL;
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+/* by host and port; the client follows no redirects (max_redirects 0), so
+ * what it reaches is the URL checked here */
+static bool allowed(const struct service *sv, const weft_url *u)
+{
+    for (int i = 0; i < sv->nallow; i++)
+        if (strcmp(sv->allow[i].host, u->host) == 0 &&
+            (!sv->allow[i].port || sv->allow[i].port == u->port))
+            return true;
+    return false;
+}
+
 static int proxy(weft_http_req *q, weft_http_res *r, void *ctx)
 {
-    (void)ctx;
+    struct service *sv = ctx;
     const char *url = weft_http_req_query_param(q, "url");
     if (!url || !*url)
         return json_status(r, 400, json_pack("{s:s}", "error", "missing url parameter"));
+    weft_url *u = malloc(sizeof *u);
+    if (!u)
+        return -ENOMEM;
+    int rc = weft_url_parse(u, url);
+    if (rc == 0 && !allowed(sv, u))
+        rc = json_status(r, 403, json_pack("{s:s}", "error", "upstream not allowed (--proxy-allow)"));
+    else if (rc)
+        rc = json_status(r, 400, json_pack("{s:s+}", "error", "bad URL: ", u->error));
+    else
+        rc = 1;
+    free(u);
+    if (rc != 1)
+        return rc;
     weft_http_request req = { .url = url, .timeout = 5 * WEFT_SEC };
     weft_http_response up;
-    int rc = weft_http_do(proxy_client, &req, &up);
+    rc = weft_http_do(proxy_client, &req, &up);
     if (rc == -EINVAL) {
         rc = json_status(r, 400, json_pack("{s:s}", "error", up.error));
     } else if (weft_is_timeout(rc)) {
         rc = json_status(r, 504, json_pack("{s:s}", "error", weft_strerror(rc)));
     } else if (rc) {
         rc = json_status(r, 502, json_pack("{s:s}", "error", weft_strerror(rc)));
+    } else if (up.status < 200) {         /* 101 would turn our client's connection into a tunnel */
+        rc = json_status(r, 502, json_pack("{s:s, s:i}", "error", "upstream answered 1xx",
+                                           "status", up.status));
     } else {
         weft_http_res_status(r, up.status);
         const char *ct = weft_http_header_get(&up, "Content-Type");
@@ -448,6 +547,7 @@ int weft_cmd_serve(int argc, char **argv)
         { "port", required_argument, NULL, 'p' },
         { "threads", required_argument, NULL, 't' },
         { "db", required_argument, NULL, 'd' },
+        { "proxy-allow", required_argument, NULL, 'a' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -485,6 +585,14 @@ int weft_cmd_serve(int argc, char **argv)
         case 'd':
             sv.db_path = optarg;
             break;
+        case 'a':
+            sv.allow_set = true;
+            if (allow_list(&sv, optarg)) {
+                fprintf(stderr, "weft serve: --proxy-allow needs HOST[:PORT],... (at most %d), "
+                                "not '%s'\n%s", MAX_ALLOW, optarg, usage_text);
+                return 2;
+            }
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return 0;
@@ -496,6 +604,17 @@ int weft_cmd_serve(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "weft serve: unexpected argument '%s'\n%s", argv[optind], usage_text);
         return 2;
+    }
+    if (!sv.allow_set) {                  /* /proxy may reach this service, nothing else */
+        char self[300];
+        snprintf(self, sizeof self, "127.0.0.1:%d,localhost:%d,[::1]:%d", sv.port, sv.port,
+                 sv.port);
+        allow_list(&sv, self);
+        if (*sv.host) {
+            snprintf(self, sizeof self, strchr(sv.host, ':') ? "[%s]:%d" : "%s:%d", sv.host,
+                     sv.port);
+            allow_list(&sv, self);
+        }
     }
     /* the signals go to the signalfd of loop 0, whichever thread gets them */
     sigset_t set;
@@ -511,7 +630,7 @@ int weft_cmd_serve(int argc, char **argv)
         return 1;
     weft_http_server_route(sv.server, "GET", "/users/{id}", users, &sv);
     weft_http_server_route(sv.server, "POST", "/events", post_event, NULL);
-    weft_http_server_route(sv.server, "GET", "/proxy", proxy, NULL);
+    weft_http_server_route(sv.server, "GET", "/proxy", proxy, &sv);
     weft_http_server_route(sv.server, "GET", "/plaintext", plaintext, NULL);
     weft_http_server_route(sv.server, "GET", "/json", json, NULL);
     weft_http_server_route(sv.server, "GET", "/healthz", healthz, NULL);

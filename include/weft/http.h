@@ -142,11 +142,15 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  * side shut down, and what the client still sends drained for a moment so
  * no TCP reset eats the response):
  *
- *   request line + headers over max_header_bytes, or > max_headers  431
+ *   request line + headers over max_header_bytes, or > max_headers,
+ *   a chunked body's trailer section over max_header_bytes           431
  *   body over max_body                                               413
  *   malformed, Content-Length with Transfer-Encoding, conflicting or
- *   repeated Content-Length, bad chunk sizes, obsolete line folding,
- *   bare LF, HTTP/1.1 without Host (or with two)                     400
+ *   repeated Content-Length, obsolete line folding, bare LF, HTTP/1.1
+ *   without Host (or with two), chunked framing other than RFC 9112's
+ *   (anything but CRLF after a chunk's line or data, a bad size,
+ *   extension or trailer; read strictly, so no front end can see a
+ *   different request boundary)                                      400
  *   Transfer-Encoding other than chunked, CONNECT                    501
  *   an Expect other than 100-continue                                417
  *   an HTTP version other than 1.0 and 1.1 (HTTP/2's preface too)   505
@@ -156,7 +160,8 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  *   more than max_in_flight requests being handled                  503
  *
  * "Expect: 100-continue" gets its 100 before the body is read; an Upgrade
- * is ignored (the connection stays HTTP). Answers to
+ * is ignored (the connection stays HTTP); a chunked body's trailer fields
+ * are dropped (never merged into the headers). Answers to
  * pipelined requests go out together in one write. Nothing is allocated
  * per request on this path beyond what the handler asks for (buffers
  * belong to the connection and are reused).
@@ -172,8 +177,10 @@ typedef struct weft_http_server_opts {
     size_t max_header_bytes;       /* default 8 KiB */
     int max_headers;               /* default 100 */
     size_t max_body;               /* default 1 MiB */
-    weft_time header_timeout;      /* default 10 s */
-    weft_time body_timeout;        /* per wait for body bytes, default 10 s */
+    weft_time header_timeout;      /* first byte to end of head, default 10 s */
+    weft_time body_timeout;        /* per wait for body bytes (not the whole
+                                      body: a long upload that keeps coming is
+                                      never cut), default 10 s */
     weft_time keepalive_timeout;   /* idle between requests, default 5 s */
     weft_time handler_timeout;     /* default 30 s */
     unsigned max_connections;      /* per loop, default 10000: past it, stop accepting */
@@ -197,8 +204,9 @@ int weft_http_serve_conn(weft_http_server *s, weft_conn *c);
 
 /* Accepts on l (each connection a task) until weft_http_server_shutdown
  * or until the calling task is cancelled; then stops accepting, closes
- * idle keep-alive connections, lets requests in flight finish within
- * shutdown_grace and cancels what is left, closes l and returns 0. At
+ * idle keep-alive connections (no request begun), lets requests in flight
+ * finish within shutdown_grace (their connections close after the answer)
+ * and cancels what is left, closes l and returns 0. At
  * max_connections it stops accepting until one closes (backpressure, not
  * collapse). Run one per loop over a WEFT_REUSEPORT listener to use every
  * core. Every accepted request gets a response. */
@@ -212,9 +220,10 @@ int weft_http_serve(weft_http_server *s, weft_listener *l);
  * while it runs. 0, or the first loop's error (-EADDRINUSE, ...). */
 int weft_http_server_run(weft_http_server *s, const char *host, int port, int threads);
 
-/* Asks every weft_http_serve of s, on any loop, to shut down gracefully
- * (within 100 ms). Safe from any thread. It is final: a later
- * weft_http_serve of s returns at once (make a new server to serve again). */
+/* Asks every weft_http_serve of s, on any loop, to shut down gracefully,
+ * waking them at once (through a channel shared by the loops: nothing
+ * polls). Safe from any thread. It is final: a later weft_http_serve of s
+ * returns at once (make a new server to serve again). */
 void weft_http_server_shutdown(weft_http_server *s);
 
 /* The request, valid during the handler. */
@@ -236,7 +245,10 @@ const char *weft_http_req_param(weft_http_req *r, const char *name);
 const char *weft_http_req_query_param(weft_http_req *r, const char *name);
 const void *weft_http_req_body(const weft_http_req *r, size_t *len);
 
-/* The response: status (default 200), headers, and a body (copied). */
+/* The response: status (default 200), headers, and a body (copied).
+ * weft_http_res_status takes 200..999, else -EINVAL and the status stays:
+ * a 1xx is never a final answer (a client would wait for the real one, or
+ * for 101 hand the connection over to another protocol). */
 int weft_http_res_status(weft_http_res *r, int status);
 int weft_http_res_header(weft_http_res *r, const char *name, const char *value);
 int weft_http_res_body(weft_http_res *r, const void *data, size_t len);

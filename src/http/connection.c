@@ -101,6 +101,8 @@ int weft__serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
     struct weft_http_req *q = weft__req_new(s);
     struct weft_http_res *r = weft__calloc(1, sizeof *r);
     int rc = q && r ? 0 : -ENOMEM;
+    if (slot)
+        slot->q = q;
     while (!rc) {
         weft__req_reset(q);
         weft__res_reset(r);
@@ -151,6 +153,8 @@ int weft__serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
             break;
         rc = weft__check(WEFT_FOREVER, 0);   /* cancelled: stop between requests */
     }
+    if (slot)
+        slot->q = NULL;
     weft__req_free(q);
     weft__res_free(r);
     weft_conn_flush(c);                   /* answers queued before a cancel */

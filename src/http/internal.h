@@ -53,4 +53,30 @@ int weft__head_done(struct weft__head *hd);
 const char *weft__head_get(const struct weft__head *hd, const char *name);
 void weft__head_reset(struct weft__head *hd);   /* keeps buf and its capacity */
 
+/* ---- a chunked body, read strictly (chunked.c) ------------------------------ */
+
+struct weft__chunked {
+    uint64_t size;                /* the chunk's size, then its bytes still to come */
+    uint64_t total, max_body;     /* data bytes announced so far, and their limit */
+    size_t line, max_line;        /* bytes of the chunk line or trailer section */
+    int state;
+    const char *why;              /* what was wrong, after an error */
+};
+
+/* A reader for one body: at most max_body bytes of data, chunk lines
+ * (size and extensions) and the trailer section each at most max_line. */
+void weft__chunked_init(struct weft__chunked *k, uint64_t max_body, size_t max_line);
+
+/* Reads framing from in[0..n) up to the first chunk data, the end of the
+ * data it has, or the end of the body. Returns the bytes used (the rest
+ * belongs to what follows, or waits for more input), with any body data
+ * among them as the span *data, *dlen of in; or -EPROTO (malformed,
+ * k->why says how), -EMSGSIZE (over max_body), -E2BIG (trailer section
+ * over max_line). Call again with what was not used plus what came next. */
+long weft__chunked_feed(struct weft__chunked *k, const char *in, size_t n, const char **data,
+                        size_t *dlen);
+
+/* True once the final CRLF was read. */
+bool weft__chunked_done(const struct weft__chunked *k);
+
 #endif

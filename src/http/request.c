@@ -112,26 +112,27 @@ static int on_headers(llhttp_t *p)
                          ((p->flags & F_CHUNKED) || p->content_length > 0);
     q->method = llhttp_method_name(p->method);
     q->headers_done = true;
+    if (p->flags & F_CHUNKED) {
+        /* llhttp 8 reads chunks leniently (chunked.c): it is told there is
+         * no body, and weft__read_request reads the chunks itself */
+        weft__chunked_init(&q->ck, q->s->o.max_body, q->s->o.max_header_bytes);
+        q->chunked = true;
+        return 1;
+    }
     return 0;
 }
 
-static int on_chunk_header(llhttp_t *p)
+/* 0, or HPE_USER with the status set */
+static int body_add(struct weft_http_req *q, const char *at, size_t n)
 {
-    struct weft_http_req *q = R(p);
-    if (p->content_length > q->s->o.max_body - q->blen)
-        return limit(q, 413, "request body too large");
-    return 0;
-}
-
-static int on_body(llhttp_t *p, const char *at, size_t n)
-{
-    struct weft_http_req *q = R(p);
     if (q->blen + n > q->s->o.max_body)
         return limit(q, 413, "request body too large");
     if (weft__buf_append(&q->body, &q->blen, &q->bcap, at, n))
         return limit(q, 503, "out of memory");
     return 0;
 }
+
+static int on_body(llhttp_t *p, const char *at, size_t n) { return body_add(R(p), at, n); }
 
 static int on_complete(llhttp_t *p)
 {
@@ -148,7 +149,6 @@ static const llhttp_settings_t settings = {
     .on_headers_complete = on_headers,
     .on_body = on_body,
     .on_message_complete = on_complete,
-    .on_chunk_header = on_chunk_header,
 };
 
 void weft__req_reset(struct weft_http_req *q)
@@ -157,6 +157,7 @@ void weft__req_reset(struct weft_http_req *q)
     q->m.pattern = NULL;                  /* until a route matches */
     q->url = q->blen = q->pused = 0;
     q->in_url = q->complete = q->any = q->headers_done = q->expect_continue = false;
+    q->chunked = false;
     q->line_start = q->head_end = false;
     q->lines = 0;
     q->status = 0;
@@ -184,13 +185,35 @@ static bool folded(struct weft_http_req *q, const char *d, size_t n)
     return false;
 }
 
+/* Reads a chunked body's bytes from data[0..n): the bytes used, or -EPROTO
+ * with q->status set. */
+static long read_chunks(struct weft_http_req *q, const char *data, size_t n)
+{
+    size_t used = 0;
+    while (used < n && !weft__chunked_done(&q->ck)) {
+        const char *d;
+        size_t len;
+        long r = weft__chunked_feed(&q->ck, data + used, n - used, &d, &len);
+        if (r < 0) {
+            limit(q, r == -EMSGSIZE ? 413 : r == -E2BIG ? 431 : 400, q->ck.why);
+            return -EPROTO;
+        }
+        if (len && body_add(q, d, len))
+            return -EPROTO;
+        used += (size_t)r;
+    }
+    return (long)used;
+}
+
 int weft__read_request(struct weft_http_req *q, weft_conn *c)
 {
     weft_http_server *s = q->s;
     weft_scope head;
-    bool timing = false;
+    bool timing = false;                  /* a request has begun */
+    bool in_head = false;                 /* the head's scope is entered */
     int rc = 0;
-    while (!q->complete) {
+    /* llhttp is complete after the head of a chunked request */
+    while (!q->complete || (q->chunked && !weft__chunked_done(&q->ck))) {
         const char *data;
         int n = weft_conn_peek(c, &data);
         if (n == 0) {
@@ -226,7 +249,16 @@ int weft__read_request(struct weft_http_req *q, weft_conn *c)
         }
         if (!timing) {                    /* the first byte starts the head's clock */
             weft_scope_enter(&head, s->o.header_timeout);
-            timing = true;
+            timing = in_head = true;
+        }
+        if (q->complete) {                /* the chunks of a chunked body */
+            long used = read_chunks(q, data, (size_t)n);
+            if (used < 0) {
+                rc = -EPROTO;
+                break;
+            }
+            weft_conn_consume(c, (size_t)used);
+            continue;
         }
         if (folded(q, data, (size_t)n)) {
             q->status = 400;
@@ -235,14 +267,20 @@ int weft__read_request(struct weft_http_req *q, weft_conn *c)
             break;
         }
         llhttp_errno_t e = llhttp_execute(&q->p, data, (size_t)n);
+        if (in_head && q->headers_done) {
+            /* the head is complete and its deadline ends with it: from
+             * here body_timeout bounds each wait for body bytes */
+            weft_scope_exit(&head);
+            in_head = false;
+        }
         if (e == HPE_OK) {
             weft_conn_consume(c, (size_t)n);
             continue;
         }
-        if (e == HPE_PAUSED) {
+        if (e == HPE_PAUSED) {            /* at the end of a message (or of a chunked head) */
             weft_conn_consume(c, (size_t)(llhttp_get_error_pos(&q->p) - data));
             llhttp_resume(&q->p);
-            break;
+            continue;
         }
         if (!q->status && (e == HPE_INVALID_VERSION || e == HPE_PAUSED_H2_UPGRADE)) {
             q->status = 505;              /* HTTP/1.2, HTTP/2's preface */
@@ -254,7 +292,7 @@ int weft__read_request(struct weft_http_req *q, weft_conn *c)
         rc = -EPROTO;
         break;
     }
-    if (timing && weft_scope_exit(&head) && rc < 0)
+    if (in_head && weft_scope_exit(&head) && rc < 0)
         q->status = 408, q->why = "request timeout";
     return rc;
 }

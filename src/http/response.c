@@ -116,8 +116,8 @@ int weft_http_res_get_status(const weft_http_res *r) { return r ? r->status : 0;
 
 int weft_http_res_status(weft_http_res *r, int status)
 {
-    if (!r || status < 100 || status > 999)
-        return -EINVAL;
+    if (!r || status < 200 || status > 999)
+        return -EINVAL;                   /* a 1xx is never final (101 would switch protocols) */
     r->status = status;
     return 0;
 }

@@ -3,6 +3,13 @@
  * its routes and middleware, and the accept loop with its bounds
  * (max_connections, backpressure) and graceful drain. A connection's own
  * loop is connection.c; requests are request.c, responses response.c.
+ *
+ * Each weft_http_serve is three tasks of its loop and the connections'
+ * tasks: the caller's waits on an event that the accept task sets when it
+ * ends by itself and the stop task sets when weft_http_server_shutdown
+ * closes the server's shared channel (from any thread, any loop: the
+ * channel wakes them all). Nothing polls: an idle server sleeps in epoll,
+ * and the drain is a wait on the connections' group within the grace.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -49,6 +56,11 @@ weft_http_server *weft_http_server_new(const weft_http_server_opts *o)
     if (!s->o.shutdown_grace)
         s->o.shutdown_grace = 10 * WEFT_SEC;
     s->in_flight = weft_gauge("weft_http_in_flight", "HTTP requests being handled");
+    if (!(s->stop = weft_chan_new_shared(1, 0))) {
+        weft_router_free(s->router);
+        weft__free(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -70,6 +82,7 @@ void weft_http_server_free(weft_http_server *s)
     if (!s)
         return;
     weft__free(s->mw);
+    weft_chan_free(s->stop);
     weft_router_free(s->router);
     weft__free(s);
 }
@@ -89,6 +102,8 @@ static int conn_task(void *arg)
     struct conn_slot *slot = arg;
     struct serving *sv = slot->sv;
     slot->task = weft_self();
+    if (sv->draining)                     /* accepted before the drain, started after */
+        weft_task_cancel(slot->task);
     int rc = weft__serve(sv->s, slot->c, slot);
     if (slot->prev)
         slot->prev->next = slot->next;
@@ -102,12 +117,81 @@ static int conn_task(void *arg)
     return 0;
 }
 
-/* close the connections that wait for a next request */
+/* c's task, registered as a live connection; closes c if it cannot */
+static void spawn_conn(struct serving *sv, weft_conn *c)
+{
+    struct conn_slot *slot = weft__calloc(1, sizeof *slot);
+    if (!slot || weft_spawn(sv->conn_tasks, conn_task, slot, "http-conn") != 0) {
+        weft__free(slot);
+        weft_conn_close(c);
+        weft_sem_release(&sv->conns);
+        return;
+    }
+    slot->sv = sv;
+    slot->c = c;
+    slot->next = sv->slots;
+    if (sv->slots)
+        sv->slots->prev = slot;
+    sv->slots = slot;
+}
+
+static int accept_task(void *arg)
+{
+    struct serving *sv = arg;
+    int rc;
+    for (;;) {
+        rc = weft_sem_acquire(&sv->conns);          /* backpressure */
+        weft_conn *c = NULL;
+        if (rc == 0 && (rc = weft_accept(sv->l, &c, NULL)) != 0)
+            weft_sem_release(&sv->conns);
+        if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
+            weft_log(WEFT_LOG_WARN, "http: accept: %s; pausing 100 ms", weft_strerror(rc));
+            if ((rc = weft_sleep(100 * WEFT_MS)) != 0)
+                break;
+            continue;
+        }
+        if (rc)
+            break;                        /* cancelled, or the listener is gone */
+        spawn_conn(sv, c);
+    }
+    if (rc != -ECANCELED) {               /* ended by itself, not by weft_http_serve */
+        sv->accept_rc = rc;
+        weft_event_set(&sv->stop);
+    }
+    return 0;
+}
+
+/* weft_http_server_shutdown closes the shared channel: -EPIPE here, on
+ * every loop, at once */
+static int stop_task(void *arg)
+{
+    struct serving *sv = arg;
+    char none;
+    if (weft_chan_recv(sv->s->stop, &none) == -EPIPE)
+        weft_event_set(&sv->stop);
+    return 0;
+}
+
+/* close the connections that wait for a next request, not yet begun */
 static void close_idle(struct serving *sv)
 {
     for (struct conn_slot *c = sv->slots; c; c = c->next)
-        if (c->idle && c->task)
+        if (c->idle && c->task && !(c->q && c->q->any))
             weft_task_cancel(c->task);
+}
+
+/* No new connections, idle ones closed, busy ones finish their request
+ * (and then close: keep-alive ends while draining), the rest cancelled
+ * after the grace. */
+static void drain(struct serving *sv)
+{
+    sv->draining = true;
+    weft_listener_close(sv->l);
+    close_idle(sv);
+    weft_scope grace;
+    weft_scope_enter_shielded(&grace, sv->s->o.shutdown_grace);
+    weft_group_wait(sv->conn_tasks);      /* past the grace: cancels the rest, joins */
+    weft_scope_exit(&grace);
 }
 
 int weft_http_serve(weft_http_server *s, weft_listener *l)
@@ -116,64 +200,33 @@ int weft_http_serve(weft_http_server *s, weft_listener *l)
         return -EINVAL;
     if (!weft__self())
         return -EPERM;
-    struct serving sv = { .s = s };
+    struct serving sv = { .s = s, .l = l };
     weft_sem_init(&sv.conns, s->o.max_connections);
-    weft_group *g = weft_group_new();
-    if (!g)
+    weft_event_init(&sv.stop);
+    weft_group *ctl = weft_group_new();
+    if (!ctl)
         return -ENOMEM;
-    int rc = 0;
-    while (!atomic_load(&s->stopping)) {
-        /* 100 ms slices: a shutdown asked from any thread is seen quickly */
-        weft_scope sc;
-        weft_scope_enter(&sc, 100 * WEFT_MS);
-        rc = weft_sem_acquire(&sv.conns);           /* backpressure */
-        weft_conn *c = NULL;
-        if (rc == 0 && (rc = weft_accept(l, &c, NULL)) != 0)
-            weft_sem_release(&sv.conns);
-        bool slice = weft_scope_exit(&sc);
-        if (rc == -ETIMEDOUT && slice)
-            continue;
-        if (rc == -EMFILE || rc == -ENFILE || rc == -ENOBUFS || rc == -ENOMEM) {
-            weft_log(WEFT_LOG_WARN, "http: accept: %s; pausing 100 ms", weft_strerror(rc));
-            if (weft_sleep(100 * WEFT_MS) == -ECANCELED)
-                break;
-            continue;
-        }
-        if (rc)
-            break;                        /* cancelled, or the listener is gone */
-        struct conn_slot *slot = weft__calloc(1, sizeof *slot);
-        if (!slot || weft_spawn(g, conn_task, slot, "http-conn") != 0) {
-            weft__free(slot);
-            weft_conn_close(c);
-            weft_sem_release(&sv.conns);
-            continue;
-        }
-        slot->sv = &sv;
-        slot->c = c;
-        slot->next = sv.slots;
-        if (sv.slots)
-            sv.slots->prev = slot;
-        sv.slots = slot;
+    if (!(sv.conn_tasks = weft_group_new())) {
+        weft_group_wait(ctl);
+        return -ENOMEM;
     }
+    int rc = weft_spawn(ctl, stop_task, &sv, "http-stop");
+    if (!rc)
+        rc = weft_spawn(ctl, accept_task, &sv, "http-accept");
+    if (!rc)
+        rc = weft_event_wait(&sv.stop);   /* or our own cancellation */
+    if (!rc)
+        rc = sv.accept_rc;
+    weft_group_cancel(ctl);
+    weft_group_wait(ctl);
     if (atomic_load(&s->stopping))
         rc = 0;                           /* asked to stop: not an error */
-    /* drain: no new connections, idle ones closed, busy ones finish their
-     * request (and then close), the rest cancelled after the grace */
-    sv.draining = true;
-    weft_listener_close(l);
-    close_idle(&sv);
-    weft_scope grace;
-    weft_scope_enter_shielded(&grace, s->o.shutdown_grace);
-    while (weft_group_size(g) > 0 && weft_sleep(10 * WEFT_MS) == 0)
-        close_idle(&sv);                  /* busy ones turn idle, then close */
-    weft_scope_exit(&grace);
-    weft_group_cancel(g);
-    weft_group_wait(g);
-    return rc == -ECANCELED || rc == -EBADF || rc == 0 ? 0 : rc;
+    drain(&sv);
+    return rc == -ECANCELED || rc == -EBADF ? 0 : rc;
 }
 
 void weft_http_server_shutdown(weft_http_server *s)
 {
-    if (s)
-        atomic_store(&s->stopping, true);
+    if (s && !atomic_exchange(&s->stopping, true))
+        weft_chan_close(s->stop);         /* thread-safe: wakes every loop's stop task */
 }

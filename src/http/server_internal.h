@@ -22,6 +22,7 @@ struct weft_http_server {
     weft_router *router;
     weft_http_server_opts o;
     _Atomic bool stopping;
+    weft_chan *stop;                      /* shared; closed by shutdown, from any thread */
     struct middleware *mw;
     int nmw;
     weft_metric *in_flight;               /* process-wide gauge */
@@ -30,10 +31,14 @@ struct weft_http_server {
 /* one weft_http_serve: its connections, in this loop */
 struct serving {
     weft_http_server *s;
+    weft_listener *l;
     weft_sem conns;                       /* max_connections */
     unsigned in_flight;
     bool draining;
     struct conn_slot *slots;              /* live connections */
+    weft_group *conn_tasks;
+    weft_event stop;                      /* a shutdown, or the accept loop ended */
+    int accept_rc;                        /* why the accept loop ended by itself */
 };
 
 struct conn_slot {
@@ -41,6 +46,7 @@ struct conn_slot {
     struct serving *sv;
     weft_conn *c;
     weft_task *task;
+    const struct weft_http_req *q;        /* the request being read */
     bool idle;                            /* between requests */
 };
 
@@ -51,6 +57,8 @@ struct weft_http_req {
     size_t url;                           /* offset of the URL in hd.buf */
     bool in_url, complete, any, headers_done;
     bool expect_continue;                 /* send 100 before waiting for the body */
+    bool chunked;                         /* the body is read by ck, not llhttp */
+    struct weft__chunked ck;
     bool line_start, head_end;            /* obs-fold scan */
     int lines;
     int status;                           /* a limit's status, when broken */

@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
 # `weft serve` end to end: endpoints, metrics, graceful exit on SIGTERM,
-# bad arguments.
+# bad arguments. Nothing sleeps to synchronise: every wait polls for what
+# it waits for, with a bound.
 set -uo pipefail
 WEFT=$(realpath "${1:?usage: test_serve.sh path/to/weft}")
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 fails=0
 check() { local what=$1; shift; if "$@"; then echo "ok - $what"; else echo "not ok - $what"; fails=$((fails + 1)); fi; }
+# runs the command every 0.1 s until it succeeds, for at most 15 s
+wait_for() { for _ in $(seq 150); do "$@" && return 0; sleep 0.1; done; return 1; }
+up() { curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1; }
+metric() { curl -s http://127.0.0.1:$PORT/metrics | grep -q "$1"; }
 OUT=$(mktemp)
 DB=$(mktemp -u /tmp/weft-serve-XXXXXX.db)
-(cd /tmp && exec $WEFT serve --port $PORT --threads 2 --db $DB >$OUT 2>&1) &
+# /proxy may reach the test's upstreams on 127.0.0.1 (any port)
+(cd /tmp && exec $WEFT serve --port $PORT --threads 2 --db $DB --proxy-allow 127.0.0.1 >$OUT 2>&1) &
 PID=$!
-for i in $(seq 150); do curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 && break; sleep 0.1; done
-curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 || { echo "weft serve did not start:"; cat $OUT; exit 1; }
+wait_for up || { echo "weft serve did not start:"; cat $OUT; exit 1; }
 check "plaintext" test "$(curl -s http://127.0.0.1:$PORT/plaintext)" = "Hello, World!"
 check "json" test "$(curl -s http://127.0.0.1:$PORT/json)" = '{"message":"Hello, World!"}'
 check "healthz" test "$(curl -s http://127.0.0.1:$PORT/healthz)" = "ok"
@@ -45,59 +50,83 @@ print(s.getsockname()[1], flush=True)
 held = []
 while True: held.append(s.accept()[0])' >$SILENT_OUT &
 SILENT=$!
-for i in $(seq 50); do [ -s $SILENT_OUT ] && break; sleep 0.1; done
+wait_for test -s $SILENT_OUT
 R=$(curl -s -o /dev/null --max-time 15 -w '%{http_code} %{time_total}' "$U/proxy?url=http://127.0.0.1:$(cat $SILENT_OUT)/")
 check "proxy to a silent upstream: 504 after the 5 s deadline ($R)" \
   awk -v r="$R" 'BEGIN { split(r, a, " "); exit !(a[1] == 504 && a[2] >= 4.9 && a[2] < 8) }'
 check "proxy without url: 400" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy")" = 400
-sleep 0.2
-check "in-flight gauge" bash -c "curl -s $U/metrics | grep -q '^weft_http_in_flight 1'"
-check "events processed (metrics)" bash -c "curl -s $U/metrics | grep -q 'weft_example_events_total{result=\"done\"} 1'"
-check "a failed event counted (metrics)" bash -c "curl -s $U/metrics | grep -q 'weft_example_events_total{result=\"failed\"} 1'"
-check "a failed event reaches the error handler and the log" bash -c "grep -q \"no such user 5000\" $OUT && grep -q \"event task 'event' failed\" $OUT"
+check "proxy to an upstream not allowed: 403" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://example.invalid/")" = 403
+# an upstream that switches protocols (and keeps speaking HTTP after the
+# 101): a proxy never passes a 1xx on as its final answer
+EVIL_OUT=$(mktemp)
+python3 -c '
+import socket, threading
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    c.recv(4096)
+    c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+              b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello")
+    c.recv(4096); c.close()
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()' >$EVIL_OUT &
+EVIL=$!
+wait_for test -s $EVIL_OUT
+check "proxy to an upstream answering 101: 502" test "$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:$(cat $EVIL_OUT)/")" = 502
+kill $EVIL; wait $EVIL 2>/dev/null; rm -f $EVIL_OUT
+check "in-flight gauge" metric '^weft_http_in_flight 1'
+# events are processed in the background: their results show up in a while
+check "events processed (metrics)" wait_for metric 'weft_example_events_total{result="done"} 1'
+check "a failed event counted (metrics)" wait_for metric 'weft_example_events_total{result="failed"} 1'
+check "a failed event reaches the error handler and the log" wait_for bash -c "grep -q \"no such user 5000\" $OUT && grep -q \"event task 'event' failed\" $OUT"
 check "metrics by route and status" bash -c "curl -s http://127.0.0.1:$PORT/metrics | grep -q 'weft_http_requests_total{route=\"/plaintext\",status=\"200\"} 1'"
 check "prints the URLs to try" grep -q "curl http://127.0.0.1:$PORT/plaintext" $OUT
 # SIGTERM while a request is in flight: it is answered before the exit
 curl -s -o $OUT.inflight --max-time 15 -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:$(cat $SILENT_OUT)/" >$OUT.code &
 CURL=$!
-sleep 0.5
+# in flight: it and the /metrics request that sees it
+check "a request in flight before SIGTERM" wait_for metric '^weft_http_in_flight 2'
 kill -TERM $PID
-check "refuses new connections while draining" bash -c "sleep 0.3; ! curl -s --max-time 2 $U/healthz"
+check "refuses new connections while draining" wait_for bash -c "! curl -s --max-time 2 $U/healthz"
+check "... while the request in flight is still waiting" kill -0 $CURL
 wait $CURL
 check "the in-flight request is answered after SIGTERM ($(cat $OUT.code))" test "$(cat $OUT.code)" = 504
-for i in $(seq 50); do kill -0 $PID 2>/dev/null || break; sleep 0.1; done
-check "exits on SIGTERM" bash -c "! kill -0 $PID 2>/dev/null"
+check "exits on SIGTERM" wait_for bash -c "! kill -0 $PID 2>/dev/null"
 kill $SILENT; wait $SILENT 2>/dev/null; rm -f $SILENT_OUT $OUT.inflight $OUT.code
 wait $PID; rc=$?
 check "exit status 0 after SIGTERM" test $rc -eq 0
-# SIGINT (Ctrl-C) stops it gracefully as well
+# SIGINT (Ctrl-C) stops it gracefully as well; by default /proxy reaches
+# only the service itself
 (cd /tmp && exec $WEFT serve --port $PORT --threads 1 --db $DB >/dev/null 2>&1) &
 PID=$!
-for i in $(seq 150); do curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+wait_for up
+check "default proxy allow-list: the service itself" test "$(curl -s "$U/proxy?url=http://localhost:$PORT/json")" = '{"message":"Hello, World!"}'
+check "default proxy allow-list: another port is 403" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:1/")" = 403
+check "default proxy allow-list: another host is 403" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://example.invalid:$PORT/")" = 403
 kill -INT $PID
 wait $PID; rc=$?
 check "exit status 0 after SIGINT" test $rc -eq 0
 # out of descriptors: it keeps serving what it holds, logs, and recovers
 (cd /tmp && ulimit -n 200 && exec $WEFT serve --port $PORT --threads 1 --db $DB >$OUT 2>&1) &
 PID=$!
-for i in $(seq 150); do curl -fs http://127.0.0.1:$PORT/healthz >/dev/null 2>&1 && break; sleep 0.1; done
+wait_for up
 check "out of descriptors: serves and recovers" python3 - $PORT <<'PY'
-import socket, sys, time
+import socket, sys
 port = int(sys.argv[1])
 conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(300)]
-time.sleep(0.3)
 def ask(s):
     s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"); s.settimeout(3)
     return b"Hello, World!" in s.recv(1000)
 held = sum(ask(s) for s in conns[:100])
 for s in conns: s.close()
-time.sleep(0.3)
 sys.exit(0 if held == 100 and ask(socket.create_connection(("127.0.0.1", port))) else 1)
 PY
-check "out of descriptors: logged" grep -q "Too many open files" $OUT
+check "out of descriptors: logged" wait_for grep -q "Too many open files" $OUT
 kill -TERM $PID; wait $PID
 $WEFT serve --port 0 >/dev/null 2>&1; check "bad port: exit 2" test $? -eq 2
 $WEFT serve --threads x >/dev/null 2>&1; check "bad threads: exit 2" test $? -eq 2
+$WEFT serve --proxy-allow ::1 >/dev/null 2>&1; check "bad --proxy-allow: exit 2" test $? -eq 2
+check "--help names --proxy-allow" bash -c "$WEFT serve --help | grep -q -- --proxy-allow"
 check "bad host: exit 2, named" bash -c "$WEFT serve --host nosuch.invalid 2>&1 >/dev/null | grep -q \"not 'nosuch.invalid'\"; test \${PIPESTATUS[0]} -eq 2"
 rm -f $OUT $DB
 echo "serve end-to-end: $fails failed"

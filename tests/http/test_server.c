@@ -2,6 +2,7 @@
  * weft's client, keep-alive and pipelining, every limit with its status,
  * handler failure and timeout. */
 #include <jansson.h>
+#include <sys/resource.h>
 
 #include "test.h"
 
@@ -48,6 +49,18 @@ static int echo(weft_http_req *q, weft_http_res *r, void *ctx)
     const void *b = weft_http_req_body(q, &len);
     weft_http_res_status(r, 201);
     return weft_http_res_body(r, b, len);
+}
+
+/* a final 1xx would leave the client waiting, or (101) switch protocols */
+static int interim(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)q;
+    (void)ctx;
+    int rc = weft_http_res_status(r, 101);
+    if (rc == 0)
+        return weft_http_res_body(r, "101 set", 7);
+    return rc == -EINVAL && !weft_http_res_status(r, 200) ? weft_http_res_body(r, "refused", 7)
+                                                             : rc;
 }
 
 static int fails(weft_http_req *q, weft_http_res *r, void *ctx)
@@ -106,6 +119,7 @@ static weft_group *start(struct srv *v)
     weft_http_server_route(v->s, "GET", "/q/{name}", query, NULL);
     weft_http_server_route(v->s, "GET", "/bare", bare, NULL);
     weft_http_server_route(v->s, "GET", "/fail", fails, NULL);
+    weft_http_server_route(v->s, "GET", "/interim", interim, NULL);
     weft_http_server_route(v->s, "GET", "/slow", slow, NULL);
     weft_tcp_listen(&v->l, "127.0.0.1", 0, 0, 0);
     v->port = weft_listener_port(v->l);
@@ -121,18 +135,20 @@ static void stop(struct srv *v, weft_group *g)
     weft_http_server_free(v->s);
 }
 
-/* sends raw bytes, returns everything the server answers until it closes
- * (or 1 s passes) */
-static char *raw(int port, const char *req, size_t len, int pause_ms)
+/* sends raw bytes (trickle: one at a time, each let through the server's
+ * loop before the next, so every split point is parsed), returns
+ * everything the server answers until it closes (or 1 s passes) */
+static char *raw(int port, const char *req, size_t len, bool trickle)
 {
     static char out[65536];
     weft_conn *c;
     out[0] = 0;
     if (weft_tcp_connect(&c, "127.0.0.1", port, NULL))
         return out;
-    weft_conn_write_all(c, req, len);
-    if (pause_ms)
-        weft_sleep(pause_ms * WEFT_MS);
+    if (!trickle)
+        weft_conn_write_all(c, req, len);
+    for (size_t i = 0; trickle && i < len && weft_conn_write_all(c, req + i, 1) == 0; i++)
+        weft_sleep(1);                    /* the loop polls: the server reads this byte */
     weft_scope sc;
     weft_scope_enter(&sc, WEFT_SEC);
     size_t got = 0;
@@ -145,7 +161,7 @@ static char *raw(int port, const char *req, size_t len, int pause_ms)
     return out;
 }
 
-static char *rawz(int port, const char *req) { return raw(port, req, strlen(req), 0); }
+static char *rawz(int port, const char *req) { return raw(port, req, strlen(req), false); }
 
 static int routing(void *unused)
 {
@@ -196,6 +212,10 @@ static int routing(void *unused)
     weft_http_client_stats st;
     weft_http_client_stats_get(cl, &st);
     EXPECT_EQ(st.connections, 1);                 /* all on one kept-alive connection */
+    EXPECT_EQ(weft_http_get(cl, URL("/interim"), &r), 0);    /* no 1xx as a final status */
+    EXPECT_EQ(r.status, 200);
+    EXPECT(r.body && !strcmp(r.body, "refused"));
+    weft_http_response_free(&r);
     /* a failing handler is a 500, a slow one a 503; the server lives on */
     EXPECT_EQ(weft_http_get(cl, URL("/fail"), &r), 0);
     EXPECT_EQ(r.status, 500);
@@ -400,7 +420,7 @@ static int limits(void *unused)
     }
     /* a slow client: the head is not complete within header_timeout */
     weft_time t0 = weft_now();
-    char *out = raw(v.port, "GET /hello HTTP/1.1\r\nHost:", 26, 0);
+    char *out = raw(v.port, "GET /hello HTTP/1.1\r\nHost:", 26, false);
     EXPECT(strncmp(out, "HTTP/1.1 408 ", 13) == 0);
     if (strncmp(out, "HTTP/1.1 408 ", 13))
         fprintf(stderr, "408 case got '%.60s'\n", out);
@@ -426,14 +446,88 @@ static int limits(void *unused)
 }
 static void test_limits(void **s) { (void)s; RUN(limits, NULL); }
 
+/* Chunked bodies are read strictly (RFC 9112 7.1): a front end that reads
+ * them otherwise must never see one request where weft sees two. Each
+ * vector is sent whole and a byte at a time, followed by a pipelined GET
+ * that only a body read to its exact end lets through. want: the status
+ * line's start, and for a 201 the echoed body (then the GET's answer). */
+struct chunk_case { const char *name, *body, *want, *echo; };
+
+static int chunked(void *unused)
+{
+    (void)unused;
+    struct srv v;
+    weft_group *g = start(&v);
+    /* 64 bytes that a front end reads as chunk data; llhttp 8 skipped the
+     * two bytes after "abc" unchecked ("\n4"), read a last chunk ("0"),
+     * an empty trailer section (the CRLF that starts these bytes), and the
+     * rest as a second request */
+    static const char hidden[] = "\r\nGET /users/7 HTTP/1.1\r\nHost: x\r\nX-Pad: 0123456789012345678\r\n\r\n";
+    static char smuggle[256];
+    snprintf(smuggle, sizeof smuggle, "3\r\nabc\n40\r\n%s\r\n0\r\n\r\n", hidden);
+    EXPECT_EQ(strlen(hidden), 64);
+    const struct chunk_case cases[] = {
+        { "valid", "3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", "HTTP/1.1 201 ", "abcde" },
+        { "LF alone after the data hides a request", smuggle, "HTTP/1.1 400 ", NULL },
+        { "CR alone after the data", "3\r\nabc\r0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "no CRLF after the data", "3\r\nabcXY0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "data longer than its size", "3\r\nabcd\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "LF alone after the size", "3\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "CR and not LF after the size", "3\rXabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "space after the size", "3 \r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "0x prefix", "0x3\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "negative size", "-3\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "size overflows 64 bits", "10000000000000003\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "extensions", "3;a=b ; c=\"d \\\" e\";f\r\nabc\r\n0;z\r\n\r\n", "HTTP/1.1 201 ", "abc" },
+        { "extension without a name", "3;=b\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "space after an extension", "3;a \r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "CTL in a quoted extension", "3;a=\"\x01\"\r\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "LF in an extension", "3;a\nabc\r\n0\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "leading zeros", "0003\r\nabc\r\n000\r\n\r\n", "HTTP/1.1 201 ", "abc" },
+        { "trailers", "3\r\nabc\r\n0\r\nX-T: y\r\nX-U:\r\n\r\n", "HTTP/1.1 201 ", "abc" },
+        { "LF alone in a trailer", "3\r\nabc\r\n0\r\nX-T: y\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "trailer without a colon", "3\r\nabc\r\n0\r\nX-T\r\n\r\n", "HTTP/1.1 400 ", NULL },
+        { "LF alone at the end", "3\r\nabc\r\n0\r\n\n", "HTTP/1.1 400 ", NULL },
+        { "CR and not LF at the end", "3\r\nabc\r\n0\r\n\rX", "HTTP/1.1 400 ", NULL },
+        { "over max_body", "3e9\r\n", "HTTP/1.1 413 ", NULL },
+    };
+    static char req[512];
+    for (int trickle = 0; trickle < 2; trickle++) {
+        for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+            const struct chunk_case *k = &cases[i];
+            int n = snprintf(req, sizeof req, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n%s"
+                             "GET /users/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                             k->body);
+            char *out = raw(v.port, req, (size_t)n, trickle);
+            const char *body = strstr(out, "\r\n\r\n");
+            bool ok = strncmp(out, k->want, strlen(k->want)) == 0 && !strstr(out, "user 7") &&
+                      (k->echo ? body && strncmp(body + 4, k->echo, strlen(k->echo)) == 0 &&
+                                 strncmp(body + 4 + strlen(k->echo), "HTTP/1.1 200 ", 13) == 0 &&
+                                 strstr(body, "user 1 q=")
+                               : !strstr(out, "user "));
+            if (!ok) {
+                test_failures++;
+                fprintf(stderr, "%s%s: want '%s' %s, got '%s'\n", k->name,
+                        trickle ? " (a byte at a time)" : "", k->want, k->echo ? k->echo : "", out);
+            }
+        }
+    }
+    stop(&v, g);
+    return 0;
+}
+static void test_chunked_strict(void **s) { (void)s; RUN(chunked, NULL); }
+
 /* ---- the accept loop: graceful shutdown, backpressure, load shedding ---- */
 
 static int started, finished;
+static weft_event loaded;                 /* set at the 25th request */
 static int work(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     (void)q;
     (void)ctx;
-    started++;
+    if (++started == 25)
+        weft_event_set(&loaded);
     int rc = weft_sleep(30 * WEFT_MS);
     finished++;
     weft_http_res_body(r, "done", 4);
@@ -476,6 +570,7 @@ static int graceful(void *unused)
 {
     (void)unused;
     started = finished = answered = dropped = 0;
+    weft_event_init(&loaded);
     weft_http_server_opts o = { .shutdown_grace = 2 * WEFT_SEC };
     struct served v = { weft_http_server_new(&o), NULL, 1 };
     weft_http_server_route(v.s, "POST", "/work", work, NULL);
@@ -486,7 +581,7 @@ static int graceful(void *unused)
     weft_group *cg = weft_group_new();
     for (int i = 0; i < 20; i++)
         weft_spawn(cg, poster, &port, "poster");
-    weft_sleep(150 * WEFT_MS);            /* under load */
+    EXPECT_EQ(weft_event_wait(&loaded), 0);   /* under load */
     weft_time t0 = weft_now();
     weft_http_server_shutdown(v.s);
     EXPECT_EQ(weft_group_wait(sg), 0);
@@ -552,13 +647,16 @@ static int shedding_and_backpressure(void *unused)
     weft_http_client_free(cl, WEFT_SEC);
     /* max_connections 2: a third connection waits until one closes */
     weft_conn *c1, *c2, *c3;
+    const char *get = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
+    const char *line;
     EXPECT_EQ(weft_tcp_connect(&c1, "127.0.0.1", port, NULL), 0);
     EXPECT_EQ(weft_tcp_connect(&c2, "127.0.0.1", port, NULL), 0);
-    weft_sleep(20 * WEFT_MS);
+    weft_conn_write_all(c1, get, strlen(get));   /* answered: both were accepted */
+    weft_conn_write_all(c2, get, strlen(get));
+    EXPECT(weft_conn_read_until(c1, "Hello, World!", 13, 4096, &line) > 0);
+    EXPECT(weft_conn_read_until(c2, "Hello, World!", 13, 4096, &line) > 0);
     EXPECT_EQ(weft_tcp_connect(&c3, "127.0.0.1", port, NULL), 0);   /* the kernel's backlog */
-    const char *get = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
     weft_conn_write_all(c3, get, strlen(get));
-    const char *line;
     weft_scope sc;
     weft_scope_enter(&sc, 150 * WEFT_MS);
     EXPECT_EQ(weft_conn_read_until(c3, "\r\n", 2, 200, &line), -ETIMEDOUT);   /* not served */
@@ -571,7 +669,6 @@ static int shedding_and_backpressure(void *unused)
            !strncmp(line, "HTTP/1.1 200", 12));
     weft_conn_close(c2);
     weft_conn_close(c3);
-    weft_sleep(150 * WEFT_MS);            /* the accept loop is between slices */
     weft_http_server_shutdown(v.s);
     EXPECT_EQ(weft_group_wait(sg), 0);
     EXPECT_EQ(v.rc, 0);                   /* a requested stop is no error */
@@ -579,6 +676,112 @@ static int shedding_and_backpressure(void *unused)
     return 0;
 }
 static void test_shedding_and_backpressure(void **s) { (void)s; RUN(shedding_and_backpressure, NULL); }
+
+/* The head's deadline ends with the head: a body is bounded by
+ * body_timeout per stall, not by header_timeout in total. A body that
+ * arrives a byte at a time, well within body_timeout each, but for longer
+ * than header_timeout in all, is read to its end. */
+static int slow_body(void *unused)
+{
+    (void)unused;
+    weft_http_server_opts o = { .header_timeout = 200 * WEFT_MS, .body_timeout = 3 * WEFT_SEC };
+    struct served v = { weft_http_server_new(&o), NULL, 1 };
+    weft_http_server_route(v.s, "POST", "/echo", echo, NULL);
+    EXPECT_EQ(weft_tcp_listen(&v.l, "127.0.0.1", 0, 0, 0), 0);
+    int port = weft_listener_port(v.l);
+    weft_group *sg = weft_group_new();
+    weft_spawn(sg, serve_task, &v, "serve");
+    weft_conn *c;
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", port, NULL), 0);
+    const char *head = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n"
+                       "Connection: close\r\n\r\n";
+    EXPECT_EQ(weft_conn_write_all(c, head, strlen(head)), 0);
+    weft_time t0 = weft_now();
+    for (const char *b = "abcdef"; *b; b++) {  /* the client's pace, not a synchronisation */
+        weft_sleep(80 * WEFT_MS);
+        EXPECT_EQ(weft_conn_write_all(c, b, 1), 0);
+    }
+    EXPECT(weft_now() - t0 > o.header_timeout);   /* the body outlasted header_timeout */
+    const char *line;
+    weft_scope sc;
+    weft_scope_enter(&sc, 5 * WEFT_SEC);
+    int n = weft_conn_read_until(c, "\r\n", 2, 200, &line);
+    EXPECT(n > 0 && !strncmp(line, "HTTP/1.1 201 ", 13));
+    if (n > 0 && strncmp(line, "HTTP/1.1 201 ", 13))
+        fprintf(stderr, "slow body: got '%.*s'\n", n, line);
+    EXPECT(weft_conn_read_until(c, "abcdef", 6, 4096, &line) > 0);
+    weft_scope_exit(&sc);
+    weft_conn_close(c);
+    weft_http_server_shutdown(v.s);
+    EXPECT_EQ(weft_group_wait(sg), 0);
+    weft_http_server_free(v.s);
+    return 0;
+}
+static void test_slow_body_outlasts_header_timeout(void **s) { (void)s; RUN(slow_body, NULL); }
+
+/* An idle server, and one draining a request that waits on something
+ * else, sleep in epoll until something happens: no polling for a
+ * shutdown or for the drain's end. Counted as the loop thread's voluntary
+ * context switches (one per blocking wait) over half a second each. */
+static long loop_waits(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_THREAD, &ru);
+    return ru.ru_nvcsw;
+}
+
+struct hold { weft_event entered, go; };
+static int held(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)q;
+    struct hold *h = ctx;
+    weft_event_set(&h->entered);
+    int rc = weft_event_wait(&h->go);
+    return rc ? rc : weft_http_res_body(r, "held", 4);
+}
+
+static int held_get(void *arg)
+{
+    int port = *(int *)arg;
+    char *out = rawz(port, "GET /held HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT(strncmp(out, "HTTP/1.1 200 ", 13) == 0 && strstr(out, "held"));
+    return 0;
+}
+
+static int no_polling(void *unused)
+{
+    (void)unused;
+    struct hold h;
+    weft_event_init(&h.entered);
+    weft_event_init(&h.go);
+    struct served v = { weft_http_server_new(NULL), NULL, 1 };
+    weft_http_server_route(v.s, "GET", "/held", held, &h);
+    EXPECT_EQ(weft_tcp_listen(&v.l, "127.0.0.1", 0, 0, 0), 0);
+    int port = weft_listener_port(v.l);
+    weft_group *sg = weft_group_new();
+    weft_spawn(sg, serve_task, &v, "serve");
+    long w0 = loop_waits();
+    weft_sleep(500 * WEFT_MS);            /* the window observed, not a synchronisation */
+    long idle = loop_waits() - w0;
+    weft_group *cg = weft_group_new();
+    weft_spawn(cg, held_get, &port, "client");
+    EXPECT_EQ(weft_event_wait(&h.entered), 0);
+    weft_http_server_shutdown(v.s);       /* drains: waits for the held request */
+    w0 = loop_waits();
+    weft_sleep(500 * WEFT_MS);
+    long draining = loop_waits() - w0;
+    weft_event_set(&h.go);
+    EXPECT_EQ(weft_group_wait(cg), 0);
+    EXPECT_EQ(weft_group_wait(sg), 0);
+    EXPECT_EQ(v.rc, 0);
+    EXPECT(idle <= 3);                    /* the sleep's own wait, and slack */
+    EXPECT(draining <= 3);
+    if (idle > 3 || draining > 3)
+        fprintf(stderr, "loop waits in 500 ms: idle %ld, draining %ld\n", idle, draining);
+    weft_http_server_free(v.s);
+    return 0;
+}
+static void test_idle_and_draining_do_not_poll(void **s) { (void)s; RUN(no_polling, NULL); }
 
 /* ---- middleware, JSON, streamed bodies ------------------------------------ */
 
@@ -714,8 +917,11 @@ int main(void)
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_no_allocation_per_request),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_chunked_strict),
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_shedding_and_backpressure),
+        cmocka_unit_test(test_slow_body_outlasts_header_timeout),
+        cmocka_unit_test(test_idle_and_draining_do_not_poll),
         cmocka_unit_test(test_middleware_json_streaming),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
