@@ -78,7 +78,8 @@ typedef struct weft_chan weft_chan;
  * (elem_size 0) or ENOMEM. The caller frees it with weft_chan_free. */
 weft_chan *weft_chan_new(size_t elem_size, size_t capacity);
 
-/* The same, safe to use from tasks of any loop (mutex inside). */
+/* The same, safe to use from tasks of any loop (mutex inside); try_send,
+ * try_recv, close and free may also be called from plain threads. */
 weft_chan *weft_chan_new_shared(size_t elem_size, size_t capacity);
 
 int  weft_chan_send(weft_chan *c, const void *elem); /* 0, -EPIPE if closed, timeouts */
