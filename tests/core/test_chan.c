@@ -311,6 +311,7 @@ static int free_race(void *unused)
         weft_group *g = weft_group_new();
         for (int t = 0; t < 4; t++)
             weft_spawn(g, timing_out, fr.c, "receiver");
+        weft_yield();                          /* each runs until it blocks in recv */
         pthread_t th;
         pthread_create(&th, NULL, free_later, &fr);
         EXPECT_EQ(weft_group_wait(g), 0);
