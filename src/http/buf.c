@@ -2,7 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "../core/internal.h"
+#include "../core/kernel.h"
 #include "internal.h"
 
 int weft__buf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n)

@@ -151,7 +151,7 @@ int weft__serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
         }
         if (!keep)
             break;
-        rc = weft__check(WEFT_FOREVER, 0);   /* cancelled: stop between requests */
+        rc = weft__interrupted(WEFT_FOREVER, 0);   /* cancelled: stop between requests */
     }
     if (slot)
         slot->q = NULL;

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../core/internal.h"
+#include "../core/kernel.h"
 #include "weft/router.h"
 
 struct endpoint {

@@ -8,7 +8,7 @@
 #include <signal.h>
 #include <time.h>
 
-#include "../core/internal.h"
+#include "../core/kernel.h"
 #include "weft/http.h"
 
 struct run {
@@ -56,7 +56,7 @@ int weft_http_server_run(weft_http_server *s, const char *host, int port, int th
 {
     if (!s || !host || port < 1 || port > 65535 || threads < 0)
         return -EINVAL;
-    if (weft__self())
+    if (weft_self())
         return -EPERM;
     struct run r = { .s = s, .host = host, .port = port };
     sigemptyset(&r.sigs);

@@ -198,7 +198,7 @@ int weft_http_serve(weft_http_server *s, weft_listener *l)
 {
     if (!s || !l)
         return -EINVAL;
-    if (!weft__self())
+    if (!weft_self())
         return -EPERM;
     struct serving sv = { .s = s, .l = l };
     weft_sem_init(&sv.conns, s->o.max_connections);

@@ -7,7 +7,9 @@
 #include <llhttp.h>
 #include <stdbool.h>
 
-#include "../core/internal.h"
+#include <stdatomic.h>
+
+#include "../core/kernel.h"
 #include "internal.h"
 #include "weft/http.h"
 #include "weft/router.h"
