@@ -5,9 +5,8 @@
 #define WEFT_HTTP_SERVER_INTERNAL_H
 
 #include <llhttp.h>
-#include <stdbool.h>
-
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "../core/kernel.h"
 #include "internal.h"
