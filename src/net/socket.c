@@ -18,10 +18,16 @@
 
 #include "internal.h"
 
+/* Closing follows the one close rule: weft_listener_close marks the
+ * listener closed and forgets its fd (a parked acceptor wakes with
+ * -EBADF); the memory goes when the last task inside weft_accept has left,
+ * since an acceptor already woken by a connection may not have run yet. */
 struct weft_listener {
     int fd;
     uint64_t loop;
     int port;
+    int acceptors;                        /* tasks inside weft_accept */
+    bool closed;
 };
 
 static int new_socket(int family, int type)
@@ -208,6 +214,27 @@ int weft_unix_listen(weft_listener **out, const char *path, int backlog)
     return listener_new(out, fd, backlog);
 }
 
+/* Accepts one connection into *out (0), or says to wait (-EAGAIN), or fails. */
+static int accept_one(weft_listener *l, const weft_net_opts *o, weft_conn **out)
+{
+    int fd;
+    do
+        fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));   /* the next one */
+    if (fd < 0)
+        return -errno;
+    int rc = weft__fd_own(fd);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    if (!(o && o->no_nodelay)) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return finish(out, fd, o);
+}
+
 int weft_accept(weft_listener *l, weft_conn **out, const weft_net_opts *o)
 {
     weft__loop *lp = weft__cur_loop;
@@ -217,28 +244,22 @@ int weft_accept(weft_listener *l, weft_conn **out, const weft_net_opts *o)
         return -EINVAL;
     if (l->loop != lp->id)
         return -EXDEV;
-    for (;;) {
-        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-            int rc = weft__fd_own(fd);
-            if (rc) {
-                close(fd);
-                return rc;
-            }
-            if (!(o && o->no_nodelay)) {
-                int one = 1;
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            }
-            return finish(out, fd, o);
+    if (l->closed)
+        return -EBADF;
+    int rc;
+    while ((rc = accept_one(l, o, out)) == -EAGAIN) {
+        l->acceptors++;
+        rc = weft__fd_wait_io(l->fd, WEFT_READ, WEFT_FOREVER, 0);
+        l->acceptors--;
+        if (l->closed) {                  /* closed while we waited: l is ours to free */
+            if (!l->acceptors)
+                weft__free(l);
+            return -EBADF;
         }
-        if (errno == EAGAIN) {
-            int rc = weft__fd_wait_io(l->fd, WEFT_READ, WEFT_FOREVER, 0);
-            if (rc)
-                return rc;
-        } else if (errno != EINTR && errno != ECONNABORTED) {
-            return -errno;
-        }
+        if (rc)
+            return rc;
     }
+    return rc;
 }
 
 int weft_listener_port(const weft_listener *l) { return l ? l->port : -EINVAL; }
@@ -246,11 +267,13 @@ int weft_listener_fd(const weft_listener *l) { return l ? l->fd : -EINVAL; }
 
 void weft_listener_close(weft_listener *l)
 {
-    if (!l)
+    if (!l || l->closed)
         return;
+    l->closed = true;
     if (weft__cur_loop && weft__cur_loop->id == l->loop)
-        weft__fd_close(l->fd);
+        weft__fd_close(l->fd);            /* wakes a parked acceptor with -EBADF */
     else
-        close(l->fd);
-    weft__free(l);
+        close(l->fd);                     /* its loop is gone: nothing registered */
+    if (!l->acceptors)
+        weft__free(l);                    /* else the last acceptor frees it */
 }
