@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -194,6 +195,24 @@ int weft_tcp_listen(weft_listener **out, const char *host, int port, int backlog
     return listener_new(out, fd, backlog);
 }
 
+/* Removes the socket file at sun's path if it is left over from an
+ * earlier run: a socket that refuses connections. A live listener's
+ * socket, or any other kind of file, stays (bind then says -EADDRINUSE).
+ * The probe's connection to a live listener is accepted there and reads
+ * as an empty stream. */
+static void remove_stale_socket(const struct sockaddr_un *sun)
+{
+    struct stat st;
+    if (lstat(sun->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    if (connect(fd, (const struct sockaddr *)sun, sizeof *sun) < 0 && errno == ECONNREFUSED)
+        unlink(sun->sun_path);
+    close(fd);
+}
+
 int weft_unix_listen(weft_listener **out, const char *path, int backlog)
 {
     struct sockaddr_un sun;
@@ -205,7 +224,7 @@ int weft_unix_listen(weft_listener **out, const char *path, int backlog)
     int fd = new_socket(AF_UNIX, SOCK_STREAM);
     if (fd < 0)
         return fd;
-    unlink(path);                         /* a stale socket file from an earlier run */
+    remove_stale_socket(&sun);
     if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
         rc = -errno;
         weft__fd_close(fd);

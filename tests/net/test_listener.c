@@ -1,7 +1,10 @@
 /* Listeners: closing one under a blocked weft_accept (-EBADF, and no
- * touch of freed memory: ASan). */
+ * touch of freed memory: ASan), and what a Unix listener may remove at
+ * its path (only a socket file nobody listens on). */
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 
 #include "netutil.h"
 #include "test.h"
@@ -94,11 +97,108 @@ static int close_after_wake(void *unused)
 }
 static void test_close_after_wake(void **s) { (void)s; RUN(close_after_wake, NULL); }
 
+/* ---- what a Unix listener may replace ------------------------------------ */
+
+static void sock_path(char *path, size_t size, const char *what)
+{
+    snprintf(path, size, "/tmp/weft-listener-%d-%s", (int)getpid(), what);
+    unlink(path);
+}
+
+/* a file that is not a socket is never removed */
+static int unix_regular_file(void *unused)
+{
+    (void)unused;
+    char path[108];
+    sock_path(path, sizeof path, "file");
+    FILE *f = fopen(path, "w");
+    EXPECT(f != NULL);
+    fputs("precious", f);
+    fclose(f);
+    weft_listener *l = NULL;
+    EXPECT_EQ(weft_unix_listen(&l, path, 0), -EADDRINUSE);
+    struct stat st;
+    EXPECT_EQ(stat(path, &st), 0);
+    EXPECT(S_ISREG(st.st_mode));
+    EXPECT_EQ(st.st_size, 8);
+    unlink(path);
+    /* nor is a directory */
+    EXPECT_EQ(mkdir(path, 0700), 0);
+    EXPECT_EQ(weft_unix_listen(&l, path, 0), -EADDRINUSE);
+    EXPECT_EQ(stat(path, &st), 0);
+    EXPECT(S_ISDIR(st.st_mode));
+    rmdir(path);
+    return 0;
+}
+static void test_unix_keeps_regular_file(void **s) { (void)s; RUN(unix_regular_file, NULL); }
+
+/* a socket file left by an earlier run (bound, closed, never unlinked) is
+ * replaced */
+static int unix_stale_socket(void *unused)
+{
+    (void)unused;
+    char path[108];
+    sock_path(path, sizeof path, "stale");
+    struct sockaddr_un sun = { .sun_family = AF_UNIX };
+    snprintf(sun.sun_path, sizeof sun.sun_path, "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    EXPECT_EQ(bind(fd, (struct sockaddr *)&sun, sizeof sun), 0);
+    EXPECT_EQ(listen(fd, 1), 0);
+    close(fd);                            /* the file stays, nobody listens */
+    weft_listener *l = NULL;
+    EXPECT_EQ(weft_unix_listen(&l, path, 0), 0);
+    weft_conn *c, *s;
+    EXPECT_EQ(weft_unix_connect(&c, path, NULL), 0);
+    EXPECT_EQ(weft_accept(l, &s, NULL), 0);
+    weft_conn_close(s);
+    weft_conn_close(c);
+    weft_listener_close(l);
+    unlink(path);
+    return 0;
+}
+static void test_unix_replaces_stale_socket(void **s) { (void)s; RUN(unix_stale_socket, NULL); }
+
+/* a path a live listener holds is -EADDRINUSE, and the path stays that
+ * listener's: a connect still reaches it */
+static int unix_live_listener(void *unused)
+{
+    (void)unused;
+    char path[108];
+    sock_path(path, sizeof path, "live");
+    weft_listener *l = NULL, *l2 = NULL;
+    EXPECT_EQ(weft_unix_listen(&l, path, 0), 0);
+    EXPECT_EQ(weft_unix_listen(&l2, path, 0), -EADDRINUSE);
+    weft_listener_close(l2);              /* NULL unless it took the path from l */
+    weft_conn *c = NULL, *s;
+    EXPECT_EQ(weft_unix_connect(&c, path, NULL), 0);
+    if (c) {
+        EXPECT_EQ(weft_conn_write_all(c, "ok", 2), 0);
+        /* the probe's connection comes first: closed without data */
+        char b[2] = "";
+        int rc = -WEFT_EEOF;
+        for (int i = 0; i < 2 && rc == -WEFT_EEOF; i++) {
+            EXPECT_EQ(weft_accept(l, &s, NULL), 0);
+            rc = weft_conn_read_exact(s, b, 2);
+            weft_conn_close(s);
+        }
+        EXPECT_EQ(rc, 0);
+        EXPECT(memcmp(b, "ok", 2) == 0);
+        weft_conn_close(c);
+    }
+    weft_listener_close(l);
+    unlink(path);
+    return 0;
+}
+static void test_unix_live_listener_in_use(void **s) { (void)s; RUN(unix_live_listener, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_close_wakes_accept),
         cmocka_unit_test(test_close_after_wake),
+        cmocka_unit_test(test_unix_keeps_regular_file),
+        cmocka_unit_test(test_unix_replaces_stale_socket),
+        cmocka_unit_test(test_unix_live_listener_in_use),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
