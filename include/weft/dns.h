@@ -2,9 +2,11 @@
  * weft dns: asynchronous name resolution with c-ares, driven by the loop.
  *
  * No thread per lookup: each lookup drives its own c-ares channel from the
- * calling task, waiting on the resolver's sockets like any other fd, under
- * the task's deadline scope and the lookup timeout, and cancellable. It
- * reads /etc/hosts and /etc/resolv.conf (c-ares does, on every channel).
+ * calling task, with a small task per resolver socket (and direction) that
+ * waits on it like any other fd, under the task's deadline scope and the
+ * lookup timeout, and cancellable. A truncated UDP answer is asked again
+ * over TCP. It reads /etc/hosts and /etc/resolv.conf (c-ares does, on
+ * every channel).
  * Answers are kept in a small per-loop cache for their TTL (at least 1 s,
  * at most 5 min; 64 names), so a pool that reconnects does not ask again.
  */
@@ -30,9 +32,10 @@ typedef struct weft_addr {
  * host, port or max), -EPERM outside a task, -ENOMEM. */
 int weft_dns_resolve(const char *host, int port, weft_addr *out, int max, weft_time timeout);
 
-/* Uses these servers ("127.0.0.1:5353,[::1]:53") for lookups started
- * later, instead of /etc/resolv.conf's; NULL goes back to resolv.conf.
- * Process-wide. -EINVAL for a malformed list. */
+/* Uses these servers ("127.0.0.1:5353,[::1]:53"; each port for UDP and
+ * TCP alike), tried in this order, for lookups started later, instead of
+ * /etc/resolv.conf's; NULL goes back to resolv.conf. Process-wide.
+ * -EINVAL for a malformed list, -ENOMEM. */
 int weft_dns_set_servers(const char *csv);
 
 /* Forgets the calling loop's cached answers. */

@@ -74,18 +74,24 @@ int weft_unix_connect(weft_conn **out, const char *path, const weft_net_opts *o)
  * <= 0 gives 511. -EADDRINUSE, -EACCES, -EINVAL, -EPERM outside a task. */
 int weft_tcp_listen(weft_listener **out, const char *host, int port, int backlog, int flags);
 
-/* Listens on a Unix socket at path (an existing socket file is replaced). */
+/* Listens on a Unix socket at path. A socket file nobody listens on (left
+ * by an earlier run) is replaced; a path held by a live listener, or any
+ * other file there, is -EADDRINUSE and stays as it was. (The check is a
+ * connect: a live listener at path accepts one connection that ends at
+ * once.) -EINVAL (path empty or too long), -EACCES, -EPERM outside a task. */
 int weft_unix_listen(weft_listener **out, const char *path, int backlog);
 
 /* Waits for the next connection (no default timeout: a server waits; the
  * scope and cancellation apply). o configures the accepted connection.
- * -ECANCELED, -ETIMEDOUT, -EMFILE/-ENFILE (out of fds), -EXDEV. */
+ * -ECANCELED, -ETIMEDOUT, -EBADF (the listener was closed),
+ * -EMFILE/-ENFILE (out of fds), -EXDEV. */
 int weft_accept(weft_listener *l, weft_conn **out, const weft_net_opts *o);
 
 int weft_listener_port(const weft_listener *l);   /* the bound port, or -EINVAL */
 int weft_listener_fd(const weft_listener *l);
 
-/* Stops listening; a task blocked in weft_accept gets -ECANCELED. */
+/* Stops listening and frees l (once no task is inside weft_accept on it);
+ * a task blocked in weft_accept gets -EBADF. NULL is ignored. */
 void weft_listener_close(weft_listener *l);
 
 /* ---- reading -------------------------------------------------------------- */

@@ -3,10 +3,12 @@
  *
  * A lookup owns a fresh channel (so /etc/hosts and resolv.conf changes
  * apply, and no driver task is shared between lookups): it starts
- * ares_getaddrinfo, then waits on the channel's sockets (registered as
- * foreign fds, forgotten through the socket-state callback before c-ares
- * closes them) until the answer arrives, c-ares' own retry timer says to
- * process timeouts, or the deadline passes. Answers are cached per loop.
+ * ares_getaddrinfo, and watcher tasks wait on every socket of the channel
+ * in each direction c-ares wants (registered as foreign fds, forgotten
+ * through the socket-state callback before c-ares closes them), while the
+ * lookup's task waits until the answer arrives, c-ares' own retry timer
+ * says to process timeouts, or the deadline passes. Answers are cached per
+ * loop.
  */
 #include <arpa/inet.h>
 #include <ares.h>
@@ -20,7 +22,6 @@
 #include "weft/dns.h"
 
 #define CACHE_SIZE 64
-#define MAX_SOCKS 4
 
 struct cache_entry {
     char host[256];
@@ -119,29 +120,114 @@ static void set_port(weft_addr *a, int port)
 
 /* ---- one lookup ----------------------------------------------------------- */
 
-struct lookup {
-    bool done;
-    int status, ttl, n;
-    weft_addr a[WEFT_DNS_MAX_ADDRS];
-    int socks[MAX_SOCKS];
-    int nsocks;
+/*
+ * c-ares says through the socket-state callback which of its sockets it
+ * wants to read (all of them, while open) and write (a TCP socket with a
+ * query queued, or still connecting). Each wanted direction of each
+ * socket gets a watcher task that waits on it as a foreign fd and hands
+ * the readiness to ares_process_fd, so an answer on any socket is seen as
+ * soon as it arrives and a TCP query goes out as soon as the socket can
+ * take it. The lookup's own task waits for the answer, waking only when
+ * c-ares' retry timer is due. c-ares calls never suspend, so the tasks
+ * never interleave inside one.
+ */
+struct sock {
+    int fd;
+    bool closed;                          /* c-ares closed it: its watchers leave */
+    bool want_write;
+    bool reading, writing;                /* a watcher runs for that direction */
+    struct lookup *q;
+    struct sock *next;
 };
 
+struct lookup {
+    ares_channel ch;
+    bool done;                            /* the answer (or c-ares' error) is in */
+    bool over;                            /* the channel is gone: no more c-ares calls */
+    int status, ttl, n, err;
+    weft_addr a[WEFT_DNS_MAX_ADDRS];
+    weft_event wake;                      /* done, or err set */
+    weft_group *watchers;
+    struct sock *socks;                   /* every socket of the lookup, freed at its end */
+};
+
+static void fail(struct lookup *q, int err)
+{
+    if (!q->err)
+        q->err = err;
+    weft_event_set(&q->wake);
+}
+
+/* Waits on one direction of k and lets c-ares handle it, while c-ares
+ * still wants that direction. */
+static int watch(struct sock *k, int events)
+{
+    struct lookup *q = k->q;
+    bool rd = events == WEFT_READ;
+    while (!k->closed && !q->over && (rd || k->want_write)) {
+        int rc = weft_fd_wait(k->fd, events);
+        if (k->closed || q->over)
+            break;                        /* -EBADF from the forget, or the end */
+        if (rc) {
+            fail(q, rc);
+            break;
+        }
+        ares_process_fd(q->ch, rd ? k->fd : ARES_SOCKET_BAD, rd ? ARES_SOCKET_BAD : k->fd);
+    }
+    if (rd)
+        k->reading = false;
+    else
+        k->writing = false;
+    return 0;
+}
+
+static int watch_read(void *arg) { return watch(arg, WEFT_READ); }
+static int watch_write(void *arg) { return watch(arg, WEFT_WRITE); }
+
+static struct sock *sock_find(struct lookup *q, int fd)
+{
+    for (struct sock *k = q->socks; k; k = k->next)
+        if (k->fd == fd && !k->closed)
+            return k;
+    return NULL;
+}
+
+/* Starts the watcher for one direction of k unless it runs already. */
+static void watch_start(struct sock *k, bool *running, weft_fn fn, const char *name)
+{
+    if (*running)
+        return;
+    int rc = weft_spawn(k->q->watchers, fn, k, name);
+    if (rc)
+        fail(k->q, rc);
+    *running = rc == 0;
+}
+
+/* c-ares' socket-state callback: what it wants of fd now. */
 static void on_sock(void *arg, ares_socket_t fd, int readable, int writable)
 {
     struct lookup *q = arg;
-    if (readable || writable) {
-        for (int i = 0; i < q->nsocks; i++)
-            if (q->socks[i] == fd)
-                return;
-        if (q->nsocks < MAX_SOCKS)
-            q->socks[q->nsocks++] = fd;
+    struct sock *k = sock_find(q, fd);
+    if (!readable && !writable) {
+        if (k) {
+            k->closed = true;
+            weft_fd_forget(fd);           /* c-ares closes it next; its watchers wake */
+        }
         return;
     }
-    weft_fd_forget(fd);                   /* c-ares closes it next */
-    for (int i = 0; i < q->nsocks; i++)
-        if (q->socks[i] == fd)
-            q->socks[i] = q->socks[--q->nsocks];
+    if (!k) {
+        if (!(k = weft__calloc(1, sizeof *k))) {
+            fail(q, -ENOMEM);
+            return;
+        }
+        *k = (struct sock){ .fd = fd, .q = q, .next = q->socks };
+        q->socks = k;
+    }
+    k->want_write = writable;
+    if (readable)
+        watch_start(k, &k->reading, watch_read, "dns-read");
+    if (writable)
+        watch_start(k, &k->writing, watch_write, "dns-write");
 }
 
 static void on_answer(void *arg, int status, int timeouts, struct ares_addrinfo *res)
@@ -164,6 +250,7 @@ static void on_answer(void *arg, int status, int timeouts, struct ares_addrinfo 
     }
     if (res)
         ares_freeaddrinfo(res);
+    weft_event_set(&q->wake);
 }
 
 static int status_code(int st)
@@ -179,32 +266,55 @@ static int status_code(int st)
     return -EAGAIN;                       /* server failure, refused, bad reply */
 }
 
-/* Drives the channel until the answer, an error, or the end of the scope. */
-static int drive(ares_channel ch, struct lookup *q)
+/* Waits for the answer, an error, or the end of the scope, letting c-ares
+ * retry when its timer says so (the watchers do the rest). */
+static int drive(struct lookup *q)
 {
-    while (!q->done) {
-        struct timeval tv, *tvp = ares_timeout(ch, NULL, &tv);
-        weft_time slice = tvp ? tv.tv_sec * WEFT_SEC + tv.tv_usec * WEFT_US : WEFT_SEC;
-        if (q->nsocks > 1 && slice > 20 * WEFT_MS)
-            slice = 20 * WEFT_MS;         /* several sockets: look at each often */
-        int rc = 0, fd = q->nsocks ? q->socks[0] : -1;
+    while (!q->done && !q->err) {
+        struct timeval tv, *tvp = ares_timeout(q->ch, NULL, &tv);
         weft_scope sc;
-        weft_scope_enter(&sc, slice);
-        if (fd >= 0)
-            rc = weft_fd_wait(fd, WEFT_READ);
-        else
-            rc = weft_sleep(slice);
-        bool slice_over = weft_scope_exit(&sc);
-        if (rc && !(rc == -ETIMEDOUT && slice_over))
+        weft_scope_enter(&sc, tvp ? tv.tv_sec * WEFT_SEC + tv.tv_usec * WEFT_US : WEFT_FOREVER);
+        int rc = weft_event_wait(&q->wake);
+        bool retry_due = weft_scope_exit(&sc);
+        if (rc == -ETIMEDOUT && retry_due)
+            ares_process_fd(q->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+        else if (rc)
             return rc;                    /* cancelled, or the outer deadline */
-        if (rc == 0 && fd >= 0)
-            ares_process_fd(ch, fd, ARES_SOCKET_BAD);
-        else
-            ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);   /* timeouts */
-        for (int i = 1; i < q->nsocks && !q->done; i++)
-            ares_process_fd(ch, q->socks[i], ARES_SOCKET_BAD);
     }
-    return status_code(q->status);
+    return q->err ? q->err : status_code(q->status);
+}
+
+/* Runs one lookup of name on a fresh channel into q. */
+static int run_lookup(struct lookup *q, const char *name, weft_time timeout)
+{
+    weft_event_init(&q->wake);
+    if (!(q->watchers = weft_group_new()))
+        return -ENOMEM;
+    struct ares_options opts = { .sock_state_cb = on_sock, .sock_state_cb_data = q };
+    int rc = -ENOMEM;
+    if (ares_init_options(&q->ch, &opts, ARES_OPT_SOCK_STATE_CB) == ARES_SUCCESS) {
+        pthread_mutex_lock(&servers_mu);
+        if (servers)
+            ares_set_servers_ports_csv(q->ch, servers);
+        pthread_mutex_unlock(&servers_mu);
+        struct ares_addrinfo_hints hints = { .ai_family = AF_UNSPEC,
+                                             .ai_socktype = SOCK_STREAM };
+        weft_scope sc;
+        weft_scope_enter(&sc, timeout > 0 ? timeout : 10 * WEFT_SEC);
+        ares_getaddrinfo(q->ch, name, NULL, &hints, on_answer, q);
+        rc = drive(q);
+        weft_scope_exit(&sc);
+        ares_destroy(q->ch);              /* forgets and closes its sockets */
+    }
+    q->over = true;
+    weft_group_cancel(q->watchers);       /* any left waiting leave now */
+    weft_group_wait(q->watchers);
+    while (q->socks) {
+        struct sock *k = q->socks;
+        q->socks = k->next;
+        weft__free(k);
+    }
+    return rc;
 }
 
 static int literal(const char *host, weft_addr *a)
@@ -256,22 +366,7 @@ int weft_dns_resolve(const char *host, int port, weft_addr *out, int max, weft_t
         if (init_rc != ARES_SUCCESS)
             return -ENOMEM;
         struct lookup q = { 0 };
-        struct ares_options opts = { .sock_state_cb = on_sock, .sock_state_cb_data = &q };
-        ares_channel ch;
-        if (ares_init_options(&ch, &opts, ARES_OPT_SOCK_STATE_CB) != ARES_SUCCESS)
-            return -ENOMEM;
-        pthread_mutex_lock(&servers_mu);
-        if (servers)
-            ares_set_servers_ports_csv(ch, servers);
-        pthread_mutex_unlock(&servers_mu);
-        struct ares_addrinfo_hints hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
-        ares_getaddrinfo(ch, name, NULL, &hints, on_answer, &q);
-        weft_scope sc;
-        weft_scope_enter(&sc, timeout > 0 ? timeout : 10 * WEFT_SEC);
-        rc = drive(ch, &q);
-        weft_scope_exit(&sc);
-        q.done = true;
-        ares_destroy(ch);                 /* forgets and closes its sockets */
+        rc = run_lookup(&q, name, timeout);
         if (rc)
             return rc;
         if (!q.n)

@@ -13,15 +13,22 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "internal.h"
 
+/* Closing follows the one close rule: weft_listener_close marks the
+ * listener closed and forgets its fd (a parked acceptor wakes with
+ * -EBADF); the memory goes when the last task inside weft_accept has left,
+ * since an acceptor already woken by a connection may not have run yet. */
 struct weft_listener {
     int fd;
     uint64_t loop;
     int port;
+    int acceptors;                        /* tasks inside weft_accept */
+    bool closed;
 };
 
 static int new_socket(int family, int type)
@@ -188,6 +195,24 @@ int weft_tcp_listen(weft_listener **out, const char *host, int port, int backlog
     return listener_new(out, fd, backlog);
 }
 
+/* Removes the socket file at sun's path if it is left over from an
+ * earlier run: a socket that refuses connections. A live listener's
+ * socket, or any other kind of file, stays (bind then says -EADDRINUSE).
+ * The probe's connection to a live listener is accepted there and reads
+ * as an empty stream. */
+static void remove_stale_socket(const struct sockaddr_un *sun)
+{
+    struct stat st;
+    if (lstat(sun->sun_path, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    if (connect(fd, (const struct sockaddr *)sun, sizeof *sun) < 0 && errno == ECONNREFUSED)
+        unlink(sun->sun_path);
+    close(fd);
+}
+
 int weft_unix_listen(weft_listener **out, const char *path, int backlog)
 {
     struct sockaddr_un sun;
@@ -199,13 +224,34 @@ int weft_unix_listen(weft_listener **out, const char *path, int backlog)
     int fd = new_socket(AF_UNIX, SOCK_STREAM);
     if (fd < 0)
         return fd;
-    unlink(path);                         /* a stale socket file from an earlier run */
+    remove_stale_socket(&sun);
     if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
         rc = -errno;
         weft__fd_close(fd);
         return rc;
     }
     return listener_new(out, fd, backlog);
+}
+
+/* Accepts one connection into *out (0), or says to wait (-EAGAIN), or fails. */
+static int accept_one(weft_listener *l, const weft_net_opts *o, weft_conn **out)
+{
+    int fd;
+    do
+        fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));   /* the next one */
+    if (fd < 0)
+        return -errno;
+    int rc = weft__fd_own(fd);
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    if (!(o && o->no_nodelay)) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    return finish(out, fd, o);
 }
 
 int weft_accept(weft_listener *l, weft_conn **out, const weft_net_opts *o)
@@ -216,28 +262,22 @@ int weft_accept(weft_listener *l, weft_conn **out, const weft_net_opts *o)
         return -EINVAL;
     if (weft__owner_check(l->loop))
         return -EXDEV;
-    for (;;) {
-        int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd >= 0) {
-            int rc = weft__fd_own(fd);
-            if (rc) {
-                close(fd);
-                return rc;
-            }
-            if (!(o && o->no_nodelay)) {
-                int one = 1;
-                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            }
-            return finish(out, fd, o);
+    if (l->closed)
+        return -EBADF;
+    int rc;
+    while ((rc = accept_one(l, o, out)) == -EAGAIN) {
+        l->acceptors++;
+        rc = weft__fd_wait_io(l->fd, WEFT_READ, WEFT_FOREVER, 0);
+        l->acceptors--;
+        if (l->closed) {                  /* closed while we waited: l is ours to free */
+            if (!l->acceptors)
+                weft__free(l);
+            return -EBADF;
         }
-        if (errno == EAGAIN) {
-            int rc = weft__fd_wait_io(l->fd, WEFT_READ, WEFT_FOREVER, 0);
-            if (rc)
-                return rc;
-        } else if (errno != EINTR && errno != ECONNABORTED) {
-            return -errno;
-        }
+        if (rc)
+            return rc;
     }
+    return rc;
 }
 
 int weft_listener_port(const weft_listener *l) { return l ? l->port : -EINVAL; }
@@ -245,11 +285,13 @@ int weft_listener_fd(const weft_listener *l) { return l ? l->fd : -EINVAL; }
 
 void weft_listener_close(weft_listener *l)
 {
-    if (!l)
+    if (!l || l->closed)
         return;
+    l->closed = true;
     if (weft__loop_id() == l->loop)
-        weft__fd_close(l->fd);
+        weft__fd_close(l->fd);            /* wakes a parked acceptor with -EBADF */
     else
-        close(l->fd);
-    weft__free(l);
+        close(l->fd);                     /* its loop is gone: nothing registered */
+    if (!l->acceptors)
+        weft__free(l);                    /* else the last acceptor frees it */
 }

@@ -32,6 +32,7 @@ struct weft_tls_ctx {
 
 struct weft__tls {
     SSL *ssl;
+    int io_err;                           /* the last socket call's error (see note_io) */
     char err[160];
     char alpn[32];
 };
@@ -39,22 +40,38 @@ struct weft__tls {
 /* ---- a socket BIO that never raises SIGPIPE -------------------------------- */
 
 /* OpenSSL's socket BIO writes with write(2): a peer that closed would kill
- * the process with SIGPIPE. This one sends with MSG_NOSIGNAL. */
+ * the process with SIGPIPE. This one sends with MSG_NOSIGNAL, and keeps
+ * what the socket said (note_io). */
+
+/* Keeps what a socket call said, for outcome(): errno read at once (errno
+ * is per thread, and the rest of OpenSSL or another task of the loop may
+ * change it before anyone looks), -WEFT_EEOF for the end of the stream,
+ * 0 after a success or a retry. */
+static void note_io(BIO *b, ssize_t n, int err)
+{
+    struct weft__tls *s = BIO_get_app_data(b);
+    s->io_err = n > 0 || BIO_should_retry(b) ? 0 : n == 0 ? -WEFT_EEOF : -err;
+}
+
 static int bio_write(BIO *b, const char *buf, int len)
 {
     ssize_t n = send(BIO_get_fd(b, NULL), buf, (size_t)len, MSG_NOSIGNAL);
+    int err = errno;
     BIO_clear_retry_flags(b);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (n < 0 && (err == EAGAIN || err == EINTR))
         BIO_set_retry_write(b);
+    note_io(b, n, err);
     return (int)n;
 }
 
 static int bio_read(BIO *b, char *buf, int len)
 {
     ssize_t n = recv(BIO_get_fd(b, NULL), buf, (size_t)len, 0);
+    int err = errno;
     BIO_clear_retry_flags(b);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+    if (n < 0 && (err == EAGAIN || err == EINTR))
         BIO_set_retry_read(b);
+    note_io(b, n, err);
     return (int)n;
 }
 
@@ -77,14 +94,18 @@ static void bio_init(void)
     bio_method = m;
 }
 
-static int attach_fd(SSL *ssl, int fd)
+static int attach_fd(struct weft__tls *s, int fd)
 {
     pthread_once(&bio_once, bio_init);
     BIO *b = bio_method ? BIO_new(bio_method) : NULL;
     if (!b)
         return -ENOMEM;
     BIO_set_fd(b, fd, BIO_NOCLOSE);
-    SSL_set_bio(ssl, b, b);
+    if (!BIO_set_app_data(b, s)) {
+        BIO_free(b);
+        return -ENOMEM;
+    }
+    SSL_set_bio(s->ssl, b, b);
     return 0;
 }
 
@@ -240,7 +261,7 @@ static int outcome(weft_conn *c, int ret, int *want)
             snprintf(s->err, sizeof s->err, "certificate verify failed: %s",
                      X509_verify_cert_error_string(v));
     } else if (e == SSL_ERROR_SYSCALL) {
-        rc = errno && errno != EAGAIN ? -errno : -WEFT_EEOF;   /* peer vanished */
+        rc = s->io_err ? s->io_err : -WEFT_EEOF;   /* the socket's error, never errno's */
         snprintf(s->err, sizeof s->err, "%s", weft_strerror(rc));
     } else {
         rc = -WEFT_ETLS;
@@ -322,7 +343,7 @@ static int handshake(weft_conn *c, weft_tls_ctx *t, const char *name)
     c->tr->free(c);
     c->tr = &tls;
     c->tp = s;
-    if (attach_fd(s->ssl, c->fd) < 0)
+    if (attach_fd(s, c->fd) < 0)
         return c->broken = -ENOMEM;
     if (name) {
         struct in6_addr ip;

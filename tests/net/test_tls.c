@@ -1,6 +1,6 @@
 /* TLS: weft's client against weft's server and `openssl s_server`, with a
  * certificate made at test time; verification failures; timeouts and
- * cancellation in the handshake. */
+ * cancellation in the handshake; streams cut in a handshake or a record. */
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -253,6 +253,100 @@ static int no_sigpipe(void *unused)
 }
 static void test_no_sigpipe(void **s) { (void)s; RUN(no_sigpipe, NULL); }
 
+/* ---- a peer that cuts the stream ----------------------------------------- */
+
+/* It sends part of a TLS record (a header announcing 64 bytes of a
+ * handshake message, or of application data after the handshake, then 2
+ * of them), then ends the stream (FIN) or resets it (RST). With
+ * after_handshake it first completes a real handshake, so the cut comes
+ * in the middle of a record read after it. */
+struct cutter {
+    weft_listener *l;
+    weft_tls_ctx *ctx;
+    bool reset, after_handshake;
+    weft_event go;                        /* the client is ready for the cut */
+    weft_event cut;                       /* the bytes and the FIN/RST are out */
+};
+
+static int cutter(void *arg)
+{
+    struct cutter *p = arg;
+    weft_conn *c;
+    if (weft_accept(p->l, &c, NULL) != 0)
+        return 0;
+    if (p->after_handshake)
+        EXPECT_EQ(weft_tls_accept(c, p->ctx), 0);
+    EXPECT_EQ(weft_event_wait(&p->go), 0);
+    unsigned char part[] = { 0x16, 0x03, 0x03, 0x00, 0x40, 0x02, 0x00 };
+    if (p->after_handshake)
+        part[0] = 0x17;
+    int fd = weft_conn_fd(c);
+    EXPECT_EQ(write(fd, part, sizeof part), (ssize_t)sizeof part);
+    if (p->reset) {
+        struct linger lg = { 1, 0 };
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        weft_conn_close(c);
+        weft_event_set(&p->cut);
+        return 0;
+    }
+    shutdown(fd, SHUT_WR);
+    weft_event_set(&p->cut);
+    char rest[4096];                      /* take what the client sends, or close resets */
+    while (weft_conn_read_some(c, rest, sizeof rest) > 0)
+        ;
+    weft_conn_close(c);
+    return 0;
+}
+
+/* The error of a cut stream is its own (-WEFT_EEOF or -ECONNRESET), never
+ * whatever errno held before: errno is per thread, and every task of the
+ * loop leaves its own there. */
+static int cut_case(bool reset, bool after_handshake)
+{
+    struct cutter p = { .reset = reset, .after_handshake = after_handshake };
+    weft_event_init(&p.go);
+    weft_event_init(&p.cut);
+    p.ctx = weft_tls_server_new(cert, key);
+    EXPECT_EQ(weft_tcp_listen(&p.l, "127.0.0.1", 0, 0, 0), 0);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, cutter, &p, "cutter");
+    weft_tls_ctx *cli = weft_tls_client_new();
+    weft_tls_ctx_load_ca(cli, cert);
+    weft_conn *c = NULL;
+    int rc = 1;
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", weft_listener_port(p.l), NULL), 0);
+    if (after_handshake)
+        EXPECT_EQ(weft_tls_connect(c, cli, "localhost"), 0);
+    weft_event_set(&p.go);
+    EXPECT_EQ(weft_event_wait(&p.cut), 0);
+    if (after_handshake) {
+        char buf[64];
+        errno = EXDEV;                    /* left by some earlier call */
+        rc = weft_conn_read_some(c, buf, sizeof buf);
+    } else {
+        errno = EXDEV;
+        rc = weft_tls_connect(c, cli, "localhost");
+    }
+    EXPECT(weft_conn_broken(c));
+    weft_conn_close(c);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    weft_listener_close(p.l);
+    weft_tls_ctx_free(cli);
+    weft_tls_ctx_free(p.ctx);
+    return rc;
+}
+
+static int cut_streams(void *unused)
+{
+    (void)unused;
+    EXPECT_EQ(cut_case(false, false), -WEFT_EEOF);   /* FIN in the handshake */
+    EXPECT_EQ(cut_case(true, false), -ECONNRESET);   /* RST in the handshake */
+    EXPECT_EQ(cut_case(false, true), -WEFT_EEOF);    /* FIN in a record */
+    EXPECT_EQ(cut_case(true, true), -ECONNRESET);    /* RST in a record */
+    return 0;
+}
+static void test_cut_stream_errors(void **s) { (void)s; RUN(cut_streams, NULL); }
+
 static void test_bad_files(void **s)
 {
     (void)s;
@@ -286,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_openssl_s_server),
         cmocka_unit_test(test_handshake_timeout_and_cancel),
         cmocka_unit_test(test_no_sigpipe),
+        cmocka_unit_test(test_cut_stream_errors),
         cmocka_unit_test(test_bad_files),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
