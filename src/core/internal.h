@@ -114,11 +114,6 @@ struct weft_task {
     bool group_cancelled;                 /* cancelled by its group: not a failure */
     bool nocancel;                        /* in an uncancellable wait */
     const char *nosuspend;                /* weft__suspend_forbid: what must not block */
-    /* cross-thread wake-up node, guarded by the loop's inbox_lock */
-    weft_task *rnext;
-    uint32_t rseq;
-    int rresult;
-    bool rqueued;
     const char *reason;                   /* wait reason for the dump */
     void *spawn_site;
     weft_time started;                    /* first run, for the dump */
@@ -129,6 +124,14 @@ struct weft_task {
     void *tsan_fiber;
 #endif
     char name[32];
+    /* Cross-thread wake-up node, guarded by the loop's inbox_lock. It stays
+     * out of the memset that recycles a record: a stale wake-up for the
+     * record's last task may still sit on the inbox (and be written by
+     * another thread) when the record is reused. Keep it last. */
+    weft_task *rnext;
+    uint32_t rseq;
+    int rresult;
+    bool rqueued;
 };
 
 struct weft__fdstate;
