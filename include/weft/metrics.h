@@ -27,6 +27,8 @@ weft_metric *weft_histogram(const char *name, const char *help,
 void weft_metric_add(weft_metric *m, int64_t delta);   /* counter, gauge */
 void weft_metric_set(weft_metric *m, int64_t value);   /* gauge */
 void weft_metric_observe(weft_metric *m, double value); /* histogram */
+/* n observations of the same value at once (a batch of fast paths) */
+void weft_metric_observe_n(weft_metric *m, double value, uint64_t n);
 int64_t weft_metric_value(const weft_metric *m);       /* counter/gauge value, histogram count */
 
 /* Prometheus text of every metric into buf (NUL-terminated); returns the

@@ -7,11 +7,11 @@
  * lends them to tasks with weft_pool_acquire and takes them back with
  * weft_pool_release. It is loop-local (another loop gets -EXDEV); sizes are
  * process-wide: a pool created on each of the N loops of weft_run gets a
- * share of max_size, min_size and max_idle (max_size / N, the remainder
- * going to the lowest loops), so the shares add up to exactly what was
- * configured. With more loops than max_size every loop still gets one
- * resource, so the process may hold N of them (a warning says so at
- * creation): give max_size >= the number of loops to keep the bound.
+ * share of max_size, min_size and max_idle (v / N, the remainder going to
+ * the lowest loops), so the shares add up to exactly what was configured.
+ * max_size and max_idle are at least 1 per loop: with more loops than
+ * max_size the process may hold N resources (a warning says so at
+ * creation); give max_size >= the number of loops to keep the bound.
  *
  * Designed out, on purpose:
  *  - a waiter cancelled or timed out while acquiring never leaks a slot;
@@ -59,9 +59,10 @@ typedef struct weft_pool_ops {
     /* Optional: is an idle resource still good? 0 yes, < 0 discard it. It
      * runs in the acquiring task, under that task's deadline: a check that
      * fails because the acquirer was cancelled or ran out of time condemns
-     * nothing (the resource goes back idle and the acquire returns
-     * -ECANCELED or -ETIMEDOUT), so a check interrupted midway must leave
-     * the resource so that its next check fails on its own. */
+     * nothing (the resource goes to the next waiter, or back idle still due
+     * a check, and the acquire returns -ECANCELED or -ETIMEDOUT), so a
+     * check interrupted midway must leave the resource so that its next
+     * use or check fails on its own. */
     int (*check)(void *ctx, void *res);
     /* Optional: called on release; 0 keeps it, < 0 discards it (a
      * connection with a transaction still open, say). Must not suspend
@@ -85,7 +86,9 @@ typedef struct weft_pool_config {
     weft_time maintenance_period;  /* idle/lifetime sweep, refill, metrics: default 1 s */
     weft_time backoff;             /* after a failed create, default 100 ms, doubling */
     weft_time backoff_max;         /* up to this, default 5 s */
-    weft_group *supervisor;        /* where the background task runs; NULL: a
+    weft_group *supervisor;        /* where the background tasks run (maintenance,
+                                      creates); it must stay open until
+                                      weft_pool_close has returned. NULL: a
                                       supervisor of the creating task's own */
 } weft_pool_config;
 

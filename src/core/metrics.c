@@ -143,15 +143,18 @@ void weft_metric_set(weft_metric *m, int64_t v)
         atomic_store_explicit(&m->value, v, memory_order_relaxed);
 }
 
-void weft_metric_observe(weft_metric *m, double v)
+void weft_metric_observe(weft_metric *m, double v) { weft_metric_observe_n(m, v, 1); }
+
+void weft_metric_observe_n(weft_metric *m, double v, uint64_t n)
 {
-    if (!m || m->type != HISTOGRAM)
+    if (!m || m->type != HISTOGRAM || !n)
         return;
     size_t i = 0;
     while (i < m->nb && v > m->bounds[i])
         i++;
-    atomic_fetch_add_explicit(&m->buckets[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&m->value, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->buckets[i], n, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->value, n, memory_order_relaxed);
+    v *= (double)n;
     uint64_t old = atomic_load_explicit(&m->sum_bits, memory_order_relaxed), nw;
     do {
         double d;

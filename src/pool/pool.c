@@ -129,6 +129,7 @@ static void maybe_drained(weft_pool *p)
 }
 
 static int start_create(weft_pool *p);
+static int backing_off(weft_pool *p);
 
 /* A slot became free: a waiter gets a resource made for it, else the
  * maintenance task may refill to min_size. */
@@ -137,7 +138,8 @@ static void slot_freed(weft_pool *p)
     int rc;
     if (p->closing)
         maybe_drained(p);
-    else if (p->waiters.head && p->nwait > p->ncreating && (rc = start_create(p)))
+    else if (p->waiters.head && p->nwait > p->ncreating && !backing_off(p) &&
+             (rc = start_create(p)))
         weft__wq_wake_one(&p->waiters, rc);
     else if (total(p) < p->min)
         weft_event_set(&p->kick);
@@ -186,11 +188,17 @@ static bool expired(const weft_pool *p, const weft_pooled *h, weft_time now)
 
 /* ---- creating, in the background -------------------------------------------- */
 
+/* A create failed. The backoff doubles once per try after the last one
+ * ran out, not once per create of a burst that failed together. */
 static void backed_off(weft_pool *p, int err)
 {
-    weft_time b = p->backoff ? p->backoff * 2 : p->backoff0;
-    p->backoff = b < p->backoff_max ? b : p->backoff_max;
+    bool again = p->down_err && weft_now() < p->down_until;
     p->down_err = err;
+    if (again)
+        return;
+    weft_time b = !p->backoff ? p->backoff0
+                : p->backoff > p->backoff_max / 2 ? p->backoff_max : p->backoff * 2;
+    p->backoff = b < p->backoff_max ? b : p->backoff_max;
     p->down_until = weft__after(p->backoff);
     weft_log(WEFT_LOG_WARN, "pool '%s': creating a resource failed: %s (next try in %.3g s)",
              p->name, weft_strerror(err), (double)p->backoff / WEFT_SEC);
@@ -219,8 +227,8 @@ static int creator(void *arg)
     if (p->creators)
         p->creators->prev = &me;
     p->creators = &me;                    /* so that close can cancel it */
-    weft_pooled *h = weft__calloc(1, sizeof *h);
-    int rc = h ? p->ops.create(p->ctx, &h->res) : -ENOMEM;
+    weft_pooled *h = p->closing ? NULL : weft__calloc(1, sizeof *h);
+    int rc = p->closing ? -WEFT_ECLOSED : h ? p->ops.create(p->ctx, &h->res) : -ENOMEM;
     if (me.prev)
         me.prev->next = me.next;
     else
@@ -229,14 +237,16 @@ static int creator(void *arg)
         me.next->prev = me.prev;
     p->ncreating--;
     if (rc == 0 && p->closing) {
-        p->ops.destroy(p->ctx, h->res);
+        destroy(p, h);                    /* made too late: counted and let go */
+        h = NULL;
         rc = -WEFT_ECLOSED;
     }
     if (rc) {
         weft__free(h);
-        if (rc != -WEFT_ECLOSED && rc != -ECANCELED) {
-            backed_off(p, rc);
-            fail_waiters(p, rc);
+        if (!p->closing) {
+            if (rc != -ECANCELED)         /* its supervisor closed: no outage */
+                backed_off(p, rc);
+            fail_waiters(p, rc);          /* nobody waits for a create that ended */
         }
         maybe_drained(p);
         unref(p);
@@ -292,13 +302,14 @@ static weft_pooled *take_idle(weft_pool *p, weft_task *self, int *err)
         }
         used_push(p, h, self);
         if (p->ops.check && now - h->since >= p->check_idle && p->ops.check(p->ctx, h->res) < 0) {
-            used_remove(p, h);
             if ((*err = weft__interrupted(WEFT_FOREVER, 0))) {
-                h->next = p->idle;        /* still the warmest */
-                p->idle = h;
-                p->nidle++;
+                weft_time since = h->since;
+                lend_or_keep(p, h);       /* to a waiter, idle, or closed meanwhile */
+                if (p->idle == h)
+                    h->since = since;     /* still due a check */
                 return NULL;
             }
+            used_remove(p, h);
             discard(p, h);
             continue;
         }
@@ -351,7 +362,7 @@ static void describe(weft_pool *p, const char *what)
                                 (double)(now - h->since) / WEFT_SEC);
     }
     if (!p->used)
-        snprintf(p->last_error + len, size - len, " nobody (all being created)");
+        snprintf(p->last_error + len, size - len, " nobody (%u being created)", p->ncreating);
     weft_log(WEFT_LOG_WARN, "%s", p->last_error);
 }
 
@@ -495,8 +506,8 @@ static void sync_metrics(weft_pool *p)
     p->pub_tmo = p->timeouts;
     p->pub_created = p->created;
     p->pub_discarded = p->discarded;
-    for (; p->fast; p->fast--)            /* acquires that did not wait */
-        weft_metric_observe(p->m.hist, 0);
+    weft_metric_observe_n(p->m.hist, 0, p->fast);   /* acquires that did not wait */
+    p->fast = 0;
 }
 
 static void expire_idle(weft_pool *p)
@@ -559,14 +570,14 @@ static weft_metric *metric(int kind, const char *family, const char *pool, const
 }
 
 /* This loop's part of a process-wide size: v split over the loops, the
- * remainder to the lowest ones, so the parts add up to v exactly. When
- * loops outnumber v, each still gets one (pool.h says so). */
-static unsigned share(unsigned v, int index, int loops)
+ * remainder to the lowest ones, so the parts add up to v exactly; at least
+ * floor (1 for max_size and max_idle: pool.h says so). */
+static unsigned share(unsigned v, int index, int loops, unsigned floor)
 {
     if (loops <= 1 || !v)
         return v;
     unsigned s = v / (unsigned)loops + ((unsigned)index < v % (unsigned)loops);
-    return s ? s : 1;
+    return s > floor ? s : floor;
 }
 
 weft_pool *weft_pool_new(const weft_pool_config *cfg, const weft_pool_ops *ops, void *ctx)
@@ -581,7 +592,8 @@ weft_pool *weft_pool_new(const weft_pool_config *cfg, const weft_pool_ops *ops, 
     }
     unsigned max = cfg->max_size ? cfg->max_size : 10;
     if (!ops || !ops->create || !ops->destroy || cfg->min_size > max ||
-        cfg->acquire_timeout < 0 || cfg->maintenance_period < 0 || cfg->backoff < 0 ||
+        cfg->acquire_timeout < 0 || cfg->idle_timeout < 0 || cfg->max_lifetime < 0 ||
+        cfg->check_idle < 0 || cfg->maintenance_period < 0 || cfg->backoff < 0 ||
         cfg->backoff_max < 0) {
         errno = EINVAL;
         return NULL;
@@ -595,9 +607,9 @@ weft_pool *weft_pool_new(const weft_pool_config *cfg, const weft_pool_ops *ops, 
     p->ops = *ops;
     p->ctx = ctx;
     snprintf(p->name, sizeof p->name, "%s", cfg->name && *cfg->name ? cfg->name : "pool");
-    p->max = share(max, index, loops);
-    p->min = share(cfg->min_size, index, loops);
-    p->max_idle = cfg->max_idle ? share(cfg->max_idle, index, loops) : p->max;
+    p->max = share(max, index, loops, 1);
+    p->min = share(cfg->min_size, index, loops, 0);
+    p->max_idle = cfg->max_idle ? share(cfg->max_idle, index, loops, 1) : p->max;
     if (loops > 1 && max < (unsigned)loops && index == 0)
         weft_log(WEFT_LOG_WARN, "pool '%s': max_size %u is below the %d loops: each loop "
                  "gets 1, %d in all", p->name, max, loops, loops);

@@ -722,6 +722,173 @@ static void test_split_remainder(void **s)
     assert_true(test_log_has("max_size 2 is below the 3 loops"));
 }
 
+/* Found by review: a check its caller interrupted hands the resource to
+ * the task waiting behind it (it went idle, unseen, and the waiter waited
+ * out its timeout), and during a close it is destroyed (it leaked). */
+static weft_pool *rv_pool;
+static int impatient(void *unused)
+{
+    (void)unused;
+    weft_pooled *h;
+    weft_scope sc;
+    weft_scope_enter(&sc, 5 * WEFT_MS);
+    int rc = weft_pool_acquire(rv_pool, &h);
+    weft_scope_exit(&sc);
+    return rc == -ETIMEDOUT || rc == -WEFT_ECLOSED ? 0 : rc ? rc : -EPROTO;
+}
+static int patient(void *unused)
+{
+    (void)unused;
+    weft_pooled *h;
+    int rc = weft_pool_acquire(rv_pool, &h);
+    if (rc == 0)
+        weft_pool_release(rv_pool, h);
+    return rc;
+}
+
+static int interrupted_check_serves_waiter(void *unused)
+{
+    (void)unused;
+    for (int closing = 0; closing < 2; closing++) {
+        struct res_ctx rc = { 0 };
+        weft_pool_config cfg = { .name = "rv1", .max_size = 1, .check_idle = WEFT_MS,
+                                 .acquire_timeout = 5 * WEFT_SEC };
+        rv_pool = weft_pool_new(&cfg, &ops, &rc);
+        weft_pooled *h;
+        EXPECT_EQ(weft_pool_acquire(rv_pool, &h), 0);
+        weft_pool_release(rv_pool, h);
+        weft_sleep(10 * WEFT_MS);             /* idle past check_idle (a coarse clock) */
+        rc.check_takes = 50 * WEFT_MS;
+        weft_group *g = weft_group_new();
+        weft_spawn(g, impatient, NULL, "impatient");
+        if (!closing) {
+            weft_spawn(g, patient, NULL, "patient");
+            weft_time t0 = weft_now();
+            EXPECT_EQ(weft_group_wait(g), 0);
+            EXPECT(weft_now() - t0 < 2 * WEFT_SEC);   /* not its acquire timeout */
+            EXPECT_EQ(weft_pool_close(rv_pool, WEFT_SEC), 0);
+        } else {
+            weft_yield();                     /* impatient is inside its check */
+            EXPECT_EQ(weft_pool_close(rv_pool, 2 * WEFT_SEC), 0);
+            EXPECT_EQ(weft_group_wait(g), 0);
+        }
+        EXPECT_EQ(rc.open, 0);
+    }
+    return 0;
+}
+static void test_interrupted_check_serves_waiter(void **s)
+{
+    (void)s;
+    RUN(interrupted_check_serves_waiter, NULL);
+}
+
+/* Found by review: creates that fail together double the backoff once,
+ * not once each (8 of them took 50 ms to 6.4 s); no overflow with
+ * backoff_max = WEFT_FOREVER. */
+static int failer(void *arg)
+{
+    weft_pooled *h;
+    int rc = weft_pool_acquire(arg, &h);
+    return rc == -ECONNREFUSED ? 0 : rc ? rc : -EPROTO;
+}
+
+static int burst_backoff(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { .fail_create = -ECONNREFUSED };
+    weft_pool_config cfg = { .name = "rv3", .max_size = 8, .backoff = 20 * WEFT_MS,
+                             .backoff_max = WEFT_FOREVER };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_group *g = weft_group_new();
+    for (int i = 0; i < 8; i++)
+        weft_spawn(g, failer, p, "failer");
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT(rc.attempts >= 1 && rc.attempts <= 8);
+    int before = rc.attempts;
+    weft_sleep(30 * WEFT_MS);                 /* past one backoff, not two */
+    weft_pooled *h;
+    EXPECT_EQ(weft_pool_acquire(p, &h), -ECONNREFUSED);
+    EXPECT_EQ(rc.attempts, before + 1);       /* tried again */
+    EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
+    return 0;
+}
+static void test_burst_of_failures_backs_off_once(void **s) { (void)s; RUN(burst_backoff, NULL); }
+
+/* Found by review: with a supervisor of the caller's, close cancels a
+ * create that has not started yet (it waited out a whole connect), and a
+ * create cancelled by its supervisor closing fails its waiter at once. */
+static int waiter_closed_or_cancelled(void *arg)
+{
+    weft_pooled *h;
+    int rc = weft_pool_acquire(arg, &h);
+    return rc == -WEFT_ECLOSED || rc == -ECANCELED ? 0 : rc ? rc : -EPROTO;
+}
+
+static int creators_and_closes(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { .create_takes = 2 * WEFT_SEC };
+    weft_group *sup = weft_supervisor_new(sup_error, NULL);
+    weft_pool_config cfg = { .name = "rv5", .max_size = 2, .supervisor = sup,
+                             .acquire_timeout = 10 * WEFT_SEC };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, waiter_closed_or_cancelled, p, "waiter");
+    weft_yield();                             /* queued; its creator not yet run */
+    weft_time t0 = weft_now();
+    EXPECT_EQ(weft_pool_close(p, 5 * WEFT_SEC), 0);
+    EXPECT(weft_now() - t0 < WEFT_SEC);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    /* the supervisor closes under a running create */
+    p = weft_pool_new(&cfg, &ops, &rc);
+    g = weft_group_new();
+    weft_spawn(g, waiter_closed_or_cancelled, p, "waiter");
+    WAIT_UNTIL(stats(p).creating == 1 && rc.attempts >= 1);
+    t0 = weft_now();
+    EXPECT_EQ(weft_supervisor_close(sup, 0), -ETIMEDOUT);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT(weft_now() - t0 < WEFT_SEC);       /* not its acquire timeout */
+    EXPECT_EQ(weft_pool_close(p, WEFT_SEC), 0);
+    EXPECT_EQ(rc.open, 0);
+    return 0;
+}
+static void test_creators_and_closes(void **s) { (void)s; RUN(creators_and_closes, NULL); }
+
+/* Found by review: min_size split across loops adds up exactly (1 over 4
+ * loops kept 4 open). */
+static _Atomic int min_open;
+static int mc_create(void *ctx, void **out)
+{
+    (void)ctx;
+    *out = malloc(1);
+    atomic_fetch_add(&min_open, 1);
+    return 0;
+}
+static void mc_destroy(void *ctx, void *r)
+{
+    (void)ctx;
+    free(r);
+}
+static const weft_pool_ops min_ops = { mc_create, mc_destroy, NULL, NULL };
+static int min_per_loop(void *unused)
+{
+    (void)unused;
+    weft_pool_config cfg = { .name = "rv9", .max_size = 8, .min_size = 1,
+                             .maintenance_period = WEFT_MS };
+    weft_pool *p = weft_pool_new(&cfg, &min_ops, NULL);
+    WAIT_UNTIL(atomic_load(&min_open) >= 1);
+    weft_sleep(20 * WEFT_MS);                 /* twenty refill periods */
+    return weft_pool_close(p, WEFT_SEC);
+}
+
+static void test_min_size_split_exactly(void **s)
+{
+    (void)s;
+    test_failures = 0;
+    assert_int_equal(weft_run(4, min_per_loop, NULL), 0);
+    assert_int_equal(atomic_load(&min_open), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -743,6 +910,10 @@ int main(void)
         cmocka_unit_test(test_close_external_supervisor),
         cmocka_unit_test(test_reset_must_not_suspend),
         cmocka_unit_test(test_split_remainder),
+        cmocka_unit_test(test_interrupted_check_serves_waiter),
+        cmocka_unit_test(test_burst_of_failures_backs_off_once),
+        cmocka_unit_test(test_creators_and_closes),
+        cmocka_unit_test(test_min_size_split_exactly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
