@@ -227,8 +227,8 @@ int weft_fd_wait(int fd, int events);
 
 /* weft_fd_wait with a timeout of its own, as weft_conn's calls have (a
  * libpq or c-ares socket): waits until fd is ready for one of events, at
- * most timeout (WEFT_FOREVER: no limit; the scope and cancellation still
- * apply). Returns which of events fired (WEFT_READ, WEFT_WRITE or both,
+ * most timeout (WEFT_FOREVER: no limit, 0: only look, without waiting;
+ * the scope and cancellation still apply). Returns which of events fired (WEFT_READ, WEFT_WRITE or both,
  * > 0; a hang-up or an error counts as both, so the next read or write
  * sees it), or timeout_err when the timeout passes (a negative code the
  * caller picks, e.g. -WEFT_EREAD_TIMEOUT), -ETIMEDOUT (scope),

@@ -2,10 +2,12 @@
  * weft net: TCP and Unix sockets with buffered streams.
  *
  * A weft_conn is a connected socket with a read buffer and a write buffer,
- * owned by the loop that made it (another loop gets -EXDEV). At most one
- * task reads it and one task writes it at a time (a reader task and a
- * writer task may use it at once: the two directions are independent);
- * two tasks reading, or two writing, at once interleave their bytes. Every call honours the task's deadline scope
+ * owned by the loop that made it (another loop gets -EXDEV). One task may
+ * read it while another writes it (the directions are independent); a
+ * second task that must wait to read while one already waits to read (or
+ * to write while one waits to write) gets -EBUSY, and the conn is
+ * unharmed. On TLS a read may have to wait to write (and a write to read):
+ * with a reader and a writer at once that can give -EBUSY too. Every call honours the task's deadline scope
  * and cancellation, and has its own default timeout, so nothing waits
  * forever even without a scope:
  *
@@ -148,7 +150,9 @@ int weft_conn_set_timeouts(weft_conn *c, weft_time read_timeout, weft_time write
 /* Closes at once (abortive: queued bytes are dropped) and frees c, by the
  * one close rule: a task blocked reading or writing c gets -EBADF and
  * touches nothing of c afterwards (c is freed when the last such task has
- * left). c must not be used after this call. NULL is ignored. */
+ * left). -EBADF from a call on c always means this. c must not be used
+ * after this call. Call it from c's loop, or after that loop has ended.
+ * NULL is ignored. */
 void weft_conn_close(weft_conn *c);
 
 int weft_conn_fd(const weft_conn *c);

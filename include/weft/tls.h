@@ -43,7 +43,10 @@ void weft_tls_ctx_free(weft_tls_ctx *ctx);
  * it against the certificate (a name or an IP literal). 0, or
  * -WEFT_ETLS_VERIFY (the certificate was not trusted or not for that
  * name), -WEFT_ETLS (another TLS failure), -WEFT_EREAD_TIMEOUT, -ETIMEDOUT,
- * -ECANCELED, -ECONNRESET, -WEFT_EEOF, -ENOMEM. Any failure breaks c. */
+ * -ECANCELED, -ECONNRESET, -WEFT_EEOF, -ENOMEM, -EPROTO (bytes are still
+ * buffered in c: plaintext read after a STARTTLS-style reply, or queued
+ * writes, must not pass as protected; nothing is sent then, and c stays
+ * as it was), -EBADF (c was closed meanwhile). Any other failure breaks c. */
 int weft_tls_connect(weft_conn *c, weft_tls_ctx *ctx, const char *server_name);
 
 /* Runs the server handshake on an accepted connection. Errors as above. */

@@ -85,8 +85,10 @@ void weft__poller_wait(weft__loop *l, weft_time timeout)
     int n = epoll_pwait2(l->epfd, ev, MAX_EVENTS, tsp, NULL);
     if (n < 0 && errno == ENOSYS) {
         /* kernels before 5.11: round up so a deadline is never early */
-        int ms = tsp ? (int)((timeout + WEFT_MS - 1) / WEFT_MS) : -1;
-        n = epoll_wait(l->epfd, ev, MAX_EVENTS, ms);
+        weft_time ms = tsp ? timeout / WEFT_MS + (timeout % WEFT_MS != 0) : -1;
+        if (ms > INT32_MAX)
+            ms = INT32_MAX;
+        n = epoll_wait(l->epfd, ev, MAX_EVENTS, (int)ms);
     }
     for (int i = 0; i < n; i++) {
         if (ev[i].data.fd == l->evfd) {

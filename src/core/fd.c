@@ -21,6 +21,7 @@
  * as its wake result; the OS API is the poller backend's (epoll.c).
  */
 #include <errno.h>
+#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -85,13 +86,16 @@ void weft__fd_event(weft__loop *l, int fd, unsigned events)
         st->rhup = true;                  /* its one edge may come with the last data */
     /* a task waiting both ways is woken once, with both directions */
     weft_task *r = st->reader, *w = st->writer;
-    if (r && (fired & WEFT_READ)) {
+    int both = r == w ? WEFT_READ | WEFT_WRITE : 0;
+    if (r && (fired & (WEFT_READ | (both & WEFT_WRITE)))) {
         st->reader = NULL;
-        weft__wake(r, WEFT__WAKE_FD | (fired & (r == w ? WEFT_READ | WEFT_WRITE : WEFT_READ)));
+        if (both)
+            st->writer = w = NULL;
+        weft__wake(r, WEFT__WAKE_FD | (fired & (both ? both : WEFT_READ)));
     }
     if (w && (fired & WEFT_WRITE)) {
         st->writer = NULL;
-        weft__wake(w, WEFT__WAKE_FD | (fired & (w == r ? WEFT_READ | WEFT_WRITE : WEFT_WRITE)));
+        weft__wake(w, WEFT__WAKE_FD | WEFT_WRITE);
     }
     if (st->mode == FD_FOREIGN && (st->reader || st->writer))
         arm_foreign(l, st, fd);           /* one-shot fired for the other side */
@@ -125,6 +129,25 @@ static int claim(struct weft__fdstate *st, weft_task *self, int events)
     return 0;
 }
 
+/* timeout 0: look without waiting */
+static int ready_now(int fd, int events, int timeout_err)
+{
+    int rc = weft__check(WEFT_FOREVER, 0);
+    if (rc)
+        return rc;
+    struct pollfd p = { fd, (short)((events & WEFT_READ ? POLLIN : 0) |
+                                    (events & WEFT_WRITE ? POLLOUT : 0)), 0 };
+    if (poll(&p, 1, 0) < 0)
+        return -errno;
+    if (p.revents & POLLNVAL)
+        return -EBADF;
+    bool hup = p.revents & (POLLHUP | POLLERR);
+    int fired = ((p.revents & POLLIN) || hup ? WEFT_READ : 0) |
+                ((p.revents & POLLOUT) || hup ? WEFT_WRITE : 0);
+    fired &= events;
+    return fired ? fired : timeout_err;
+}
+
 int weft_fd_wait_for(int fd, int events, weft_time timeout, int timeout_err)
 {
     weft__loop *l = weft__cur_loop;
@@ -133,6 +156,8 @@ int weft_fd_wait_for(int fd, int events, weft_time timeout, int timeout_err)
     if (fd < 0 || !events || (events & ~(WEFT_READ | WEFT_WRITE)) || timeout < 0 ||
         timeout_err >= 0)
         return -EINVAL;
+    if (timeout == 0)
+        return ready_now(fd, events, timeout_err);
     weft_time deadline = weft__after(timeout);
     int rc = weft__check(deadline, timeout_err);
     if (rc)

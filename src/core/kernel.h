@@ -23,9 +23,11 @@
  * or what its header says) through the same queue; the object is freed
  * only when the last task that may still touch it has left: a loop-local
  * object whose waiters never touch it after a hand-off can be freed at
- * once; one that waiters touch after waking (a conn, a pool) or that other
- * threads wait on (a shared channel) counts them and the last one out
- * frees it.
+ * once; one that waiters touch after waking (a pool; a conn or listener,
+ * whose waits are fd waits) or that other threads wait on (a shared
+ * channel) counts them and the last one out frees it. A waker on another
+ * thread still holds the object's lock while it wakes the waiter: free a
+ * shared object only after taking that lock once more.
  */
 #ifndef WEFT_CORE_KERNEL_H
 #define WEFT_CORE_KERNEL_H

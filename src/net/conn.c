@@ -122,6 +122,8 @@ int weft__conn_usable(const weft_conn *c)
     int rc = weft__owner_check(c->loop);
     if (rc)
         return rc;
+    if (unlikely(c->closed))
+        return -EBADF;                    /* misuse, while a waiter keeps it alive */
     return c->broken || c->rbroken ? -WEFT_EBROKEN : 0;
 }
 
@@ -160,6 +162,10 @@ static int wait_io(weft_conn *c, int want, bool writing)
             conn_free(c);
         return -EBADF;
     }
+    if (rc == -EBUSY)
+        return rc;                        /* another task waits that way: c is fine */
+    if (rc == -EBADF)
+        rc = -ECONNABORTED;               /* its fd was forgotten under it, not closed */
     if (rc && writing)
         c->broken = rc;
     else if (rc)
@@ -171,6 +177,8 @@ int weft__conn_drive(weft_conn *c, bool writing, int (*step)(weft_conn *c, int *
 {
     for (;;) {
         int want = 0, rc = step(c, &want);
+        if (rc == -EBADF)
+            return -ECONNABORTED;         /* -EBADF means closed, and c is alive */
         if (rc != -EAGAIN || !want)
             return rc;
         if ((rc = wait_io(c, want, writing)))

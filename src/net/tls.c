@@ -335,6 +335,8 @@ static int handshake(weft_conn *c, weft_tls_ctx *t, const char *name)
         return rc;
     if (!t || c->tr == &tls || t->server != !name)
         return -EINVAL;
+    if (c->rlen || c->wlen)
+        return -EPROTO;                   /* plaintext must not pass as TLS (CVE-2021-23222) */
     struct weft__tls *s = weft__calloc(1, sizeof *s);
     if (!s || !(s->ssl = SSL_new(t->ssl))) {
         weft__free(s);

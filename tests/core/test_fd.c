@@ -201,9 +201,13 @@ static int wait_for(void *unused)
     weft_scope_enter(&sc, 5 * WEFT_MS);
     EXPECT_EQ(weft_fd_wait_for(sp[0], WEFT_READ, WEFT_SEC, -WEFT_EREAD_TIMEOUT), -ETIMEDOUT);
     EXPECT(weft_scope_exit(&sc));
+    /* timeout 0 looks without waiting */
+    EXPECT_EQ(weft_fd_wait_for(sp[0], WEFT_READ, 0, -WEFT_EREAD_TIMEOUT), -WEFT_EREAD_TIMEOUT);
+    EXPECT_EQ(weft_fd_wait_for(sp[0], WEFT_READ | WEFT_WRITE, 0, -ETIMEDOUT), WEFT_WRITE);
     /* a hang-up ends a wait for either direction */
     close(sp[1]);
     EXPECT(weft_fd_wait_for(sp[0], WEFT_READ, WEFT_SEC, -WEFT_EREAD_TIMEOUT) & WEFT_READ);
+    EXPECT_EQ(weft_fd_wait_for(sp[0], WEFT_READ, 0, -ETIMEDOUT), WEFT_READ);
     EXPECT_EQ(weft_fd_wait_for(sp[0], WEFT_READ, WEFT_SEC, 0), -EINVAL);   /* not an error */
     EXPECT_EQ(weft_fd_wait_for(sp[0], WEFT_READ, -1, -ETIMEDOUT), -EINVAL);
     weft_fd_forget(sp[0]);

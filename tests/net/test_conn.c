@@ -137,6 +137,60 @@ static int flush_before_read(void *unused)
 }
 static void test_flush_before_read(void **s) { (void)s; RUN(flush_before_read, NULL); }
 
+/* Found by review: a second reader gets -EBUSY and the conn stays usable
+ * (it broke the conn for good) */
+static int second_reader(void *unused)
+{
+    (void)unused;
+    weft_conn *a, *b;
+    pair(&a, &b, NULL);
+    struct blocked r = { a, 1, false };
+    weft_group *g = weft_group_new();
+    weft_spawn(g, reader, &r, "reader");
+    WAIT_UNTIL(r.started);
+    char buf[8];
+    EXPECT_EQ(weft_conn_read_some(a, buf, sizeof buf), -EBUSY);
+    EXPECT(!weft_conn_broken(a));
+    EXPECT_EQ(weft_conn_write_all(b, "hi", 2), 0);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(r.rc, 2);                       /* the first reader got the bytes */
+    EXPECT_EQ(weft_conn_write_all(b, "x", 1), 0);
+    EXPECT_EQ(weft_conn_read_some(a, buf, sizeof buf), 1);
+    weft_conn_close(a);
+    weft_conn_close(b);
+    return 0;
+}
+static void test_second_reader_busy(void **s) { (void)s; RUN(second_reader, NULL); }
+
+/* Found by review: bytes already buffered when a TLS handshake starts
+ * (what a man in the middle appends to a STARTTLS-style reply) must not
+ * pass as protected: -EPROTO, nothing sent */
+static int tls_after_plaintext(void *unused)
+{
+    (void)unused;
+    weft_conn *a, *b;
+    pair(&a, &b, NULL);
+    weft_tls_ctx *t = weft_tls_client_new();
+    EXPECT(t != NULL);
+    EXPECT_EQ(weft_conn_write_all(b, "Sinjected", 9), 0);
+    char s1;
+    EXPECT_EQ(weft_conn_read_some(a, &s1, 1), 1);   /* 'S', and the rest buffered */
+    EXPECT_EQ(weft_tls_connect(a, t, "localhost"), -EPROTO);
+    EXPECT(!weft_conn_broken(a));
+    EXPECT_EQ(weft_conn_write(a, "q", 1), 0);       /* queued writes likewise */
+    weft_conn *c, *d;
+    pair(&c, &d, NULL);
+    EXPECT_EQ(weft_conn_write(c, "q", 1), 0);
+    EXPECT_EQ(weft_tls_connect(c, t, "localhost"), -EPROTO);
+    weft_tls_ctx_free(t);
+    weft_conn_close(a);
+    weft_conn_close(b);
+    weft_conn_close(c);
+    weft_conn_close(d);
+    return 0;
+}
+static void test_tls_refuses_buffered_plaintext(void **s) { (void)s; RUN(tls_after_plaintext, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -144,6 +198,8 @@ int main(void)
         cmocka_unit_test(test_close_from_another_task),
         cmocka_unit_test(test_set_timeouts),
         cmocka_unit_test(test_flush_before_read),
+        cmocka_unit_test(test_second_reader_busy),
+        cmocka_unit_test(test_tls_refuses_buffered_plaintext),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
