@@ -10,6 +10,10 @@
  * bytes after it stay for the next request on a kept-alive connection.
  * Anything that interrupts a request breaks the connection (weft_conn) and
  * it is released as broken, never reused.
+ *
+ * Origins and the client are reference counted (client_internal.h): a
+ * connection or stream still lent when the client is freed keeps its
+ * origin, its pool and the client's memory until it comes back.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -19,6 +23,28 @@
 #include <sys/socket.h>
 
 #include "client_internal.h"
+
+/* ---- lifetimes ------------------------------------------------------------ */
+
+void weft__client_hold(weft_http_client *cl) { cl->refs++; }
+
+void weft__client_put(weft_http_client *cl)
+{
+    if (--cl->refs)
+        return;
+    if (cl->own_tls)                      /* no connection uses it any more */
+        weft_tls_ctx_free(cl->tls);
+    weft__free(cl);
+}
+
+static void origin_put(struct origin *o)
+{
+    if (--o->refs)
+        return;
+    weft_http_client *cl = o->cl;
+    weft__free(o);
+    weft__client_put(cl);
+}
 
 /* ---- connections ---------------------------------------------------------- */
 
@@ -61,6 +87,7 @@ static int conn_create(void *ctx, void **res)
         return rc;
     }
     h->o = o;
+    o->refs++;                            /* (the acquiring request holds one meanwhile) */
     cl->stats.connections++;
     cl->stats.open++;
     *res = h;
@@ -75,6 +102,7 @@ static void conn_destroy(void *ctx, void *res)
     weft__free(h);
     o->cl->stats.open--;
     weft_sem_release(&o->cl->total);
+    origin_put(o);                        /* may be the last user of o and the client */
 }
 
 /* An idle connection the server closed (or wrote junk on) is not reused. */
@@ -90,21 +118,27 @@ static int conn_check(void *ctx, void *res)
     return n < 0 && errno == EAGAIN ? 0 : -EPIPE;
 }
 
-struct origin *weft__origin_get(weft_http_client *cl, const weft_url *u)
+/* u's origin, with a reference for the caller (origin_put). */
+static int origin_get(weft_http_client *cl, const weft_url *u, struct origin **out)
 {
+    if (cl->closing)
+        return -WEFT_ECLOSED;
     char key[300];
     snprintf(key, sizeof key, "%s://%s:%d", u->scheme, u->host, u->port);
     for (struct origin *o = cl->origins; o; o = o->next)
-        if (strcmp(o->key, key) == 0)
-            return o;
+        if (strcmp(o->key, key) == 0) {
+            o->refs++;
+            *out = o;
+            return 0;
+        }
     if (u->tls && !cl->tls) {             /* OpenSSL contexts cost milliseconds */
         if (!(cl->tls = weft_tls_client_new()))
-            return NULL;
+            return -ENOMEM;
         cl->own_tls = true;
     }
     struct origin *o = weft__calloc(1, sizeof *o);
     if (!o)
-        return NULL;
+        return -ENOMEM;
     memcpy(o->key, key, sizeof key);
     snprintf(o->host, sizeof o->host, "%s", u->host);
     o->port = u->port;
@@ -117,12 +151,16 @@ struct origin *weft__origin_get(weft_http_client *cl, const weft_url *u)
                             .idle_timeout = cl->o.idle_timeout, .check_idle = WEFT_MS,
                             .supervisor = cl->bg };
     if (!(o->pool = weft_pool_new(&pc, &ops, o))) {
+        int rc = errno ? -errno : -ENOMEM;
         weft__free(o);
-        return NULL;
+        return rc;
     }
+    o->refs = 2;                          /* the list's and the caller's */
+    cl->refs++;
     o->next = cl->origins;
     cl->origins = o;
-    return o;
+    *out = o;
+    return 0;
 }
 
 /* ---- the client ----------------------------------------------------------- */
@@ -174,23 +212,23 @@ weft_http_client *weft_http_client_new(const weft_http_client_opts *opts)
         weft__free(cl);
         return NULL;
     }
+    cl->refs = 1;                         /* the caller's, dropped by free */
     return cl;
 }
 
 void weft_http_client_free(weft_http_client *cl, weft_time grace)
 {
-    if (!cl)
+    if (!cl || cl->closing)
         return;
+    cl->closing = true;                   /* no new origins, no new requests */
     struct origin *o;
     while ((o = cl->origins)) {
         cl->origins = o->next;
-        weft_pool_close(o->pool, grace);
-        weft__free(o);
+        weft_pool_close(o->pool, grace);  /* past grace, a lent connection keeps it */
+        origin_put(o);
     }
     weft_supervisor_close(cl->bg, 0);
-    if (cl->own_tls)
-        weft_tls_ctx_free(cl->tls);
-    weft__free(cl);
+    weft__client_put(cl);                 /* the rest goes with the last stream */
 }
 
 void weft_http_client_stats_get(const weft_http_client *cl, weft_http_client_stats *s)
@@ -320,20 +358,37 @@ int weft__send_pooled(weft_http_client *cl, const weft_url *u, const weft_http_r
                        const char *method, weft_http_response *r, struct origin **o,
                        weft_pooled **ph)
 {
+    *o = NULL;
     *ph = NULL;
-    if (!(*o = weft__origin_get(cl, u)))
-        return -ENOMEM;
+    struct origin *og;
+    int rc = origin_get(cl, u, &og);
+    if (rc)
+        return rc;
     char *head = NULL;
     size_t hlen;
-    int rc = build_head(cl, u, req, method, r, &head, &hlen);
-    if (!rc && (rc = weft_pool_acquire((*o)->pool, ph)) == -WEFT_EPOOL_TIMEOUT)
-        snprintf(r->error, sizeof r->error, "%s", weft_pool_last_error((*o)->pool));
-    if (!rc) {
+    rc = build_head(cl, u, req, method, r, &head, &hlen);
+    if (!rc && (rc = weft_pool_acquire(og->pool, ph)) == -WEFT_EPOOL_TIMEOUT)
+        snprintf(r->error, sizeof r->error, "%s", weft_pool_last_error(og->pool));
+    if (*ph) {
+        *o = og;
         cl->stats.requests++;
         rc = send_request(((struct hconn *)weft_pooled_get(*ph))->c, head, hlen, req, r);
+    } else {
+        origin_put(og);
     }
     weft__free(head);
     return rc;
+}
+
+void weft__conn_done(struct origin *o, weft_pooled *ph, bool keep)
+{
+    if (!o)
+        return;
+    if (keep)
+        weft_pool_release(o->pool, ph);
+    else
+        weft_pool_release_broken(o->pool, ph);
+    origin_put(o);
 }
 
 /* One exchange on one pooled connection. *retry: it failed in a way that
@@ -351,13 +406,9 @@ static int exchange(weft_http_client *cl, const weft_url *u, const weft_http_req
     h->used = true;
     if (rc == 0)
         rc = weft__read_response(cl, h->c, strcmp(method, "HEAD") == 0, r, &keep, &any);
-    if (rc == 0 && keep) {
-        weft_pool_release(o->pool, ph);
-    } else {
-        weft_pool_release_broken(o->pool, ph);
-        *retry = rc && reused && !any && !req->body_read &&
-                 (rc == -EPIPE || rc == -ECONNRESET || rc == -WEFT_EEOF);
-    }
+    weft__conn_done(o, ph, rc == 0 && keep);
+    *retry = rc && reused && !any && !req->body_read &&
+             (rc == -EPIPE || rc == -ECONNRESET || rc == -WEFT_EEOF);
     return rc;
 }
 
@@ -373,17 +424,9 @@ static int resolve_location(weft_url *next, const weft_url *cur, const char *loc
     return weft_url_parse(next, abs);
 }
 
-int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_response *r)
+/* The request and the redirects it is sent on to. */
+static int request(weft_http_client *cl, const weft_http_request *req, weft_http_response *r)
 {
-    if (!r)
-        return -EINVAL;
-    memset(r, 0, sizeof *r);
-    if (!cl || !req || !req->url) {
-        snprintf(r->error, sizeof r->error, "no client, request or URL");
-        return -EINVAL;
-    }
-    if (!weft__self())
-        return -EPERM;
     weft_url *u = weft__malloc(sizeof *u);
     if (!u)
         return -ENOMEM;
@@ -444,6 +487,23 @@ int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_r
     weft__free(u);
     if (rc && !r->error[0])
         snprintf(r->error, sizeof r->error, "%s", weft_strerror(rc));
+    return rc;
+}
+
+int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_response *r)
+{
+    if (!r)
+        return -EINVAL;
+    memset(r, 0, sizeof *r);
+    if (!cl || !req || !req->url) {
+        snprintf(r->error, sizeof r->error, "no client, request or URL");
+        return -EINVAL;
+    }
+    if (!weft__self())
+        return -EPERM;
+    weft__client_hold(cl);                /* a free meanwhile leaves it to us */
+    int rc = request(cl, req, r);
+    weft__client_put(cl);
     return rc;
 }
 

@@ -12,8 +12,7 @@
 /* ---- streaming responses ---------------------------------------------------- */
 
 struct weft_http_stream {
-    weft_http_client *cl;
-    struct origin *o;
+    struct origin *o;                     /* held until the close */
     weft_pooled *ph;
     struct hconn *h;
     struct parse ps;
@@ -47,7 +46,6 @@ int weft_http_open(weft_http_client *cl, const weft_http_request *req, weft_http
         rc = weft__send_pooled(cl, u, req, method, r, &st->o, &st->ph);
     weft__free(u);
     if (st && st->ph) {
-        st->cl = cl;
         st->h = weft_pooled_get(st->ph);
         st->h->used = true;
     }
@@ -100,12 +98,7 @@ void weft_http_stream_close(weft_http_stream *st)
 {
     if (!st)
         return;
-    if (st->ph) {
-        bool keep = !st->err && st->ps.complete && llhttp_should_keep_alive(&st->ps.p);
-        if (keep)
-            weft_pool_release(st->o->pool, st->ph);
-        else
-            weft_pool_release_broken(st->o->pool, st->ph);
-    }
+    bool keep = !st->err && st->ps.complete && llhttp_should_keep_alive(&st->ps.p);
+    weft__conn_done(st->o, st->ph, keep);  /* may free what the client left */
     weft__free(st);
 }
