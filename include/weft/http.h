@@ -19,12 +19,22 @@
  * URL or request; response.error says what), -EPROTO (malformed or hostile
  * response; the connection is discarded), -EMSGSIZE (body or headers over
  * the limit), -ECONNREFUSED, -ECONNRESET, -WEFT_EEOF (closed early),
- * -WEFT_ETLS_VERIFY, -ECANCELED. An HTTP status is not an error.
+ * -WEFT_ETLS_VERIFY, -WEFT_EREDIRECT (below), -WEFT_ECLOSED (client freed),
+ * -ECANCELED. An HTTP status is not an error.
  *
  * A request on a reused keep-alive connection that the server had closed
  * is retried once on a fresh connection, for idempotent methods only. A
  * connection whose request was interrupted (timeout, cancel) is closed,
  * never returned to the pool.
+ *
+ * REDIRECTS (with max_redirects > 0): 301, 302, 303, 307 and 308 with a
+ * Location are followed (303, and 301/302 after a POST, as GET without the
+ * body). The caller's Authorization, Cookie and Proxy-Authorization
+ * headers go only to the request's own origin (scheme, host and port):
+ * they are dropped at the first redirect elsewhere and stay dropped for
+ * the redirects after it. A redirect from https to http fails with
+ * -WEFT_EREDIRECT ("redirect refused"; the 3xx response stays in resp)
+ * unless allow_downgrade is set.
  */
 #ifndef WEFT_HTTP_H
 #define WEFT_HTTP_H
@@ -55,6 +65,7 @@ typedef struct weft_http_client_opts {
     size_t max_body;               /* buffered response body, default 16 MiB */
     size_t max_header_bytes;       /* status line + headers, default 64 KiB */
     int max_redirects;             /* 0 (default): redirects are returned, not followed */
+    bool allow_downgrade;          /* follow https -> http redirects (see REDIRECTS) */
     bool no_decompress;            /* true: leave gzip/deflate bodies alone */
     weft_tls_ctx *tls;             /* NULL: a verifying client context */
     const char *user_agent;        /* default "weft/0.1" */

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "client_internal.h"
@@ -424,6 +425,49 @@ static int resolve_location(weft_url *next, const weft_url *cur, const char *loc
     return weft_url_parse(next, abs);
 }
 
+static bool same_origin(const weft_url *a, const weft_url *b)
+{
+    return strcmp(a->scheme, b->scheme) == 0 && strcmp(a->host, b->host) == 0 &&
+           a->port == b->port;
+}
+
+static bool credential(const char *name)
+{
+    return strcasecmp(name, "Authorization") == 0 || strcasecmp(name, "Cookie") == 0 ||
+           strcasecmp(name, "Proxy-Authorization") == 0;
+}
+
+/* The caller's headers without the credentials, for a redirect to another
+ * origin: a copy of the array (the strings stay the caller's) in *kept. */
+static int drop_credentials(weft_http_request *cur, weft_http_header **kept)
+{
+    if (*kept)
+        return 0;                         /* dropped already: they stay dropped */
+    weft_http_header *h = weft__calloc((size_t)cur->nheaders + 1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    int n = 0;
+    for (int i = 0; i < cur->nheaders; i++)
+        if (!credential(cur->headers[i].name))
+            h[n++] = cur->headers[i];
+    cur->headers = *kept = h;
+    cur->nheaders = n;
+    return 0;
+}
+
+/* May the request go on from cur to next? 0, -WEFT_EREDIRECT (an https to
+ * http downgrade the caller did not allow), -ENOMEM. */
+static int redirect_to(weft_http_client *cl, const weft_url *cur, const weft_url *next,
+                       weft_http_request *req, weft_http_header **kept, weft_http_response *r)
+{
+    if (cur->tls && !next->tls && !cl->o.allow_downgrade) {
+        snprintf(r->error, sizeof r->error, "redirect from https to http refused: %s://%s:%d",
+                 next->scheme, next->host, next->port);
+        return -WEFT_EREDIRECT;
+    }
+    return same_origin(cur, next) ? 0 : drop_credentials(req, kept);
+}
+
 /* The request and the redirects it is sent on to. */
 static int request(weft_http_client *cl, const weft_http_request *req, weft_http_response *r)
 {
@@ -440,6 +484,7 @@ static int request(weft_http_client *cl, const weft_http_request *req, weft_http
     weft_time total = req->timeout ? req->timeout : cl->o.timeout;
     weft_scope_enter(&sc, total ? total : WEFT_FOREVER);
     weft_http_request cur = *req;
+    weft_http_header *kept = NULL;        /* cur's headers once credentials went */
     const char *method = req->method ? req->method : "GET";
     bool retried = false;
     for (;;) {
@@ -470,6 +515,10 @@ static int request(weft_http_client *cl, const weft_http_request *req, weft_http
             weft__free(next);
             break;                        /* not followable: returned as is */
         }
+        if ((rc = redirect_to(cl, u, next, &cur, &kept, r))) {
+            weft__free(next);
+            break;                        /* the 3xx stays in r */
+        }
         if (r->status == 303 || ((r->status == 301 || r->status == 302) &&
                                  strcmp(method, "POST") == 0)) {
             method = "GET";
@@ -485,6 +534,7 @@ static int request(weft_http_client *cl, const weft_http_request *req, weft_http
     }
     weft_scope_exit(&sc);
     weft__free(u);
+    weft__free(kept);
     if (rc && !r->error[0])
         snprintf(r->error, sizeof r->error, "%s", weft_strerror(rc));
     return rc;

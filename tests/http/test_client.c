@@ -634,6 +634,122 @@ static int stream_outlives(void *unused)
 }
 static void test_stream_outlives_client(void **s) { (void)s; RUN(stream_outlives, NULL); }
 
+/* ---- redirects between origins, against weft's own server --------------- */
+
+/* 302 to the url query parameter */
+static int h_to(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)ctx;
+    const char *to = weft_http_req_query_param(q, "url");
+    weft_http_res_status(r, 302);
+    return to ? weft_http_res_header(r, "Location", to) : 0;
+}
+
+/* the credentials it was sent */
+static int h_creds(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)ctx;
+    const char *a = weft_http_req_header(q, "Authorization");
+    const char *c = weft_http_req_header(q, "Cookie");
+    const char *p = weft_http_req_header(q, "Proxy-Authorization");
+    const char *x = weft_http_req_header(q, "X-Other");
+    char body[512];
+    int n = snprintf(body, sizeof body, "auth=%s cookie=%s proxy=%s other=%s", a ? a : "-",
+                     c ? c : "-", p ? p : "-", x ? x : "-");
+    return weft_http_res_body(r, body, (size_t)n);
+}
+
+struct hsrv { weft_http_server *s; weft_listener *l; int port; };
+
+static int hsrv_serve(void *arg)
+{
+    struct hsrv *h = arg;
+    return weft_http_serve(h->s, h->l);
+}
+
+static weft_http_server *redirect_server(void)
+{
+    weft_http_server *s = weft_http_server_new(NULL);
+    weft_http_server_route(s, "GET", "/to", h_to, NULL);
+    weft_http_server_route(s, "GET", "/creds", h_creds, NULL);
+    return s;
+}
+
+/* two origins (two ports) served by one server's routes */
+static weft_group *hsrv_start(weft_http_server *s, struct hsrv *a, struct hsrv *b)
+{
+    weft_group *g = weft_group_new();
+    struct hsrv *v[2] = { a, b };
+    for (int i = 0; i < 2; i++) {
+        v[i]->s = s;
+        weft_tcp_listen(&v[i]->l, "127.0.0.1", 0, 0, 0);
+        v[i]->port = weft_listener_port(v[i]->l);
+        weft_spawn(g, hsrv_serve, v[i], "http server");
+    }
+    return g;
+}
+
+static const weft_http_header creds[] = {
+    { "Authorization", "Bearer secret" }, { "cookie", "session=1" },
+    { "Proxy-Authorization", "Basic cHJveHk=" }, { "X-Other", "kept" },
+};
+
+static int get_creds(weft_http_client *cl, const char *u, weft_http_response *r)
+{
+    weft_http_request req = { .url = u, .headers = creds, .nheaders = 4 };
+    return weft_http_do(cl, &req, r);
+}
+
+static int redirect_credentials(void *unused)
+{
+    (void)unused;
+    weft_http_server *srv = redirect_server();
+    struct hsrv a, b;
+    weft_group *g = hsrv_start(srv, &a, &b);
+    weft_http_client_opts o = { .max_redirects = 5 };
+    weft_http_client *cl = weft_http_client_new(&o);
+    weft_http_response r;
+    char u[256];
+    const char *all = "auth=Bearer secret cookie=session=1 proxy=Basic cHJveHk= other=kept";
+    const char *none = "auth=- cookie=- proxy=- other=kept";
+
+    /* within one origin they go along */
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/to?url=/creds", a.port);
+    EXPECT_EQ(get_creds(cl, u, &r), 0);
+    EXPECT_EQ(r.redirects, 1);
+    EXPECT(r.body && strcmp(r.body, all) == 0);
+    weft_http_response_free(&r);
+
+    /* to another origin (another port) they do not */
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/to?url=http://127.0.0.1:%d/creds", a.port, b.port);
+    EXPECT_EQ(get_creds(cl, u, &r), 0);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.redirects, 1);
+    EXPECT(r.body && strcmp(r.body, none) == 0);
+    weft_http_response_free(&r);
+
+    /* nor to another host name of the same address */
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/to?url=http://localhost:%d/creds", a.port, a.port);
+    EXPECT_EQ(get_creds(cl, u, &r), 0);
+    EXPECT(r.body && strcmp(r.body, none) == 0);
+    weft_http_response_free(&r);
+
+    /* and once dropped they stay dropped, even back at the first origin */
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/to?url=http://127.0.0.1:%d/to%%3Furl%%3D"
+             "http://127.0.0.1:%d/creds", a.port, b.port, a.port);
+    EXPECT_EQ(get_creds(cl, u, &r), 0);
+    EXPECT_EQ(r.redirects, 2);
+    EXPECT(r.body && strcmp(r.body, none) == 0);
+    weft_http_response_free(&r);
+
+    weft_http_client_free(cl, WEFT_SEC);
+    weft_http_server_shutdown(srv);
+    EXPECT_EQ(weft_group_wait(g), 0);         /* (weft_http_serve closed the listeners) */
+    weft_http_server_free(srv);
+    return 0;
+}
+static void test_redirect_credentials(void **s) { (void)s; RUN(redirect_credentials, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -645,6 +761,7 @@ int main(void)
         cmocka_unit_test(test_cancellation_storm),
         cmocka_unit_test(test_streaming),
         cmocka_unit_test(test_stream_outlives_client),
+        cmocka_unit_test(test_redirect_credentials),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
