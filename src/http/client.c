@@ -511,7 +511,11 @@ static int request(weft_http_client *cl, const weft_http_request *req, weft_http
         if (!redirect || r->redirects >= cl->o.max_redirects)
             break;
         weft_url *next = weft__malloc(sizeof *next);
-        if (!next || resolve_location(next, u, loc)) {
+        if (!next) {
+            rc = -ENOMEM;
+            break;
+        }
+        if (resolve_location(next, u, loc)) {
             weft__free(next);
             break;                        /* not followable: returned as is */
         }

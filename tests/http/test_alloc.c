@@ -1,9 +1,10 @@
 /* HTTP with each allocation failing in turn, the client and weft's own
  * server in one loop: the server and its routes, requests with buffered,
- * gzip and streamed bodies, a POST, a streamed response read through
- * weft_http_open, the client's origins and pools. Every failure is an error
- * for the call that met it (or a 500, or a dropped connection for the
- * other side), with nothing crashed, hung or leaked. */
+ * gzip and streamed bodies, a POST, a redirect to another origin, a
+ * streamed response read through weft_http_open, the client's origins and
+ * pools. Every failure is an error for the call that met it (or a 500, or
+ * a dropped connection for the other side), with nothing crashed, hung or
+ * leaked. */
 #include <zlib.h>
 
 #include "alloc.h"
@@ -17,6 +18,16 @@ static int h_hello(weft_http_req *q, weft_http_res *r, void *ctx)
     (void)q;
     (void)ctx;
     return weft_http_res_body(r, "Hello, World!", 13);
+}
+
+static int h_to(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)ctx;
+    const char *to = weft_http_req_query_param(q, "url");
+    if (!to)
+        return -ENOMEM;                   /* it is always sent: decoding failed */
+    int rc = weft_http_res_status(r, 302);
+    return rc ? rc : weft_http_res_header(r, "Location", to);
 }
 
 static int h_echo(weft_http_req *q, weft_http_res *r, void *ctx)
@@ -95,6 +106,16 @@ static int requests(weft_http_client *cl, int port)
     weft_http_response_free(&r);
     if (rc)
         return rc;
+    /* a redirect to another origin (the same server by name), which drops
+     * the credentials */
+    char to[128];
+    snprintf(to, sizeof to, "http://127.0.0.1:%d/to?url=http://localhost:%d/hello", port, port);
+    weft_http_header auth[] = { { "Authorization", "Bearer x" }, { "X-One", "1" } };
+    weft_http_request redir = { .url = to, .headers = auth, .nheaders = 2 };
+    rc = judge(weft_http_do(cl, &redir, &r), &r, "Hello, World!");
+    weft_http_response_free(&r);
+    if (rc)
+        return rc;
     snprintf(url, sizeof url, "http://127.0.0.1:%d/echo", port);
     weft_http_header h[] = { { "X-One", "1" } };
     weft_http_request post = { .method = "POST", .url = url, .headers = h, .nheaders = 1,
@@ -127,7 +148,8 @@ static int client(void *arg)
 {
     struct served *v = arg;
     /* short timeouts: a failure that hangs shows as a timeout */
-    weft_http_client_opts o = { .read_timeout = 5 * WEFT_SEC, .pool_timeout = 5 * WEFT_SEC };
+    weft_http_client_opts o = { .read_timeout = 5 * WEFT_SEC, .pool_timeout = 5 * WEFT_SEC,
+                                .max_redirects = 2 };
     weft_http_client *cl = weft_http_client_new(&o);
     int rc = cl ? requests(cl, v->port) : -errno;
     weft_http_client_free(cl, WEFT_SEC);
@@ -138,6 +160,8 @@ static int client(void *arg)
 static int routes(weft_http_server *s)
 {
     int rc = weft_http_server_route(s, "GET", "/hello", h_hello, NULL);
+    if (!rc)
+        rc = weft_http_server_route(s, "GET", "/to", h_to, NULL);
     if (!rc)
         rc = weft_http_server_route(s, "POST", "/echo", h_echo, NULL);
     if (!rc)
