@@ -62,7 +62,8 @@ typedef struct weft_http_client_opts {
     weft_time write_timeout;       /* default 30 s */
     weft_time pool_timeout;        /* default 30 s */
     weft_time timeout;             /* whole request, default none (the scope's) */
-    size_t max_body;               /* buffered response body, default 16 MiB */
+    size_t max_body;               /* buffered response body, as sent and as
+                                      decoded: default 16 MiB */
     size_t max_header_bytes;       /* status line + headers, default 64 KiB */
     int max_redirects;             /* 0 (default): redirects are returned, not followed */
     bool allow_downgrade;          /* follow https -> http redirects (see REDIRECTS) */

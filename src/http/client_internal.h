@@ -96,5 +96,6 @@ int weft__read_response(weft_http_client *cl, weft_conn *c, bool head_request,
                         weft_http_response *r, bool *keep, bool *any);
 /* gzip and deflate bodies are decoded in place of the raw ones */
 int weft__decode_body(weft_http_client *cl, weft_http_response *r);
+extern size_t weft__zlib_slice;           /* bytes per inflate call, at most */
 
 #endif
