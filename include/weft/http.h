@@ -4,7 +4,9 @@
  * One weft_http_client is shared by every task of a loop ("connection
  * pools, never a client per request"): it keeps a weft_pool of keep-alive
  * connections per origin (scheme, host, port), bounded per origin and in
- * total, like httpx's Limits. Every request has a timeout for each phase,
+ * total, like httpx's Limits. An origin left with no connection and no
+ * request for idle_timeout is dropped with its pool, so a client that
+ * crawls many hosts holds state only for the ones it is using. Every request has a timeout for each phase,
  * each failure with its own code and message (weft_strerror):
  *
  *   -WEFT_ECONNECT_TIMEOUT "connect timeout"   connecting (and TLS handshake)
@@ -56,7 +58,7 @@ typedef struct weft_http_client_opts {
     unsigned max_connections;      /* in total, default 100 */
     unsigned max_per_origin;       /* default max_connections */
     unsigned max_idle_per_origin;  /* keep-alive connections kept, default 20 */
-    weft_time idle_timeout;        /* keep-alive expiry, default 5 s */
+    weft_time idle_timeout;        /* keep-alive expiry (and an idle origin's), default 5 s */
     weft_time connect_timeout;     /* default 10 s */
     weft_time read_timeout;        /* default 30 s */
     weft_time write_timeout;       /* default 30 s */

@@ -40,8 +40,11 @@ void weft__client_put(weft_http_client *cl)
 
 static void origin_put(struct origin *o)
 {
-    if (--o->refs)
+    if (--o->refs) {
+        if (o->refs == 1)
+            o->idle_since = weft_now();   /* (only the list, if on it, holds it) */
         return;
+    }
     weft_http_client *cl = o->cl;
     weft__free(o);
     weft__client_put(cl);
@@ -160,8 +163,50 @@ static int origin_get(weft_http_client *cl, const weft_url *u, struct origin **o
     cl->refs++;
     o->next = cl->origins;
     cl->origins = o;
+    weft_event_set(&cl->has_origins);
     *out = o;
     return 0;
+}
+
+/* ---- idle origins ---------------------------------------------------------- */
+
+/* Drops the origins that had no connection and no request for idle_timeout,
+ * with their pools and maintenance tasks: a crawler over many hosts keeps
+ * only the ones it uses. They leave the list before their pools close (a
+ * close may wait), so a request meanwhile makes a fresh origin. */
+static void drop_idle(weft_http_client *cl)
+{
+    weft_time now = weft_now();
+    struct origin *idle = NULL, **pp = &cl->origins, *o;
+    while ((o = *pp)) {
+        if (o->refs == 1 && now - o->idle_since >= cl->o.idle_timeout) {
+            *pp = o->next;
+            o->next = idle;
+            idle = o;
+        } else {
+            pp = &o->next;
+        }
+    }
+    while ((o = idle)) {
+        idle = o->next;
+        weft_pool_close(o->pool, 0);      /* nothing is lent: nothing to wait for */
+        origin_put(o);
+    }
+}
+
+/* The client's one background task of its own: sweeps idle origins while
+ * there are any, sleeps on an event while there are none. */
+static int janitor(void *arg)
+{
+    weft_http_client *cl = arg;
+    weft_time period = cl->o.idle_timeout < WEFT_SEC ? cl->o.idle_timeout : WEFT_SEC;
+    for (;;) {
+        int rc = cl->origins ? weft_sleep(period) : weft_event_wait(&cl->has_origins);
+        if (rc == -ECANCELED)
+            return 0;                     /* the client is being freed */
+        weft_event_clear(&cl->has_origins);
+        drop_idle(cl);
+    }
 }
 
 /* ---- the client ----------------------------------------------------------- */
@@ -209,8 +254,16 @@ weft_http_client *weft_http_client_new(const weft_http_client_opts *opts)
         o->user_agent = "weft/0.1";
     cl->tls = o->tls;                     /* else made for the first https origin */
     weft_sem_init(&cl->total, o->max_connections);
+    weft_event_init(&cl->has_origins);
     if (!(cl->bg = weft_supervisor_new(bg_error, cl))) {
         weft__free(cl);
+        return NULL;
+    }
+    int rc = weft_spawn(cl->bg, janitor, cl, "http client janitor");
+    if (rc) {
+        weft_supervisor_close(cl->bg, 0);
+        weft__free(cl);
+        errno = -rc;
         return NULL;
     }
     cl->refs = 1;                         /* the caller's, dropped by free */

@@ -24,6 +24,7 @@ struct origin {
     struct origin *next;
     weft_http_client *cl;
     unsigned refs;
+    weft_time idle_since;                 /* when only the list held it last */
     char key[300], host[256];
     int port;
     bool tls;
@@ -38,7 +39,8 @@ struct weft_http_client {
     weft_tls_ctx *tls;
     bool own_tls;
     struct origin *origins;
-    weft_group *bg;                       /* the pools' background tasks */
+    weft_event has_origins;               /* wakes the janitor */
+    weft_group *bg;                       /* the pools' background tasks, the janitor */
     weft_sem total;
     weft_http_client_stats stats;
 };

@@ -808,6 +808,54 @@ static int decoding(void *unused)
 }
 static void test_decoded_body_limits(void **s) { (void)s; RUN(decoding, NULL); }
 
+/* A crawler touches many origins once each: once their connections have
+ * idled out, the client keeps no pool and no maintenance task for them. */
+static int tasks_named(const char *name)
+{
+    static char dump[1 << 16];
+    weft_task_dump(dump, sizeof dump);
+    int n = 0;
+    for (const char *p = dump; (p = strstr(p, name)); p++)
+        n++;
+    return n;
+}
+
+static int crawler(void *unused)
+{
+    (void)unused;
+    enum { N = 12 };
+    struct srv s[N];
+    weft_group *g[N];
+    weft_http_client_opts o = { .idle_timeout = 50 * WEFT_MS };
+    weft_http_client *cl = weft_http_client_new(&o);
+    weft_http_response r;
+    for (int i = 0; i < N; i++) {
+        g[i] = start(&s[i]);
+        EXPECT_EQ(weft_http_get(cl, url(&s[i], "/hello"), &r), 0);
+        weft_http_response_free(&r);
+    }
+    EXPECT_EQ(tasks_named("'pool maintenance'"), N);
+    int left = N;
+    for (int i = 0; i < 1000 && left; i++) {   /* bounded: 10 s */
+        weft_sleep(10 * WEFT_MS);
+        left = tasks_named("'pool maintenance'");
+    }
+    EXPECT_EQ(left, 0);
+    weft_http_client_stats st;
+    weft_http_client_stats_get(cl, &st);
+    EXPECT_EQ(st.open, 0);
+    /* an origin seen again is made again */
+    EXPECT_EQ(weft_http_get(cl, url(&s[0], "/hello"), &r), 0);
+    EXPECT_EQ(r.status, 200);
+    weft_http_response_free(&r);
+    EXPECT_EQ(tasks_named("'pool maintenance'"), 1);
+    weft_http_client_free(cl, WEFT_SEC);
+    for (int i = 0; i < N; i++)
+        stop(&s[i], g[i]);
+    return 0;
+}
+static void test_idle_origins_dropped(void **s) { (void)s; RUN(crawler, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -821,6 +869,7 @@ int main(void)
         cmocka_unit_test(test_stream_outlives_client),
         cmocka_unit_test(test_redirect_credentials),
         cmocka_unit_test(test_decoded_body_limits),
+        cmocka_unit_test(test_idle_origins_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
