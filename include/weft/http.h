@@ -53,10 +53,19 @@ typedef struct weft_http_header {
     const char *name, *value;
 } weft_http_header;
 
-/* Zero fields take the defaults. */
+/* Zero fields take the defaults.
+ *
+ * The two bounds are for the process, and split the same way: a client
+ * belongs to one loop, so under weft_run (N loops) each loop makes its
+ * own, and each takes max_connections / N open connections in all and
+ * max_per_origin / N to any one origin (at least 1 each, as weft_pool
+ * splits max_size). The process then never has more than
+ * max_connections open, nor more than max_per_origin to one origin, as
+ * long as N does not exceed them (else at most N); a loop cannot borrow
+ * another loop's share. */
 typedef struct weft_http_client_opts {
     unsigned max_connections;      /* in total, default 100 */
-    unsigned max_per_origin;       /* default max_connections */
+    unsigned max_per_origin;       /* to one origin, default max_connections */
     unsigned max_idle_per_origin;  /* keep-alive connections kept, default 20 */
     weft_time idle_timeout;        /* keep-alive expiry (and an idle origin's), default 5 s */
     weft_time connect_timeout;     /* default 10 s */

@@ -3,7 +3,8 @@
  *
  * Connections live in one weft_pool per origin; a client-wide semaphore
  * holds one permit per open connection, so the total stays under
- * max_connections. A request takes a connection, writes the request head
+ * max_connections (this loop's share of it under weft_run, as each pool
+ * takes its loop's share of max_per_origin). A request takes a connection, writes the request head
  * and body with one writev, and feeds what arrives to llhttp straight from
  * the connection's read buffer (no copy of the head; the body is copied
  * once into the response). The parser pauses at the end of the response so
@@ -211,6 +212,17 @@ static int janitor(void *arg)
 
 /* ---- the client ----------------------------------------------------------- */
 
+/* This loop's share of a bound, split as weft_pool splits max_size (and so
+ * each origin's max_per_origin): v / loops, at least 1. */
+static unsigned loop_share(unsigned v)
+{
+    int loops = weft_loop_count();
+    if (loops <= 1)
+        return v;
+    unsigned s = v / (unsigned)loops;
+    return s ? s : 1;
+}
+
 static void bg_error(const char *task, int err, void *ctx)
 {
     (void)ctx;
@@ -253,7 +265,7 @@ weft_http_client *weft_http_client_new(const weft_http_client_opts *opts)
     if (!o->user_agent)
         o->user_agent = "weft/0.1";
     cl->tls = o->tls;                     /* else made for the first https origin */
-    weft_sem_init(&cl->total, o->max_connections);
+    weft_sem_init(&cl->total, loop_share(o->max_connections));  /* a client per loop */
     weft_event_init(&cl->has_origins);
     if (!(cl->bg = weft_supervisor_new(bg_error, cl))) {
         weft__free(cl);

@@ -10,7 +10,16 @@
 #include "netutil.h"
 #include "test.h"
 
-struct srv { weft_listener *l; int port, conns, open, max_open; };
+/* open and max_open (connections) count in *counts: the server's own, or
+ * another's when several servers count together; so do all_holding and
+ * all_max_holding, while holding and max_holding (requests to /hold being
+ * answered) are the server's own */
+struct srv {
+    weft_listener *l;
+    int port, conns, open, max_open;
+    int holding, max_holding, all_holding, all_max_holding;
+    struct srv *counts;
+};
 
 static void reply(weft_conn *c, const char *s) { weft_conn_write_all(c, s, strlen(s)); }
 
@@ -29,8 +38,8 @@ static int gzip_of(const char *in, char *out, int cap)
 }
 
 /* answers one request; returns false to close the connection */
-static bool respond(weft_conn *c, const char *method, const char *path, const char *body,
-                    size_t blen)
+static bool respond(struct srv *s, weft_conn *c, const char *method, const char *path,
+                    const char *body, size_t blen)
 {
     char buf[256];
     if (!strcmp(path, "/hello")) {
@@ -106,6 +115,16 @@ static bool respond(weft_conn *c, const char *method, const char *path, const ch
             if (weft_sleep(50 * WEFT_MS) || weft_conn_write_all(c, "x", 1))
                 return false;
         }
+    } else if (!strcmp(path, "/hold")) {     /* keeps the connection busy a moment */
+        struct srv *n = s->counts;
+        if (++s->holding > s->max_holding)
+            s->max_holding = s->holding;
+        if (++n->all_holding > n->all_max_holding)
+            n->all_max_holding = n->all_holding;
+        weft_sleep(20 * WEFT_MS);
+        s->holding--;
+        n->all_holding--;
+        reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     } else if (!strcmp(path, "/redirect")) {
         reply(c, "HTTP/1.1 302 Found\r\nLocation: /hello\r\nContent-Length: 0\r\n\r\n");
     } else if (!strcmp(path, "/loop")) {
@@ -132,8 +151,9 @@ static int serve_conn(void *arg)
     struct srv *s = a[0];
     weft_conn *c = a[1];
     free(a);
-    if (++s->open > s->max_open)
-        s->max_open = s->open;
+    struct srv *n = s->counts;
+    if (++n->open > n->max_open)
+        n->max_open = n->open;
     for (;;) {
         const char *at;
         int n = weft_conn_read_until(c, "\r\n\r\n", 4, 16384, &at);
@@ -171,11 +191,11 @@ static int serve_conn(void *arg)
             if (sz == 0)
                 break;
         }
-        if (!respond(c, method, path, body, blen))
+        if (!respond(s, c, method, path, body, blen))
             break;
     }
 out:
-    s->open--;
+    n->open--;
     weft_conn_close(c);
     return 0;
 }
@@ -199,6 +219,7 @@ static int serve(void *arg)
 static weft_group *start(struct srv *s)
 {
     memset(s, 0, sizeof *s);
+    s->counts = s;
     weft_tcp_listen(&s->l, "127.0.0.1", 0, 0, 0);
     s->port = weft_listener_port(s->l);
     weft_group *g = weft_group_new();
@@ -856,6 +877,119 @@ static int crawler(void *unused)
 }
 static void test_idle_origins_dropped(void **s) { (void)s; RUN(crawler, NULL); }
 
+/* ---- bounds across the loops of weft_run ---------------------------------- */
+
+/* Three servers (three origins) in a thread of their own, counting the
+ * requests they answer at once: each holds a connection the client cannot
+ * use meanwhile, so it counts connections without counting twice one the
+ * client closed while the server has not yet read its end. A byte on the
+ * pipe stops them. */
+enum { ORIGINS = 3 };
+struct thread_srv { struct srv s[ORIGINS]; pthread_t th; int stop[2]; _Atomic int ready; };
+
+static int thread_srv_main(void *arg)
+{
+    struct thread_srv *t = arg;
+    weft_group *g[ORIGINS];
+    for (int i = 0; i < ORIGINS; i++) {
+        g[i] = start(&t->s[i]);
+        t->s[i].counts = &t->s[0];
+    }
+    t->ready = 1;
+    int rc = weft_fd_wait(t->stop[0], WEFT_READ);
+    weft_fd_forget(t->stop[0]);
+    for (int i = 0; i < ORIGINS; i++)
+        stop(&t->s[i], g[i]);
+    return rc;
+}
+
+static void *thread_srv_run(void *arg) { return (void *)(intptr_t)weft_main(thread_srv_main, arg); }
+
+static void thread_srv_start(struct thread_srv *t)
+{
+    memset(t, 0, sizeof *t);
+    assert_int_equal(pipe(t->stop), 0);
+    pthread_create(&t->th, NULL, thread_srv_run, t);
+    for (int i = 0; i < 1000 && !t->ready; i++)   /* bounded: 10 s */
+        usleep(10000);
+    assert_true(t->ready);
+}
+
+static void thread_srv_stop(struct thread_srv *t)
+{
+    void *rc;
+    assert_int_equal(write(t->stop[1], "x", 1), 1);
+    pthread_join(t->th, &rc);
+    close(t->stop[0]);
+    close(t->stop[1]);
+}
+
+struct loops_load { struct thread_srv *t; weft_http_client_opts o; _Atomic int failed; };
+
+/* three requests, each to the next origin */
+static int hold_req(void *arg)
+{
+    void **a = arg;
+    struct loops_load *l = a[1];
+    for (int i = 0; i < ORIGINS; i++) {
+        char u[64];                       /* (url()'s ring is not for threads) */
+        snprintf(u, sizeof u, "http://127.0.0.1:%d/hold", l->t->s[i].port);
+        weft_http_response r;
+        if (weft_http_get(a[0], u, &r) != 0 || r.status != 200)
+            l->failed++;
+        weft_http_response_free(&r);
+    }
+    return 0;
+}
+
+/* each loop: its own client, 20 tasks asking at once */
+static int per_loop(void *arg)
+{
+    struct loops_load *l = arg;
+    weft_http_client *cl = weft_http_client_new(&l->o);
+    if (!cl)
+        return -errno;
+    void *a[2] = { cl, l };
+    weft_group *g = weft_group_new();
+    for (int i = 0; i < 20; i++)
+        weft_spawn(g, hold_req, a, "req");
+    int rc = weft_group_wait(g);
+    weft_http_client_free(cl, WEFT_SEC);
+    return rc;
+}
+
+/* the most requests answered at once: in all, and by the busiest origin */
+static void load_under_run(weft_http_client_opts o, int *all, int *one)
+{
+    struct thread_srv t;
+    thread_srv_start(&t);
+    struct loops_load l = { .t = &t, .o = o };
+    assert_int_equal(weft_run(3, per_loop, &l), 0);
+    assert_int_equal(l.failed, 0);
+    thread_srv_stop(&t);
+    *all = t.s[0].all_max_holding;
+    *one = 0;
+    for (int i = 0; i < ORIGINS; i++)
+        if (t.s[i].max_holding > *one)
+            *one = t.s[i].max_holding;
+}
+
+static void test_bounds_across_loops(void **s)
+{
+    (void)s;
+    int all, one;
+    /* a client per loop, three origins: the bounds the options name hold
+     * for the process (in the first, each origin's share is 2 a loop, so
+     * only the total bound keeps a loop from using 6 at once) */
+    weft_http_client_opts total = { .max_connections = 6 };
+    load_under_run(total, &all, &one);
+    assert_true(all >= 1 && all <= 6);
+    weft_http_client_opts per_origin = { .max_per_origin = 4 };
+    load_under_run(per_origin, &all, &one);
+    assert_true(one >= 1 && one <= 4);
+    assert_true(all <= 3 * 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -870,6 +1004,7 @@ int main(void)
         cmocka_unit_test(test_redirect_credentials),
         cmocka_unit_test(test_decoded_body_limits),
         cmocka_unit_test(test_idle_origins_dropped),
+        cmocka_unit_test(test_bounds_across_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
