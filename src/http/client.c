@@ -201,6 +201,8 @@ static int janitor(void *arg)
 {
     weft_http_client *cl = arg;
     weft_time period = cl->o.idle_timeout < WEFT_SEC ? cl->o.idle_timeout : WEFT_SEC;
+    if (period < 10 * WEFT_MS)
+        period = 10 * WEFT_MS;            /* an origin may outlive its timeout by this */
     for (;;) {
         int rc = cl->origins ? weft_sleep(period) : weft_event_wait(&cl->has_origins);
         if (rc == -ECANCELED)
