@@ -6,8 +6,9 @@
  * connections per origin (scheme, host, port), bounded per origin and in
  * total, like httpx's Limits. An origin left with no connection and no
  * request for idle_timeout is dropped with its pool, so a client that
- * crawls many hosts holds state only for the ones it is using. Every request has a timeout for each phase,
- * each failure with its own code and message (weft_strerror):
+ * crawls many hosts holds state only for the ones it is using. Every
+ * request has a timeout for each phase, each failure with its own code and
+ * message (weft_strerror):
  *
  *   -WEFT_ECONNECT_TIMEOUT "connect timeout"   connecting (and TLS handshake)
  *   -WEFT_EWRITE_TIMEOUT   "write timeout"     sending the request

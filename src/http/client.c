@@ -4,13 +4,13 @@
  * Connections live in one weft_pool per origin; a client-wide semaphore
  * holds one permit per open connection, so the total stays under
  * max_connections (this loop's share of it under weft_run, as each pool
- * takes its loop's share of max_per_origin). A request takes a connection, writes the request head
- * and body with one writev, and feeds what arrives to llhttp straight from
- * the connection's read buffer (no copy of the head; the body is copied
- * once into the response). The parser pauses at the end of the response so
- * bytes after it stay for the next request on a kept-alive connection.
- * Anything that interrupts a request breaks the connection (weft_conn) and
- * it is released as broken, never reused.
+ * takes its loop's share of max_per_origin). A request takes a connection,
+ * writes the request head and body with one writev, and feeds what
+ * arrives to llhttp straight from the connection's read buffer (no copy of
+ * the head; the body is copied once into the response). The parser pauses
+ * at the end of the response so bytes after it stay for the next request
+ * on a kept-alive connection. Anything that interrupts a request breaks
+ * the connection (weft_conn) and it is released as broken, never reused.
  *
  * Origins and the client are reference counted (client_internal.h): a
  * connection or stream still lent when the client is freed keeps its

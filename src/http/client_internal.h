@@ -33,7 +33,8 @@ struct origin {
 };
 
 struct weft_http_client {
-    unsigned refs;                        /* the caller's, each origin's */
+    unsigned refs;                        /* the caller's, each origin's, each
+                                             weft_http_do running */
     bool closing;                         /* weft_http_client_free was called */
     weft_http_client_opts o;
     weft_tls_ctx *tls;
