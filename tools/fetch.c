@@ -4,6 +4,11 @@
  * own whole-request deadline; one JSON line per URL on stdout as it
  * finishes, a live progress bar on stderr when it is a terminal, and a
  * summary at the end.
+ *
+ * stdout may be a pipe whose reader is slow: a write to it could block
+ * the loop (and every request with it). Lines go to a bounded queue that
+ * one writer task empties with write(2) on the blocking pool; fetches
+ * wait for room in the queue, never for the reader.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -29,6 +34,17 @@ static const char usage_text[] =
     "Prints one JSON line per URL; exit 0 when every URL got a response, 1 if any\n"
     "failed, 2 on bad arguments.\n";
 
+/* stdout's queue: lines waiting for the writer task */
+#define OUT_BOUND (1 << 20)               /* bytes queued before fetches wait */
+struct out {
+    char *buf;
+    size_t len, cap;
+    weft_event ready;                     /* lines are waiting */
+    weft_event room;                      /* the queue went below OUT_BOUND */
+    bool done;                            /* no more lines will come */
+    int err;                              /* stdout failed: lines are dropped */
+};
+
 struct fetch {
     char **urls;
     int n, concurrency;
@@ -41,6 +57,7 @@ struct fetch {
     double *ms;                           /* latency per URL */
     weft_http_client *client;
     weft_sem limit;
+    struct out out;
     /* summary tallies: statuses and error messages */
     int status_count[600];
     struct { char msg[192]; int count; } errs[32];
@@ -138,6 +155,84 @@ static void save_body(struct fetch *f, int i, const weft_http_response *r)
     fclose(out);
 }
 
+/* ---- stdout, off the loop ------------------------------------------------- */
+
+struct chunk { const char *p; size_t n; };
+
+/* on the blocking pool: all of it, or the error */
+static int write_stdout(void *arg)
+{
+    struct chunk *c = arg;
+    while (c->n) {
+        ssize_t w = write(STDOUT_FILENO, c->p, c->n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        c->p += w;
+        c->n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Queues one line (and its newline); waits while the queue is full. */
+static int emit(struct out *o, const char *line)
+{
+    size_t n = strlen(line);
+    while (o->len >= OUT_BOUND && !o->err) {
+        weft_event_clear(&o->room);
+        int rc = weft_event_wait(&o->room);
+        if (rc)
+            return rc;
+    }
+    if (o->err)
+        return o->err;
+    if (o->len + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap : 4096;
+        while (cap < o->len + n + 1)
+            cap *= 2;
+        char *b = realloc(o->buf, cap);
+        if (!b)
+            return -ENOMEM;
+        o->buf = b;
+        o->cap = cap;
+    }
+    memcpy(o->buf + o->len, line, n);
+    o->buf[o->len + n] = '\n';
+    o->len += n + 1;
+    weft_event_set(&o->ready);
+    return 0;
+}
+
+/* The writer task: takes the whole queue at a time (fetches refill a fresh
+ * one meanwhile) until done and empty. */
+static int writer(void *arg)
+{
+    struct out *o = arg;
+    for (;;) {
+        if (!o->len) {
+            if (o->done)
+                return 0;
+            weft_event_clear(&o->ready);
+            if (weft_event_wait(&o->ready))
+                return 0;
+            continue;
+        }
+        char *buf = o->buf;
+        struct chunk c = { buf, o->len };
+        o->buf = NULL;
+        o->len = o->cap = 0;
+        weft_event_set(&o->room);
+        int rc = weft_run_blocking(write_stdout, &c);
+        free(buf);
+        if (rc) {
+            o->err = rc;
+            weft_event_set(&o->room);     /* waiters see the error */
+            return rc;
+        }
+    }
+}
+
 struct job { struct fetch *f; int i; };
 
 /* Runs with a permit of f->limit, taken by the spawner (so only N tasks
@@ -173,13 +268,11 @@ static int fetch_one(void *arg)
     }
     weft_http_response_free(&r);
     char *line = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6)) : NULL;
-    if (line) {
-        puts(line);
-        free(line);
-    }
     json_decref(o);
     f->done++;
-    return 0;
+    rc = line ? emit(&f->out, line) : -ENOMEM;
+    free(line);
+    return rc;                            /* (stdout failing ends the run) */
 }
 
 static void draw_progress(struct fetch *f, bool final)
@@ -202,10 +295,8 @@ static void draw_progress(struct fetch *f, bool final)
 static int progress(void *arg)
 {
     struct fetch *f = arg;
-    while (weft_sleep(100 * WEFT_MS) == 0) {
-        fflush(stdout);
+    while (weft_sleep(100 * WEFT_MS) == 0)
         draw_progress(f, false);
-    }
     return 0;
 }
 
@@ -241,9 +332,12 @@ static int run(void *arg)
     if (!(f->client = weft_http_client_new(&o)))
         return -errno;
     weft_sem_init(&f->limit, (unsigned)f->concurrency);
+    weft_event_init(&f->out.ready);
+    weft_event_init(&f->out.room);
     struct job *jobs = calloc((size_t)f->n, sizeof *jobs);
     weft_group *g = weft_group_new(), *bar = f->tty ? weft_group_new() : NULL;
-    if (!jobs || !g)
+    weft_group *out = weft_group_new();
+    if (!jobs || !g || !out || weft_spawn(out, writer, &f->out, "stdout"))
         return -ENOMEM;
     f->t0 = weft_now();
     if (bar)
@@ -257,16 +351,19 @@ static int run(void *arg)
             weft_sem_release(&f->limit);
     }
     int wrc = weft_group_wait(g);
+    f->out.done = true;                   /* the writer empties the queue and ends */
+    weft_event_set(&f->out.ready);
+    int orc = weft_group_wait(out);
+    free(f->out.buf);
     if (bar) {
         weft_group_cancel(bar);
         weft_group_wait(bar);
         draw_progress(f, true);
     }
-    fflush(stdout);
     summary(f);
     weft_http_client_free(f->client, WEFT_SEC);
     free(jobs);
-    return rc ? rc : wrc;
+    return orc ? orc : wrc ? wrc : rc;    /* the cause, before the cancellations */
 }
 
 int weft_cmd_fetch(int argc, char **argv)
@@ -337,7 +434,7 @@ int weft_cmd_fetch(int argc, char **argv)
         f.ms = calloc((size_t)f.n, sizeof *f.ms);
         f.tty = isatty(2);
         rc = f.ms ? weft_main(run, &f) : -ENOMEM;
-        if (rc)
+        if (rc && rc != -EPIPE)           /* a reader that left needs no message */
             fprintf(stderr, "weft fetch: %s\n", weft_strerror(rc));
         status = rc || f.failed ? 1 : 0;
     }

@@ -4,8 +4,11 @@
  * One weft_http_client is shared by every task of a loop ("connection
  * pools, never a client per request"): it keeps a weft_pool of keep-alive
  * connections per origin (scheme, host, port), bounded per origin and in
- * total, like httpx's Limits. Every request has a timeout for each phase,
- * each failure with its own code and message (weft_strerror):
+ * total, like httpx's Limits. An origin left with no connection and no
+ * request for idle_timeout is dropped with its pool, so a client that
+ * crawls many hosts holds state only for the ones it is using. Every
+ * request has a timeout for each phase, each failure with its own code and
+ * message (weft_strerror):
  *
  *   -WEFT_ECONNECT_TIMEOUT "connect timeout"   connecting (and TLS handshake)
  *   -WEFT_EWRITE_TIMEOUT   "write timeout"     sending the request
@@ -19,12 +22,22 @@
  * URL or request; response.error says what), -EPROTO (malformed or hostile
  * response; the connection is discarded), -EMSGSIZE (body or headers over
  * the limit), -ECONNREFUSED, -ECONNRESET, -WEFT_EEOF (closed early),
- * -WEFT_ETLS_VERIFY, -ECANCELED. An HTTP status is not an error.
+ * -WEFT_ETLS_VERIFY, -WEFT_EREDIRECT (below), -WEFT_ECLOSED (client freed),
+ * -ECANCELED. An HTTP status is not an error.
  *
  * A request on a reused keep-alive connection that the server had closed
  * is retried once on a fresh connection, for idempotent methods only. A
  * connection whose request was interrupted (timeout, cancel) is closed,
  * never returned to the pool.
+ *
+ * REDIRECTS (with max_redirects > 0): 301, 302, 303, 307 and 308 with a
+ * Location are followed (303, and 301/302 after a POST, as GET without the
+ * body). The caller's Authorization, Cookie and Proxy-Authorization
+ * headers go only to the request's own origin (scheme, host and port):
+ * they are dropped at the first redirect elsewhere and stay dropped for
+ * the redirects after it. A redirect from https to http fails with
+ * -WEFT_EREDIRECT ("redirect refused"; the 3xx response stays in resp)
+ * unless allow_downgrade is set.
  */
 #ifndef WEFT_HTTP_H
 #define WEFT_HTTP_H
@@ -41,20 +54,31 @@ typedef struct weft_http_header {
     const char *name, *value;
 } weft_http_header;
 
-/* Zero fields take the defaults. */
+/* Zero fields take the defaults.
+ *
+ * The two bounds are for the process, and split the same way: a client
+ * belongs to one loop, so under weft_run (N loops) each loop makes its
+ * own, and each takes max_connections / N open connections in all and
+ * max_per_origin / N to any one origin (at least 1 each, as weft_pool
+ * splits max_size). The process then never has more than
+ * max_connections open, nor more than max_per_origin to one origin, as
+ * long as N does not exceed them (else at most N); a loop cannot borrow
+ * another loop's share. */
 typedef struct weft_http_client_opts {
     unsigned max_connections;      /* in total, default 100 */
-    unsigned max_per_origin;       /* default max_connections */
+    unsigned max_per_origin;       /* to one origin, default max_connections */
     unsigned max_idle_per_origin;  /* keep-alive connections kept, default 20 */
-    weft_time idle_timeout;        /* keep-alive expiry, default 5 s */
+    weft_time idle_timeout;        /* keep-alive expiry (and an idle origin's), default 5 s */
     weft_time connect_timeout;     /* default 10 s */
     weft_time read_timeout;        /* default 30 s */
     weft_time write_timeout;       /* default 30 s */
     weft_time pool_timeout;        /* default 30 s */
     weft_time timeout;             /* whole request, default none (the scope's) */
-    size_t max_body;               /* buffered response body, default 16 MiB */
+    size_t max_body;               /* buffered response body, as sent and as
+                                      decoded: default 16 MiB */
     size_t max_header_bytes;       /* status line + headers, default 64 KiB */
     int max_redirects;             /* 0 (default): redirects are returned, not followed */
+    bool allow_downgrade;          /* follow https -> http redirects (see REDIRECTS) */
     bool no_decompress;            /* true: leave gzip/deflate bodies alone */
     weft_tls_ctx *tls;             /* NULL: a verifying client context */
     const char *user_agent;        /* default "weft/0.1" */
@@ -92,7 +116,11 @@ typedef struct weft_http_response {
  * task before it returns. */
 weft_http_client *weft_http_client_new(const weft_http_client_opts *o);
 
-/* Closes every connection (waiting up to grace for ones in use) and frees. */
+/* Closes every idle connection, waits up to grace for the ones in use,
+ * and frees the client. Requests made after it fail with -WEFT_ECLOSED. A
+ * stream or request still using a connection past grace keeps what it
+ * needs: its connection is closed, and the last of the client freed, when
+ * it ends (weft_http_stream_close). */
 void weft_http_client_free(weft_http_client *c, weft_time grace);
 
 /* Sends req and reads the whole response into resp (which the caller

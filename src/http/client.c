@@ -3,22 +3,53 @@
  *
  * Connections live in one weft_pool per origin; a client-wide semaphore
  * holds one permit per open connection, so the total stays under
- * max_connections. A request takes a connection, writes the request head
- * and body with one writev, and feeds what arrives to llhttp straight from
- * the connection's read buffer (no copy of the head; the body is copied
- * once into the response). The parser pauses at the end of the response so
- * bytes after it stay for the next request on a kept-alive connection.
- * Anything that interrupts a request breaks the connection (weft_conn) and
- * it is released as broken, never reused.
+ * max_connections (this loop's share of it under weft_run, as each pool
+ * takes its loop's share of max_per_origin). A request takes a connection,
+ * writes the request head and body with one writev, and feeds what
+ * arrives to llhttp straight from the connection's read buffer (no copy of
+ * the head; the body is copied once into the response). The parser pauses
+ * at the end of the response so bytes after it stay for the next request
+ * on a kept-alive connection. Anything that interrupts a request breaks
+ * the connection (weft_conn) and it is released as broken, never reused.
+ *
+ * Origins and the client are reference counted (client_internal.h): a
+ * connection or stream still lent when the client is freed keeps its
+ * origin, its pool and the client's memory until it comes back.
  */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "client_internal.h"
+
+/* ---- lifetimes ------------------------------------------------------------ */
+
+void weft__client_hold(weft_http_client *cl) { cl->refs++; }
+
+void weft__client_put(weft_http_client *cl)
+{
+    if (--cl->refs)
+        return;
+    if (cl->own_tls)                      /* no connection uses it any more */
+        weft_tls_ctx_free(cl->tls);
+    weft__free(cl);
+}
+
+static void origin_put(struct origin *o)
+{
+    if (--o->refs) {
+        if (o->refs == 1)
+            o->idle_since = weft_now();   /* (only the list, if on it, holds it) */
+        return;
+    }
+    weft_http_client *cl = o->cl;
+    weft__free(o);
+    weft__client_put(cl);
+}
 
 /* ---- connections ---------------------------------------------------------- */
 
@@ -61,6 +92,7 @@ static int conn_create(void *ctx, void **res)
         return rc;
     }
     h->o = o;
+    o->refs++;                            /* (the acquiring request holds one meanwhile) */
     cl->stats.connections++;
     cl->stats.open++;
     *res = h;
@@ -75,6 +107,7 @@ static void conn_destroy(void *ctx, void *res)
     weft__free(h);
     o->cl->stats.open--;
     weft_sem_release(&o->cl->total);
+    origin_put(o);                        /* may be the last user of o and the client */
 }
 
 /* An idle connection the server closed (or wrote junk on) is not reused. */
@@ -90,21 +123,27 @@ static int conn_check(void *ctx, void *res)
     return n < 0 && errno == EAGAIN ? 0 : -EPIPE;
 }
 
-struct origin *weft__origin_get(weft_http_client *cl, const weft_url *u)
+/* u's origin, with a reference for the caller (origin_put). */
+static int origin_get(weft_http_client *cl, const weft_url *u, struct origin **out)
 {
+    if (cl->closing)
+        return -WEFT_ECLOSED;
     char key[300];
     snprintf(key, sizeof key, "%s://%s:%d", u->scheme, u->host, u->port);
     for (struct origin *o = cl->origins; o; o = o->next)
-        if (strcmp(o->key, key) == 0)
-            return o;
+        if (strcmp(o->key, key) == 0) {
+            o->refs++;
+            *out = o;
+            return 0;
+        }
     if (u->tls && !cl->tls) {             /* OpenSSL contexts cost milliseconds */
         if (!(cl->tls = weft_tls_client_new()))
-            return NULL;
+            return -ENOMEM;
         cl->own_tls = true;
     }
     struct origin *o = weft__calloc(1, sizeof *o);
     if (!o)
-        return NULL;
+        return -ENOMEM;
     memcpy(o->key, key, sizeof key);
     snprintf(o->host, sizeof o->host, "%s", u->host);
     o->port = u->port;
@@ -117,15 +156,74 @@ struct origin *weft__origin_get(weft_http_client *cl, const weft_url *u)
                             .idle_timeout = cl->o.idle_timeout, .check_idle = WEFT_MS,
                             .supervisor = cl->bg };
     if (!(o->pool = weft_pool_new(&pc, &ops, o))) {
+        int rc = errno ? -errno : -ENOMEM;
         weft__free(o);
-        return NULL;
+        return rc;
     }
+    o->refs = 2;                          /* the list's and the caller's */
+    cl->refs++;
     o->next = cl->origins;
     cl->origins = o;
-    return o;
+    weft_event_set(&cl->has_origins);
+    *out = o;
+    return 0;
+}
+
+/* ---- idle origins ---------------------------------------------------------- */
+
+/* Drops the origins that had no connection and no request for idle_timeout,
+ * with their pools and maintenance tasks: a crawler over many hosts keeps
+ * only the ones it uses. They leave the list before their pools close (a
+ * close may wait), so a request meanwhile makes a fresh origin. */
+static void drop_idle(weft_http_client *cl)
+{
+    weft_time now = weft_now();
+    struct origin *idle = NULL, **pp = &cl->origins, *o;
+    while ((o = *pp)) {
+        if (o->refs == 1 && now - o->idle_since >= cl->o.idle_timeout) {
+            *pp = o->next;
+            o->next = idle;
+            idle = o;
+        } else {
+            pp = &o->next;
+        }
+    }
+    while ((o = idle)) {
+        idle = o->next;
+        weft_pool_close(o->pool, 0);      /* nothing is lent: nothing to wait for */
+        origin_put(o);
+    }
+}
+
+/* The client's one background task of its own: sweeps idle origins while
+ * there are any, sleeps on an event while there are none. */
+static int janitor(void *arg)
+{
+    weft_http_client *cl = arg;
+    weft_time period = cl->o.idle_timeout < WEFT_SEC ? cl->o.idle_timeout : WEFT_SEC;
+    if (period < 10 * WEFT_MS)
+        period = 10 * WEFT_MS;            /* an origin may outlive its timeout by this */
+    for (;;) {
+        int rc = cl->origins ? weft_sleep(period) : weft_event_wait(&cl->has_origins);
+        if (rc == -ECANCELED)
+            return 0;                     /* the client is being freed */
+        weft_event_clear(&cl->has_origins);
+        drop_idle(cl);
+    }
 }
 
 /* ---- the client ----------------------------------------------------------- */
+
+/* This loop's share of a bound, split as weft_pool splits max_size (and so
+ * each origin's max_per_origin): v / loops, at least 1. */
+static unsigned loop_share(unsigned v)
+{
+    int loops = weft_loop_count();
+    if (loops <= 1)
+        return v;
+    unsigned s = v / (unsigned)loops;
+    return s ? s : 1;
+}
 
 static void bg_error(const char *task, int err, void *ctx)
 {
@@ -169,28 +267,36 @@ weft_http_client *weft_http_client_new(const weft_http_client_opts *opts)
     if (!o->user_agent)
         o->user_agent = "weft/0.1";
     cl->tls = o->tls;                     /* else made for the first https origin */
-    weft_sem_init(&cl->total, o->max_connections);
+    weft_sem_init(&cl->total, loop_share(o->max_connections));  /* a client per loop */
+    weft_event_init(&cl->has_origins);
     if (!(cl->bg = weft_supervisor_new(bg_error, cl))) {
         weft__free(cl);
         return NULL;
     }
+    int rc = weft_spawn(cl->bg, janitor, cl, "http client janitor");
+    if (rc) {
+        weft_supervisor_close(cl->bg, 0);
+        weft__free(cl);
+        errno = -rc;
+        return NULL;
+    }
+    cl->refs = 1;                         /* the caller's, dropped by free */
     return cl;
 }
 
 void weft_http_client_free(weft_http_client *cl, weft_time grace)
 {
-    if (!cl)
+    if (!cl || cl->closing)
         return;
+    cl->closing = true;                   /* no new origins, no new requests */
     struct origin *o;
     while ((o = cl->origins)) {
         cl->origins = o->next;
-        weft_pool_close(o->pool, grace);
-        weft__free(o);
+        weft_pool_close(o->pool, grace);  /* past grace, a lent connection keeps it */
+        origin_put(o);
     }
     weft_supervisor_close(cl->bg, 0);
-    if (cl->own_tls)
-        weft_tls_ctx_free(cl->tls);
-    weft__free(cl);
+    weft__client_put(cl);                 /* the rest goes with the last stream */
 }
 
 void weft_http_client_stats_get(const weft_http_client *cl, weft_http_client_stats *s)
@@ -320,20 +426,37 @@ int weft__send_pooled(weft_http_client *cl, const weft_url *u, const weft_http_r
                        const char *method, weft_http_response *r, struct origin **o,
                        weft_pooled **ph)
 {
+    *o = NULL;
     *ph = NULL;
-    if (!(*o = weft__origin_get(cl, u)))
-        return -ENOMEM;
+    struct origin *og;
+    int rc = origin_get(cl, u, &og);
+    if (rc)
+        return rc;
     char *head = NULL;
     size_t hlen;
-    int rc = build_head(cl, u, req, method, r, &head, &hlen);
-    if (!rc && (rc = weft_pool_acquire((*o)->pool, ph)) == -WEFT_EPOOL_TIMEOUT)
-        snprintf(r->error, sizeof r->error, "%s", weft_pool_last_error((*o)->pool));
-    if (!rc) {
+    rc = build_head(cl, u, req, method, r, &head, &hlen);
+    if (!rc && (rc = weft_pool_acquire(og->pool, ph)) == -WEFT_EPOOL_TIMEOUT)
+        snprintf(r->error, sizeof r->error, "%s", weft_pool_last_error(og->pool));
+    if (*ph) {
+        *o = og;
         cl->stats.requests++;
         rc = send_request(((struct hconn *)weft_pooled_get(*ph))->c, head, hlen, req, r);
+    } else {
+        origin_put(og);
     }
     weft__free(head);
     return rc;
+}
+
+void weft__conn_done(struct origin *o, weft_pooled *ph, bool keep)
+{
+    if (!o)
+        return;
+    if (keep)
+        weft_pool_release(o->pool, ph);
+    else
+        weft_pool_release_broken(o->pool, ph);
+    origin_put(o);
 }
 
 /* One exchange on one pooled connection. *retry: it failed in a way that
@@ -351,13 +474,9 @@ static int exchange(weft_http_client *cl, const weft_url *u, const weft_http_req
     h->used = true;
     if (rc == 0)
         rc = weft__read_response(cl, h->c, strcmp(method, "HEAD") == 0, r, &keep, &any);
-    if (rc == 0 && keep) {
-        weft_pool_release(o->pool, ph);
-    } else {
-        weft_pool_release_broken(o->pool, ph);
-        *retry = rc && reused && !any && !req->body_read &&
-                 (rc == -EPIPE || rc == -ECONNRESET || rc == -WEFT_EEOF);
-    }
+    weft__conn_done(o, ph, rc == 0 && keep);
+    *retry = rc && reused && !any && !req->body_read &&
+             (rc == -EPIPE || rc == -ECONNRESET || rc == -WEFT_EEOF);
     return rc;
 }
 
@@ -373,17 +492,52 @@ static int resolve_location(weft_url *next, const weft_url *cur, const char *loc
     return weft_url_parse(next, abs);
 }
 
-int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_response *r)
+static bool same_origin(const weft_url *a, const weft_url *b)
 {
-    if (!r)
-        return -EINVAL;
-    memset(r, 0, sizeof *r);
-    if (!cl || !req || !req->url) {
-        snprintf(r->error, sizeof r->error, "no client, request or URL");
-        return -EINVAL;
+    return strcmp(a->scheme, b->scheme) == 0 && strcmp(a->host, b->host) == 0 &&
+           a->port == b->port;
+}
+
+static bool credential(const char *name)
+{
+    return strcasecmp(name, "Authorization") == 0 || strcasecmp(name, "Cookie") == 0 ||
+           strcasecmp(name, "Proxy-Authorization") == 0;
+}
+
+/* The caller's headers without the credentials, for a redirect to another
+ * origin: a copy of the array (the strings stay the caller's) in *kept. */
+static int drop_credentials(weft_http_request *cur, weft_http_header **kept)
+{
+    if (*kept)
+        return 0;                         /* dropped already: they stay dropped */
+    weft_http_header *h = weft__calloc((size_t)cur->nheaders + 1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    int n = 0;
+    for (int i = 0; i < cur->nheaders; i++)
+        if (!credential(cur->headers[i].name))
+            h[n++] = cur->headers[i];
+    cur->headers = *kept = h;
+    cur->nheaders = n;
+    return 0;
+}
+
+/* May the request go on from cur to next? 0, -WEFT_EREDIRECT (an https to
+ * http downgrade the caller did not allow), -ENOMEM. */
+static int redirect_to(weft_http_client *cl, const weft_url *cur, const weft_url *next,
+                       weft_http_request *req, weft_http_header **kept, weft_http_response *r)
+{
+    if (cur->tls && !next->tls && !cl->o.allow_downgrade) {
+        snprintf(r->error, sizeof r->error, "redirect from https to http refused: %s://%s:%d",
+                 next->scheme, next->host, next->port);
+        return -WEFT_EREDIRECT;
     }
-    if (!weft__self())
-        return -EPERM;
+    return same_origin(cur, next) ? 0 : drop_credentials(req, kept);
+}
+
+/* The request and the redirects it is sent on to. */
+static int request(weft_http_client *cl, const weft_http_request *req, weft_http_response *r)
+{
     weft_url *u = weft__malloc(sizeof *u);
     if (!u)
         return -ENOMEM;
@@ -397,6 +551,7 @@ int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_r
     weft_time total = req->timeout ? req->timeout : cl->o.timeout;
     weft_scope_enter(&sc, total ? total : WEFT_FOREVER);
     weft_http_request cur = *req;
+    weft_http_header *kept = NULL;        /* cur's headers once credentials went */
     const char *method = req->method ? req->method : "GET";
     bool retried = false;
     for (;;) {
@@ -423,9 +578,17 @@ int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_r
         if (!redirect || r->redirects >= cl->o.max_redirects)
             break;
         weft_url *next = weft__malloc(sizeof *next);
-        if (!next || resolve_location(next, u, loc)) {
+        if (!next) {
+            rc = -ENOMEM;
+            break;
+        }
+        if (resolve_location(next, u, loc)) {
             weft__free(next);
             break;                        /* not followable: returned as is */
+        }
+        if ((rc = redirect_to(cl, u, next, &cur, &kept, r))) {
+            weft__free(next);
+            break;                        /* the 3xx stays in r */
         }
         if (r->status == 303 || ((r->status == 301 || r->status == 302) &&
                                  strcmp(method, "POST") == 0)) {
@@ -442,8 +605,26 @@ int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_r
     }
     weft_scope_exit(&sc);
     weft__free(u);
+    weft__free(kept);
     if (rc && !r->error[0])
         snprintf(r->error, sizeof r->error, "%s", weft_strerror(rc));
+    return rc;
+}
+
+int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_response *r)
+{
+    if (!r)
+        return -EINVAL;
+    memset(r, 0, sizeof *r);
+    if (!cl || !req || !req->url) {
+        snprintf(r->error, sizeof r->error, "no client, request or URL");
+        return -EINVAL;
+    }
+    if (!weft__self())
+        return -EPERM;
+    weft__client_hold(cl);                /* a free meanwhile leaves it to us */
+    int rc = request(cl, req, r);
+    weft__client_put(cl);
     return rc;
 }
 

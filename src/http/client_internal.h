@@ -15,21 +15,33 @@
 
 #define MAX_HEADERS 128
 
+/* Lifetimes are reference counts, so nothing is freed under a user: an
+ * origin is held by the client's list, by each of its connections (idle
+ * or lent) and by each request or stream using it; it holds its client.
+ * weft_http_client_free closes the pools and drops the caller's and the
+ * list's references; whatever a stream still holds goes with its close. */
 struct origin {
     struct origin *next;
     weft_http_client *cl;
+    unsigned refs;
+    weft_time idle_since;                 /* when only the list held it last */
     char key[300], host[256];
     int port;
     bool tls;
-    weft_pool *pool;
+    weft_pool *pool;                      /* closed once off the list; still
+                                             valid for its lent connections */
 };
 
 struct weft_http_client {
+    unsigned refs;                        /* the caller's, each origin's, each
+                                             weft_http_do running */
+    bool closing;                         /* weft_http_client_free was called */
     weft_http_client_opts o;
     weft_tls_ctx *tls;
     bool own_tls;
     struct origin *origins;
-    weft_group *bg;                       /* the pools' background tasks */
+    weft_event has_origins;               /* wakes the janitor */
+    weft_group *bg;                       /* the pools' background tasks, the janitor */
     weft_sem total;
     weft_http_client_stats stats;
 };
@@ -60,13 +72,17 @@ struct parse {
 };
 
 /* client.c */
-struct origin *weft__origin_get(weft_http_client *cl, const weft_url *u);
-/* Acquires a connection to u's origin and sends the request on it. *ph
- * is set once a connection was acquired (even if sending failed): the
- * caller releases it, broken unless the exchange ends cleanly. */
+void weft__client_hold(weft_http_client *cl);
+void weft__client_put(weft_http_client *cl);     /* the last one frees it */
+/* Acquires a connection to u's origin and sends the request on it. *o and
+ * *ph are set once a connection was acquired (even if sending failed): the
+ * caller gives both back with weft__conn_done; else both are NULL. */
 int weft__send_pooled(weft_http_client *cl, const weft_url *u, const weft_http_request *req,
                       const char *method, weft_http_response *r, struct origin **o,
                       weft_pooled **ph);
+/* Gives back a connection from weft__send_pooled (kept for reuse when
+ * keep, else closed) and the reference to its origin. NULLs are ignored. */
+void weft__conn_done(struct origin *o, weft_pooled *ph, bool keep);
 
 /* client_response.c */
 struct weft__http_resp *weft__resp_store(void);   /* a response's own storage */
@@ -83,5 +99,6 @@ int weft__read_response(weft_http_client *cl, weft_conn *c, bool head_request,
                         weft_http_response *r, bool *keep, bool *any);
 /* gzip and deflate bodies are decoded in place of the raw ones */
 int weft__decode_body(weft_http_client *cl, weft_http_response *r);
+extern size_t weft__zlib_slice;           /* bytes per inflate call, at most */
 
 #endif

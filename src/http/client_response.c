@@ -3,6 +3,8 @@
  * response's own storage, the head and body limits, gzip and deflate.
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,6 +251,47 @@ int weft__read_response(weft_http_client *cl, weft_conn *c, bool head_request,
 }
 
 
+/* zlib counts bytes in uInt (32 bits): a body goes through it in slices
+ * of at most this much (a variable so that tests can make it small) */
+size_t weft__zlib_slice = UINT_MAX;
+
+static uInt zslice(size_t n) { return (uInt)(n < weft__zlib_slice ? n : weft__zlib_slice); }
+
+enum { TRUNCATED = 1 };
+
+/* The decoded body into out (cap bytes, limit at most, plus a NUL's room):
+ * 0, TRUNCATED, -EPROTO (bad data), -EMSGSIZE (limit reached), -ENOMEM. */
+static int inflate_body(z_stream *z, const weft_http_response *r, size_t limit, char **out,
+                        size_t *cap, size_t *len)
+{
+    size_t in = 0;
+    for (;;) {
+        if (*len == *cap) {
+            if (*cap == limit)
+                return -EMSGSIZE;
+            *cap = *cap > limit / 2 ? limit : *cap * 2;
+            char *n = weft__realloc(*out, *cap + 1);
+            if (!n)
+                return -ENOMEM;
+            *out = n;
+        }
+        z->next_in = (Bytef *)r->body + in;
+        z->avail_in = zslice(r->body_len - in);
+        z->next_out = (Bytef *)*out + *len;
+        z->avail_out = zslice(*cap - *len);
+        uInt fed = z->avail_in, room = z->avail_out;
+        int zr = inflate(z, Z_NO_FLUSH);
+        in += fed - z->avail_in;
+        *len += room - z->avail_out;
+        if (zr == Z_STREAM_END)
+            return 0;
+        if (zr != Z_OK && zr != Z_BUF_ERROR)
+            return -EPROTO;
+        if (zr == Z_BUF_ERROR && in == r->body_len && *len < *cap)
+            return TRUNCATED;             /* wants more input: there is none */
+    }
+}
+
 int weft__decode_body(weft_http_client *cl, weft_http_response *r)
 {
     const char *enc = weft_http_header_get(r, "Content-Encoding");
@@ -264,39 +307,21 @@ int weft__decode_body(weft_http_client *cl, weft_http_response *r)
     z_stream z = { 0 };
     if (inflateInit2(&z, wbits) != Z_OK)
         return -ENOMEM;
-    size_t cap = r->body_len * 4 + 1024, len = 0;
+    /* one byte past max_body tells a body over it from one that fills it */
+    size_t max = cl->o.max_body, limit = max < SIZE_MAX - 1 ? max + 1 : SIZE_MAX - 1;
+    size_t guess = r->body_len < (SIZE_MAX - 1024) / 4 ? r->body_len * 4 + 1024 : SIZE_MAX;
+    size_t cap = guess < limit ? guess : limit;
+    size_t len = 0;
     char *out = weft__malloc(cap + 1);
-    int rc = out ? 0 : -ENOMEM;
-    z.next_in = (Bytef *)r->body;
-    z.avail_in = (uInt)r->body_len;
-    while (!rc) {
-        if (len == cap) {
-            if (cap >= cl->o.max_body) {
-                rc = -EMSGSIZE;
-                snprintf(r->error, sizeof r->error, "decoded body over the limit");
-                break;
-            }
-            cap = cap * 2 > cl->o.max_body ? cl->o.max_body : cap * 2;
-            char *n = weft__realloc(out, cap + 1);
-            if (!n) {
-                rc = -ENOMEM;
-                break;
-            }
-            out = n;
-        }
-        z.next_out = (Bytef *)out + len;
-        z.avail_out = (uInt)(cap - len);
-        int zr = inflate(&z, Z_NO_FLUSH);
-        len = cap - z.avail_out;
-        if (zr == Z_STREAM_END)
-            break;
-        if (zr != Z_OK && zr != Z_BUF_ERROR) {
-            rc = -EPROTO;
-            snprintf(r->error, sizeof r->error, "bad %s body: %s", enc, z.msg ? z.msg : "?");
-        } else if (zr == Z_BUF_ERROR && z.avail_in == 0) {
-            rc = -EPROTO;
-            snprintf(r->error, sizeof r->error, "truncated %s body", enc);
-        }
+    int rc = out ? inflate_body(&z, r, limit, &out, &cap, &len) : -ENOMEM;
+    if (rc == -EMSGSIZE || (rc == 0 && len > max)) {
+        rc = -EMSGSIZE;
+        snprintf(r->error, sizeof r->error, "decoded body over the limit");
+    } else if (rc == -EPROTO) {
+        snprintf(r->error, sizeof r->error, "bad %s body: %s", enc, z.msg ? z.msg : "?");
+    } else if (rc == TRUNCATED) {
+        rc = -EPROTO;
+        snprintf(r->error, sizeof r->error, "truncated %s body", enc);
     }
     inflateEnd(&z);
     if (rc) {

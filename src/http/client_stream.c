@@ -12,14 +12,46 @@
 /* ---- streaming responses ---------------------------------------------------- */
 
 struct weft_http_stream {
-    weft_http_client *cl;
-    struct origin *o;
+    struct origin *o;                     /* held until the close */
     weft_pooled *ph;
     struct hconn *h;
     struct parse ps;
     int err;
     char buf[16384];
 };
+
+/* Sends the request and reads the head into r, for the stream st. */
+static int open_stream(weft_http_client *cl, const weft_http_request *req,
+                       weft_http_response *r, weft_http_stream *st)
+{
+    weft_url *u = weft__malloc(sizeof *u);
+    if (!u)
+        return -ENOMEM;
+    int rc = weft_url_parse(u, req->url);
+    if (rc) {
+        snprintf(r->error, sizeof r->error, "bad URL: %s", u->error);
+        weft__free(u);
+        return rc;
+    }
+    const char *method = req->method ? req->method : "GET";
+    rc = weft__send_pooled(cl, u, req, method, r, &st->o, &st->ph);
+    weft__free(u);
+    if (!st->ph)
+        return rc;
+    st->h = weft_pooled_get(st->ph);
+    st->h->used = true;
+    if (rc)
+        return rc;
+    weft__parse_init(&st->ps, cl, r, strcmp(method, "HEAD") == 0);
+    st->ps.streaming = true;
+    st->ps.sbuf = st->buf;
+    st->ps.scap = sizeof st->buf;
+    while ((rc = weft__pump(&st->ps, st->h->c, sizeof st->buf)) == 0)
+        ;
+    if (rc > 0)                           /* paused after the head, or complete */
+        rc = weft__publish_headers(&st->ps);
+    return rc;
+}
 
 int weft_http_open(weft_http_client *cl, const weft_http_request *req, weft_http_response *r,
                    weft_http_stream **out)
@@ -33,34 +65,17 @@ int weft_http_open(weft_http_client *cl, const weft_http_request *req, weft_http
     }
     if (!weft__self())
         return -EPERM;
-    weft_url *u = weft__malloc(sizeof *u);
     weft_http_stream *st = weft__calloc(1, sizeof *st);
-    r->priv_ = weft__resp_store();
-    int rc = u && st && r->priv_ ? weft_url_parse(u, req->url) : -ENOMEM;
-    if (rc == -EINVAL)
-        snprintf(r->error, sizeof r->error, "bad URL: %s", u->error);
-    const char *method = req->method ? req->method : "GET";
+    r->priv_ = st ? weft__resp_store() : NULL;
+    if (!r->priv_) {
+        weft__free(st);
+        snprintf(r->error, sizeof r->error, "%s", weft_strerror(-ENOMEM));
+        return -ENOMEM;
+    }
     weft_scope sc;
     weft_time total = req->timeout ? req->timeout : cl->o.timeout;
     weft_scope_enter(&sc, total ? total : WEFT_FOREVER);
-    if (!rc)
-        rc = weft__send_pooled(cl, u, req, method, r, &st->o, &st->ph);
-    weft__free(u);
-    if (st && st->ph) {
-        st->cl = cl;
-        st->h = weft_pooled_get(st->ph);
-        st->h->used = true;
-    }
-    if (!rc) {
-        weft__parse_init(&st->ps, cl, r, strcmp(method, "HEAD") == 0);
-        st->ps.streaming = true;
-        st->ps.sbuf = st->buf;
-        st->ps.scap = sizeof st->buf;
-        while ((rc = weft__pump(&st->ps, st->h->c, sizeof st->buf)) == 0)
-            ;
-        if (rc > 0)                       /* paused after the head, or complete */
-            rc = weft__publish_headers(&st->ps);
-    }
+    int rc = open_stream(cl, req, r, st);
     weft_scope_exit(&sc);
     if (rc) {
         if (!r->error[0])
@@ -100,12 +115,7 @@ void weft_http_stream_close(weft_http_stream *st)
 {
     if (!st)
         return;
-    if (st->ph) {
-        bool keep = !st->err && st->ps.complete && llhttp_should_keep_alive(&st->ps.p);
-        if (keep)
-            weft_pool_release(st->o->pool, st->ph);
-        else
-            weft_pool_release_broken(st->o->pool, st->ph);
-    }
+    bool keep = !st->err && st->ps.complete && llhttp_should_keep_alive(&st->ps.p);
+    weft__conn_done(st->o, st->ph, keep);  /* may free what the client left */
     weft__free(st);
 }

@@ -89,6 +89,15 @@ for i in $(seq 500); do echo "$U/hello"; done > $T/many
 $WEFT fetch -c 50 -i $T/many >$T/out 2>/dev/null; rc=$?
 check "500 URLs with 50 in flight" test "$(grep -c '"status":200' $T/out)" -eq 500
 
+# a slow reader of stdout does not stall the loop: ~1 MB of lines into a
+# pipe whose reader starts 2 s late (the stall detector names any task that
+# holds the loop for 100 ms, a blocking write included)
+pad=$(head -c 300 /dev/zero | tr '\0' x)
+for i in $(seq 3000); do echo "$U/hello?$pad$i"; done > $T/padded
+$WEFT fetch -c 50 -i $T/padded 2>$T/err | (sleep 2; cat > $T/out)
+check "slow stdout: every line written" test "$(grep -c '"status":200' $T/out)" -eq 3000
+check "slow stdout: the loop never stalled" bash -c "! grep -q 'stall' $T/err"
+
 # the progress bar, under a pseudo-terminal
 script -qfec "$WEFT fetch -c 5 -i $T/many" /dev/null >$T/tty 2>&1 </dev/null; rc=$?
 check "progress bar on a terminal" grep -q "500/500" $T/tty

@@ -97,10 +97,126 @@ static void test_openssl_s_server(void **s)
     s_server_stop(pid);
 }
 
+/* ---- an https origin that redirects to http ------------------------------ */
+
+static int h_down(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)q;
+    weft_http_res_status(r, 302);
+    return weft_http_res_header(r, "Location", ctx);
+}
+
+static int h_creds(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)ctx;
+    const char *a = weft_http_req_header(q, "Authorization");
+    return weft_http_res_body(r, a ? a : "-", strlen(a ? a : "-"));
+}
+
+struct tls_conn { weft_http_server *s; weft_conn *c; weft_tls_ctx *ctx; };
+
+static int tls_serve_conn(void *arg)
+{
+    struct tls_conn *t = arg;
+    int rc = weft_tls_accept(t->c, t->ctx);
+    if (rc == 0)
+        weft_http_serve_conn(t->s, t->c);     /* closes c */
+    else
+        weft_conn_close(t->c);
+    free(t);
+    return 0;
+}
+
+struct tls_srv { weft_http_server *s; weft_listener *l; weft_tls_ctx *ctx; };
+
+static int tls_accept_loop(void *arg)
+{
+    struct tls_srv *v = arg;
+    weft_group *g = weft_group_new();
+    weft_conn *c;
+    while (weft_accept(v->l, &c, NULL) == 0) {
+        struct tls_conn *t = malloc(sizeof *t);
+        *t = (struct tls_conn){ v->s, c, v->ctx };
+        weft_spawn(g, tls_serve_conn, t, "https conn");
+    }
+    weft_group_cancel(g);
+    return weft_group_wait(g);
+}
+
+static int plain_serve(void *arg)
+{
+    void **a = arg;
+    return weft_http_serve(a[0], a[1]);
+}
+
+static int downgrade(void *unused)
+{
+    (void)unused;
+    /* http://127.0.0.1:P/creds, plain */
+    weft_http_server *plain = weft_http_server_new(NULL);
+    weft_http_server_route(plain, "GET", "/creds", h_creds, NULL);
+    weft_listener *pl;
+    EXPECT_EQ(weft_tcp_listen(&pl, "127.0.0.1", 0, 0, 0), 0);
+    char target[64];
+    snprintf(target, sizeof target, "http://127.0.0.1:%d/creds", weft_listener_port(pl));
+    void *pa[2] = { plain, pl };
+    weft_group *pg = weft_group_new();
+    weft_spawn(pg, plain_serve, pa, "http server");
+    /* https://localhost:Q/down redirects there */
+    weft_http_server *secure = weft_http_server_new(NULL);
+    weft_http_server_route(secure, "GET", "/down", h_down, target);
+    struct tls_srv v = { secure, NULL, weft_tls_server_new(cert_file, key_file) };
+    EXPECT_EQ(weft_tcp_listen(&v.l, "127.0.0.1", 0, 0, 0), 0);
+    weft_group *sg = weft_group_new();
+    weft_spawn(sg, tls_accept_loop, &v, "https server");
+    char u[64];
+    snprintf(u, sizeof u, "https://localhost:%d/down", weft_listener_port(v.l));
+
+    weft_tls_ctx *tls = weft_tls_client_new();
+    EXPECT_EQ(weft_tls_ctx_load_ca(tls, cert_file), 0);
+    weft_http_header auth[] = { { "Authorization", "Bearer secret" } };
+    weft_http_request req = { .url = u, .headers = auth, .nheaders = 1 };
+    weft_http_response r;
+
+    /* refused by default, with the redirect kept for the caller to see */
+    weft_http_client_opts o = { .tls = tls, .max_redirects = 3 };
+    weft_http_client *cl = weft_http_client_new(&o);
+    int rc = weft_http_do(cl, &req, &r);
+    EXPECT_EQ(rc, -WEFT_EREDIRECT);
+    EXPECT(strcmp(weft_strerror(rc), "redirect refused") == 0);
+    EXPECT(strstr(r.error, "https to http") != NULL);
+    EXPECT_EQ(r.status, 302);
+    EXPECT_EQ(r.redirects, 0);
+    weft_http_response_free(&r);
+    weft_http_client_free(cl, WEFT_SEC);
+
+    /* followed when allowed, without the credentials */
+    o.allow_downgrade = true;
+    cl = weft_http_client_new(&o);
+    EXPECT_EQ(weft_http_do(cl, &req, &r), 0);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.redirects, 1);
+    EXPECT(r.body && strcmp(r.body, "-") == 0);
+    weft_http_response_free(&r);
+    weft_http_client_free(cl, WEFT_SEC);
+    weft_tls_ctx_free(tls);
+
+    weft_http_server_shutdown(plain);
+    EXPECT_EQ(weft_group_wait(pg), 0);
+    weft_listener_close(v.l);
+    EXPECT_EQ(weft_group_wait(sg), 0);
+    weft_http_server_free(plain);
+    weft_http_server_free(secure);
+    weft_tls_ctx_free(v.ctx);
+    return 0;
+}
+static void test_https_to_http_redirect(void **s) { (void)s; RUN(downgrade, NULL); }
+
 int main(void)
 {
     make_certs();
     const struct CMUnitTest tests[] = { cmocka_unit_test(test_https),
+                                        cmocka_unit_test(test_https_to_http_redirect),
                                         cmocka_unit_test(test_openssl_s_server) };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     remove_certs();
