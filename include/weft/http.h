@@ -58,9 +58,10 @@ typedef struct weft_http_header {
  *
  * The two bounds are for the process, and split the same way: a client
  * belongs to one loop, so under weft_run (N loops) each loop makes its
- * own, and each takes max_connections / N open connections in all and
- * max_per_origin / N to any one origin (at least 1 each, as weft_pool
- * splits max_size). The process then never has more than
+ * own, and each takes its share of max_connections open connections in
+ * all and of max_per_origin to any one origin (v / N, the remainder to
+ * the lowest loops, at least 1 each, as weft_pool splits max_size). The
+ * process then never has more than
  * max_connections open, nor more than max_per_origin to one origin, as
  * long as N does not exceed them (else at most N); a loop cannot borrow
  * another loop's share. */

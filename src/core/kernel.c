@@ -38,3 +38,12 @@ void weft__suspend_allow(void)
     if (weft__cur_loop && weft__cur_loop->cur)
         weft__cur_loop->cur->nosuspend = NULL;
 }
+
+unsigned weft__loop_share(unsigned v, unsigned floor)
+{
+    weft__loop *l = weft__cur_loop;
+    if (!l || l->count <= 1 || !v)
+        return v;
+    unsigned n = (unsigned)l->count, s = v / n + ((unsigned)l->index < v % n);
+    return s > floor ? s : floor;
+}

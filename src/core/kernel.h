@@ -66,6 +66,11 @@ int weft__owner_check(uint64_t owner);
 void weft__suspend_forbid(const char *what);
 void weft__suspend_allow(void);
 
+/* This loop's part of a process-wide count v (a pool's max_size): v split
+ * over weft_run's loops, the remainder to the lowest ones, so the parts
+ * add up to v exactly; but at least `floor`. v itself outside weft_run. */
+unsigned weft__loop_share(unsigned v, unsigned floor);
+
 /* ---- deadlines --------------------------------------------------------- */
 /* now + timeout, saturating at WEFT_FOREVER (which timeout may be). */
 weft_time weft__after(weft_time timeout);

@@ -216,15 +216,6 @@ static int janitor(void *arg)
 
 /* This loop's share of a bound, split as weft_pool splits max_size (and so
  * each origin's max_per_origin): v / loops, at least 1. */
-static unsigned loop_share(unsigned v)
-{
-    int loops = weft_loop_count();
-    if (loops <= 1)
-        return v;
-    unsigned s = v / (unsigned)loops;
-    return s ? s : 1;
-}
-
 static void bg_error(const char *task, int err, void *ctx)
 {
     (void)ctx;
@@ -234,7 +225,7 @@ static void bg_error(const char *task, int err, void *ctx)
 
 weft_http_client *weft_http_client_new(const weft_http_client_opts *opts)
 {
-    if (!weft__self()) {
+    if (!weft_self()) {
         errno = EPERM;
         return NULL;
     }
@@ -267,7 +258,7 @@ weft_http_client *weft_http_client_new(const weft_http_client_opts *opts)
     if (!o->user_agent)
         o->user_agent = "weft/0.1";
     cl->tls = o->tls;                     /* else made for the first https origin */
-    weft_sem_init(&cl->total, loop_share(o->max_connections));  /* a client per loop */
+    weft_sem_init(&cl->total, weft__loop_share(o->max_connections, 1));  /* a client per loop */
     weft_event_init(&cl->has_origins);
     if (!(cl->bg = weft_supervisor_new(bg_error, cl))) {
         weft__free(cl);
@@ -620,7 +611,7 @@ int weft_http_do(weft_http_client *cl, const weft_http_request *req, weft_http_r
         snprintf(r->error, sizeof r->error, "no client, request or URL");
         return -EINVAL;
     }
-    if (!weft__self())
+    if (!weft_self())
         return -EPERM;
     weft__client_hold(cl);                /* a free meanwhile leaves it to us */
     int rc = request(cl, req, r);

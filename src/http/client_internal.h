@@ -7,7 +7,7 @@
 #include <llhttp.h>
 #include <stdbool.h>
 
-#include "../core/internal.h"
+#include "../core/kernel.h"
 #include "internal.h"
 #include "weft/http.h"
 #include "weft/pool.h"

@@ -63,7 +63,7 @@ int weft_http_open(weft_http_client *cl, const weft_http_request *req, weft_http
         snprintf(r->error, sizeof r->error, "no client, request, URL or stream");
         return -EINVAL;
     }
-    if (!weft__self())
+    if (!weft_self())
         return -EPERM;
     weft_http_stream *st = weft__calloc(1, sizeof *st);
     r->priv_ = st ? weft__resp_store() : NULL;

@@ -204,10 +204,10 @@ int weft_http_serve(weft_http_server *s, weft_listener *l)
     weft_sem_init(&sv.conns, s->o.max_connections);
     weft_event_init(&sv.stop);
     weft_group *ctl = weft_group_new();
-    if (!ctl)
-        return -ENOMEM;
-    if (!(sv.conn_tasks = weft_group_new())) {
-        weft_group_wait(ctl);
+    if (!ctl || !(sv.conn_tasks = weft_group_new())) {
+        if (ctl)
+            weft_group_wait(ctl);
+        weft_listener_close(l);           /* it is ours whatever happens (http.h) */
         return -ENOMEM;
     }
     int rc = weft_spawn(ctl, stop_task, &sv, "http-stop");

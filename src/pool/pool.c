@@ -204,13 +204,16 @@ static void backed_off(weft_pool *p, int err)
              p->name, weft_strerror(err), (double)p->backoff / WEFT_SEC);
 }
 
-/* A create failed: the waiters that nothing pending (a creator still
- * running, a resource in use) can serve get its error now, in order. */
+/* A create failed: the first waiter (the one it was made for, or the one
+ * now first in line) gets its error, and so do the waiters that nothing
+ * pending (a creator still running, a resource in use) can serve. */
 static void fail_waiters(weft_pool *p, int err)
 {
     unsigned linked = 0;
     for (struct weft__waiter *w = weft__wq_first(&p->waiters); w; w = w->next)
         linked++;
+    if (linked && weft__wq_wake_one(&p->waiters, err))
+        linked--;
     for (; linked > p->ncreating + p->nused; linked--)
         weft__wq_wake_one(&p->waiters, err);
 }
@@ -569,17 +572,6 @@ static weft_metric *metric(int kind, const char *family, const char *pool, const
                      : weft_histogram(name, help, bounds, sizeof bounds / sizeof *bounds);
 }
 
-/* This loop's part of a process-wide size: v split over the loops, the
- * remainder to the lowest ones, so the parts add up to v exactly; at least
- * floor (1 for max_size and max_idle: pool.h says so). */
-static unsigned share(unsigned v, int index, int loops, unsigned floor)
-{
-    if (loops <= 1 || !v)
-        return v;
-    unsigned s = v / (unsigned)loops + ((unsigned)index < v % (unsigned)loops);
-    return s > floor ? s : floor;
-}
-
 weft_pool *weft_pool_new(const weft_pool_config *cfg, const weft_pool_ops *ops, void *ctx)
 {
     weft_task *self = weft_self();
@@ -607,9 +599,9 @@ weft_pool *weft_pool_new(const weft_pool_config *cfg, const weft_pool_ops *ops, 
     p->ops = *ops;
     p->ctx = ctx;
     snprintf(p->name, sizeof p->name, "%s", cfg->name && *cfg->name ? cfg->name : "pool");
-    p->max = share(max, index, loops, 1);
-    p->min = share(cfg->min_size, index, loops, 0);
-    p->max_idle = cfg->max_idle ? share(cfg->max_idle, index, loops, 1) : p->max;
+    p->max = weft__loop_share(max, 1);    /* pool.h: 1 each at least */
+    p->min = weft__loop_share(cfg->min_size, 0);
+    p->max_idle = cfg->max_idle ? weft__loop_share(cfg->max_idle, 1) : p->max;
     if (loops > 1 && max < (unsigned)loops && index == 0)
         weft_log(WEFT_LOG_WARN, "pool '%s': max_size %u is below the %d loops: each loop "
                  "gets 1, %d in all", p->name, max, loops, loops);
