@@ -54,7 +54,7 @@ tsan: bootstrap
 
 VG_TESTS = core_selftest core/core_task core/core_scope core/core_group core/core_sync \
            core/core_chan core/core_fd core/core_blocking core/core_services \
-           net/net_tcp net/net_dns net/net_tls pool/pool_pool \
+           net/net_tcp net/net_conn net/net_listener net/net_dns net/net_tls pool/pool_pool \
            http/http_url http/http_client http/http_https http/http_router http/http_server \
            http/http_soak
 valgrind: build
