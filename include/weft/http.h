@@ -117,11 +117,13 @@ typedef struct weft_http_response {
  * task before it returns. */
 weft_http_client *weft_http_client_new(const weft_http_client_opts *o);
 
-/* Closes every idle connection, waits up to grace for the ones in use,
- * and frees the client. Requests made after it fail with -WEFT_ECLOSED. A
- * stream or request still using a connection past grace keeps what it
- * needs: its connection is closed, and the last of the client freed, when
- * it ends (weft_http_stream_close). */
+/* Closes every idle connection, waits up to grace (in all) for the ones in
+ * use, and frees the client: c must not be used by the caller afterwards.
+ * A request of another task still running in c ends with -WEFT_ECLOSED
+ * where it would have needed a new connection. A stream or request still
+ * using a connection past grace keeps what it needs: its connection is
+ * closed, and the last of the client freed, when it ends
+ * (weft_http_stream_close). */
 void weft_http_client_free(weft_http_client *c, weft_time grace);
 
 /* Sends req and reads the whole response into resp (which the caller

@@ -53,9 +53,24 @@ static void origin_put(struct origin *o)
 
 /* ---- connections ---------------------------------------------------------- */
 
+static int conn_connect(struct origin *o, void **res);
+
+/* Runs in the pool's creator task, which outlives the request that asked
+ * for it: it holds its own reference to the origin (kept by the new
+ * connection, dropped on failure), so neither the janitor nor
+ * weft_http_client_free can free the origin under it. */
 static int conn_create(void *ctx, void **res)
 {
     struct origin *o = ctx;
+    o->refs++;
+    int rc = conn_connect(o, res);
+    if (rc)
+        origin_put(o);                    /* may be the last user of o and the client */
+    return rc;
+}
+
+static int conn_connect(struct origin *o, void **res)
+{
     weft_http_client *cl = o->cl;
     int rc = weft_sem_try_acquire(&cl->total);  /* the total bound */
     if (rc) {
@@ -91,8 +106,7 @@ static int conn_create(void *ctx, void **res)
         weft_sem_release(&cl->total);
         return rc;
     }
-    h->o = o;
-    o->refs++;                            /* (the acquiring request holds one meanwhile) */
+    h->o = o;                             /* with conn_create's reference */
     cl->stats.connections++;
     cl->stats.open++;
     *res = h;
@@ -214,8 +228,6 @@ static int janitor(void *arg)
 
 /* ---- the client ----------------------------------------------------------- */
 
-/* This loop's share of a bound, split as weft_pool splits max_size (and so
- * each origin's max_per_origin): v / loops, at least 1. */
 static void bg_error(const char *task, int err, void *ctx)
 {
     (void)ctx;
@@ -280,10 +292,12 @@ void weft_http_client_free(weft_http_client *cl, weft_time grace)
     if (!cl || cl->closing)
         return;
     cl->closing = true;                   /* no new origins, no new requests */
+    weft_time until = weft_now() + (grace > 0 ? grace : 0);
     struct origin *o;
     while ((o = cl->origins)) {
         cl->origins = o->next;
-        weft_pool_close(o->pool, grace);  /* past grace, a lent connection keeps it */
+        weft_time left = until - weft_now();   /* one grace for all, not one each */
+        weft_pool_close(o->pool, left > 0 ? left : 0);  /* past it, a lent one keeps o */
         origin_put(o);
     }
     weft_supervisor_close(cl->bg, 0);

@@ -17,7 +17,9 @@
 
 /* Lifetimes are reference counts, so nothing is freed under a user: an
  * origin is held by the client's list, by each of its connections (idle
- * or lent) and by each request or stream using it; it holds its client.
+ * or lent), by each connection being created (the pool's creator task
+ * outlives the request that asked) and by each request or stream using
+ * it; it holds its client.
  * weft_http_client_free closes the pools and drops the caller's and the
  * list's references; whatever a stream still holds goes with its close. */
 struct origin {

@@ -992,6 +992,68 @@ static void test_bounds_across_loops(void **s)
     assert_true(all <= 3 * 4);
 }
 
+/* Found by review: a connection being created holds its origin. The
+ * pool's creator task outlives the request that asked for it; with the
+ * client freed meanwhile it read the freed origin (ASan). */
+static int hold_y(void *arg)
+{
+    weft_conn *c;
+    if (weft_accept(arg, &c, NULL))
+        return 0;
+    const char *line;
+    if (weft_conn_read_until(c, "\r\n\r\n", 4, 8192, &line) > 0) {
+        static const char head[] = "HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n0123456789";
+        weft_conn_write_all(c, head, sizeof head - 1);
+        weft_sleep(10 * WEFT_SEC);            /* until cancelled */
+    }
+    weft_conn_close(c);
+    return 0;
+}
+
+static weft_http_client *create_cl;
+static char create_x_url[64];
+static int request_x(void *unused)
+{
+    (void)unused;
+    weft_http_request rq = { .url = create_x_url, .timeout = 50 * WEFT_MS };
+    weft_http_response r;
+    int rc = weft_http_do(create_cl, &rq, &r);
+    weft_http_response_free(&r);
+    return rc == -ETIMEDOUT ? 0 : rc ? rc : -EPROTO;
+}
+
+static int create_outlives_client(void *unused)
+{
+    (void)unused;
+    weft_listener *ly, *lx;                   /* x never accepts: connects, silence */
+    EXPECT_EQ(weft_tcp_listen(&ly, "127.0.0.1", 0, 0, 0), 0);
+    EXPECT_EQ(weft_tcp_listen(&lx, "127.0.0.1", 0, 0, 0), 0);
+    snprintf(create_x_url, sizeof create_x_url, "http://127.0.0.1:%d/", weft_listener_port(lx));
+    char y_url[64];
+    snprintf(y_url, sizeof y_url, "http://127.0.0.1:%d/", weft_listener_port(ly));
+    weft_group *srv = weft_group_new();
+    weft_spawn(srv, hold_y, ly, "y");
+    weft_http_client_opts o = { .max_connections = 1 };
+    create_cl = weft_http_client_new(&o);
+    weft_http_request rq = { .url = y_url };
+    weft_http_response r;
+    weft_http_stream *st;
+    EXPECT_EQ(weft_http_open(create_cl, &rq, &r, &st), 0);   /* holds the one permit */
+    weft_group *g = weft_group_new();
+    weft_spawn(g, request_x, NULL, "x");
+    EXPECT_EQ(weft_group_wait(g), 0);         /* x gave up; its create waits for a permit */
+    weft_http_stream_close(st);               /* unfinished: the permit goes to x's create */
+    weft_http_response_free(&r);
+    weft_http_client_free(create_cl, 0);
+    weft_sleep(50 * WEFT_MS);                 /* the creator runs, holding its origin */
+    weft_group_cancel(srv);
+    EXPECT_EQ(weft_group_wait(srv), 0);
+    weft_listener_close(ly);
+    weft_listener_close(lx);
+    return 0;
+}
+static void test_create_outlives_client(void **s) { (void)s; RUN(create_outlives_client, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1007,6 +1069,7 @@ int main(void)
         cmocka_unit_test(test_decoded_body_limits),
         cmocka_unit_test(test_idle_origins_dropped),
         cmocka_unit_test(test_bounds_across_loops),
+        cmocka_unit_test(test_create_outlives_client),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
