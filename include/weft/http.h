@@ -175,8 +175,10 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  *
  *   request line + headers over max_header_bytes, or > max_headers,
  *   a chunked body's trailer section over max_header_bytes           431
- *   body over max_body                                               413
- *   malformed, Content-Length with Transfer-Encoding, conflicting or
+ *   body over max_body, or chunk lines over max_body + max_header_bytes
+ *   in all (extensions cannot carry gigabytes around a small body)   413
+ *   malformed, Content-Length with Transfer-Encoding (even an empty
+ *   one), Transfer-Encoding in an HTTP/1.0 request, conflicting or
  *   repeated Content-Length, obsolete line folding, bare LF, HTTP/1.1
  *   without Host (or with two), chunked framing other than RFC 9112's
  *   (anything but CRLF after a chunk's line or data, a bad size,

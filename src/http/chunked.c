@@ -244,6 +244,10 @@ long weft__chunked_feed(struct weft__chunked *k, const char *in, size_t n, const
             rc = line_byte(k, c);
             if (!rc && c != '\r' && ++k->line > k->max_line)
                 rc = fail(k, -EPROTO, "chunk line too long");
+            /* and all lines together: extensions cannot carry gigabytes
+             * around a small body (CVE-2024-22019) */
+            else if (!rc && c != '\r' && ++k->framing > k->max_body + k->max_line)
+                rc = fail(k, -EMSGSIZE, "chunk framing too large");
         }
         if (rc)
             return rc;

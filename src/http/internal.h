@@ -59,12 +59,14 @@ struct weft__chunked {
     uint64_t size;                /* the chunk's size, then its bytes still to come */
     uint64_t total, max_body;     /* data bytes announced so far, and their limit */
     size_t line, max_line;        /* bytes of the chunk line or trailer section */
+    uint64_t framing;             /* bytes of all chunk lines: max_body + max_line */
     int state;
     const char *why;              /* what was wrong, after an error */
 };
 
 /* A reader for one body: at most max_body bytes of data, chunk lines
- * (size and extensions) and the trailer section each at most max_line. */
+ * (size and extensions) and the trailer section each at most max_line,
+ * all chunk lines together at most max_body + max_line (-EMSGSIZE). */
 void weft__chunked_init(struct weft__chunked *k, uint64_t max_body, size_t max_line);
 
 /* Reads framing from in[0..n) up to the first chunk data, the end of the

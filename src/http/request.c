@@ -94,15 +94,23 @@ static int on_headers(llhttp_t *p)
     if (p->method == HTTP_CONNECT)
         return limit(q, 501, "CONNECT is not supported");
     p->upgrade = 0;                       /* no protocol switch: what follows is HTTP */
-    const char *te = p->flags & F_TRANSFER_ENCODING ? weft__head_get(&q->hd, "Transfer-Encoding")
-                                                    : NULL;
+    int hosts = 0;
+    const char *te = NULL;                /* also when empty: llhttp flags no empty value */
+    for (int i = 0; i < q->hd.n; i++) {
+        const char *name = q->hd.buf + q->hd.idx[i].name;
+        hosts += strcasecmp(name, "Host") == 0;
+        if (!te && strcasecmp(name, "Transfer-Encoding") == 0)
+            te = q->hd.buf + q->hd.idx[i].value;
+    }
+    /* RFC 9112 6.1: a 1.0 message with Transfer-Encoding is faulty framing */
+    if (te && p->http_minor == 0)
+        return limit(q, 400, "Transfer-Encoding in an HTTP/1.0 request");
+    if (te && (p->flags & F_CONTENT_LENGTH))
+        return limit(q, 400, "Content-Length with Transfer-Encoding");
     if (te && strcasecmp(te, "chunked") != 0)
         return limit(q, 501, "unsupported Transfer-Encoding");
     if ((p->flags & F_CONTENT_LENGTH) && p->content_length > q->s->o.max_body)
         return limit(q, 413, "request body too large");
-    int hosts = 0;
-    for (int i = 0; i < q->hd.n; i++)
-        hosts += strcasecmp(q->hd.buf + q->hd.idx[i].name, "Host") == 0;
     if (hosts > 1 || (hosts == 0 && p->http_minor >= 1))       /* major is 1 here */
         return limit(q, 400, hosts ? "more than one Host header" : "no Host header");
     const char *expect = weft__head_get(&q->hd, "Expect");

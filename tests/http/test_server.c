@@ -908,6 +908,42 @@ static int api(void *unused)
 }
 static void test_middleware_json_streaming(void **s) { (void)s; RUN(api, NULL); }
 
+/* Found by review: framing that RFC 9112 calls faulty, and framing bytes
+ * that count against nothing (CVE-2024-22019 class). */
+static int framing_faults(void *unused)
+{
+    (void)unused;
+    struct srv v;
+    weft_group *g = start(&v);
+    /* 6.1: Transfer-Encoding in a 1.0 request (was de-chunked, kept alive) */
+    char *out = rawz(v.port, "POST /echo HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+                             "GET /users/1 HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT(strncmp(out, "HTTP/1.1 400 ", 13) == 0 && !strstr(out, "user 1"));
+    /* an empty Transfer-Encoding beside Content-Length (framed by the
+     * length, as if TE were absent) */
+    out = rawz(v.port, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n"
+                       "Content-Length: 3\r\n\r\nabc");
+    EXPECT(strncmp(out, "HTTP/1.1 400 ", 13) == 0);
+    /* extensions: each line under the line limit, together far over it */
+    static char flood[16384];
+    size_t n = (size_t)snprintf(flood, sizeof flood, "POST /echo HTTP/1.1\r\nHost: x\r\n"
+                                "Transfer-Encoding: chunked\r\n\r\n");
+    for (int c = 0; c < 3; c++) {
+        flood[n++] = '1';
+        flood[n++] = ';';
+        memset(flood + n, 'e', 4000);
+        n += 4000;
+        memcpy(flood + n, "\r\nx\r\n", 5);
+        n += 5;
+    }
+    out = raw(v.port, flood, n, false);
+    EXPECT(strncmp(out, "HTTP/1.1 413 ", 13) == 0);
+    stop(&v, g);
+    return 0;
+}
+static void test_framing_faults(void **s) { (void)s; RUN(framing_faults, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -923,6 +959,7 @@ int main(void)
         cmocka_unit_test(test_slow_body_outlasts_header_timeout),
         cmocka_unit_test(test_idle_and_draining_do_not_poll),
         cmocka_unit_test(test_middleware_json_streaming),
+        cmocka_unit_test(test_framing_faults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
