@@ -23,7 +23,8 @@
  *                    1xx (a proxy never passes an interim answer, least of
  *                    all 101 Switching Protocols, on as its final one), 403
  *                    for an upstream not on the allow-list (--proxy-allow;
- *                    by default only this service itself: no open relay)
+ *                    by default none: no open relay, and no way around a
+ *                    front end that denies this service's own /metrics)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,8 +50,8 @@ static const char usage_text[] =
     "  --proxy-allow HOST[:PORT],...\n"
     "                 the upstreams /proxy may fetch from (a host without a port: any\n"
     "                 port; IPv6 in brackets; repeatable; \"\" for none); others get\n"
-    "                 403. Default: only this service itself (127.0.0.1, localhost,\n"
-    "                 [::1] and HOST, at PORT)\n";
+    "                 403. Default: none (allowing this service itself would let\n"
+    "                 /proxy reach what a front end denies, /metrics say)\n";
 
 #define MAX_ALLOW 64
 
@@ -63,7 +64,6 @@ struct service {
     weft_http_server *server;
     struct upstream allow[MAX_ALLOW];     /* for /proxy */
     int nallow;
-    bool allow_set;                       /* --proxy-allow given */
 };
 
 /* per loop: the shared client for /proxy, the supervisor for events, and
@@ -519,10 +519,10 @@ static int loop_main(void *arg)
                "  curl http://%s:%d/users/42\n"
                "  curl -H 'Content-Type: application/json' -d '{\"type\":\"signup\",\"user_id\":42}'"
                " http://%s:%d/events\n"
-               "  curl 'http://%s:%d/proxy?url=http://%s:%d/json'\n"
+               "  curl 'http://%s:%d/proxy?url=http://example.com/' (with --proxy-allow example.com)\n"
                "  curl http://%s:%d/healthz\n  curl http://%s:%d/metrics\n",
                h, p, weft_loop_count(), weft_loop_count() > 1 ? "s" : "", sv->db_path, h, p, h, p,
-               h, p, h, p, h, p, h, p, h, p, h, p);
+               h, p, h, p, h, p, h, p, h, p);
         fflush(stdout);
         g = weft_group_new();
         weft_spawn(g, on_signal, sv, "signals");
@@ -586,7 +586,6 @@ int weft_cmd_serve(int argc, char **argv)
             sv.db_path = optarg;
             break;
         case 'a':
-            sv.allow_set = true;
             if (allow_list(&sv, optarg)) {
                 fprintf(stderr, "weft serve: --proxy-allow needs HOST[:PORT],... (at most %d), "
                                 "not '%s'\n%s", MAX_ALLOW, optarg, usage_text);
@@ -604,17 +603,6 @@ int weft_cmd_serve(int argc, char **argv)
     if (optind < argc) {
         fprintf(stderr, "weft serve: unexpected argument '%s'\n%s", argv[optind], usage_text);
         return 2;
-    }
-    if (!sv.allow_set) {                  /* /proxy may reach this service, nothing else */
-        char self[300];
-        snprintf(self, sizeof self, "127.0.0.1:%d,localhost:%d,[::1]:%d", sv.port, sv.port,
-                 sv.port);
-        allow_list(&sv, self);
-        if (*sv.host) {
-            snprintf(self, sizeof self, strchr(sv.host, ':') ? "[%s]:%d" : "%s:%d", sv.host,
-                     sv.port);
-            allow_list(&sv, self);
-        }
     }
     /* the signals go to the signalfd of loop 0, whichever thread gets them */
     sigset_t set;

@@ -96,11 +96,11 @@ kill $SILENT; wait $SILENT 2>/dev/null; rm -f $SILENT_OUT $OUT.inflight $OUT.cod
 wait $PID; rc=$?
 check "exit status 0 after SIGTERM" test $rc -eq 0
 # SIGINT (Ctrl-C) stops it gracefully as well; by default /proxy reaches
-# only the service itself
+# nothing, not even the service itself (its /metrics, behind a front end)
 (cd /tmp && exec $WEFT serve --port $PORT --threads 1 --db $DB >/dev/null 2>&1) &
 PID=$!
 wait_for up
-check "default proxy allow-list: the service itself" test "$(curl -s "$U/proxy?url=http://localhost:$PORT/json")" = '{"message":"Hello, World!"}'
+check "default proxy allow-list: not the service itself" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://localhost:$PORT/metrics")" = 403
 check "default proxy allow-list: another port is 403" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:1/")" = 403
 check "default proxy allow-list: another host is 403" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://example.invalid:$PORT/")" = 403
 kill -INT $PID
