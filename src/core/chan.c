@@ -108,7 +108,7 @@ static int send_now(weft_chan *c, const void *e)
         return -EPIPE;
     if (c->recvers.head) {
         memcpy(c->recvers.head->data, e, c->esz);
-        weft__wq_wake_one(&c->recvers, 0);
+        weft__wq_wake_one_fast(&c->recvers, 0);
         return 1;
     }
     if (c->len < c->cap) {
@@ -125,13 +125,13 @@ static int recv_now(weft_chan *c, void *e)
         ring_take(c, e);
         if (c->senders.head) {
             ring_put(c, c->senders.head->data);
-            weft__wq_wake_one(&c->senders, 0);
+            weft__wq_wake_one_fast(&c->senders, 0);
         }
         return 1;
     }
     if (c->senders.head) {                /* rendezvous */
         memcpy(e, c->senders.head->data, c->esz);
-        weft__wq_wake_one(&c->senders, 0);
+        weft__wq_wake_one_fast(&c->senders, 0);
         return 1;
     }
     return c->closed ? -EPIPE : 0;
@@ -161,9 +161,9 @@ static int block_on(weft_chan *c, weft__wq *q, void *data, const char *reason)
 {
     struct weft__waiter w = { .data = data };
     if (!c->shared)
-        return weft__wq_wait(q, &w, NULL, WEFT_FOREVER, 0, reason);
+        return weft__wq_wait_fast(q, &w, NULL, WEFT_FOREVER, 0, reason, false);
     c->refs++;                            /* held until we no longer touch c */
-    int rc = weft__wq_wait(q, &w, &c->mu, WEFT_FOREVER, 0, reason);
+    int rc = weft__wq_wait_fast(q, &w, &c->mu, WEFT_FOREVER, 0, reason, false);
     put(c);
     return rc;
 }

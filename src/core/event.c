@@ -41,5 +41,5 @@ int weft_event_wait(weft_event *e)
     if (e->set_)
         return 0;
     struct weft__waiter w;
-    return weft__wq_wait(&e->wq_, &w, NULL, WEFT_FOREVER, 0, "event wait");
+    return weft__wq_wait_fast(&e->wq_, &w, NULL, WEFT_FOREVER, 0, "event wait", false);
 }

@@ -113,7 +113,6 @@ struct weft_task {
     bool cancelled;
     bool group_cancelled;                 /* cancelled by its group: not a failure */
     bool nocancel;                        /* in an uncancellable wait */
-    const char *nosuspend;                /* weft__suspend_forbid: what must not block */
     const char *reason;                   /* wait reason for the dump */
     void *spawn_site;
     weft_time started;                    /* first run, for the dump */
@@ -138,6 +137,7 @@ struct weft__fdstate;
 
 typedef struct weft__loop {
     weft_task *cur;                       /* running task, NULL in the scheduler */
+    const char *nosuspend;                /* weft__suspend_forbid: what cur must not block in */
     weft_task *runq_head, *runq_tail;
     unsigned budget;                      /* dispatches left before a poll */
     void *sched_sp;
@@ -340,5 +340,7 @@ static inline void weft__wake(weft_task *t, int result)
     t->wake = result;
     weft__ready(t->loop, t);
 }
+
+#include "wait.h"                         /* the wait queue, inline for core */
 
 #endif

@@ -5,7 +5,7 @@
  */
 #include "internal.h"
 
-uint64_t weft__loop_id(void) { return weft__cur_loop ? weft__cur_loop->id : 0; }
+__thread uint64_t weft__tls_loop_id __attribute__((tls_model("initial-exec")));
 
 int weft__owner_check(uint64_t owner)
 {
@@ -13,6 +13,17 @@ int weft__owner_check(uint64_t owner)
     if (unlikely(!l || !l->cur))
         return -EPERM;
     return likely(l->id == owner) ? 0 : -EXDEV;
+}
+
+int weft__enter(uint64_t owner, weft_task **self)
+{
+    weft__loop *l = weft__cur_loop;
+    if (unlikely(!l || !l->cur))
+        return -EPERM;
+    if (unlikely(l->id != owner))
+        return -EXDEV;
+    *self = l->cur;
+    return weft__check(WEFT_FOREVER, 0);
 }
 
 weft_time weft__after(weft_time timeout)
@@ -27,16 +38,18 @@ int weft__interrupted(weft_time op_deadline, int op_err)
     return weft__cur_loop && weft__cur_loop->cur ? weft__check(op_deadline, op_err) : -EPERM;
 }
 
+/* per loop, not per task: only the running task can be inside the
+ * stretch, and it may not leave it by suspending */
 void weft__suspend_forbid(const char *what)
 {
-    if (weft__cur_loop && weft__cur_loop->cur)
-        weft__cur_loop->cur->nosuspend = what;
+    if (weft__cur_loop)
+        weft__cur_loop->nosuspend = what;
 }
 
 void weft__suspend_allow(void)
 {
-    if (weft__cur_loop && weft__cur_loop->cur)
-        weft__cur_loop->cur->nosuspend = NULL;
+    if (weft__cur_loop)
+        weft__cur_loop->nosuspend = NULL;
 }
 
 unsigned weft__loop_share(unsigned v, unsigned floor)

@@ -54,11 +54,17 @@ void weft__free(void *p);
 _Noreturn void weft__panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* ---- loop ownership (kernel.c) --------------------------------------- */
-/* The calling thread's loop (process-unique, never reused), 0 outside. */
-uint64_t weft__loop_id(void);
+/* The calling thread's loop (process-unique, never reused), 0 outside:
+ * set once when the loop starts, read without a call on hot paths. */
+extern __thread uint64_t weft__tls_loop_id __attribute__((tls_model("initial-exec")));
+static inline uint64_t weft__loop_id(void) { return weft__tls_loop_id; }
 /* 0 when a task of loop `owner` calls; -EPERM outside a task, -EXDEV from
  * a task of another loop. */
 int weft__owner_check(uint64_t owner);
+/* The start of a blocking call on an object of loop `owner`, in one call:
+ * the ownership check, then weft__interrupted(WEFT_FOREVER, 0); *self is
+ * the calling task on 0. */
+int weft__enter(uint64_t owner, weft_task **self);
 
 /* Marks a stretch of code that must not suspend (a pool's reset and
  * destroy callbacks): a blocking call inside it is misuse and aborts,
@@ -117,7 +123,13 @@ static inline bool weft__wq_empty(const weft__wq *q) { return !q->head; }
  * once handed off, the waiter may return and its frame is gone. */
 void weft__wq_handoff(weft__wq *q, struct weft__waiter *w, int result);
 /* Hands result to the first waiter; false if none waits. */
-bool weft__wq_wake_one(weft__wq *q, int result);
+static inline bool weft__wq_wake_one(weft__wq *q, int result)
+{
+    if (!q->head)
+        return false;                     /* the common case, without a call */
+    weft__wq_handoff(q, q->head, result);
+    return true;
+}
 /* Hands result to every waiter (an event set: 0; a close: an error). */
 void weft__wq_wake_all(weft__wq *q, int result);
 

@@ -166,9 +166,6 @@ void weft__park(weft__loop *l)
 {
     weft_task *self = l->cur, *next = NULL;
     check_stack(self);
-    if (unlikely(self->nosuspend))
-        weft__panic("task '%s' blocked inside %s, which must not suspend", self->name,
-                    self->nosuspend);
     if (likely(l->budget)) {
         l->budget--;
         next = runq_pop(l);
@@ -211,6 +208,9 @@ static void timer_fired(weft__timer *tm)
 
 static int do_wait(weft__loop *l, weft_task *t, const char *reason)
 {
+    if (unlikely(l->nosuspend))           /* kernel.h: weft__suspend_forbid */
+        weft__panic("task '%s' blocked inside %s, which must not suspend", t->name,
+                    l->nosuspend);
     t->state = WEFT__WAITING;
     t->reason = reason;
     t->wake = 0;
@@ -438,9 +438,11 @@ int weft__loop_main(int index, int count, weft__loop **out, pthread_mutex_t *out
         return rc;
     }
     weft__cur_loop = l;
+    weft__tls_loop_id = l->id;
     l->root = weft__task_new(l, fn, arg, "main", site);
     if (!l->root) {
         weft__cur_loop = NULL;
+        weft__tls_loop_id = 0;
         loop_fini(l);
         weft__free(l);
         return -ENOMEM;
@@ -455,6 +457,7 @@ int weft__loop_main(int index, int count, weft__loop **out, pthread_mutex_t *out
         rc = -EDEADLK;
     publish(out, out_mu, NULL);
     weft__cur_loop = NULL;
+    weft__tls_loop_id = 0;
     loop_fini(l);
     weft__free(l);
     return rc;

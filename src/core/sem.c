@@ -41,7 +41,7 @@ int weft_sem_acquire(weft_sem *s)
         return 0;
     }
     struct weft__waiter w;
-    return weft__wq_wait(&s->wq_, &w, NULL, WEFT_FOREVER, 0, "sem acquire");
+    return weft__wq_wait_fast(&s->wq_, &w, NULL, WEFT_FOREVER, 0, "sem acquire", false);
 }
 
 void weft_sem_release(weft_sem *s)
@@ -50,7 +50,7 @@ void weft_sem_release(weft_sem *s)
         weft__panic("weft_sem_release: NULL semaphore");
     if (weft__foreign(&s->loop_))
         weft__panic("weft_sem_release: semaphore belongs to another loop");
-    if (!weft__wq_wake_one(&s->wq_, 0))  /* the permit goes to the first waiter */
+    if (!weft__wq_wake_one_fast(&s->wq_, 0))  /* the permit goes to the first waiter */
         s->permits_++;
 }
 

@@ -72,12 +72,12 @@ weft_task *weft__task_new(weft__loop *l, weft_fn fn, void *arg, const char *name
     if (t) {
         l->free_tasks = t->next;
         seq = t->seq;                     /* keeps stale wake-ups stale */
+        memset(t, 0, offsetof(weft_task, rnext));   /* not the inbox node: see internal.h */
     } else if ((t = arena_take(l))) {
         memset(t, 0, sizeof *t);          /* new: no other thread knows it */
     } else {
         return NULL;
     }
-    memset(t, 0, offsetof(weft_task, rnext));   /* not the inbox node: see internal.h */
     t->seq = seq + 1;
     t->loop = l;
     t->fn = fn;

@@ -102,9 +102,9 @@ static void used_remove(weft_pool *p, weft_pooled *h)
     h->holder = NULL;
 }
 
-static void idle_push(weft_pool *p, weft_pooled *h)
+static void idle_push(weft_pool *p, weft_pooled *h, weft_time now)
 {
-    h->since = coarse_now();
+    h->since = now;
     h->next = p->idle;
     p->idle = h;
     p->nidle++;
@@ -164,7 +164,7 @@ static void discard(weft_pool *p, weft_pooled *h)
 
 /* Lends h (counted in use by the caller of used_push) to the first waiter,
  * or keeps it idle, or, past max_idle, closes it. */
-static void lend_or_keep(weft_pool *p, weft_pooled *h)
+static void lend_or_keep(weft_pool *p, weft_pooled *h, weft_time now)
 {
     struct weft__waiter *w = weft__wq_first(&p->waiters);
     used_remove(p, h);
@@ -173,7 +173,7 @@ static void lend_or_keep(weft_pool *p, weft_pooled *h)
         used_push(p, h, w->task);         /* in use by the waiter from now on */
         weft__wq_handoff(&p->waiters, w, HANDOFF);
     } else if (p->nidle < p->max_idle && !p->closing) {
-        idle_push(p, h);
+        idle_push(p, h, now);
     } else {
         destroy(p, h);
         maybe_drained(p);
@@ -257,10 +257,10 @@ static int creator(void *arg)
     }
     p->backoff = 0;
     p->down_err = 0;
-    h->born = coarse_now();
+    h->born = h->since = coarse_now();
     p->created++;
     used_push(p, h, weft_self());
-    lend_or_keep(p, h);                   /* the resource keeps the reference */
+    lend_or_keep(p, h, h->born);          /* the resource keeps the reference */
     return 0;
 }
 
@@ -307,7 +307,7 @@ static weft_pooled *take_idle(weft_pool *p, weft_task *self, int *err)
         if (p->ops.check && now - h->since >= p->check_idle && p->ops.check(p->ctx, h->res) < 0) {
             if ((*err = weft__interrupted(WEFT_FOREVER, 0))) {
                 weft_time since = h->since;
-                lend_or_keep(p, h);       /* to a waiter, idle, or closed meanwhile */
+                lend_or_keep(p, h, now);  /* to a waiter, idle, or closed meanwhile */
                 if (p->idle == h)
                     h->since = since;     /* still due a check */
                 return NULL;
@@ -424,15 +424,18 @@ static int acquire(weft_pool *p, weft_task *self, weft_pooled **out)
 
 int weft_pool_acquire(weft_pool *p, weft_pooled **out)
 {
-    int rc = usable(p);
-    if (rc || (rc = out ? 0 : -EINVAL))
+    weft_task *self;
+    if (!p || !out)
+        return -EINVAL;
+    int rc = weft__enter(p->loop, &self);
+    if (rc == -EPERM || rc == -EXDEV)
         return rc;
     if (p->closing)
         return -WEFT_ECLOSED;
-    if ((rc = weft__interrupted(WEFT_FOREVER, 0)))
-        return rc;
+    if (rc)
+        return rc;                        /* cancelled, or the scope expired */
     ref(p);                               /* checks and waits suspend: p may close */
-    rc = acquire(p, weft_self(), out);
+    rc = acquire(p, self, out);
     unref(p);
     return rc;
 }
@@ -456,12 +459,13 @@ static void give_back(weft_pool *p, weft_pooled *h, bool broken)
         return;
     if (p->loop != weft__loop_id())
         weft__panic("weft_pool_release: pool '%s' belongs to another loop", p->name);
-    if (broken || p->closing || reset(p, h) < 0 || expired(p, h, coarse_now())) {
+    weft_time now = coarse_now();         /* one clock read for the whole release */
+    if (broken || p->closing || reset(p, h) < 0 || expired(p, h, now)) {
         used_remove(p, h);
         discard(p, h);
         return;
     }
-    lend_or_keep(p, h);
+    lend_or_keep(p, h, now);
 }
 
 void weft_pool_release(weft_pool *p, weft_pooled *h) { give_back(p, h, false); }
