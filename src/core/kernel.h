@@ -116,7 +116,6 @@ int weft__wq_wait_uncancellable(weft__wq *q, struct weft__waiter *w, pthread_mut
                                 const char *reason);
 
 static inline struct weft__waiter *weft__wq_first(const weft__wq *q) { return q->head; }
-static inline bool weft__wq_empty(const weft__wq *q) { return !q->head; }
 
 /* Hands result to waiter w of q (unlinks it, wakes its task on whatever
  * loop it waits). Everything the waker needs from w must be read before:
