@@ -75,7 +75,9 @@ static int on_message_begin(llhttp_t *p)
     size_t seen = s->hd->bytes;           /* a new response (after a 1xx), but */
     weft__head_reset(s->hd);
     s->hd->bytes = seen;                  /* the limit spans them all */
-    return 0;
+    /* its status line counts even without a reason phrase: endless bare
+     * "HTTP/1.1 100 \r\n\r\n" answers reach the limit too */
+    return head_err(s, weft__head_count(s->hd, sizeof "HTTP/1.1 100 \r\n\r\n" - 1));
 }
 
 static int on_status(llhttp_t *p, const char *at, size_t len)
@@ -199,7 +201,7 @@ int weft__pump(struct parse *s, weft_conn *c, size_t max_feed)
         llhttp_resume(&s->p);             /* paused after the head */
         return 1;
     }
-    if (e == HPE_USER) {
+    if (e == HPE_USER || s->err) {        /* (a notification callback's is HPE_CB_*) */
         snprintf(r->error, sizeof r->error, "%s", s->why);
         return s->err;
     }

@@ -44,6 +44,11 @@ static bool respond(struct srv *s, weft_conn *c, const char *method, const char 
     char buf[256];
     if (!strcmp(path, "/hello")) {
         reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nX-Test: a\r\n\r\nHello, World!");
+    } else if (!strcmp(path, "/endless-100")) {  /* bare interim answers, no reason */
+        for (int i = 0; i < 10000; i++)
+            if (weft_conn_write(c, "HTTP/1.1 100 \r\n\r\n", 17))
+                return false;
+        reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
     } else if (!strcmp(path, "/chunked")) {
         reply(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n");
     } else if (!strcmp(path, "/gzip")) {
@@ -328,6 +333,10 @@ static int hostile(void *unused)
         weft_http_response_free(&r);
     }
     EXPECT_EQ(weft_http_get(cl, url(&s, "/bighead"), &r), -EMSGSIZE);
+    weft_http_response_free(&r);
+    /* found by review: 1xx answers without a reason phrase counted nothing
+     * against max_header_bytes, so a server could send them forever */
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/endless-100"), &r), -EMSGSIZE);
     weft_http_response_free(&r);
     /* after all that, the client still works: bad connections were dropped */
     EXPECT_EQ(weft_http_get(cl, url(&s, "/hello"), &r), 0);
