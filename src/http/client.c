@@ -540,18 +540,28 @@ static int redirect_to(weft_http_client *cl, const weft_url *cur, const weft_url
     return same_origin(cur, next) ? 0 : drop_credentials(req, kept);
 }
 
-/* The request and the redirects it is sent on to. */
-static int request(weft_http_client *cl, const weft_http_request *req, weft_http_response *r)
+int weft__url_new(const char *url, weft_http_response *r, weft_url **out)
 {
     weft_url *u = weft__malloc(sizeof *u);
     if (!u)
         return -ENOMEM;
-    int rc = weft_url_parse(u, req->url);
+    int rc = weft_url_parse(u, url);
     if (rc) {
         snprintf(r->error, sizeof r->error, "bad URL: %s", u->error);
         weft__free(u);
         return rc;
     }
+    *out = u;
+    return 0;
+}
+
+/* The request and the redirects it is sent on to. */
+static int request(weft_http_client *cl, const weft_http_request *req, weft_http_response *r)
+{
+    weft_url *u;
+    int rc = weft__url_new(req->url, r, &u);
+    if (rc)
+        return rc;
     weft_scope sc;
     weft_time total = req->timeout ? req->timeout : cl->o.timeout;
     weft_scope_enter(&sc, total ? total : WEFT_FOREVER);

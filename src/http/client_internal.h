@@ -103,4 +103,8 @@ int weft__read_response(weft_http_client *cl, weft_conn *c, bool head_request,
 int weft__decode_body(weft_http_client *cl, weft_http_response *r);
 extern size_t weft__zlib_slice;           /* bytes per inflate call, at most */
 
+/* Parses url into a new weft_url (*out, freed with weft__free), or says
+ * in r->error what is wrong with it. */
+int weft__url_new(const char *url, weft_http_response *r, weft_url **out);
+
 #endif

@@ -24,15 +24,10 @@ struct weft_http_stream {
 static int open_stream(weft_http_client *cl, const weft_http_request *req,
                        weft_http_response *r, weft_http_stream *st)
 {
-    weft_url *u = weft__malloc(sizeof *u);
-    if (!u)
-        return -ENOMEM;
-    int rc = weft_url_parse(u, req->url);
-    if (rc) {
-        snprintf(r->error, sizeof r->error, "bad URL: %s", u->error);
-        weft__free(u);
+    weft_url *u;
+    int rc = weft__url_new(req->url, r, &u);
+    if (rc)
         return rc;
-    }
     const char *method = req->method ? req->method : "GET";
     rc = weft__send_pooled(cl, u, req, method, r, &st->o, &st->ph);
     weft__free(u);
