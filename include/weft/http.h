@@ -190,7 +190,7 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  *   head not complete within header_timeout, body stalled            408
  *   no route 404, other methods 405 with Allow, HEAD served by GET
  *   handler error 500 (logged), handler past handler_timeout 503
- *   more than max_in_flight requests being handled                  503
+ *   more than max_in_flight requests being handled (but health_path) 503
  *
  * "Expect: 100-continue" gets its 100 before the body is read; an Upgrade
  * is ignored (the connection stays HTTP); a chunked body's trailer fields
@@ -219,6 +219,10 @@ typedef struct weft_http_server_opts {
     unsigned max_connections;      /* per loop, default 10000: past it, stop accepting */
     unsigned max_in_flight;        /* per loop, default 1000: past it, 503 + Retry-After */
     weft_time shutdown_grace;      /* default 10 s */
+    const char *health_path;       /* answered even past max_in_flight (a health check
+                                      must say the process lives while it sheds load);
+                                      default "/healthz", "" for none. Keep its handler
+                                      cheap */
 } weft_http_server_opts;
 
 /* NULL with errno ENOMEM. Add routes, then serve; the routes are then

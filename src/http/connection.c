@@ -96,6 +96,13 @@ int weft_http_serve_conn(weft_http_server *s, weft_conn *c)
     return weft__serve(s, c, NULL);
 }
 
+/* the health check is answered even while shedding load */
+static bool is_health(const weft_http_server *s, const struct weft_http_req *q)
+{
+    const char *path = weft_http_req_path(q);
+    return *s->o.health_path && path && strcmp(path, s->o.health_path) == 0;
+}
+
 int weft__serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
 {
     struct weft_http_req *q = weft__req_new(s);
@@ -124,9 +131,10 @@ int weft__serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
         }
         weft__split_url(q);
         r->c = c;
+        r->keepalive_hdr = s->keepalive_hdr;
         r->head = q->p.method == HTTP_HEAD;
         r->http10 = q->p.http_major == 1 && q->p.http_minor == 0;
-        if (slot && slot->sv->in_flight >= s->o.max_in_flight) {
+        if (slot && slot->sv->in_flight >= s->o.max_in_flight && !is_health(s, q)) {
             r->status = 503;              /* shed load now, not after a queue */
             weft_http_res_header(r, "Retry-After", "1");
             weft_http_res_body(r, "overloaded\n", 11);

@@ -89,6 +89,8 @@ int weft__send_response(weft_conn *c, struct weft_http_res *r, bool head, bool c
         p = weft__put_str(p, "Connection: close\r\n");
     else if (r->http10)                   /* 1.0 clients close unless told */
         p = weft__put_str(p, "Connection: keep-alive\r\n");
+    if (!close && r->keepalive_hdr)       /* so clients do not race the idle close */
+        p = weft__put_str(p, r->keepalive_hdr);
     size_t n = (size_t)(p - line);
     struct iovec iov[4] = { { line, n }, { r->hbuf, r->hlen }, { "\r\n", 2 },
                             { r->body, head || nobody ? 0 : r->blen } };

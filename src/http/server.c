@@ -12,6 +12,7 @@
  * and the drain is a wait on the connections' group within the grace.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "server_internal.h"
@@ -55,6 +56,14 @@ weft_http_server *weft_http_server_new(const weft_http_server_opts *o)
         s->o.max_in_flight = 1000;
     if (!s->o.shutdown_grace)
         s->o.shutdown_grace = 10 * WEFT_SEC;
+    if (!s->o.health_path)
+        s->o.health_path = "/healthz";
+    /* a second less than the real idle close, so a client that trusts it
+     * never sends into a connection we are closing; under 2 s, nothing */
+    weft_time ka = s->o.keepalive_timeout / WEFT_SEC - 1;
+    if (ka >= 1)
+        snprintf(s->keepalive_hdr, sizeof s->keepalive_hdr, "Keep-Alive: timeout=%lld\r\n",
+                 (long long)ka);
     s->in_flight = weft_gauge("weft_http_in_flight", "HTTP requests being handled");
     if (!(s->stop = weft_chan_new_shared(1, 0))) {
         weft_router_free(s->router);

@@ -27,6 +27,7 @@ struct weft_http_server {
     struct middleware *mw;
     int nmw;
     weft_metric *in_flight;               /* process-wide gauge */
+    char keepalive_hdr[48];               /* "Keep-Alive: timeout=N\r\n" */
 };
 
 /* one weft_http_serve: its connections, in this loop */
@@ -76,6 +77,7 @@ struct weft_http_req {
 
 struct weft_http_res {
     weft_conn *c;
+    const char *keepalive_hdr;            /* the server's, said on kept connections */
     bool head, streaming;                 /* head: a response to HEAD */
     bool http10;                          /* no chunks; keep-alive said aloud */
     int stream_err;

@@ -677,6 +677,76 @@ static int shedding_and_backpressure(void *unused)
 }
 static void test_shedding_and_backpressure(void **s) { (void)s; RUN(shedding_and_backpressure, NULL); }
 
+/* Issue 18.8: a health check answers while the server sheds load, and kept
+ * connections are told how long they may idle (a second less than the
+ * real idle close), so clients do not race it. */
+static bool holding;
+static int hold(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)q, (void)ctx;
+    holding = true;
+    int rc = weft_sleep(300 * WEFT_MS);
+    holding = false;
+    weft_http_res_body(r, "ok", 2);
+    return rc;
+}
+
+static char *head_of(int port, const char *req)
+{
+    static char out[1024];
+    weft_conn *c;
+    const char *line;
+    out[0] = 0;
+    if (weft_tcp_connect(&c, "127.0.0.1", port, NULL))
+        return out;
+    weft_conn_write_all(c, req, strlen(req));
+    int n = weft_conn_read_until(c, "\r\n\r\n", 4, sizeof out - 1, &line);
+    if (n > 0) {
+        memcpy(out, line, (size_t)n);
+        out[n] = 0;
+    }
+    weft_conn_close(c);
+    return out;
+}
+
+static int health_and_keepalive(void *unused)
+{
+    (void)unused;
+    weft_http_server_opts o = { .max_in_flight = 1 };
+    struct served v = { weft_http_server_new(&o), NULL, 1 };
+    weft_http_server_route(v.s, "GET", "/hold", hold, NULL);
+    weft_http_server_route(v.s, "GET", "/hello", hello, NULL);
+    weft_http_server_route(v.s, "GET", "/healthz", hello, NULL);
+    EXPECT_EQ(weft_tcp_listen(&v.l, "127.0.0.1", 0, 0, 0), 0);
+    int port = weft_listener_port(v.l);
+    weft_group *sg = weft_group_new();
+    weft_spawn(sg, serve_task, &v, "serve");
+    const char *keep = head_of(port, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT(strstr(keep, "HTTP/1.1 200 ") && strstr(keep, "\r\nKeep-Alive: timeout=4\r\n"));
+    const char *closing = head_of(port, "GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT(strstr(closing, "HTTP/1.1 200 ") && !strstr(closing, "Keep-Alive:"));
+    /* one request in flight is all it takes: the next is shed, the health check is not */
+    weft_http_client *cl = weft_http_client_new(NULL);
+    char url[64];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/hold", port);
+    int st = 0;
+    void *a[4] = { cl, url, &st, NULL };
+    weft_group *g = weft_group_new();
+    weft_spawn(g, one_get, a, "holder");
+    WAIT_UNTIL(holding);
+    EXPECT(strncmp(head_of(port, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"), "HTTP/1.1 503 ", 13) == 0);
+    EXPECT(strncmp(head_of(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"), "HTTP/1.1 200 ", 13) == 0);
+    EXPECT(holding);                          /* all that while the slot was taken */
+    weft_group_wait(g);
+    EXPECT_EQ(st, 200);
+    weft_http_client_free(cl, WEFT_SEC);
+    weft_http_server_shutdown(v.s);
+    EXPECT_EQ(weft_group_wait(sg), 0);
+    weft_http_server_free(v.s);
+    return 0;
+}
+static void test_health_and_keepalive(void **s) { (void)s; RUN(health_and_keepalive, NULL); }
+
 /* The head's deadline ends with the head: a body is bounded by
  * body_timeout per stall, not by header_timeout in total. A body that
  * arrives a byte at a time, well within body_timeout each, but for longer
@@ -960,6 +1030,7 @@ int main(void)
         cmocka_unit_test(test_idle_and_draining_do_not_poll),
         cmocka_unit_test(test_middleware_json_streaming),
         cmocka_unit_test(test_framing_faults),
+        cmocka_unit_test(test_health_and_keepalive),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
