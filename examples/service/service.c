@@ -24,7 +24,8 @@
  *                    all 101 Switching Protocols, on as its final one), 403
  *                    for an upstream not on the allow-list (--proxy-allow;
  *                    by default none: no open relay, and no way around a
- *                    front end that denies this service's own /metrics)
+ *                    front end that denies this service's own /metrics),
+ *                    508 for a loop (our own entry in Via, or 8 hops)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -307,8 +308,8 @@ static int post_event(weft_http_req *q, weft_http_res *r, void *ctx)
  * the check below compares what will be fetched. */
 static int allow_add(struct service *sv, const char *s, size_t len)
 {
-    if (sv->nallow == MAX_ALLOW || len == 0 || len > 255)
-        return -EINVAL;
+    if (sv->nallow == MAX_ALLOW || len == 0 || len > 255 || strcspn(s, "/?#@ ") < len)
+        return -EINVAL;                   /* a host and a port, nothing more */
     struct upstream *a = &sv->allow[sv->nallow];
     const char *end = s + len, *colon = NULL;
     if (s[0] == '[') {                    /* [v6] or [v6]:port */
@@ -367,12 +368,35 @@ static bool allowed(const struct service *sv, const weft_url *u)
     return false;
 }
 
+/* This process's Via entry: a request that already passed through it is
+ * a loop (a /proxy URL pointing back at /proxy), refused before it takes
+ * a connection; so is a chain longer than MAX_HOPS. */
+#define MAX_HOPS 8
+static char via_self[48];
+
+/* The Via header to send upstream into buf, or NULL for a loop. */
+static const char *via_next(const weft_http_req *q, char *buf, size_t size)
+{
+    const char *via = weft_http_req_header(q, "Via");
+    int hops = 0;
+    for (const char *p = via; p && *p; p++)
+        hops += *p == ',';
+    if (via && (strstr(via, via_self) || hops + 1 >= MAX_HOPS))
+        return NULL;
+    int n = snprintf(buf, size, "%s%s%s", via ? via : "", via ? ", " : "", via_self);
+    return n > 0 && (size_t)n < size ? buf : NULL;
+}
+
 static int proxy(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     struct service *sv = ctx;
     const char *url = weft_http_req_query_param(q, "url");
     if (!url || !*url)
         return json_status(r, 400, json_pack("{s:s}", "error", "missing url parameter"));
+    char via[512];
+    weft_http_header hop = { "Via", via_next(q, via, sizeof via) };
+    if (!hop.value)
+        return json_status(r, 508, json_pack("{s:s}", "error", "proxy loop (Via)"));
     weft_url *u = malloc(sizeof *u);
     if (!u)
         return -ENOMEM;
@@ -386,7 +410,8 @@ static int proxy(weft_http_req *q, weft_http_res *r, void *ctx)
     free(u);
     if (rc != 1)
         return rc;
-    weft_http_request req = { .url = url, .timeout = 5 * WEFT_SEC };
+    weft_http_request req = { .url = url, .timeout = 5 * WEFT_SEC, .headers = &hop,
+                              .nheaders = 1 };
     weft_http_response up;
     rc = weft_http_do(proxy_client, &req, &up);
     if (rc == -EINVAL) {
@@ -604,6 +629,7 @@ int weft_cmd_serve(int argc, char **argv)
         fprintf(stderr, "weft serve: unexpected argument '%s'\n%s", argv[optind], usage_text);
         return 2;
     }
+    snprintf(via_self, sizeof via_self, "1.1 weft-serve-%ld", (long)getpid());
     /* the signals go to the signalfd of loop 0, whichever thread gets them */
     sigset_t set;
     sigemptyset(&set);

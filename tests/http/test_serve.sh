@@ -40,6 +40,11 @@ check "event for an absent user: 202" test "$(curl -s -o /dev/null -w '%{http_co
 check "event not application/json: 415" test "$(curl -s -o /dev/null -w '%{http_code}' -d '{}' $U/events)" = 415
 check "proxy through the pooled client" test "$(curl -s "$U/proxy?url=$U/json")" = '{"message":"Hello, World!"}'
 check "proxy with an encoded url" test "$(curl -s -G --data-urlencode "url=$U/users/7?x=1&y=2" "$U/proxy")" = '{"id":7,"name":"User 7","email":"user7@example.com"}'
+# a /proxy URL that points back at /proxy is a loop: refused at the second
+# pass (our own Via entry), not relayed until the connections run out
+INNER=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$U/proxy?url=$U/json")
+check "proxy loop: 508, said by the second pass" test "$(curl -s -w ' %{http_code}' "$U/proxy?url=$U/proxy?url=$INNER")" = '{"error":"proxy loop (Via)"} 508'
+check "proxy chain of 8 via headers: 508" test "$(curl -s -o /dev/null -w '%{http_code}' -H 'Via: 1.1 a, 1.1 b, 1.1 c, 1.1 d, 1.1 e, 1.1 f, 1.1 g, 1.1 h' "$U/proxy?url=$U/json")" = 508
 check "proxy to a refused upstream: 502" test "$(curl -s -o /dev/null -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:1/")" = 502
 # an upstream that accepts and never answers: the 5 s deadline gives 504
 SILENT_OUT=$(mktemp)
@@ -126,6 +131,7 @@ kill -TERM $PID; wait $PID
 $WEFT serve --port 0 >/dev/null 2>&1; check "bad port: exit 2" test $? -eq 2
 $WEFT serve --threads x >/dev/null 2>&1; check "bad threads: exit 2" test $? -eq 2
 $WEFT serve --proxy-allow ::1 >/dev/null 2>&1; check "bad --proxy-allow: exit 2" test $? -eq 2
+$WEFT serve --proxy-allow 'example.com/x' >/dev/null 2>&1; check "--proxy-allow with a path: exit 2" test $? -eq 2
 check "--help names --proxy-allow" bash -c "$WEFT serve --help | grep -q -- --proxy-allow"
 check "bad host: exit 2, named" bash -c "$WEFT serve --host nosuch.invalid 2>&1 >/dev/null | grep -q \"not 'nosuch.invalid'\"; test \${PIPESTATUS[0]} -eq 2"
 rm -f $OUT $DB
