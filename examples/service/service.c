@@ -630,6 +630,13 @@ int weft_cmd_serve(int argc, char **argv)
         return 2;
     }
     snprintf(via_self, sizeof via_self, "1.1 weft-serve-%ld", (long)getpid());
+    /* our loops share the port (SO_REUSEPORT), never with another process */
+    int prc = weft_tcp_port_check(sv.host, sv.port);
+    if (prc) {
+        fprintf(stderr, "weft serve: cannot listen on %s:%d: %s\n", sv.host, sv.port,
+                prc == -EADDRINUSE ? "the port is in use by another socket" : weft_strerror(prc));
+        return 1;
+    }
     /* the signals go to the signalfd of loop 0, whichever thread gets them */
     sigset_t set;
     sigemptyset(&set);

@@ -76,6 +76,13 @@ int weft_unix_connect(weft_conn **out, const char *path, const weft_net_opts *o)
  * <= 0 gives 511. -EADDRINUSE, -EACCES, -EINVAL, -EPERM outside a task. */
 int weft_tcp_listen(weft_listener **out, const char *host, int port, int backlog, int flags);
 
+/* 0 when nothing holds host:port now, -EADDRINUSE when a socket does (a
+ * listener of another process included, even one that set SO_REUSEPORT
+ * and would otherwise share its connections with WEFT_REUSEPORT
+ * listeners of ours), -EACCES, -EINVAL. Any thread, no task needed: call
+ * it before starting the loops that listen with WEFT_REUSEPORT. */
+int weft_tcp_port_check(const char *host, int port);
+
 /* Listens on a Unix socket at path. A socket file nobody listens on (left
  * by an earlier run) is replaced; a path held by a live listener, or any
  * other file there, is -EADDRINUSE and stays as it was. (The check is a

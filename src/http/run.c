@@ -58,13 +58,21 @@ int weft_http_server_run(weft_http_server *s, const char *host, int port, int th
         return -EINVAL;
     if (weft_self())
         return -EPERM;
+    /* the loops share the port through SO_REUSEPORT: never with a stranger
+     * (another process's REUSEPORT listener would get half our connections) */
+    int rc = weft_tcp_port_check(host, port);
+    if (rc) {
+        weft_log(WEFT_LOG_ERROR, "http: cannot listen on %s:%d: %s", host, port,
+                 rc == -EADDRINUSE ? "the port is in use by another socket" : weft_strerror(rc));
+        return rc;
+    }
     struct run r = { .s = s, .host = host, .port = port };
     sigemptyset(&r.sigs);
     sigaddset(&r.sigs, SIGTERM);
     sigaddset(&r.sigs, SIGINT);
     sigset_t old;
     pthread_sigmask(SIG_BLOCK, &r.sigs, &old);
-    int rc = weft_run(threads, loop_main, &r);
+    rc = weft_run(threads, loop_main, &r);
     struct timespec zero = { 0, 0 };
     while (sigtimedwait(&r.sigs, NULL, &zero) > 0)
         ;                                 /* a second Ctrl-C during the drain */

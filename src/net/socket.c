@@ -157,12 +157,10 @@ static int listener_new(weft_listener **out, int fd, int backlog)
     return 0;
 }
 
-int weft_tcp_listen(weft_listener **out, const char *host, int port, int backlog, int flags)
+/* A TCP socket bound to host:port (not yet listening): its fd, or an
+ * error. own: registered with the calling loop (else a plain socket). */
+static int tcp_bind(const char *host, int port, int flags, bool own)
 {
-    if (!weft_self())
-        return -EPERM;
-    if (!out || port < 0 || port > 65535 || (flags & ~WEFT_REUSEPORT))
-        return -EINVAL;
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                               .ai_flags = AI_PASSIVE | AI_NUMERICSERV }, *ai;
     char svc[8];
@@ -175,10 +173,11 @@ int weft_tcp_listen(weft_listener **out, const char *host, int port, int backlog
     int g = getaddrinfo(any ? NULL : host, svc, &hints, &ai);
     if (g)
         return g == EAI_MEMORY ? -ENOMEM : -EINVAL;
-    int fd = new_socket(ai->ai_family, SOCK_STREAM);
+    int fd = own ? new_socket(ai->ai_family, SOCK_STREAM)
+                 : socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         freeaddrinfo(ai);
-        return fd;
+        return own ? fd : -errno;
     }
     int one = 1, zero = 0;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -189,10 +188,34 @@ int weft_tcp_listen(weft_listener **out, const char *host, int port, int backlog
     int rc = bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 ? -errno : 0;
     freeaddrinfo(ai);
     if (rc) {
-        weft__fd_close(fd);
+        if (own)
+            weft__fd_close(fd);
+        else
+            close(fd);
         return rc;
     }
-    return listener_new(out, fd, backlog);
+    return fd;
+}
+
+int weft_tcp_listen(weft_listener **out, const char *host, int port, int backlog, int flags)
+{
+    if (!weft_self())
+        return -EPERM;
+    if (!out || port < 0 || port > 65535 || (flags & ~WEFT_REUSEPORT))
+        return -EINVAL;
+    int fd = tcp_bind(host, port, flags, true);
+    return fd < 0 ? fd : listener_new(out, fd, backlog);
+}
+
+int weft_tcp_port_check(const char *host, int port)
+{
+    if (port < 1 || port > 65535)
+        return -EINVAL;
+    int fd = tcp_bind(host, port, 0, false);   /* without SO_REUSEPORT: fails if any */
+    if (fd < 0)                                /* socket holds the port, even a sharer */
+        return fd;
+    close(fd);
+    return 0;
 }
 
 /* Removes the socket file at sun's path if it is left over from an

@@ -130,6 +130,19 @@ check "out of descriptors: logged" wait_for grep -q "Too many open files" $OUT
 kill -TERM $PID; wait $PID
 $WEFT serve --port 0 >/dev/null 2>&1; check "bad port: exit 2" test $? -eq 2
 $WEFT serve --threads x >/dev/null 2>&1; check "bad threads: exit 2" test $? -eq 2
+# a port another process holds, even one sharing it with SO_REUSEPORT: refused
+STRANGER_OUT=$(mktemp)
+python3 -c '
+import socket, time
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+time.sleep(30)' >$STRANGER_OUT &
+STRANGER=$!
+wait_for test -s $STRANGER_OUT
+ERR=$($WEFT serve --port "$(cat $STRANGER_OUT)" --threads 1 --db $DB 2>&1 >/dev/null); rc=$?
+check "a port a REUSEPORT stranger holds: exit 1 ($ERR)" test $rc -eq 1 -a -n "$(echo "$ERR" | grep 'in use by another socket')"
+kill $STRANGER; wait $STRANGER 2>/dev/null; rm -f $STRANGER_OUT
 $WEFT serve --proxy-allow ::1 >/dev/null 2>&1; check "bad --proxy-allow: exit 2" test $? -eq 2
 $WEFT serve --proxy-allow 'example.com/x' >/dev/null 2>&1; check "--proxy-allow with a path: exit 2" test $? -eq 2
 check "--help names --proxy-allow" bash -c "$WEFT serve --help | grep -q -- --proxy-allow"

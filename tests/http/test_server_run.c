@@ -66,17 +66,25 @@ static void test_sigterm(void **st) { (void)st; run_until(true); }
 static void test_port_in_use(void **st)
 {
     (void)st;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);       /* no SO_REUSEPORT */
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof sa;
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(fd, 1), 0);
-    getsockname(fd, (struct sockaddr *)&sa, &len);
-    weft_http_server *s = weft_http_server_new(NULL);
-    assert_int_equal(weft_http_server_run(s, "127.0.0.1", ntohs(sa.sin_port), 2), -EADDRINUSE);
-    assert_int_equal(weft_http_server_run(s, "127.0.0.1", 0, 1), -EINVAL);
-    weft_http_server_free(s);
-    close(fd);
+    for (int share = 0; share < 2; share++) {
+        /* a stranger's listener, plain or one that would share the port
+         * (SO_REUSEPORT): half our connections would go to it */
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        if (share)
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        socklen_t len = sizeof sa;
+        assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+        assert_int_equal(listen(fd, 1), 0);
+        getsockname(fd, (struct sockaddr *)&sa, &len);
+        weft_http_server *s = weft_http_server_new(NULL);
+        assert_int_equal(weft_tcp_port_check("127.0.0.1", ntohs(sa.sin_port)), -EADDRINUSE);
+        assert_int_equal(weft_http_server_run(s, "127.0.0.1", ntohs(sa.sin_port), 2), -EADDRINUSE);
+        assert_int_equal(weft_http_server_run(s, "127.0.0.1", 0, 1), -EINVAL);
+        weft_http_server_free(s);
+        close(fd);
+    }
 }
 
 int main(void)
