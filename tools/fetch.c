@@ -116,10 +116,27 @@ static int read_urls(struct fetch *f, const char *path, int *cap)
         if (*p && *p != '#')
             rc = add_url(f, p, cap);
     }
+    if (!rc && ferror(in))
+        rc = -(errno ? errno : EIO);      /* a directory: "Is a directory", not "no URLs" */
     free(line);
     if (in != stdin)
         fclose(in);
     return rc;
+}
+
+/* The URL as the JSON line shows it: as given when it is UTF-8 (jansson
+ * takes nothing else), else with its bytes >= 0x80 percent-encoded, so
+ * every input gets its line. buf: at least 3 * strlen(url) + 1. */
+static const char *url_for_json(const char *url, char *buf)
+{
+    json_t *probe = json_string(url);
+    json_decref(probe);
+    if (probe)
+        return url;
+    char *p = buf;
+    for (const unsigned char *u = (const unsigned char *)url; *u; u++)
+        p += *u < 0x80 ? sprintf(p, "%c", *u) : sprintf(p, "%%%02X", *u);
+    return buf;
 }
 
 static void tally_error(struct fetch *f, const char *msg)
@@ -250,8 +267,10 @@ static int fetch_one(void *arg)
     weft_sem_release(&f->limit);
     f->ms[j->i] = ms;
     json_t *o;
+    char *ubuf = malloc(3 * strlen(f->urls[j->i]) + 1);
+    const char *shown = ubuf ? url_for_json(f->urls[j->i], ubuf) : f->urls[j->i];
     if (rc == 0) {
-        o = json_pack("{s:s, s:i, s:I, s:f}", "url", f->urls[j->i], "status", r.status, "bytes",
+        o = json_pack("{s:s, s:i, s:I, s:f}", "url", shown, "status", r.status, "bytes",
                       (json_int_t)r.body_len, "ms", round(ms * 100) / 100);
         if (r.status >= 0 && r.status < 600)
             f->status_count[r.status]++;
@@ -260,13 +279,15 @@ static int fetch_one(void *arg)
         if (f->outdir)
             save_body(f, j->i, &r);
     } else {
-        const char *msg = rc == -EINVAL && r.error[0] ? r.error : weft_strerror(rc);
-        o = json_pack("{s:s, s:s, s:f}", "url", f->urls[j->i], "error", msg, "ms",
+        /* what the client says went wrong ("truncated response"), else the code's name */
+        const char *msg = r.error[0] ? r.error : weft_strerror(rc);
+        o = json_pack("{s:s, s:s, s:f}", "url", shown, "error", msg, "ms",
                       round(ms * 100) / 100);
         tally_error(f, msg);
         f->failed++;
     }
     weft_http_response_free(&r);
+    free(ubuf);
     char *line = o ? json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII | JSON_REAL_PRECISION(6)) : NULL;
     json_decref(o);
     f->done++;

@@ -98,6 +98,25 @@ $WEFT fetch -c 50 -i $T/padded 2>$T/err | (sleep 2; cat > $T/out)
 check "slow stdout: every line written" test "$(grep -c '"status":200' $T/out)" -eq 3000
 check "slow stdout: the loop never stalled" bash -c "! grep -q 'stall' $T/err"
 
+# every input gets its line, and errors say what happened (issue 18 item 13)
+printf '%s/hello\n%s/\xff\xfe\n%s/hello\n' $U $U $U > $T/utf
+$WEFT fetch -i $T/utf >$T/out 2>/dev/null
+check "a URL with invalid UTF-8 gets its line" test "$(wc -l < $T/out)" -eq 3
+check "... percent-encoded, with the reason" grep -q '"url":"'$U'/%FF%FE","error":"bad URL' $T/out
+mkdir -p $T/adir
+$WEFT fetch -i $T/adir >/dev/null 2>$T/err; rc=$?
+check "-i with a directory: exit 2, says so" test $rc -eq 2 -a -n "$(grep 'Is a directory' $T/err)"
+TRUNC_OUT=$T/trunc.port
+python3 -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(4)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept(); c.recv(4096)
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"); c.close()' >$TRUNC_OUT &
+for i in $(seq 50); do test -s $TRUNC_OUT && break; sleep 0.1; done
+$WEFT fetch http://127.0.0.1:$(cat $TRUNC_OUT)/ >$T/out 2>/dev/null
+check "a truncated body says so (not 'Protocol error')" grep -q '"error":"truncated response"' $T/out
+
 # the progress bar, under a pseudo-terminal
 script -qfec "$WEFT fetch -c 5 -i $T/many" /dev/null >$T/tty 2>&1 </dev/null; rc=$?
 check "progress bar on a terminal" grep -q "500/500" $T/tty
