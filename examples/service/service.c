@@ -42,7 +42,7 @@
 
 static const char usage_text[] =
     "usage: weft serve [--host HOST] [--port PORT] [--threads N] [--db PATH]\n"
-    "                  [--proxy-allow HOST[:PORT],...]\n"
+    "                  [--proxy-allow HOST[:PORT],...] [--events-max N]\n"
     "  --host HOST    IP address to listen on, or localhost (default 127.0.0.1;\n"
     "                 \"\" for every address)\n"
     "  --port PORT    default 8080\n"
@@ -52,7 +52,10 @@ static const char usage_text[] =
     "                 the upstreams /proxy may fetch from (a host without a port: any\n"
     "                 port; IPv6 in brackets; repeatable; \"\" for none); others get\n"
     "                 403. Default: none (allowing this service itself would let\n"
-    "                 /proxy reach what a front end denies, /metrics say)\n";
+    "                 /proxy reach what a front end denies, /metrics say)\n"
+    "  --events-max N events accepted and not yet processed, at most (default 1024,\n"
+    "                 split over the loops); past it POST /events is 503 + Retry-After\n"
+    "                 rather than accepting what it would drop\n";
 
 #define MAX_ALLOW 64
 
@@ -62,6 +65,7 @@ struct upstream { char host[256]; int port; };
 struct service {
     const char *host, *db_path;
     int port, threads;
+    unsigned events_max;                  /* accepted, not yet processed */
     weft_http_server *server;
     struct upstream allow[MAX_ALLOW];     /* for /proxy */
     int nallow;
@@ -72,8 +76,9 @@ struct service {
  * pool) */
 static __thread weft_http_client *proxy_client;
 static __thread weft_group *events;
+static __thread unsigned events_pending, events_bound;   /* this loop's */
 static __thread weft_pool *db_pool;
-static weft_metric *events_done, *events_failed;
+static weft_metric *events_done, *events_failed, *events_accepted;
 
 /* ---- /users/{id} on SQLite ----------------------------------------------------- */
 
@@ -255,6 +260,7 @@ static int process_event(void *arg)
         rc = -ENOENT;
     }
     json_decref(ev);
+    events_pending--;
     if (!rc)
         weft_metric_add(events_done, 1);
     return rc;
@@ -293,11 +299,17 @@ static int post_event(weft_http_req *q, weft_http_res *r, void *ctx)
         json_decref(ev);
         return json_status(r, 400, json_pack("{s:s}", "error", why));
     }
-    int rc = weft_spawn(events, process_event, ev, "event");
+    /* accept only what can be held: past the bound, say so now instead of
+     * taking events that would time out in the database pool and be lost */
+    int rc = events_pending < events_bound ? weft_spawn(events, process_event, ev, "event")
+                                           : -EAGAIN;
     if (rc) {
         json_decref(ev);
+        weft_http_res_header(r, "Retry-After", "1");
         return json_status(r, 503, json_pack("{s:s}", "error", "not accepting events"));
     }
+    events_pending++;
+    weft_metric_add(events_accepted, 1);
     return json_status(r, 202, json_pack("{s:s}", "status", "accepted"));
 }
 
@@ -532,6 +544,10 @@ static int loop_main(void *arg)
     static const weft_pool_ops db_ops = { .create = db_create, .destroy = db_destroy };
     db_pool = weft_pool_new(&dbc, &db_ops, (void *)sv->db_path);
     events = weft_supervisor_new(on_event_error, NULL);
+    unsigned loops = (unsigned)weft_loop_count(), me = (unsigned)weft_loop_index();
+    events_bound = sv->events_max / loops + (me < sv->events_max % loops);   /* they add up */
+    if (!events_bound)
+        events_bound = 1;
     proxy_client = weft_http_client_new(NULL);
     if (!db_pool || !events || !proxy_client)
         return -ENOMEM;
@@ -565,7 +581,7 @@ static int loop_main(void *arg)
 
 int weft_cmd_serve(int argc, char **argv)
 {
-    struct service sv = { .host = "127.0.0.1", .port = 8080, .threads = 0,
+    struct service sv = { .host = "127.0.0.1", .port = 8080, .threads = 0, .events_max = 1024,
                           .db_path = "weft-example.db" };
     static const struct option longopts[] = {
         { "host", required_argument, NULL, 'H' },
@@ -573,6 +589,7 @@ int weft_cmd_serve(int argc, char **argv)
         { "threads", required_argument, NULL, 't' },
         { "db", required_argument, NULL, 'd' },
         { "proxy-allow", required_argument, NULL, 'a' },
+        { "events-max", required_argument, NULL, 'e' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -610,6 +627,16 @@ int weft_cmd_serve(int argc, char **argv)
         case 'd':
             sv.db_path = optarg;
             break;
+        case 'e': {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 1000000) {
+                fprintf(stderr, "weft serve: --events-max needs a number from 1 to 1000000\n%s",
+                        usage_text);
+                return 2;
+            }
+            sv.events_max = (unsigned)v;
+            break;
+        }
         case 'a':
             if (allow_list(&sv, optarg)) {
                 fprintf(stderr, "weft serve: --proxy-allow needs HOST[:PORT],... (at most %d), "
@@ -647,6 +674,8 @@ int weft_cmd_serve(int argc, char **argv)
         return 1;
     events_done = weft_counter("weft_example_events_total{result=\"done\"}", "Events processed");
     events_failed = weft_counter("weft_example_events_total{result=\"failed\"}", NULL);
+    events_accepted = weft_counter("weft_example_events_accepted_total",
+                                   "Events answered 202 (each ends done or failed)");
     if (!(sv.server = weft_http_server_new(NULL)))
         return 1;
     weft_http_server_route(sv.server, "GET", "/users/{id}", users, &sv);

@@ -111,6 +111,40 @@ check "default proxy allow-list: another host is 403" test "$(curl -s -o /dev/nu
 kill -INT $PID
 wait $PID; rc=$?
 check "exit status 0 after SIGINT" test $rc -eq 0
+# a flood of events: past --events-max it answers 503 + Retry-After, and
+# every event it accepted (202) is processed, none lost (issue 18 item 9)
+(cd /tmp && exec $WEFT serve --port $PORT --threads 1 --db $DB --events-max 4 >/dev/null 2>&1) &
+PID=$!
+wait_for up
+cat >$OUT.lua <<'LUA'
+wrk.method = "POST"
+wrk.body = '{"type":"flood","user_id":3}'
+wrk.headers["Content-Type"] = "application/json"
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+shed, noretry = 0, 0
+function response(status, headers, body)
+  if status == 503 then
+    shed = shed + 1
+    if headers["Retry-After"] ~= "1" then noretry = noretry + 1 end
+  end
+end
+function done(summary, latency, requests)
+  local s, n = 0, 0
+  for _, t in ipairs(threads) do s = s + t:get("shed"); n = n + t:get("noretry") end
+  io.write(string.format("shed %d noretry %d\n", s, n))
+end
+LUA
+wrk -t1 -c50 -d1s -s $OUT.lua $U/events >$OUT.flood 2>&1
+SHED=$(awk '/^shed / {print $2}' $OUT.flood); NORETRY=$(awk '/^shed / {print $4}' $OUT.flood)
+accepted() { curl -s $U/metrics | awk '/^weft_example_events_accepted_total / {print $2}'; }
+done_n() { curl -s $U/metrics | awk '/^weft_example_events_total{result="done"} / {print $2}'; }
+wait_for bash -c "test \"\$(curl -s $U/metrics | awk '/^weft_example_events_accepted_total / {print \$2}')\" = \"\$(curl -s $U/metrics | awk '/^weft_example_events_total{result=\"done\"} / {print \$2}')\""
+check "flood: some accepted ($(accepted)), the rest shed (${SHED:-0})" test "$(accepted)" -gt 0 -a "${SHED:-0}" -gt 0
+check "flood: every shed event is told when to retry" test "${NORETRY:-1}" -eq 0
+check "flood: every accepted event processed ($(done_n) of $(accepted))" test "$(done_n)" = "$(accepted)"
+check "flood: none failed" bash -c "! curl -s $U/metrics | grep -q 'result=\"failed\"} [1-9]'"
+kill $PID; wait $PID 2>/dev/null; rm -f $OUT.flood $OUT.lua
 # out of descriptors: it keeps serving what it holds, logs, and recovers
 (cd /tmp && ulimit -n 200 && exec $WEFT serve --port $PORT --threads 1 --db $DB >$OUT 2>&1) &
 PID=$!
