@@ -179,11 +179,14 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  *   in all (extensions cannot carry gigabytes around a small body)   413
  *   malformed, Content-Length with Transfer-Encoding (even an empty
  *   one), Transfer-Encoding in an HTTP/1.0 request, conflicting or
- *   repeated Content-Length, obsolete line folding, bare LF, HTTP/1.1
- *   without Host (or with two), chunked framing other than RFC 9112's
- *   (anything but CRLF after a chunk's line or data, a bad size,
- *   extension or trailer; read strictly, so no front end can see a
- *   different request boundary)                                      400
+ *   repeated Content-Length, obsolete line folding, a bare LF or CR
+ *   anywhere in the head (also after empty lines before the request
+ *   line), an empty header name or one with a non-token byte, HTTP/1.1
+ *   without Host (or with two), a Host other than uri-host[:port] (or
+ *   empty), a #fragment or %00 in the target's path, chunked framing
+ *   other than RFC 9112's (anything but CRLF after a chunk's line or
+ *   data, a bad size, extension or trailer; read strictly, so no front
+ *   end can see a different request boundary)                        400
  *   Transfer-Encoding other than chunked, CONNECT                    501
  *   an Expect other than 100-continue                                417
  *   an HTTP version other than 1.0 and 1.1 (HTTP/2's preface too)   505
@@ -267,6 +270,7 @@ void weft_http_server_shutdown(weft_http_server *s);
 const char *weft_http_req_method(const weft_http_req *r);
 const char *weft_http_req_path(const weft_http_req *r);          /* without the query */
 const char *weft_http_req_query(const weft_http_req *r);         /* "" if none */
+/* the first field of that name (any case), without surrounding whitespace */
 const char *weft_http_req_header(const weft_http_req *r, const char *name);
 /* The pattern of the route that matched ("/users/{id}"), NULL when none
  * did (404, 405, a shed request): a label for metrics and logs that does

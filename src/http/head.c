@@ -27,9 +27,13 @@ int weft__head_put(struct weft__head *hd, const char *at, size_t n)
 
 static int end_value(struct weft__head *hd)
 {
+    struct weft__hdr *h = &hd->idx[hd->n - 1];
+    /* llhttp keeps the trailing whitespace, which is not part of the value
+     * (RFC 9112 5: "Host: x " names x, "chunked " is chunked) */
+    while (hd->len > h->value && (hd->buf[hd->len - 1] == ' ' || hd->buf[hd->len - 1] == '\t'))
+        hd->len--;
     int rc = weft__head_put(hd, "", 1);
     if (!rc) {
-        struct weft__hdr *h = &hd->idx[hd->n - 1];
         h->vlen = (uint32_t)(hd->len - 1 - h->value);
         hd->in_value = false;
     }

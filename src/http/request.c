@@ -19,6 +19,9 @@
 
 /* ---- parsing ---------------------------------------------------------------- */
 
+/* Where the raw-byte scan of the head is (weft_http_req.scan). */
+enum { SCAN_LEAD, SCAN_REQUEST_LINE, SCAN_LINE, SCAN_NAME, SCAN_VALUE, SCAN_END };
+
 static struct weft_http_req *R(llhttp_t *p) { return (struct weft_http_req *)p; }
 
 static int limit(struct weft_http_req *q, int status, const char *why)
@@ -83,6 +86,36 @@ static int on_value(llhttp_t *p, const char *at, size_t n)
     return head_err(R(p), weft__head_value(&R(p)->hd, at, n));
 }
 
+/* RFC 9110 7.2: uri-host [":" port], or empty (a target without one) */
+static bool host_ok(const char *h)
+{
+    if (*h == '[') {                      /* IP-literal */
+        size_t n = strspn(h + 1, "0123456789abcdefABCDEF:.");
+        if (h[1 + n] != ']')
+            return false;
+        h += n + 2;
+    } else {                              /* IPv4address or reg-name */
+        h += strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                       "-._~%!$&'()*+,;=");
+    }
+    if (*h == ':')
+        h += 1 + strspn(h + 1, "0123456789");
+    return *h == 0;
+}
+
+/* what is wrong with the request target, or NULL: a fragment is never sent
+ * (RFC 9112 3.2), and a %00 in the path would end a path parameter early
+ * for a handler ("/users/1%00" read as "1") */
+static const char *bad_target(const char *url)
+{
+    if (strchr(url, '#'))
+        return "fragment in the request target";
+    const char *nul = strstr(url, "%00"), *qm = strchr(url, '?');
+    if (nul && (!qm || nul < qm))
+        return "%00 in the request path";
+    return NULL;
+}
+
 static int on_headers(llhttp_t *p)
 {
     struct weft_http_req *q = R(p);
@@ -91,14 +124,21 @@ static int on_headers(llhttp_t *p)
         return rc;
     if (p->http_major != 1)
         return limit(q, 505, "HTTP version not supported");
+    const char *bad = bad_target(q->hd.buf + q->url);
+    if (bad)
+        return limit(q, 400, bad);
     if (p->method == HTTP_CONNECT)
         return limit(q, 501, "CONNECT is not supported");
     p->upgrade = 0;                       /* no protocol switch: what follows is HTTP */
     int hosts = 0;
+    bool host_bad = false;
     const char *te = NULL;                /* also when empty: llhttp flags no empty value */
     for (int i = 0; i < q->hd.n; i++) {
         const char *name = q->hd.buf + q->hd.idx[i].name;
-        hosts += strcasecmp(name, "Host") == 0;
+        if (strcasecmp(name, "Host") == 0) {
+            hosts++;
+            host_bad |= !host_ok(q->hd.buf + q->hd.idx[i].value);
+        }
         if (!te && strcasecmp(name, "Transfer-Encoding") == 0)
             te = q->hd.buf + q->hd.idx[i].value;
     }
@@ -113,6 +153,8 @@ static int on_headers(llhttp_t *p)
         return limit(q, 413, "request body too large");
     if (hosts > 1 || (hosts == 0 && p->http_minor >= 1))       /* major is 1 here */
         return limit(q, 400, hosts ? "more than one Host header" : "no Host header");
+    if (host_bad)
+        return limit(q, 400, "invalid Host");
     const char *expect = weft__head_get(&q->hd, "Expect");
     if (expect && strcasecmp(expect, "100-continue") != 0)
         return limit(q, 417, "unsupported expectation");
@@ -166,31 +208,64 @@ void weft__req_reset(struct weft_http_req *q)
     q->url = q->blen = q->pused = 0;
     q->in_url = q->complete = q->any = q->headers_done = q->expect_continue = false;
     q->chunked = false;
-    q->line_start = q->head_end = false;
-    q->lines = 0;
+    q->scan = SCAN_LEAD;
+    q->cr = false;
     q->status = 0;
     q->why = NULL;
 }
 
-/* llhttp 8 accepts obsolete line folding (a header line that starts with
- * a space or tab continues the previous one), a request-smuggling vector:
- * look for it in the head's raw bytes before they are parsed. */
-static bool folded(struct weft_http_req *q, const char *d, size_t n)
+/* RFC 9110 5.6.2 */
+static bool tchar(unsigned char c)
 {
-    for (size_t i = 0; i < n && !q->head_end; i++) {
-        char ch = d[i];
-        if (q->line_start && q->lines > 0 && (ch == ' ' || ch == '\t'))
-            return true;
-        if (ch == '\n') {
-            if (q->line_start && q->lines > 0)
-                q->head_end = true;       /* the empty line */
-            q->line_start = true;
-            q->lines++;
-        } else if (ch != '\r') {
-            q->line_start = false;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* llhttp 8 is lenient where front ends differ, which smuggles requests:
+ * it accepts obsolete line folding (a line starting with a space or tab
+ * continues the previous one), a bare LF as a line end, a bare CR inside
+ * a line (CVE-2023-30589: "X: \rxTransfer-Encoding: chunked" is chunked
+ * to it), an empty header name and one with a space in it. One pass over
+ * the head's raw bytes, before they are parsed, rejects all of them: what
+ * is wrong, or NULL. The state carries over from the bytes before, and
+ * empty lines before the request line (RFC 9112 2.2) are skipped. */
+static const char *bad_head_bytes(struct weft_http_req *q, const char *d, size_t n)
+{
+    for (size_t i = 0; i < n && q->scan != SCAN_END; i++) {
+        unsigned char ch = (unsigned char)d[i];
+        if (q->cr != (ch == '\n'))
+            return q->cr ? "bare CR in the head" : "bare LF in the head";
+        q->cr = ch == '\r';
+        if (ch == '\r')
+            continue;
+        switch (q->scan) {
+        case SCAN_LEAD:
+            q->scan = ch == '\n' ? SCAN_LEAD : SCAN_REQUEST_LINE;
+            break;
+        case SCAN_REQUEST_LINE:
+        case SCAN_VALUE:
+            q->scan = ch == '\n' ? SCAN_LINE : q->scan;
+            break;
+        case SCAN_LINE:
+            if (ch == '\n') {
+                q->scan = SCAN_END;       /* the empty line */
+                break;
+            }
+            if (ch == ' ' || ch == '\t')
+                return "obsolete line folding";
+            if (ch == ':')
+                return "empty header name";
+            q->scan = SCAN_NAME;  /* and this is the name's first byte */
+            /* fall through */
+        case SCAN_NAME:
+            if (ch == ':')
+                q->scan = SCAN_VALUE;
+            else if (!tchar(ch))
+                return "invalid header name";
+            break;
         }
     }
-    return false;
+    return NULL;
 }
 
 /* Reads a chunked body's bytes from data[0..n): the bytes used, or -EPROTO
@@ -268,9 +343,10 @@ int weft__read_request(struct weft_http_req *q, weft_conn *c)
             weft_conn_consume(c, (size_t)used);
             continue;
         }
-        if (folded(q, data, (size_t)n)) {
+        const char *bad = bad_head_bytes(q, data, (size_t)n);
+        if (bad) {
             q->status = 400;
-            q->why = "obsolete line folding";
+            q->why = bad;
             rc = -EPROTO;
             break;
         }

@@ -61,8 +61,8 @@ struct weft_http_req {
     bool expect_continue;                 /* send 100 before waiting for the body */
     bool chunked;                         /* the body is read by ck, not llhttp */
     struct weft__chunked ck;
-    bool line_start, head_end;            /* obs-fold scan */
-    int lines;
+    unsigned char scan;                   /* the raw-byte scan of the head: where */
+    bool cr;                              /* it is, and a CR wants its LF */
     int status;                           /* a limit's status, when broken */
     const char *why;
     char *body;

@@ -446,6 +446,74 @@ static int limits(void *unused)
 }
 static void test_limits(void **s) { (void)s; RUN(limits, NULL); }
 
+/* The head is read strictly wherever it starts (RFC 9112 2.2 lets empty
+ * lines come before the request line): each of these is 400 and close. */
+static int head_strict(void *unused)
+{
+    (void)unused;
+    struct srv v;
+    weft_group *g = start(&v);
+    const struct limit_case bad[] = {
+        /* CVE-2023-30589: llhttp 8.1 reads this as chunked */
+        { "bare CR in a value",
+          "POST /echo HTTP/1.1\r\nHost: x\r\nX-Abc: \rxTransfer-Encoding: chunked\r\n\r\n"
+          "1\r\nA\r\n0\r\n\r\n", "HTTP/1.1 400 " },
+        { "bare CR ending a line", "GET /hello HTTP/1.1\r\nHost: x\rX-A: a\r\n\r\n", "HTTP/1.1 400 " },
+        { "bare CR in the request line", "GET /hello\r HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
+        { "folding after empty lines",
+          "\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\nX-A: a\r\n  folded\r\n\r\n", "HTTP/1.1 400 " },
+        { "bare LF after the request line", "GET /hello HTTP/1.1\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
+        { "bare LF ending the head", "GET /hello HTTP/1.1\r\nHost: x\r\n\n", "HTTP/1.1 400 " },
+        { "bare LF after empty lines", "\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\nX-A: a\r\n\r\n",
+          "HTTP/1.1 400 " },
+        { "empty header name", "GET /hello HTTP/1.1\r\nHost: x\r\n: v\r\n\r\n", "HTTP/1.1 400 " },
+        { "space in a header name", "GET /hello HTTP/1.1\r\nHost: x\r\nX A: v\r\n\r\n", "HTTP/1.1 400 " },
+        { "space before the colon", "GET /hello HTTP/1.1\r\nHost : x\r\n\r\n", "HTTP/1.1 400 " },
+        { "Host with a space", "GET /hello HTTP/1.1\r\nHost: a b\r\n\r\n", "HTTP/1.1 400 " },
+        { "Host with a path", "GET /hello HTTP/1.1\r\nHost: a/b\r\n\r\n", "HTTP/1.1 400 " },
+        { "Host with userinfo", "GET /hello HTTP/1.1\r\nHost: u@a\r\n\r\n", "HTTP/1.1 400 " },
+        { "Host with a bad port", "GET /hello HTTP/1.1\r\nHost: a:8x\r\n\r\n", "HTTP/1.1 400 " },
+        { "Host with an open bracket", "GET /hello HTTP/1.1\r\nHost: [::1\r\n\r\n", "HTTP/1.1 400 " },
+        { "fragment in the target", "GET /hello#f HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
+        { "NUL in a path parameter", "GET /users/1%00 HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
+    };
+    for (size_t i = 0; i < 2 * sizeof bad / sizeof *bad; i++) {
+        const struct limit_case *b = &bad[i / 2];      /* whole, then a byte at a time */
+        char *out = raw(v.port, b->req, strlen(b->req), i % 2);
+        if (strncmp(out, b->status, strlen(b->status)) != 0 || !strstr(out, "Connection: close")) {
+            test_failures++;
+            fprintf(stderr, "%s%s: got '%.60s', want '%s' and close\n", b->name,
+                    i % 2 ? " (trickled)" : "", out, b->status);
+        }
+    }
+    const char *good[] = {
+        "\r\nGET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: ex-ample.com:80\r\nConnection: close\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+        "GET /hello HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n",   /* RFC 9110 7.2 */
+        "GET /hello HTTP/1.1\r\nHost: x \r\nX-!#$%&'*+.^_`|~9: v\r\nConnection: close\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        char *out = rawz(v.port, good[i]);
+        if (strncmp(out, "HTTP/1.1 200 ", 13) != 0) {
+            test_failures++;
+            fprintf(stderr, "good %zu: got '%.200s'\n", i, out);
+        }
+    }
+    /* trailing whitespace is not part of a value (RFC 9112 5): chunked, read as such */
+    char *ws = rawz(v.port, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked \r\n"
+                            "Connection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n");
+    EXPECT(strncmp(ws, "HTTP/1.1 201 ", 13) == 0 && strstr(ws, "\r\n\r\nabc"));
+    /* a pipelined request after one with a body is scanned afresh */
+    char *out = rawz(v.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                             "GET /hello HTTP/1.1\r\nHost: x\r\nX\rY: 1\r\n\r\n");
+    EXPECT(strstr(out, "HTTP/1.1 201 ") && strstr(out, "HTTP/1.1 400 "));
+    stop(&v, g);
+    return 0;
+}
+static void test_head_strict(void **s) { (void)s; RUN(head_strict, NULL); }
+
 /* Chunked bodies are read strictly (RFC 9112 7.1): a front end that reads
  * them otherwise must never see one request where weft sees two. Each
  * vector is sent whole and a byte at a time, followed by a pipelined GET
@@ -1023,6 +1091,7 @@ int main(void)
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_no_allocation_per_request),
         cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_head_strict),
         cmocka_unit_test(test_chunked_strict),
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_shedding_and_backpressure),
