@@ -174,7 +174,9 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  * no TCP reset eats the response):
  *
  *   request line + headers over max_header_bytes, or > max_headers,
- *   a chunked body's trailer section over max_header_bytes           431
+ *   the whole head with its whitespace and leading empty lines over
+ *   twice max_header_bytes, a chunked body's trailer section over
+ *   max_header_bytes                                                 431
  *   body over max_body, or chunk lines over max_body + max_header_bytes
  *   in all (extensions cannot carry gigabytes around a small body)   413
  *   malformed, Content-Length with Transfer-Encoding (even an empty

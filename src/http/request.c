@@ -210,6 +210,7 @@ void weft__req_reset(struct weft_http_req *q)
     q->chunked = false;
     q->scan = SCAN_LEAD;
     q->cr = false;
+    q->raw = 0;
     q->status = 0;
     q->why = NULL;
 }
@@ -231,8 +232,16 @@ static bool tchar(unsigned char c)
  * empty lines before the request line (RFC 9112 2.2) are skipped. */
 static const char *bad_head_bytes(struct weft_http_req *q, const char *d, size_t n)
 {
+    /* every byte of the head counts, the whitespace and the empty lines
+     * before the request line too, which the header limit does not see:
+     * twice that limit in all (CVE-2024-22019 class) */
+    size_t max_raw = 2 * q->s->o.max_header_bytes;
     for (size_t i = 0; i < n && q->scan != SCAN_END; i++) {
         unsigned char ch = (unsigned char)d[i];
+        if (++q->raw > max_raw) {
+            q->status = 431;
+            return "request head too large (whitespace included)";
+        }
         if (q->cr != (ch == '\n'))
             return q->cr ? "bare CR in the head" : "bare LF in the head";
         q->cr = ch == '\r';
@@ -345,7 +354,7 @@ int weft__read_request(struct weft_http_req *q, weft_conn *c)
         }
         const char *bad = bad_head_bytes(q, data, (size_t)n);
         if (bad) {
-            q->status = 400;
+            q->status = q->status ? q->status : 400;
             q->why = bad;
             rc = -EPROTO;
             break;

@@ -63,6 +63,7 @@ struct weft_http_req {
     struct weft__chunked ck;
     unsigned char scan;                   /* the raw-byte scan of the head: where */
     bool cr;                              /* it is, and a CR wants its LF */
+    size_t raw;                           /* head bytes scanned, whitespace included */
     int status;                           /* a limit's status, when broken */
     const char *why;
     char *body;

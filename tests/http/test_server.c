@@ -1077,6 +1077,21 @@ static int framing_faults(void *unused)
     }
     out = raw(v.port, flood, n, false);
     EXPECT(strncmp(out, "HTTP/1.1 413 ", 13) == 0);
+    /* issue 18 item 4: whitespace before a header value, and empty lines
+     * before the request line, count against the head's size (100 KB of
+     * them were read until the deadline) */
+    static char ws[32768];
+    n = (size_t)snprintf(ws, sizeof ws, "GET /hello HTTP/1.1\r\nHost: x\r\nX-Pad:");
+    memset(ws + n, ' ', 20000);
+    n += 20000;
+    n += (size_t)snprintf(ws + n, sizeof ws - n, "v\r\n\r\n");
+    out = raw(v.port, ws, n, false);
+    EXPECT(strncmp(out, "HTTP/1.1 431 ", 13) == 0);
+    for (n = 0; n < 20000; n += 2)
+        memcpy(ws + n, "\r\n", 2);
+    n += (size_t)snprintf(ws + n, sizeof ws - n, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+    out = raw(v.port, ws, n, false);
+    EXPECT(strncmp(out, "HTTP/1.1 431 ", 13) == 0);
     stop(&v, g);
     return 0;
 }
