@@ -203,6 +203,11 @@ static const llhttp_settings_t settings = {
 
 void weft__req_reset(struct weft_http_req *q)
 {
+    if (q->bcap > WEFT__HTTP_RETAIN) {    /* an idle connection keeps a small buffer, */
+        weft__free(q->body);              /* not its largest request's */
+        q->body = NULL;
+        q->bcap = 0;
+    }
     weft__head_reset(&q->hd);
     q->m.pattern = NULL;                  /* until a route matches */
     q->url = q->blen = q->pused = 0;

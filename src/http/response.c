@@ -109,6 +109,16 @@ int weft__send_response(weft_conn *c, struct weft_http_res *r, bool head, bool c
 
 void weft__res_reset(struct weft_http_res *r)
 {
+    if (r->bcap > WEFT__HTTP_RETAIN) {    /* as weft__req_reset: not the largest answer's */
+        weft__free(r->body);
+        r->body = NULL;
+        r->bcap = 0;
+    }
+    if (r->hcap > WEFT__HTTP_RETAIN) {
+        weft__free(r->hbuf);
+        r->hbuf = NULL;
+        r->hcap = 0;
+    }
     r->status = 200;
     r->hlen = r->blen = 0;
     r->streaming = false;

@@ -13,6 +13,10 @@
 #include "weft/http.h"
 #include "weft/router.h"
 
+/* per-connection buffers kept between requests, at most: a connection
+ * that once carried a 1 MiB body idles at the cost of any other */
+#define WEFT__HTTP_RETAIN (16 * 1024)
+
 struct middleware {
     weft_http_before before;
     weft_http_after after;

@@ -107,12 +107,9 @@ static int accept_loop(void *arg)
     return weft_group_wait(g);
 }
 
-static weft_group *start(struct srv *v)
+static weft_group *start_opts(struct srv *v, const weft_http_server_opts *o)
 {
-    weft_http_server_opts o = { .max_body = 1000, .header_timeout = 200 * WEFT_MS,
-                                .body_timeout = 200 * WEFT_MS, .keepalive_timeout = 300 * WEFT_MS,
-                                .handler_timeout = 100 * WEFT_MS };
-    v->s = weft_http_server_new(&o);
+    v->s = weft_http_server_new(o);
     weft_http_server_route(v->s, "GET", "/hello", hello, NULL);
     weft_http_server_route(v->s, "GET", "/users/{id}", user, NULL);
     weft_http_server_route(v->s, "POST", "/echo", echo, NULL);
@@ -126,6 +123,14 @@ static weft_group *start(struct srv *v)
     weft_group *g = weft_group_new();
     weft_spawn(g, accept_loop, v, "accept");
     return g;
+}
+
+static weft_group *start(struct srv *v)
+{
+    weft_http_server_opts o = { .max_body = 1000, .header_timeout = 200 * WEFT_MS,
+                                .body_timeout = 200 * WEFT_MS, .keepalive_timeout = 300 * WEFT_MS,
+                                .handler_timeout = 100 * WEFT_MS };
+    return start_opts(v, &o);
 }
 
 static void stop(struct srv *v, weft_group *g)
@@ -1097,6 +1102,78 @@ static int framing_faults(void *unused)
 }
 static void test_framing_faults(void **s) { (void)s; RUN(framing_faults, NULL); }
 
+/* Issue 18 item 5: a connection that once carried a big body idles at
+ * the cost of any other (each kept its largest request and answer buffers:
+ * 300 such connections pinned 1.6 MB each). Live bytes are counted by an
+ * allocator that remembers sizes. */
+static _Atomic long live;
+static void *live_malloc(size_t n)
+{
+    size_t *p = malloc(n + 16);
+    if (!p)
+        return NULL;
+    *p = n;
+    live += (long)n;
+    return (char *)p + 16;
+}
+static void live_free(void *q)
+{
+    if (!q)
+        return;
+    size_t *p = (size_t *)((char *)q - 16);
+    live -= (long)*p;
+    free(p);
+}
+static void *live_realloc(void *q, size_t n)
+{
+    if (!q)
+        return live_malloc(n);
+    size_t *p = (size_t *)((char *)q - 16), old = *p;
+    size_t *np = realloc(p, n + 16);
+    if (!np)
+        return NULL;
+    *np = n;
+    live += (long)n - (long)old;
+    return (char *)np + 16;
+}
+
+static int idle_memory(void *unused)
+{
+    (void)unused;
+    struct srv v;
+    weft_http_server_opts o = { .max_body = 1 << 20, .keepalive_timeout = 60 * WEFT_SEC };
+    weft_group *g = start_opts(&v, &o);      /* (no idle close frees it for us) */
+    weft_conn *c;
+    const char *line;
+    EXPECT_EQ(weft_tcp_connect(&c, "127.0.0.1", v.port, NULL), 0);
+    const char *small = "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi";
+    EXPECT_EQ(weft_conn_write_all(c, small, strlen(small)), 0);
+    EXPECT(weft_conn_read_until(c, "hi", 2, 4096, &line) > 0);
+    long idle = live;                          /* a connection that carried little */
+    static char big[600 * 1024];
+    memset(big, 'b', sizeof big);
+    char head[128];
+    int n = snprintf(head, sizeof head, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+                     sizeof big);
+    EXPECT_EQ(weft_conn_write_all(c, head, (size_t)n), 0);
+    EXPECT_EQ(weft_conn_write_all(c, big, sizeof big), 0);
+    EXPECT(weft_conn_read_until(c, "\r\n\r\n", 4, 4096, &line) > 0);
+    static char back[sizeof big];
+    EXPECT_EQ(weft_conn_read_exact(c, back, sizeof back), 0);
+    WAIT_UNTIL(live - idle < 64 * 1024);       /* the server is back between requests */
+    EXPECT(live - idle < 64 * 1024);
+    weft_conn_close(c);
+    stop(&v, g);
+    return 0;
+}
+static void test_idle_memory_after_big_bodies(void **s)
+{
+    (void)s;
+    weft_set_allocator(&(weft_allocator){ live_malloc, live_realloc, live_free });
+    RUN(idle_memory, NULL);
+    weft_set_allocator(NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1115,6 +1192,7 @@ int main(void)
         cmocka_unit_test(test_middleware_json_streaming),
         cmocka_unit_test(test_framing_faults),
         cmocka_unit_test(test_health_and_keepalive),
+        cmocka_unit_test(test_idle_memory_after_big_bodies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
