@@ -28,7 +28,10 @@
  * A request on a reused keep-alive connection that the server had closed
  * is retried once on a fresh connection, for idempotent methods only. A
  * connection whose request was interrupted (timeout, cancel) is closed,
- * never returned to the pool.
+ * never returned to the pool, and so is one on which the server sent
+ * bytes after a complete response (after a 204 or 304, past a
+ * Content-Length): checked on every reuse, however soon, they are never
+ * read as the next request's response.
  *
  * REDIRECTS (with max_redirects > 0): 301, 302, 303, 307 and 308 with a
  * Location are followed (303, and 301/302 after a POST, as GET without the

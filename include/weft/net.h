@@ -162,6 +162,15 @@ int weft_conn_set_timeouts(weft_conn *c, weft_time read_timeout, weft_time write
  * NULL is ignored. */
 void weft_conn_close(weft_conn *c);
 
+/* For a connection about to be reused after a complete exchange: 1 when
+ * bytes or the end of the stream wait that nobody asked for (buffered, in
+ * the transport or in the socket), 0 when nothing came, or an error
+ * (-WEFT_EBROKEN, the socket's). No syscall while the last read emptied a
+ * plain socket and no read edge came since, as far as the loop has polled
+ * (bytes still on their way cannot be told from an answer); otherwise it
+ * peeks at the socket. */
+int weft_conn_pending(weft_conn *c);
+
 int weft_conn_fd(const weft_conn *c);
 bool weft_conn_broken(const weft_conn *c);
 

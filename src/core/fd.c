@@ -248,6 +248,14 @@ int weft__fd_wait_io(int fd, int events, weft_time op_deadline, int op_err)
     return 0;
 }
 
+bool weft__fd_read_edge(int fd)
+{
+    weft__loop *l = weft__cur_loop;
+    if (!l || fd < 0 || fd >= l->nfds || l->fds[fd].mode != FD_OWNED)
+        return true;
+    return l->fds[fd].rready || l->fds[fd].rhup;
+}
+
 void weft__fd_close(int fd)
 {
     if (fd < 0)

@@ -140,6 +140,11 @@ int weft__fd_own(int fd);
  * direction), until deadline (then op_err). -EBADF when the fd is closed
  * (weft__fd_close) while waiting. */
 int weft__fd_wait_io(int fd, int events, weft_time deadline, int op_err);
+/* Whether a read edge (or a hang-up) came on owned fd that no reader has
+ * taken yet: false says nothing arrived since its reader last waited or
+ * found it empty, as far as the loop has polled. True for an fd weft does
+ * not own (nothing is known). No syscall. */
+bool weft__fd_read_edge(int fd);
 /* Forgets an fd (its waiters get -EBADF) and closes it. */
 void weft__fd_close(int fd);
 

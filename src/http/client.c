@@ -8,9 +8,12 @@
  * writes the request head and body with one writev, and feeds what
  * arrives to llhttp straight from the connection's read buffer (no copy of
  * the head; the body is copied once into the response). The parser pauses
- * at the end of the response so bytes after it stay for the next request
- * on a kept-alive connection. Anything that interrupts a request breaks
- * the connection (weft_conn) and it is released as broken, never reused.
+ * at the end of the response; bytes after it were sent unasked (requests
+ * are not pipelined), so such a connection is closed rather than reused,
+ * and every reuse checks that nothing came meanwhile (conn_stale): they
+ * would be taken for the next request's response. Anything that
+ * interrupts a request breaks the connection (weft_conn) and it is
+ * released as broken, never reused.
  *
  * Origins and the client are reference counted (client_internal.h): a
  * connection or stream still lent when the client is freed keeps its
@@ -22,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/socket.h>
 
 #include "client_internal.h"
 
@@ -124,18 +126,11 @@ static void conn_destroy(void *ctx, void *res)
     origin_put(o);                        /* may be the last user of o and the client */
 }
 
-/* An idle connection the server closed (or wrote junk on) is not reused. */
-static int conn_check(void *ctx, void *res)
-{
-    (void)ctx;
-    struct hconn *h = res;
-    const char *d;
-    if (weft_conn_peek(h->c, &d) > 0)
-        return -EPROTO;                   /* bytes nobody asked for */
-    char b;
-    ssize_t n = recv(weft_conn_fd(h->c), &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return n < 0 && errno == EAGAIN ? 0 : -EPIPE;
-}
+/* A connection the server closed, or sent bytes on that nobody asked for,
+ * is not reused: they would be read as the next request's response. Run
+ * on every reuse, however short the idle time; mostly without a syscall
+ * (weft_conn_pending). */
+static bool conn_stale(struct hconn *h) { return h->used && weft_conn_pending(h->c) != 0; }
 
 /* u's origin, with a reference for the caller (origin_put). */
 static int origin_get(weft_http_client *cl, const weft_url *u, struct origin **out)
@@ -163,12 +158,13 @@ static int origin_get(weft_http_client *cl, const weft_url *u, struct origin **o
     o->port = u->port;
     o->tls = u->tls;
     o->cl = cl;
-    static const weft_pool_ops ops = { conn_create, conn_destroy, conn_check, NULL };
+    /* no pool check: the pool's runs only after check_idle (a coarse
+     * clock's millisecond at best), conn_stale on every reuse */
+    static const weft_pool_ops ops = { conn_create, conn_destroy, NULL, NULL };
     weft_pool_config pc = { .name = "http", .max_size = cl->o.max_per_origin,
                             .max_idle = cl->o.max_idle_per_origin,
                             .acquire_timeout = cl->o.pool_timeout,
-                            .idle_timeout = cl->o.idle_timeout, .check_idle = WEFT_MS,
-                            .supervisor = cl->bg };
+                            .idle_timeout = cl->o.idle_timeout, .supervisor = cl->bg };
     if (!(o->pool = weft_pool_new(&pc, &ops, o))) {
         int rc = errno ? -errno : -ENOMEM;
         weft__free(o);
@@ -427,6 +423,20 @@ static int send_request(weft_conn *c, char *head, size_t hlen, const weft_http_r
     return rc;
 }
 
+/* A connection of o's pool that is fit for a request: stale idle ones are
+ * closed (each once, so this ends). */
+static int acquire(struct origin *o, weft_pooled **ph, weft_http_response *r)
+{
+    int rc;
+    while ((rc = weft_pool_acquire(o->pool, ph)) == 0 && conn_stale(weft_pooled_get(*ph))) {
+        weft_pool_release_broken(o->pool, *ph);
+        *ph = NULL;
+    }
+    if (rc == -WEFT_EPOOL_TIMEOUT)
+        snprintf(r->error, sizeof r->error, "%s", weft_pool_last_error(o->pool));
+    return rc;
+}
+
 int weft__send_pooled(weft_http_client *cl, const weft_url *u, const weft_http_request *req,
                        const char *method, weft_http_response *r, struct origin **o,
                        weft_pooled **ph)
@@ -440,8 +450,8 @@ int weft__send_pooled(weft_http_client *cl, const weft_url *u, const weft_http_r
     char *head = NULL;
     size_t hlen;
     rc = build_head(cl, u, req, method, r, &head, &hlen);
-    if (!rc && (rc = weft_pool_acquire(og->pool, ph)) == -WEFT_EPOOL_TIMEOUT)
-        snprintf(r->error, sizeof r->error, "%s", weft_pool_last_error(og->pool));
+    if (!rc)
+        rc = acquire(og, ph, r);
     if (*ph) {
         *o = og;
         cl->stats.requests++;
@@ -457,7 +467,8 @@ void weft__conn_done(struct origin *o, weft_pooled *ph, bool keep)
 {
     if (!o)
         return;
-    if (keep)
+    const char *extra;                    /* bytes after the complete response */
+    if (keep && weft_conn_peek(((struct hconn *)weft_pooled_get(ph))->c, &extra) == 0)
         weft_pool_release(o->pool, ph);
     else
         weft_pool_release_broken(o->pool, ph);

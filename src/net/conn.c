@@ -60,7 +60,10 @@ static int tcp_shutdown(weft_conn *c, int *want)
 
 static void tcp_free(weft_conn *c) { (void)c; }
 
-static const struct weft__transport tcp = { tcp_read, tcp_writev, tcp_shutdown, tcp_free };
+static bool tcp_buffered(weft_conn *c) { (void)c; return false; }
+
+static const struct weft__transport tcp = { tcp_read, tcp_writev, tcp_shutdown, tcp_free,
+                                            tcp_buffered };
 
 /* ---- lifetime ----------------------------------------------------------- */
 
@@ -243,6 +246,26 @@ int weft_conn_peek(weft_conn *c, const char **data)
         return -EINVAL;
     *data = c->rbuf + c->rpos;
     return (int)c->rlen;
+}
+
+/* The socket needs asking only when the last read may have left bytes in
+ * it or an edge came since: a plain socket's short recv emptied it, and
+ * anything that arrives after raises an edge the fd layer keeps. TLS reads
+ * a record at a time, so the socket may hold more after a short read. */
+int weft_conn_pending(weft_conn *c)
+{
+    int rc = weft__conn_usable(c);
+    if (rc)
+        return rc;
+    if (c->rlen || c->eof || c->tr->buffered(c))
+        return 1;
+    if (c->tr == &tcp && c->drained && !weft__fd_read_edge(c->fd))
+        return 0;
+    char b;
+    ssize_t n;
+    while ((n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT)) < 0 && errno == EINTR)
+        ;
+    return n >= 0 ? 1 : errno == EAGAIN ? 0 : -errno;   /* 0: the end of the stream */
 }
 
 void weft_conn_consume(weft_conn *c, size_t n)

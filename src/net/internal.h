@@ -19,6 +19,7 @@ struct weft__transport {
     ssize_t (*writev)(weft_conn *c, const struct iovec *iov, int cnt, int *want);
     int (*shutdown)(weft_conn *c, int *want);   /* 0 once our side is closed */
     void (*free)(weft_conn *c);                 /* the transport's own state */
+    bool (*buffered)(weft_conn *c);             /* bytes held that a read would return */
 };
 
 struct weft_conn {

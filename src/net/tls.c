@@ -316,7 +316,11 @@ static void tls_free(weft_conn *c)
     c->tp = NULL;
 }
 
-static const struct weft__transport tls = { tls_read, tls_writev, tls_shutdown, tls_free };
+/* decrypted bytes, or raw ones not yet decrypted (read-ahead) */
+static bool tls_buffered(weft_conn *c) { return SSL_has_pending(ssl_of(c)); }
+
+static const struct weft__transport tls = { tls_read, tls_writev, tls_shutdown, tls_free,
+                                            tls_buffered };
 
 static int handshake_step(weft_conn *c, int *want)
 {

@@ -37,6 +37,9 @@ static int gzip_of(const char *in, char *out, int cap)
     return n;
 }
 
+#define SMUGGLED "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nSMUGGLED!"
+static weft_event late_go, late_sent;      /* /304-late: the planting, in step */
+
 /* answers one request; returns false to close the connection */
 static bool respond(struct srv *s, weft_conn *c, const char *method, const char *path,
                     const char *body, size_t blen)
@@ -83,6 +86,15 @@ static bool respond(struct srv *s, weft_conn *c, const char *method, const char 
         reply(c, "HTTP/1.1 204 No Content\r\n\r\n");
     } else if (!strcmp(path, "/304")) {
         reply(c, "HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n");
+    } else if (!strcmp(path, "/204-smuggle")) {  /* a planted answer after the real one */
+        reply(c, "HTTP/1.1 204 No Content\r\n\r\n" SMUGGLED);
+    } else if (!strcmp(path, "/length-smuggle")) {
+        reply(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" SMUGGLED);
+    } else if (!strcmp(path, "/304-late")) {   /* planted once the client has its answer */
+        reply(c, "HTTP/1.1 304 Not Modified\r\n\r\n");
+        weft_event_wait(&late_go);
+        reply(c, SMUGGLED);
+        weft_event_set(&late_sent);
     } else if (!strcmp(path, "/continue")) {
         reply(c, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
     } else if (!strcmp(path, "/close")) {
@@ -357,6 +369,56 @@ static int hostile(void *unused)
     return 0;
 }
 static void test_hostile_responses(void **s) { (void)s; RUN(hostile, NULL); }
+
+/* The next request on the client, at once: it must get /hello's answer. */
+static void expect_hello(weft_http_client *cl, const struct srv *s)
+{
+    weft_http_response r;
+    EXPECT_EQ(weft_http_get(cl, url(s, "/hello"), &r), 0);
+    EXPECT_EQ(r.status, 200);
+    EXPECT(r.body && strcmp(r.body, "Hello, World!") == 0);
+    weft_http_response_free(&r);
+}
+
+/* Issue 18 item 11: bytes a server sent after a complete response were
+ * read as the answer to the next request when the connection was reused
+ * within a millisecond (the pool checked idle connections only after
+ * 1 ms): "SMUGGLED!" became the body of /hello. Failed before the fix. */
+static int mixup(void *unused)
+{
+    (void)unused;
+    struct srv s;
+    weft_group *g = start(&s);
+    weft_http_client *cl = weft_http_client_new(NULL);
+    weft_http_response r;
+    const char *planted[] = { "/204-smuggle", "/length-smuggle" };
+    for (int i = 0; i < 2; i++) {
+        EXPECT_EQ(weft_http_get(cl, url(&s, planted[i]), &r), 0);
+        EXPECT_EQ(r.status, i ? 200 : 204);
+        weft_http_response_free(&r);
+        expect_hello(cl, &s);
+    }
+    /* bytes that come after the connection went back to the pool */
+    weft_event_init(&late_go);
+    weft_event_init(&late_sent);
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/304-late"), &r), 0);
+    EXPECT_EQ(r.status, 304);
+    weft_http_response_free(&r);
+    weft_event_set(&late_go);
+    weft_event_wait(&late_sent);
+    /* a timer makes the loop poll once, so it has seen them arrive (bytes
+     * still on their way cannot be told from an answer); far below the
+     * pool's 1 ms check, which used to be the only one */
+    weft_sleep(1);
+    expect_hello(cl, &s);
+    weft_http_client_stats st;
+    weft_http_client_stats_get(cl, &st);
+    EXPECT_EQ(st.connections, 4);          /* none of the planted ones reused */
+    weft_http_client_free(cl, WEFT_SEC);
+    stop(&s, g);
+    return 0;
+}
+static void test_no_response_mixup(void **s) { (void)s; RUN(mixup, NULL); }
 
 static int retry_and_redirects(void *unused)
 {
@@ -1068,6 +1130,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bodies_and_keepalive),
         cmocka_unit_test(test_hostile_responses),
+        cmocka_unit_test(test_no_response_mixup),
         cmocka_unit_test(test_retry_and_redirects),
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_origins_share_the_total),

@@ -60,6 +60,77 @@ static int https(void *unused)
 }
 static void test_https(void **s) { (void)s; RUN(https, NULL); }
 
+/* Keeps connections alive; /plant answers 204 and then, in a TLS record
+ * of its own, a response nobody asked for. */
+static int serve_planting(void *arg)
+{
+    weft_conn *c = arg;
+    const char *head;
+    while (weft_conn_read_until(c, "\r\n\r\n", 4, 8192, &head) > 0) {
+        const char *resp = "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nsecret";
+        if (!strncmp(head, "GET /plant ", 11)) {
+            weft_conn_write_all(c, "HTTP/1.1 204 No Content\r\n\r\n", 27);
+            resp = "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nSMUGGLED!";
+        }
+        if (weft_conn_write_all(c, resp, strlen(resp)))
+            break;
+    }
+    weft_conn_close(c);
+    return 0;
+}
+
+static int accept_planting(void *arg)
+{
+    struct srv *s = arg;
+    weft_group *g = weft_group_new();
+    weft_conn *c;
+    while (weft_accept(s->l, &c, NULL) == 0) {
+        if (weft_tls_accept(c, s->ctx) == 0)
+            weft_spawn(g, serve_planting, c, "planting");
+        else
+            weft_conn_close(c);
+    }
+    weft_group_cancel(g);
+    return weft_group_wait(g);
+}
+
+/* Issue 18 item 11 over TLS: the planted response arrives in a record
+ * after the 204's, and OpenSSL reads a record at a time, so a short read
+ * does not say the socket is empty. The next request, at once, gets its
+ * own answer on a new connection. Failed before the fix (SMUGGLED!). */
+static int tls_mixup(void *unused)
+{
+    (void)unused;
+    struct srv s = { .ctx = weft_tls_server_new(cert_file, key_file) };
+    EXPECT_EQ(weft_tcp_listen(&s.l, "127.0.0.1", 0, 0, 0), 0);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, accept_planting, &s, "https");
+    char plant[96], x[96];
+    snprintf(plant, sizeof plant, "https://localhost:%d/plant", weft_listener_port(s.l));
+    snprintf(x, sizeof x, "https://localhost:%d/x", weft_listener_port(s.l));
+    weft_tls_ctx *tls = weft_tls_client_new();
+    EXPECT_EQ(weft_tls_ctx_load_ca(tls, cert_file), 0);
+    weft_http_client_opts o = { .tls = tls };
+    weft_http_client *cl = weft_http_client_new(&o);
+    weft_http_response r;
+    EXPECT_EQ(weft_http_get(cl, plant, &r), 0);
+    EXPECT_EQ(r.status, 204);
+    weft_http_response_free(&r);
+    EXPECT_EQ(weft_http_get(cl, x, &r), 0);
+    EXPECT(r.body && strcmp(r.body, "secret") == 0);
+    weft_http_response_free(&r);
+    weft_http_client_stats st;
+    weft_http_client_stats_get(cl, &st);
+    EXPECT_EQ(st.connections, 2);
+    weft_http_client_free(cl, WEFT_SEC);
+    weft_tls_ctx_free(tls);
+    weft_listener_close(s.l);
+    weft_group_wait(g);
+    weft_tls_ctx_free(s.ctx);
+    return 0;
+}
+static void test_tls_no_response_mixup(void **s) { (void)s; RUN(tls_mixup, NULL); }
+
 /* against `openssl s_server -www` (HTTP/1.0, closes after the answer) */
 static int against_openssl(void *arg)
 {
@@ -216,6 +287,7 @@ int main(void)
 {
     make_certs();
     const struct CMUnitTest tests[] = { cmocka_unit_test(test_https),
+                                        cmocka_unit_test(test_tls_no_response_mixup),
                                         cmocka_unit_test(test_https_to_http_redirect),
                                         cmocka_unit_test(test_openssl_s_server) };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

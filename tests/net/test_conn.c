@@ -1,5 +1,5 @@
 /* weft_conn's lifetime and settings: closing under blocked tasks (the one
- * close rule), timeouts changed after creation, flush before read. */
+ * close rule), timeouts changed after creation, flush before read, pending bytes. */
 #include "test.h"
 
 /* a connected pair on 127.0.0.1: *a from connect, *b from accept */
@@ -162,6 +162,35 @@ static int second_reader(void *unused)
 }
 static void test_second_reader_busy(void **s) { (void)s; RUN(second_reader, NULL); }
 
+/* weft_conn_pending, what the HTTP client asks before reusing a
+ * connection (issue 18 item 11): bytes buffered or arriving after the
+ * last read, and the end of the stream, are pending; a drained socket is
+ * not. weft_sleep(1) lets the loop poll once, so it has seen the bytes. */
+static int pending(void *unused)
+{
+    (void)unused;
+    weft_conn *a, *b;
+    pair(&a, &b, NULL);
+    EXPECT_EQ(weft_conn_pending(a), 0);
+    char buf[8];
+    EXPECT_EQ(weft_conn_write_all(b, "ab", 2), 0);
+    EXPECT_EQ(weft_conn_read_some(a, buf, 1), 1);
+    EXPECT_EQ(weft_conn_pending(a), 1);       /* "b", buffered */
+    EXPECT_EQ(weft_conn_read_some(a, buf, 1), 1);
+    EXPECT_EQ(weft_conn_pending(a), 0);       /* all read */
+    EXPECT_EQ(weft_conn_write_all(b, "late", 4), 0);
+    weft_sleep(1);
+    EXPECT_EQ(weft_conn_pending(a), 1);       /* came after the last read */
+    EXPECT_EQ(weft_conn_read_some(a, buf, sizeof buf), 4);
+    EXPECT_EQ(weft_conn_pending(a), 0);
+    weft_conn_close(b);
+    weft_sleep(1);
+    EXPECT_EQ(weft_conn_pending(a), 1);       /* the end of the stream */
+    weft_conn_close(a);
+    return 0;
+}
+static void test_pending(void **s) { (void)s; RUN(pending, NULL); }
+
 /* Found by review: bytes already buffered when a TLS handshake starts
  * (what a man in the middle appends to a STARTTLS-style reply) must not
  * pass as protected: -EPROTO, nothing sent */
@@ -199,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_set_timeouts),
         cmocka_unit_test(test_flush_before_read),
         cmocka_unit_test(test_second_reader_busy),
+        cmocka_unit_test(test_pending),
         cmocka_unit_test(test_tls_refuses_buffered_plaintext),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
