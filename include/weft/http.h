@@ -188,7 +188,7 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  *   anywhere in the head (also after empty lines before the request
  *   line), an empty header name or one with a non-token byte, HTTP/1.1
  *   without Host (or with two), a Host other than uri-host[:port] (or
- *   empty), a #fragment or %00 in the target's path, chunked framing
+ *   empty), a #fragment or %00 in the target, chunked framing
  *   other than RFC 9112's (anything but CRLF after a chunk's line or
  *   data, a bad size, extension or trailer; read strictly, so no front
  *   end can see a different request boundary)                        400

@@ -110,9 +110,8 @@ static const char *bad_target(const char *url)
 {
     if (strchr(url, '#'))
         return "fragment in the request target";
-    const char *nul = strstr(url, "%00"), *qm = strchr(url, '?');
-    if (nul && (!qm || nul < qm))
-        return "%00 in the request path";
+    if (strstr(url, "%00"))               /* a decoded NUL would cut a C string short */
+        return "%00 in the request target";
     return NULL;
 }
 

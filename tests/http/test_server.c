@@ -481,6 +481,7 @@ static int head_strict(void *unused)
         { "Host with an open bracket", "GET /hello HTTP/1.1\r\nHost: [::1\r\n\r\n", "HTTP/1.1 400 " },
         { "fragment in the target", "GET /hello#f HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
         { "NUL in a path parameter", "GET /users/1%00 HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
+        { "NUL in a query value", "GET /q/a?x=1%00y HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
     };
     for (size_t i = 0; i < 2 * sizeof bad / sizeof *bad; i++) {
         const struct limit_case *b = &bad[i / 2];      /* whole, then a byte at a time */
