@@ -66,7 +66,8 @@ void weft__poller_poke(weft__loop *l)
 static unsigned from_epoll(uint32_t e)
 {
     return (e & (EPOLLIN | EPOLLRDHUP) ? WEFT__POLL_IN : 0) | (e & EPOLLOUT ? WEFT__POLL_OUT : 0) |
-           (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR) ? WEFT__POLL_HUP : 0);
+           (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR) ? WEFT__POLL_HUP : 0) |
+           (e & (EPOLLHUP | EPOLLERR) ? WEFT__POLL_ERR : 0);
 }
 
 /* Waits up to timeout (WEFT_FOREVER: no limit, 0: just look) and hands

@@ -75,11 +75,11 @@ void weft__fd_event(weft__loop *l, int fd, unsigned events)
     if (fd >= l->nfds)
         return;
     struct weft__fdstate *st = &l->fds[fd];
-    /* a hang-up or an error ends waits in both directions: the next read
-     * or write reports it */
-    bool hup = events & WEFT__POLL_HUP;
-    int fired = (events & WEFT__POLL_IN || hup ? WEFT_READ : 0) |
-                (events & WEFT__POLL_OUT || hup ? WEFT_WRITE : 0);
+    /* the peer's end of writing ends read waits; a full hang-up or an
+     * error ends waits in both directions: the next read or write reports it */
+    bool hup = events & WEFT__POLL_HUP, err = events & WEFT__POLL_ERR;
+    int fired = (events & WEFT__POLL_IN || hup || err ? WEFT_READ : 0) |
+                (events & WEFT__POLL_OUT || err ? WEFT_WRITE : 0);
     if ((fired & WEFT_READ) && !st->reader && st->mode == FD_OWNED)
         st->rready = true;                /* kept for a reader that skips its EAGAIN */
     if (hup)

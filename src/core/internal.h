@@ -297,7 +297,8 @@ void weft__inbox_drain(weft__loop *l);
 enum {
     WEFT__POLL_IN = 1,                    /* readable (or read side hung up) */
     WEFT__POLL_OUT = 2,
-    WEFT__POLL_HUP = 4,                   /* events only: hang-up or error */
+    WEFT__POLL_HUP = 4,                   /* events only: the read side ended (sticky) */
+    WEFT__POLL_ERR = 32,                  /* events only: both sides hung up, or an error */
     WEFT__POLL_EDGE = 8,                  /* arm only: edge-triggered */
     WEFT__POLL_ONESHOT = 16,              /* arm only: one event, then re-arm */
 };
