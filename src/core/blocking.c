@@ -135,8 +135,7 @@ static int submit(struct job *j)
 
 int weft_run_blocking(weft_fn fn, void *arg)
 {
-    weft_task *self = weft__self();
-    if (!self)
+    if (!weft__self())
         return -EPERM;
     if (!fn)
         return -EINVAL;

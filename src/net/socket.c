@@ -31,9 +31,10 @@ struct weft_listener {
     bool closed;
 };
 
-static int new_socket(int family, int type)
+/* A fresh non-blocking fd (or -1 with errno set) registered with the loop:
+ * the fd, or the error (the fd closed). */
+static int owned(int fd)
 {
-    int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int rc = weft__fd_own(fd);
@@ -42,6 +43,11 @@ static int new_socket(int family, int type)
         return rc;
     }
     return fd;
+}
+
+static int new_socket(int family, int type)
+{
+    return owned(socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
 }
 
 /* One connect attempt; on success the fd is returned. */
@@ -263,13 +269,8 @@ static int accept_one(weft_listener *l, const weft_net_opts *o, weft_conn **out)
     do
         fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));   /* the next one */
-    if (fd < 0)
-        return -errno;
-    int rc = weft__fd_own(fd);
-    if (rc) {
-        close(fd);
-        return rc;
-    }
+    if ((fd = owned(fd)) < 0)
+        return fd;
     if (!(o && o->no_nodelay)) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
