@@ -17,12 +17,10 @@ int weft__owner_check(uint64_t owner)
 
 int weft__enter(uint64_t owner, weft_task **self)
 {
-    weft__loop *l = weft__cur_loop;
-    if (unlikely(!l || !l->cur))
-        return -EPERM;
-    if (unlikely(l->id != owner))
-        return -EXDEV;
-    *self = l->cur;
+    int rc = weft__owner_check(owner);
+    if (rc)
+        return rc;
+    *self = weft__cur_loop->cur;
     return weft__check(WEFT_FOREVER, 0);
 }
 

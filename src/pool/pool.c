@@ -58,7 +58,6 @@ struct weft_pool {
     weft_task *owner;
     weft_group *bg;                       /* where maintain() runs */
     bool own_bg;                          /* bg is ours to close */
-    weft_task *maint;
     struct creator *creators;             /* running creator tasks */
     weft_event kick, drained;
     uint64_t acquires, timeouts, created, discarded, fast;
@@ -538,7 +537,6 @@ static void expire_idle(weft_pool *p)
 static int maintain(void *arg)
 {
     weft_pool *p = arg;
-    p->maint = weft_self();
     while (!p->closing) {
         weft_scope sc;
         weft_scope_enter(&sc, p->period);
@@ -552,7 +550,6 @@ static int maintain(void *arg)
             ;                             /* each to a waiter, or idle */
         sync_metrics(p);
     }
-    p->maint = NULL;
     unref(p);
     return 0;
 }
