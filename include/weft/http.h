@@ -199,6 +199,7 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  *   no route 404, other methods 405 with Allow, HEAD served by GET
  *   handler error 500 (logged), handler past handler_timeout 503
  *   more than max_in_flight requests being handled (but health_path) 503
+ *   request bodies held by the server over max_body_memory           503
  *
  * "Expect: 100-continue" gets its 100 before the body is read; an Upgrade
  * is ignored (the connection stays HTTP); a chunked body's trailer fields
@@ -218,6 +219,12 @@ typedef struct weft_http_server_opts {
     size_t max_header_bytes;       /* default 8 KiB */
     int max_headers;               /* default 100 */
     size_t max_body;               /* default 1 MiB */
+    size_t max_body_memory;        /* request body buffers held at once by the
+                                      whole server (all loops; a connection's
+                                      first 16 KiB not counted), default 512 MiB:
+                                      a body that would go past it is refused
+                                      503 + Retry-After. Gauge
+                                      weft_http_body_bytes: what is held */
     weft_time header_timeout;      /* first byte to end of head, default 10 s */
     weft_time body_timeout;        /* per wait for body bytes (not the whole
                                       body: a long upload that keeps coming is

@@ -50,6 +50,10 @@ void *weft__calloc(size_t n, size_t size);
 void *weft__realloc(void *p, size_t n);
 void weft__free(void *p);
 
+/* A large buffer (tens of KiB and up) of n bytes was freed: after a burst
+ * of them, the free pages go back to the OS, off the loops (trim.c). */
+void weft__mem_released(size_t n);
+
 /* misuse that cannot be reported as an error: logs and aborts */
 _Noreturn void weft__panic(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

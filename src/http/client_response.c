@@ -24,6 +24,8 @@ void weft_http_response_free(weft_http_response *r)
         weft__free(r->priv_);
     }
     weft__free(r->headers);
+    if (r->body_len >= (64 << 10))
+        weft__mem_released(r->body_len);  /* a burst of large answers goes back */
     weft__free(r->body);
     char err[sizeof r->error];
     memcpy(err, r->error, sizeof err);    /* a failure's reason outlives the free */

@@ -33,6 +33,8 @@ static void error_response(weft_conn *c, struct weft_http_res *r, int status, co
     weft__res_reset(r);
     r->status = status;
     weft_http_res_header(r, "Content-Type", "text/plain");
+    if (status == 503)                    /* a passing condition: say when to come back */
+        weft_http_res_header(r, "Retry-After", "1");
     char msg[160];
     int n = snprintf(msg, sizeof msg, "%d %s: %s\n", status, weft__http_reason(status), why ? why : "");
     weft_http_res_body(r, msg, (size_t)n);

@@ -161,6 +161,7 @@ static int on_headers(llhttp_t *p)
                          ((p->flags & F_CHUNKED) || p->content_length > 0);
     q->method = llhttp_method_name(p->method);
     q->headers_done = true;
+    q->announced = p->flags & F_CONTENT_LENGTH ? (size_t)p->content_length : 0;
     if (p->flags & F_CHUNKED) {
         /* llhttp 8 reads chunks leniently (chunked.c): it is told there is
          * no body, and weft__read_request reads the chunks itself */
@@ -171,13 +172,64 @@ static int on_headers(llhttp_t *p)
     return 0;
 }
 
+/* ---- body memory: bounded server-wide, returned after bursts ------------------ */
+
+/* A body buffer past the small one a connection keeps counts against
+ * max_body_memory, for all loops, and its memory goes back to the OS
+ * after a burst (weft__mem_released). */
+static void body_uncharge(struct weft_http_req *q)
+{
+    if (q->charged) {
+        atomic_fetch_sub(&q->s->body_mem, q->charged);
+        weft_metric_add(q->s->body_bytes, -(int64_t)q->charged);
+        weft__mem_released(q->charged);
+        q->charged = 0;
+    }
+}
+
+/* room for n more body bytes (and a NUL): 0, or HPE_USER with the status set */
+static int body_grow(struct weft_http_req *q, size_t n)
+{
+    weft_http_server *s = q->s;
+    size_t need = q->blen + n + 1;
+    if (need <= q->bcap)
+        return 0;
+    /* doubling, but never past what Content-Length announced: a 1 MiB body
+     * takes 1 MiB, not 2, and memory is taken as bytes come, not on a
+     * promise a slow client never keeps */
+    size_t cap = q->bcap > 1024 ? q->bcap : 1024;
+    while (cap < need)
+        cap *= 2;
+    if (cap > q->announced + 1 && need <= q->announced + 1)
+        cap = q->announced + 1;
+    if (cap > WEFT__HTTP_RETAIN) {
+        size_t more = cap - q->charged;
+        if (atomic_fetch_add(&s->body_mem, more) + more > s->o.max_body_memory) {
+            atomic_fetch_sub(&s->body_mem, more);
+            return limit(q, 503, "request bodies held by the server at their limit");
+        }
+        weft_metric_add(s->body_bytes, (int64_t)more);
+        q->charged = cap;
+    }
+    char *b = weft__realloc(q->body, cap);
+    if (!b)
+        return limit(q, 503, "out of memory");
+    q->body = b;
+    q->bcap = cap;
+    return 0;
+}
+
 /* 0, or HPE_USER with the status set */
 static int body_add(struct weft_http_req *q, const char *at, size_t n)
 {
     if (q->blen + n > q->s->o.max_body)
         return limit(q, 413, "request body too large");
-    if (weft__buf_append(&q->body, &q->blen, &q->bcap, at, n))
-        return limit(q, 503, "out of memory");
+    int rc = body_grow(q, n);
+    if (rc)
+        return rc;
+    memcpy(q->body + q->blen, at, n);
+    q->blen += n;
+    q->body[q->blen] = 0;
     return 0;
 }
 
@@ -206,10 +258,11 @@ void weft__req_reset(struct weft_http_req *q)
         weft__free(q->body);              /* not its largest request's */
         q->body = NULL;
         q->bcap = 0;
+        body_uncharge(q);
     }
     weft__head_reset(&q->hd);
     q->m.pattern = NULL;                  /* until a route matches */
-    q->url = q->blen = q->pused = 0;
+    q->url = q->blen = q->pused = q->announced = 0;
     q->in_url = q->complete = q->any = q->headers_done = q->expect_continue = false;
     q->chunked = false;
     q->scan = SCAN_LEAD;
@@ -415,6 +468,9 @@ void weft__req_free(struct weft_http_req *q)
         weft__free(q->hd.buf);
         weft__free(q->pbuf);
         weft__free(q->body);
+        body_uncharge(q);
+        /* a connection's buffers: when thousands close at once, a burst */
+        weft__mem_released(q->hd.cap + q->pcap + q->bcap);
         weft__free(q);
     }
 }

@@ -110,6 +110,7 @@ int weft__send_response(weft_conn *c, struct weft_http_res *r, bool head, bool c
 void weft__res_reset(struct weft_http_res *r)
 {
     if (r->bcap > WEFT__HTTP_RETAIN) {    /* as weft__req_reset: not the largest answer's */
+        weft__mem_released(r->bcap);
         weft__free(r->body);
         r->body = NULL;
         r->bcap = 0;
@@ -214,6 +215,7 @@ int weft_http_res_write(weft_http_res *r, const void *data, size_t len)
 void weft__res_free(struct weft_http_res *r)
 {
     if (r) {
+        weft__mem_released(r->hcap + r->bcap);   /* as weft__req_free */
         weft__free(r->hbuf);
         weft__free(r->body);
         weft__free(r);

@@ -42,6 +42,8 @@ weft_http_server *weft_http_server_new(const weft_http_server_opts *o)
         s->o.max_headers = MAX_HDRS;
     if (!s->o.max_body)
         s->o.max_body = 1 << 20;
+    if (!s->o.max_body_memory)
+        s->o.max_body_memory = (size_t)512 << 20;
     if (!s->o.header_timeout)
         s->o.header_timeout = 10 * WEFT_SEC;
     if (!s->o.body_timeout)
@@ -65,6 +67,8 @@ weft_http_server *weft_http_server_new(const weft_http_server_opts *o)
         snprintf(s->keepalive_hdr, sizeof s->keepalive_hdr, "Keep-Alive: timeout=%lld\r\n",
                  (long long)ka);
     s->in_flight = weft_gauge("weft_http_in_flight", "HTTP requests being handled");
+    s->body_bytes = weft_gauge("weft_http_body_bytes",
+                               "Request body buffers held (max_body_memory counts them)");
     if (!(s->stop = weft_chan_new_shared(1, 0))) {
         weft_router_free(s->router);
         weft__free(s);

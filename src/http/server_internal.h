@@ -30,8 +30,10 @@ struct weft_http_server {
     weft_chan *stop;                      /* shared; closed by shutdown, from any thread */
     struct middleware *mw;
     int nmw;
-    weft_metric *in_flight;               /* process-wide gauge */
+    weft_metric *in_flight;               /* process-wide gauges */
+    weft_metric *body_bytes;
     char keepalive_hdr[48];               /* "Keep-Alive: timeout=N\r\n" */
+    _Atomic size_t body_mem;              /* body buffers past WEFT__HTTP_RETAIN, all loops */
 };
 
 /* one weft_http_serve: its connections, in this loop */
@@ -72,6 +74,9 @@ struct weft_http_req {
     const char *why;
     char *body;
     size_t blen, bcap;
+    size_t charged;                       /* of bcap, counted in the server's body_mem */
+    size_t announced;                     /* Content-Length, 0 without (llhttp counts
+                                             its copy down) */
     const char *method;                   /* llhttp's static name */
     const char *path, *query;
     weft_route_match m;

@@ -94,6 +94,7 @@ int weft__conn_new(weft_conn **out, int fd, const weft_net_opts *o)
 
 static void conn_free(weft_conn *c)
 {
+    weft__mem_released(c->rcap + (c->wbuf ? c->wcap : 0));   /* thousands closing: a burst */
     weft__free(c->rbuf);
     weft__free(c->wbuf);
     weft__free(c);

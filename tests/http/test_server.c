@@ -1167,6 +1167,54 @@ static int idle_memory(void *unused)
     stop(&v, g);
     return 0;
 }
+/* Issue 18 item 5: the bodies a server holds at once are bounded for the
+ * whole server (before, 300 connections each uploading 1 MiB held 300 MiB
+ * and more): a body that would go past max_body_memory is 503 with
+ * Retry-After, and the memory is there again once the first is done. */
+static int body_memory(void *unused)
+{
+    (void)unused;
+    struct srv v;
+    weft_http_server_opts o = { .max_body = 256 << 10, .max_body_memory = 300 << 10 };
+    weft_group *g = start_opts(&v, &o);
+    weft_metric *held = weft_gauge("weft_http_body_bytes", "");
+    static char body[200000];
+    memset(body, 'b', sizeof body);
+    char head[128];
+    int n = snprintf(head, sizeof head, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+                     sizeof body);
+    weft_conn *a;                              /* holds 150,000 bytes of its body */
+    EXPECT_EQ(weft_tcp_connect(&a, "127.0.0.1", v.port, NULL), 0);
+    EXPECT_EQ(weft_conn_write_all(a, head, (size_t)n), 0);
+    EXPECT_EQ(weft_conn_write_all(a, body, 150000), 0);
+    WAIT_UNTIL(weft_metric_value(held) >= 150000);
+    EXPECT(weft_metric_value(held) >= 150000);
+    EXPECT(weft_metric_value(held) <= (int64_t)sizeof body + 1);   /* not doubled past it */
+    char *req = malloc((size_t)n + sizeof body);
+    memcpy(req, head, (size_t)n);
+    memcpy(req + n, body, sizeof body);
+    char *out = raw(v.port, req, (size_t)n + sizeof body, false);   /* b: no room */
+    EXPECT(strncmp(out, "HTTP/1.1 503 ", 13) == 0);
+    EXPECT(strstr(out, "\r\nRetry-After: 1\r\n") != NULL);
+    EXPECT(strstr(out, "\r\nConnection: close\r\n") != NULL);
+    EXPECT_EQ(weft_conn_write_all(a, body + 150000, sizeof body - 150000), 0);
+    const char *line;
+    EXPECT(weft_conn_read_until(a, "\r\n\r\n", 4, 4096, &line) > 0);
+    EXPECT(strncmp(line, "HTTP/1.1 201 ", 13) == 0);
+    static char back[sizeof body];
+    EXPECT_EQ(weft_conn_read_exact(a, back, sizeof back), 0);
+    EXPECT(memcmp(back, body, sizeof body) == 0);
+    WAIT_UNTIL(weft_metric_value(held) == 0);  /* a's is given back */
+    EXPECT_EQ(weft_metric_value(held), 0);
+    out = raw(v.port, req, (size_t)n + sizeof body, false);         /* b again: room */
+    EXPECT(strncmp(out, "HTTP/1.1 201 ", 13) == 0);
+    free(req);
+    weft_conn_close(a);
+    stop(&v, g);
+    return 0;
+}
+static void test_body_memory_bound(void **s) { (void)s; RUN(body_memory, NULL); }
+
 static void test_idle_memory_after_big_bodies(void **s)
 {
     (void)s;
@@ -1194,6 +1242,7 @@ int main(void)
         cmocka_unit_test(test_framing_faults),
         cmocka_unit_test(test_health_and_keepalive),
         cmocka_unit_test(test_idle_memory_after_big_bodies),
+        cmocka_unit_test(test_body_memory_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
