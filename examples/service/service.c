@@ -559,7 +559,9 @@ static int loop_main(void *arg)
     events_bound = sv->events_max / loops + (me < sv->events_max % loops);   /* they add up */
     if (!events_bound)
         events_bound = 1;
-    proxy_client = weft_http_client_new(NULL);
+    /* an answer relayed is held twice (decoded, then as ours): at most
+     * 1 MiB, so a gzip bomb behind /proxy costs what an upload costs */
+    proxy_client = weft_http_client_new(&(weft_http_client_opts){ .max_body = 1 << 20 });
     if (!db_pool || !events || !proxy_client)
         return -ENOMEM;
     weft_group *g = NULL;

@@ -80,6 +80,24 @@ EVIL=$!
 wait_for test -s $EVIL_OUT
 check "proxy to an upstream answering 101: 502" test "$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:$(cat $EVIL_OUT)/")" = 502
 kill $EVIL; wait $EVIL 2>/dev/null; rm -f $EVIL_OUT
+# a gzip bomb behind /proxy: 2 MiB decoded from 2 KB is over the relay's
+# 1 MiB, 502 (it was held whole: 60 of them took the server to 1 GB)
+EVIL_OUT=$(mktemp)
+python3 -c '
+import gzip, socket, threading
+bomb = gzip.compress(b"\0" * (2 << 20))
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(16)
+print(s.getsockname()[1], flush=True)
+def serve(c):
+    c.recv(4096)
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: %d\r\n\r\n" % len(bomb) + bomb)
+    c.recv(4096); c.close()
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()' >$EVIL_OUT &
+EVIL=$!
+wait_for test -s $EVIL_OUT
+check "proxy to a gzip bomb: 502" test "$(curl -s -o /dev/null --max-time 10 -w '%{http_code}' "$U/proxy?url=http://127.0.0.1:$(cat $EVIL_OUT)/")" = 502
+kill $EVIL; wait $EVIL 2>/dev/null; rm -f $EVIL_OUT
 G=$(curl -s $U/metrics | grep "^weft_http_in_flight")
 check "in-flight gauge ($G)" test "$G" = "weft_http_in_flight 1"
 # events are processed in the background: their results show up in a while
