@@ -33,7 +33,10 @@
     X(EEOF,             8, "unexpected end of stream", 0)               \
     X(ETLS,             9, "TLS error", 0)                              \
     X(ETLS_VERIFY,     10, "TLS certificate verification failed", 0)  \
-    X(EREDIRECT,       11, "redirect refused", 0)
+    X(EREDIRECT,       11, "redirect refused", 0)                      \
+    X(ENOTFOUND,       12, "name not found", 0)                        \
+    X(ENODATA,         13, "no DNS answer", 0)                         \
+    X(EDNS,            14, "DNS server failure", 0)
 
 enum {
 #define WEFT__ERR_ENUM(name, off, msg, tmo) WEFT_##name = WEFT_ERR_BASE + (off),

@@ -257,13 +257,14 @@ static int status_code(int st)
 {
     switch (st) {
     case ARES_SUCCESS: return 0;
-    case ARES_ENOTFOUND: case ARES_ENODATA: case ARES_ENONAME: return -ENOENT;
+    case ARES_ENOTFOUND: case ARES_ENONAME: return -WEFT_ENOTFOUND;   /* NXDOMAIN */
+    case ARES_ENODATA: return -WEFT_ENODATA;                         /* the name, no address */
     case ARES_ENOMEM: return -ENOMEM;
     case ARES_ETIMEOUT: return -ETIMEDOUT;
     case ARES_ECANCELLED: case ARES_EDESTRUCTION: return -ECANCELED;
     case ARES_EBADNAME: case ARES_EBADFAMILY: return -EINVAL;
     }
-    return -EAGAIN;                       /* server failure, refused, bad reply */
+    return -WEFT_EDNS;                    /* server failure, refused, bad reply */
 }
 
 /* Waits for the answer, an error, or the end of the scope, letting c-ares
@@ -370,7 +371,7 @@ int weft_dns_resolve(const char *host, int port, weft_addr *out, int max, weft_t
         if (rc)
             return rc;
         if (!q.n)
-            return -ENOENT;
+            return -WEFT_ENODATA;
         cache_put(name, q.a, q.n, q.ttl);
         n = q.n < max ? q.n : max;
         memcpy(out, q.a, (size_t)n * sizeof *out);

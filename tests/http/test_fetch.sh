@@ -116,6 +116,14 @@ c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"); c.close(
 for i in $(seq 50); do test -s $TRUNC_OUT && break; sleep 0.1; done
 $WEFT fetch http://127.0.0.1:$(cat $TRUNC_OUT)/ >$T/out 2>/dev/null
 check "a truncated body says so (not 'Protocol error')" grep -q '"error":"truncated response"' $T/out
+# an unknown name says so (it read "No such file or directory"); a machine
+# whose resolver does not answer at all says that instead
+$WEFT fetch --timeout 5 http://nowhere.invalid/ >$T/out 2>/dev/null
+if grep -q '"error":"\(connect timeout\|deadline exceeded\|DNS server failure\)"' $T/out; then
+  echo "ok - unknown host # SKIP no DNS answers here: $(cat $T/out)"
+else
+  check "an unknown host: 'name not found'" grep -q '"error":"name not found"' $T/out
+fi
 
 # the progress bar, under a pseudo-terminal
 script -qfec "$WEFT fetch -c 5 -i $T/many" /dev/null >$T/tty 2>&1 </dev/null; rc=$?

@@ -30,8 +30,8 @@ static int udp_socket(int *port)
 }
 
 /* The reply to query q (n bytes) in r, its length returned (0: no reply).
- * A queries for *.weft.test get 127.0.0.1 (TTL 60), AAAA no data,
- * anything else NXDOMAIN. */
+ * A queries for *.weft.test get 127.0.0.1 (TTL 60), AAAA no data (A
+ * neither for nodata.weft.test), anything else NXDOMAIN. */
 static size_t reply(const unsigned char *q, size_t n, unsigned char *r, int mode)
 {
     if (mode == SILENT || n < 17)
@@ -47,7 +47,7 @@ static size_t reply(const unsigned char *q, size_t n, unsigned char *r, int mode
     size_t qend = p + 5;
     int qtype = q[p + 1] << 8 | q[p + 2];
     bool ours = strlen(name) > 10 && strcmp(name + strlen(name) - 10, "weft.test.") == 0;
-    bool answer = ours && qtype == 1 && mode == ANSWER;
+    bool answer = ours && qtype == 1 && mode == ANSWER && strcmp(name, "nodata.weft.test.");
     /* multi.weft.test: first an address nobody listens on, then ours */
     bool multi = answer && strcmp(name, "multi.weft.test.") == 0;
     memcpy(r, q, qend);
@@ -134,7 +134,11 @@ static int resolve_cases(void *unused)
     EXPECT_EQ(weft_dns_resolve("svc.weft.test", 9, a, 4, 0), 1);   /* from the cache */
     EXPECT_EQ(s.queries, asked);
     EXPECT_EQ(ntohs(((struct sockaddr_in *)&a[0].ss)->sin_port), 9);
-    EXPECT_EQ(weft_dns_resolve("nowhere.example", 80, a, 4, 0), -ENOENT);
+    /* what failed, said: before, both were -ENOENT, "No such file or directory" */
+    EXPECT_EQ(weft_dns_resolve("nowhere.example", 80, a, 4, 0), -WEFT_ENOTFOUND);
+    EXPECT(strcmp(weft_strerror(-WEFT_ENOTFOUND), "name not found") == 0);
+    EXPECT_EQ(weft_dns_resolve("nodata.weft.test", 80, a, 4, 0), -WEFT_ENODATA);
+    EXPECT(strcmp(weft_strerror(-WEFT_ENODATA), "no DNS answer") == 0);
     /* literals never ask */
     asked = s.queries;
     EXPECT_EQ(weft_dns_resolve("10.1.2.3", 80, a, 4, 0), 1);
