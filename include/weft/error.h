@@ -36,7 +36,13 @@
     X(EREDIRECT,       11, "redirect refused", 0)                      \
     X(ENOTFOUND,       12, "name not found", 0)                        \
     X(ENODATA,         13, "no DNS answer", 0)                         \
-    X(EDNS,            14, "DNS server failure", 0)
+    X(EDNS,            14, "DNS server failure", 0)                    \
+    X(EPG,             15, "PostgreSQL error", 0)                      \
+    X(EQUERY_TIMEOUT,  16, "query timeout", 1)                         \
+    X(EREDIS,          17, "Redis error reply", 0)                     \
+    X(ECOMMAND_TIMEOUT, 18, "command timeout", 1)                      \
+    X(ETYPE,           19, "type mismatch", 0)                         \
+    X(EJOB_DEAD,       20, "job dead", 0)
 
 enum {
 #define WEFT__ERR_ENUM(name, off, msg, tmo) WEFT_##name = WEFT_ERR_BASE + (off),

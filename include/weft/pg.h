@@ -1,0 +1,224 @@
+/*
+ * weft pg: PostgreSQL on the loop, through libpq in non-blocking mode.
+ *
+ * A weft_pg is a pool of connections (weft_pool underneath: min_size 5,
+ * max_size 20 for the whole process, split across weft_run loops) with a
+ * statement cache per connection. It is loop-local: make one per loop.
+ *
+ * Two ways to use a connection, both from the one pool:
+ *   - weft_pg_query on the pool: one statement, on a shared connection.
+ *     With opts.pipeline > 1 (default 8) the statements of many tasks go
+ *     out together in pipeline mode and their results come back in order;
+ *     each task's statement ends with its own Sync, so its error (or its
+ *     deadline) never touches another task's statement.
+ *   - weft_pg_acquire: an exclusive connection for transactions, session
+ *     state and statements in sequence; weft_pg_release gives it back.
+ *
+ * Rules kept on both (../shared/API-data.md "Rules that hold for every
+ * client"):
+ *   - A task cancelled or timed out after its statement was sent never
+ *     leaves its result for someone else: on a shared connection the
+ *     result is still read and dropped in order; on an exclusive one a
+ *     cancel request is sent (only when a statement is running) and the
+ *     results are drained to ReadyForQuery within cancel_grace, or the
+ *     connection is closed. Nothing dirty is handed out again.
+ *   - A deadline reaches the server: the remaining budget (the task's
+ *     scope, or query_timeout, whichever is earlier; rounded up to 1 ms)
+ *     is the statement's statement_timeout, so the server stops it too.
+ *     The call returns -ETIMEDOUT when the scope ran out, and
+ *     -WEFT_EQUERY_TIMEOUT when query_timeout did, also when the
+ *     server's "canceling statement due to statement timeout" (57014)
+ *     comes first.
+ *   - A transaction left open by a task that failed or was cancelled is
+ *     rolled back on release (shielded, within cancel_grace) or the
+ *     connection is closed. A COMMIT the server answers with ROLLBACK is
+ *     -WEFT_EPG with sqlstate 25P02 (or the server's 40001).
+ *   - Connections are made in the pool's background with backoff (100 ms
+ *     doubling to 5 s); while the server is down acquirers fail at once
+ *     with the last connect error (-ECONNREFUSED, -EACCES for a refused
+ *     password, -WEFT_ECONNECT_TIMEOUT, -WEFT_EPG for another refusal).
+ *   - A connection lost mid-call gives -ECONNRESET (or -WEFT_EEOF); the
+ *     pool reconnects.
+ *
+ * Connecting: host names are resolved by weft's resolver (c-ares) and
+ * given to libpq as hostaddr, so no libpq call blocks the loop; the
+ * session gets client_encoding UTF8, TimeZone UTC and DateStyle ISO;
+ * gssencmode is disable unless the conninfo says otherwise; NOTICEs go to
+ * weft_log at INFO. TLS is libpq's (sslmode in the conninfo).
+ *
+ * Values: parameters are weft_pg_val (WEFT_PG_INT etc.), sent as int8,
+ * float8, bool, bytea or as text of a type the server infers (TEXT: also
+ * the way to pass numeric, uuid, json, dates). Results come in text form
+ * and are read in place: getters point into the result, nothing is
+ * copied, and a value that does not fit the getter is an error, never a
+ * garbage value.
+ */
+#ifndef WEFT_PG_H
+#define WEFT_PG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core.h"
+
+typedef struct weft_pg weft_pg;
+typedef struct weft_pg_conn weft_pg_conn;   /* an exclusive connection, held */
+
+typedef struct weft_pg_opts {
+    const char *name;              /* metrics label, default "pg" */
+    unsigned min_size, max_size;   /* connections, process-wide: 5, 20 */
+    weft_time connect_timeout;     /* default 10 s: -WEFT_ECONNECT_TIMEOUT */
+    weft_time query_timeout;       /* default 30 s: -WEFT_EQUERY_TIMEOUT */
+    weft_time acquire_timeout;     /* default 30 s: -WEFT_EPOOL_TIMEOUT */
+    weft_time idle_timeout;        /* default 5 min */
+    weft_time max_lifetime;        /* default 1 h */
+    weft_time cancel_grace;        /* cancel + drain, or rollback: 2 s, else closed */
+    unsigned pipeline;             /* tasks' statements in flight per shared
+                                      connection, default 8; 1: none (each
+                                      weft_pg_query holds a connection) */
+    unsigned stmt_cache;           /* prepared statements per connection, 256 */
+    size_t max_result;             /* bytes of one result, 64 MiB: -EMSGSIZE */
+} weft_pg_opts;
+
+/* A pool for conninfo (a postgresql:// URL or "key=value ..."), made on
+ * the calling loop; connections come in the background (min_size of them
+ * at once). NULL with errno EINVAL (conninfo libpq cannot parse: logged
+ * with libpq's reason), EPERM (outside a task), ENOMEM. The calling task
+ * owns the pool's background work: close it before that task returns. */
+weft_pg *weft_pg_new(const char *conninfo, const weft_pg_opts *o);
+
+/* Stops lending (waiters get -WEFT_ECLOSED), waits up to grace for lent
+ * connections and statements in flight, closes everything and frees db.
+ * 0, or -ETIMEDOUT when some were still out after grace (closed on their
+ * release). */
+int weft_pg_close(weft_pg *db, weft_time grace);
+
+/* ---- values --------------------------------------------------------------- */
+
+typedef struct weft_pg_val {
+    int kind_;
+    int64_t i_;
+    double d_;
+    const void *p_;
+    size_t len_;
+} weft_pg_val;
+
+enum { WEFT__PG_NULL, WEFT__PG_INT, WEFT__PG_FLOAT, WEFT__PG_BOOL, WEFT__PG_TEXT, WEFT__PG_BYTES };
+
+#define WEFT_PG_NULL ((weft_pg_val){ WEFT__PG_NULL, 0, 0, 0, 0 })
+#define WEFT_PG_INT(v) ((weft_pg_val){ WEFT__PG_INT, (int64_t)(v), 0, 0, 0 })
+#define WEFT_PG_FLOAT(v) ((weft_pg_val){ WEFT__PG_FLOAT, 0, (double)(v), 0, 0 })
+#define WEFT_PG_BOOL(v) ((weft_pg_val){ WEFT__PG_BOOL, (v) ? 1 : 0, 0, 0, 0 })
+#define WEFT_PG_TEXT(s) ((weft_pg_val){ WEFT__PG_TEXT, 0, 0, (s), (size_t)-1 })
+#define WEFT_PG_BYTES(p, n) ((weft_pg_val){ WEFT__PG_BYTES, 0, 0, (p), (n) })
+
+/* ---- results -------------------------------------------------------------- */
+
+/* Caller-owned; zeroed on entry to every call that fills it, so it is
+ * valid to free after any return. affected: rows of INSERT, UPDATE,
+ * DELETE, MERGE, COPY, SELECT ... (the command tag's count), else -1.
+ * error: what failed, in words, when a call returned an error. */
+typedef struct weft_pg_result {
+    int nrows, ncols;
+    int64_t affected;
+    char error[256];
+    struct weft__pg_res *priv_;
+} weft_pg_result;
+
+void weft_pg_result_free(weft_pg_result *r);
+
+typedef struct weft_pg_error_info {
+    const char *sqlstate, *severity, *message, *detail, *hint, *constraint, *table, *column;
+} weft_pg_error_info;
+
+/* The server's error, field by field (absent fields are NULL); NULL
+ * unless the call that filled r returned -WEFT_EPG. Valid until r is freed. */
+const weft_pg_error_info *weft_pg_error(const weft_pg_result *r);
+
+/* Getters: 0, -ENODATA (SQL NULL; *v untouched), -WEFT_ETYPE (the column's
+ * type is not one the getter reads), -ERANGE (the value does not fit),
+ * -EINVAL (no such row or column). */
+int weft_pg_col(const weft_pg_result *r, const char *name);    /* index, or -ENOENT */
+const char *weft_pg_col_name(const weft_pg_result *r, int col); /* NULL if none */
+unsigned weft_pg_col_type(const weft_pg_result *r, int col);    /* the type's OID, 0 if none */
+bool weft_pg_is_null(const weft_pg_result *r, int row, int col);
+int weft_pg_get_bool(const weft_pg_result *r, int row, int col, bool *v);
+int weft_pg_get_int(const weft_pg_result *r, int row, int col, int64_t *v);      /* int2/4/8, oid */
+int weft_pg_get_double(const weft_pg_result *r, int row, int col, double *v);    /* float4/8,
+                                                              int2/4/8, numeric (may round) */
+/* The text form of any column (numeric, uuid, json ... as the server
+ * writes them), in place: valid until r is freed, NUL-terminated. */
+int weft_pg_get_text(const weft_pg_result *r, int row, int col, const char **s, size_t *len);
+int weft_pg_get_time(const weft_pg_result *r, int row, int col, int64_t *unix_us); /* timestamptz,
+                                                              timestamp (as UTC), date */
+int weft_pg_get_bytes(const weft_pg_result *r, int row, int col, const void **p,
+                      size_t *len);                             /* bytea, decoded once, in r */
+int weft_pg_get_uuid(const weft_pg_result *r, int row, int col, uint8_t out[16]);
+
+/* ---- statements on the pool ----------------------------------------------- */
+
+/* Runs one statement (sql with $1..$n) with params, on a shared
+ * connection (opts.pipeline > 1) or one taken for the call. 0 with r
+ * filled; -WEFT_EPG (r->error and weft_pg_error say what), -ETIMEDOUT,
+ * -WEFT_EQUERY_TIMEOUT, -WEFT_EPOOL_TIMEOUT, -ECANCELED, -ECONNRESET or
+ * -WEFT_EEOF (connection lost), connect errors (above), -EMSGSIZE (result
+ * over max_result), -EINVAL (NULL sql, n < 0, n > 65535, or a multi-
+ * statement string), -EXDEV (another loop's pool), -EPERM, -ENOMEM. */
+int weft_pg_query(weft_pg *db, weft_pg_result *r, const char *sql, int n, const weft_pg_val *params);
+
+typedef struct weft_pg_stmt {
+    const char *sql;
+    int n;
+    const weft_pg_val *params;
+} weft_pg_stmt;
+
+/* n statements in one round trip and one implicit transaction: all or
+ * nothing. rs[i] gets statement i's result. 0, or the first failing
+ * statement's code with its error in its result; later statements are not
+ * run and their results say -ECANCELED in error. */
+int weft_pg_batch(weft_pg *db, const weft_pg_stmt *s, int n, weft_pg_result *rs);
+
+/* ---- exclusive connections ------------------------------------------------- */
+
+/* 0 and *out, or the pool's errors (-WEFT_EPOOL_TIMEOUT, -ETIMEDOUT,
+ * -ECANCELED, -WEFT_ECLOSED, connect errors, -EXDEV, -EPERM). */
+int weft_pg_acquire(weft_pg *db, weft_pg_conn **out);
+
+/* Gives c back. A transaction still open is rolled back first (shielded,
+ * within cancel_grace; else the connection is closed), as is anything
+ * left unread. Never fails; c is gone after it. */
+void weft_pg_release(weft_pg *db, weft_pg_conn *c);
+
+/* weft_pg_query on c: the same codes; a cancel or deadline while the
+ * statement runs sends a cancel request and drains (or closes c: later
+ * calls give -WEFT_EBROKEN, release it). */
+int weft_pg_conn_query(weft_pg_conn *c, weft_pg_result *r, const char *sql, int n,
+                       const weft_pg_val *params);
+
+/* BEGIN [mode] ("ISOLATION LEVEL SERIALIZABLE", "READ ONLY", ... or
+ * NULL). -EINVAL inside a transaction already, or a mode with ';'. */
+int weft_pg_begin(weft_pg_conn *c, const char *mode);
+/* COMMIT: 0; -WEFT_EPG when the server refused (a serialization failure,
+ * 40001) or answered ROLLBACK because the transaction had failed (25P02,
+ * set by weft). r (may be NULL) gets the error. */
+int weft_pg_commit(weft_pg_conn *c, weft_pg_result *r);
+int weft_pg_rollback(weft_pg_conn *c);
+/* name: an SQL identifier ([A-Za-z_][A-Za-z0-9_]*), else -EINVAL. */
+int weft_pg_savepoint(weft_pg_conn *c, const char *name);
+int weft_pg_rollback_to(weft_pg_conn *c, const char *name);
+int weft_pg_release_savepoint(weft_pg_conn *c, const char *name);
+/* In a transaction (or a failed one) now. */
+bool weft_pg_in_transaction(const weft_pg_conn *c);
+
+/* ---- introspection --------------------------------------------------------- */
+
+typedef struct weft_pg_stats {
+    unsigned size, idle, in_use, creating, waiting;  /* the pool's */
+    unsigned shared;               /* connections carrying pipelined statements */
+    uint64_t queries, errors, timeouts, cancels;     /* cancels: cancel requests sent */
+} weft_pg_stats;
+
+void weft_pg_stats_get(const weft_pg *db, weft_pg_stats *s);
+
+#endif

@@ -1,0 +1,656 @@
+/*
+ * One PostgreSQL connection on the loop: libpq in non-blocking pipeline
+ * mode, its socket a foreign fd the task waits on (weft_fd_wait_for).
+ *
+ * Every call is one "segment" of the pipeline: [DEALLOCATE] [Parse]
+ * [set_config(statement_timeout)] Bind/Execute, then its own Sync, so its
+ * implicit transaction, its error and its timeout are its own. Results
+ * are read in order up to the Sync. A read that is interrupted (deadline,
+ * cancel) leaves the segment's results on the wire: on an exclusive
+ * connection weft__pg_recover sends a cancel request if the statement is
+ * still running and drains to the Sync within cancel_grace, shielded, or
+ * marks the connection broken (closed on release). PQcancel blocks in
+ * libpq 15, so it runs on the blocking pool; the connection is reused only
+ * after it finished, or a late cancel could stop the next statement.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "weft/dns.h"
+#include "weft/log.h"
+#include "weft/sync.h"
+
+/* statement_timeout for a budget: rounded up to 1 ms, never 0 (which is
+ * "none") unless the budget is beyond what the setting holds */
+long long weft__pg_timeout_ms(weft_time left)
+{
+    if (left >= (weft_time)INT_MAX * 1000000)
+        return 0;
+    return left <= 0 ? 1 : (long long)((left + 999999) / 1000000);
+}
+
+/* ---- connecting -------------------------------------------------------------- */
+
+static void notice(void *arg, const char *msg)
+{
+    (void)arg;
+    size_t n = strlen(msg);
+    weft_log(WEFT_LOG_INFO, "pg: %.*s", (int)(n && msg[n - 1] == '\n' ? n - 1 : n), msg);
+}
+
+/* libpq says what failed only in words */
+static int connect_error(PGconn *pg)
+{
+    const char *m = PQerrorMessage(pg);
+    if (strstr(m, "Connection refused"))
+        return -ECONNREFUSED;
+    if (strstr(m, "authentication failed") || strstr(m, "no password supplied") ||
+        strstr(m, "pg_hba.conf rejects"))
+        return -EACCES;
+    return -WEFT_EPG;
+}
+
+struct params {
+    const char *keys[64], *vals[64];
+    int n;
+    char options[512], hostaddr[INET6_ADDRSTRLEN];
+};
+
+static void param(struct params *p, const char *k, const char *v)
+{
+    for (int i = 0; i < p->n; i++)
+        if (strcmp(p->keys[i], k) == 0) {
+            p->vals[i] = v;
+            return;
+        }
+    if (p->n < 63) {
+        p->keys[p->n] = k;
+        p->vals[p->n++] = v;
+    }
+}
+
+static const char *param_get(const struct params *p, const char *k)
+{
+    for (int i = 0; i < p->n; i++)
+        if (strcmp(p->keys[i], k) == 0)
+            return p->vals[i];
+    return NULL;
+}
+
+/* the conninfo's settings, with ours: the session's forms, no GSS probe,
+ * the address weft resolved (libpq would resolve on the loop) */
+static int build_params(weft_pg *db, PQconninfoOption *opts, struct params *p)
+{
+    p->n = 0;
+    for (PQconninfoOption *o = opts; o->keyword; o++)
+        if (o->val && *o->val && strcmp(o->keyword, "connect_timeout") != 0)
+            param(p, o->keyword, o->val);
+    const char *user = param_get(p, "options");
+    snprintf(p->options, sizeof p->options,
+             "%s%s-c TimeZone=UTC -c DateStyle=ISO -c statement_timeout=%lld",
+             user ? user : "", user ? " " : "", weft__pg_timeout_ms(db->o.query_timeout));
+    param(p, "options", p->options);
+    param(p, "client_encoding", "UTF8");
+    if (!param_get(p, "gssencmode"))
+        param(p, "gssencmode", "disable");
+    param(p, "fallback_application_name", "weft");
+    if (db->host && !param_get(p, "hostaddr")) {
+        weft_addr a;
+        int rc = weft_dns_resolve(db->host, 0, &a, 1, db->o.connect_timeout);
+        if (rc < 0)
+            return rc;
+        const void *in = a.ss.ss_family == AF_INET6
+                             ? (const void *)&((struct sockaddr_in6 *)&a.ss)->sin6_addr
+                             : (const void *)&((struct sockaddr_in *)&a.ss)->sin_addr;
+        inet_ntop(a.ss.ss_family, in, p->hostaddr, sizeof p->hostaddr);
+        param(p, "hostaddr", p->hostaddr);
+    }
+    p->keys[p->n] = p->vals[p->n] = NULL;
+    return 0;
+}
+
+static int poll_connect(weft_pg *db, PGconn *pg)
+{
+    weft_time deadline = weft__after(db->o.connect_timeout);
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+    while (st != PGRES_POLLING_OK) {
+        if (st == PGRES_POLLING_FAILED)
+            return connect_error(pg);
+        int fd = PQsocket(pg);
+        if (fd < 0)
+            return connect_error(pg);
+        weft_time left = deadline - weft_now();
+        int rc = weft_fd_wait_for(fd, st == PGRES_POLLING_READING ? WEFT_READ : WEFT_WRITE,
+                                  left > 0 ? left : 0, -WEFT_ECONNECT_TIMEOUT);
+        weft_fd_forget(fd);                   /* the next poll may close it */
+        if (rc < 0)
+            return rc;
+        st = PQconnectPoll(pg);
+    }
+    return 0;
+}
+
+int weft__pg_connect(weft_pg *db, struct weft_pg_conn **out)
+{
+    char *err = NULL;
+    PQconninfoOption *opts = PQconninfoParse(db->conninfo, &err);
+    if (!opts) {
+        PQfreemem(err);
+        return -EINVAL;                       /* checked at weft_pg_new */
+    }
+    struct params p;
+    int rc = build_params(db, opts, &p);
+    PGconn *pg = NULL;
+    if (!rc) {
+        pg = PQconnectStartParams(p.keys, p.vals, 0);
+        rc = !pg ? -ENOMEM : PQstatus(pg) == CONNECTION_BAD ? connect_error(pg) : 0;
+    }
+    PQconninfoFree(opts);
+    if (!rc && PQsetnonblocking(pg, 1) != 0)
+        rc = connect_error(pg);
+    if (!rc)
+        rc = poll_connect(db, pg);
+    if (!rc && !PQenterPipelineMode(pg))
+        rc = -WEFT_EPG;
+    struct weft_pg_conn *c = NULL;
+    if (!rc && !(c = weft__calloc(1, sizeof *c)))
+        rc = -ENOMEM;
+    if (!rc && (rc = weft__stmt_init(&c->stmts, db->o.stmt_cache))) {
+        weft__free(c);
+        c = NULL;
+    }
+    if (rc) {
+        if (pg && rc != -ENOMEM && rc != -ECANCELED && rc != -ETIMEDOUT)
+            snprintf(db->connect_error, sizeof db->connect_error, "%s", PQerrorMessage(pg));
+        PQfinish(pg);
+        return rc;
+    }
+    PQsetNoticeProcessor(pg, notice, NULL);
+    c->db = db;
+    c->pg = pg;
+    c->fd = PQsocket(pg);
+    c->timeout_ms = weft__pg_timeout_ms(db->o.query_timeout);
+    *out = c;
+    return 0;
+}
+
+void weft__pg_conn_free(struct weft_pg_conn *c)
+{
+    if (!c)
+        return;
+    weft_fd_forget(c->fd);
+    PQfinish(c->pg);                          /* non-blocking: Terminate if it fits */
+    weft__stmt_free(&c->stmts);
+    weft__free(c);
+}
+
+/* ---- sending ------------------------------------------------------------------ */
+
+static int lost(struct weft_pg_conn *c, weft_pg_result *r)
+{
+    c->broken = true;
+    return weft__pg_fail(r, -ECONNRESET, PQerrorMessage(c->pg));
+}
+
+static unsigned ptype(int kind)
+{
+    switch (kind) {
+    case WEFT__PG_INT: return 20;             /* int8 */
+    case WEFT__PG_FLOAT: return 701;          /* float8 */
+    case WEFT__PG_BOOL: return 16;
+    case WEFT__PG_BYTES: return 17;           /* bytea, sent binary */
+    }
+    return 0;                                 /* text and NULL: the server infers */
+}
+
+/* the statement's key: its SQL, a NUL, a letter per parameter's kind */
+static char *stmt_key(const weft_pg_stmt *st, size_t *len, char *small, size_t cap)
+{
+    size_t sl = strlen(st->sql);
+    *len = sl + 1 + (size_t)st->n;
+    char *key = *len <= cap ? small : weft__malloc(*len);
+    if (key) {
+        memcpy(key, st->sql, sl + 1);
+        for (int i = 0; i < st->n; i++)
+            key[sl + 1 + i] = (char)('a' + st->params[i].kind_);
+    }
+    return key;
+}
+
+static int send_timeout(struct weft_pg_conn *c, struct call *k)
+{
+    long long ms = weft__pg_timeout_ms(k->deadline - weft_now());
+    if (ms == c->timeout_ms)
+        return 0;                             /* the session's already */
+    char v[24];
+    snprintf(v, sizeof v, "%lld", ms);
+    const char *vals[2] = { v, k->local ? "t" : "f" };
+    if (!PQsendQueryParams(c->pg, "SELECT pg_catalog.set_config('statement_timeout', $1, $2::bool)",
+                           2, NULL, vals, NULL, NULL, 0))
+        return -1;
+    if (!k->local)
+        c->timeout_ms = ms;
+    k->steps++;
+    return 0;
+}
+
+static int send_deallocate(struct weft_pg_conn *c, struct call *k, unsigned id)
+{
+    char sql[32];
+    snprintf(sql, sizeof sql, "DEALLOCATE w%u", id);
+    if (!PQsendQueryParams(c->pg, sql, 0, NULL, NULL, NULL, NULL, 0))
+        return -1;
+    k->steps++;
+    return 0;
+}
+
+/* values in libpq's form: text (numbers written into num), bytea binary */
+static int send_bind(struct weft_pg_conn *c, const weft_pg_stmt *st, const char *name)
+{
+    enum { SMALL = 16 };
+    const char *vs[SMALL];
+    int ls[SMALL], fs[SMALL];
+    char nums[SMALL][32];
+    const char **vals = vs;
+    int *lens = ls, *fmts = fs;
+    char (*num)[32] = nums;
+    void *heap = NULL;
+    if (st->n > SMALL) {
+        size_t one = sizeof *vals + 2 * sizeof(int) + 32;
+        if (!(heap = weft__malloc((size_t)st->n * one)))
+            return -ENOMEM;
+        vals = heap;
+        lens = (int *)(vals + st->n);
+        fmts = lens + st->n;
+        num = (char (*)[32])(fmts + st->n);
+    }
+    for (int i = 0; i < st->n; i++) {
+        const weft_pg_val *v = &st->params[i];
+        lens[i] = fmts[i] = 0;
+        vals[i] = num[i];
+        switch (v->kind_) {
+        case WEFT__PG_NULL: vals[i] = NULL; break;
+        case WEFT__PG_INT: snprintf(num[i], 32, "%lld", (long long)v->i_); break;
+        case WEFT__PG_BOOL: vals[i] = v->i_ ? "t" : "f"; break;
+        case WEFT__PG_FLOAT:
+            if (v->d_ != v->d_)
+                vals[i] = "NaN";
+            else if (v->d_ > 1.7976931348623157e308 || v->d_ < -1.7976931348623157e308)
+                vals[i] = v->d_ > 0 ? "Infinity" : "-Infinity";
+            else
+                snprintf(num[i], 32, "%.17g", v->d_);
+            break;
+        case WEFT__PG_TEXT: vals[i] = v->p_ ? v->p_ : ""; break;
+        case WEFT__PG_BYTES:
+            vals[i] = v->p_ ? v->p_ : "";
+            lens[i] = (int)v->len_;
+            fmts[i] = 1;
+            break;
+        }
+    }
+    int ok = PQsendQueryPrepared(c->pg, name, st->n, vals, lens, fmts, 0);
+    weft__free(heap);
+    return ok ? 0 : -1;
+}
+
+static int check_stmt(const weft_pg_stmt *st, weft_pg_result *r)
+{
+    if (!st->sql || st->n < 0 || st->n > 65535 || (st->n && !st->params))
+        return weft__pg_fail(r, -EINVAL, "bad statement or parameters");
+    for (int i = 0; i < st->n; i++) {
+        const weft_pg_val *v = &st->params[i];
+        if (v->kind_ < WEFT__PG_NULL || v->kind_ > WEFT__PG_BYTES ||
+            (v->kind_ == WEFT__PG_BYTES && v->len_ > INT_MAX))
+            return weft__pg_fail(r, -EINVAL, "bad parameter");
+    }
+    return 0;
+}
+
+/* [DEALLOCATE] [Parse] Bind/Execute of statement i; -1 libpq failed,
+ * -ENOMEM */
+static int send_stmt(struct weft_pg_conn *c, struct call *k, int i)
+{
+    const weft_pg_stmt *st = &k->stmts[i];
+    char small[256], name[16];
+    size_t klen;
+    char *key = stmt_key(st, &klen, small, sizeof small);
+    if (!key)
+        return -ENOMEM;
+    struct stmt *s = weft__stmt_find(&c->stmts, key, klen);
+    unsigned evicted = 0;
+    if (!s)
+        s = weft__stmt_add(&c->stmts, key, klen, &evicted);
+    if (key != small)
+        weft__free(key);
+    if (evicted && send_deallocate(c, k, evicted))
+        return -1;
+    if (!s)
+        return -ENOMEM;
+    snprintf(name, sizeof name, "w%u", s->id);
+    if (!s->ready) {                          /* new: prepared in this segment */
+        unsigned types[st->n ? st->n : 1];
+        for (int j = 0; j < st->n; j++)
+            types[j] = ptype(st->params[j].kind_);
+        if (!PQsendPrepare(c->pg, name, st->sql, st->n, types))
+            return -1;
+        k->prepared[i] = s->id;
+        k->prepare_steps[i] = k->steps++;
+        s->ready = true;
+    }
+    k->ids[i] = s->id;
+    k->mains[i] = k->steps++;
+    return send_bind(c, st, name);
+}
+
+int weft__pg_send(struct weft_pg_conn *c, struct call *k, weft_pg_result *r)
+{
+    if (c->broken)
+        return weft__pg_fail(r, -WEFT_EBROKEN, NULL);
+    for (int i = 0; i < k->nstmt; i++) {
+        int rc = check_stmt(&k->stmts[i], &r[i]);
+        if (rc)
+            return rc;
+        k->prepared[i] = 0;
+    }
+    k->steps = k->read = 0;
+    int rc = 0;
+    if (k->simple) {
+        k->mains[0] = k->steps++;
+        if (!PQsendQueryParams(c->pg, k->stmts[0].sql, 0, NULL, NULL, NULL, NULL, 0))
+            rc = -1;
+    } else {
+        rc = send_timeout(c, k);
+        for (int i = 0; i < k->nstmt && !rc; i++)
+            rc = send_stmt(c, k, i);
+    }
+    if (!rc && !PQpipelineSync(c->pg))
+        rc = -1;
+    if (rc) {
+        c->broken = true;                     /* part of a segment queued, no Sync */
+        return rc == -ENOMEM ? weft__pg_fail(r, rc, NULL) : lost(c, r);
+    }
+    return 0;
+}
+
+/* ---- reading ------------------------------------------------------------------- */
+
+int weft__pg_flush(struct weft_pg_conn *c, const struct call *k)
+{
+    int rc;
+    while ((rc = PQflush(c->pg)) == 1) {
+        weft_time left = k->deadline - weft_now();
+        rc = weft_fd_wait_for(c->fd, WEFT_READ | WEFT_WRITE, left > 0 ? left : 0, k->timeout_err);
+        if (rc < 0) {
+            c->broken = true;                 /* a message may be half sent */
+            return rc;
+        }
+        if ((rc & WEFT_READ) && !PQconsumeInput(c->pg))   /* the server may talk first */
+            break;
+    }
+    if (rc) {
+        c->broken = true;
+        return -ECONNRESET;
+    }
+    return 0;
+}
+
+int weft__pg_next(struct weft_pg_conn *c, const struct call *k, PGresult **out)
+{
+    bool ended = false;                       /* a NULL: one command's results are over */
+    for (;;) {
+        if (!PQisBusy(c->pg)) {
+            PGresult *res = PQgetResult(c->pg);
+            if (res) {
+                *out = res;
+                return 0;
+            }
+            if (PQstatus(c->pg) == CONNECTION_BAD || ended) {
+                c->broken = true;             /* nothing more will come */
+                return -ECONNRESET;
+            }
+            ended = true;
+            continue;
+        }
+        ended = false;
+        /* output other tasks queued goes out while we wait for ours */
+        int f = PQflush(c->pg);
+        if (f < 0) {
+            c->broken = true;
+            return -ECONNRESET;
+        }
+        weft_time left = k->deadline - weft_now();
+        int rc = weft_fd_wait_for(c->fd, WEFT_READ | (f ? WEFT_WRITE : 0), left > 0 ? left : 0,
+                                  k->timeout_err);
+        if (rc < 0)
+            return rc;
+        if (!(rc & WEFT_READ))
+            continue;                         /* room to write: flush again */
+        if (!PQconsumeInput(c->pg)) {
+            c->broken = true;
+            return PQstatus(c->pg) == CONNECTION_BAD ? -ECONNRESET : -WEFT_EEOF;
+        }
+    }
+}
+
+static bool is_statement_timeout(PGresult *res)
+{
+    const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
+    return st && strcmp(st, "57014") == 0 && m && strstr(m, "statement timeout");
+}
+
+static void forget_stmt(struct weft_pg_conn *c, unsigned id)
+{
+    for (unsigned i = 0; i < c->stmts.cap; i++)
+        if (c->stmts.slots[i].key && c->stmts.slots[i].id == id) {
+            weft__stmt_forget(&c->stmts, &c->stmts.slots[i]);
+            return;
+        }
+}
+
+/* what the error of a segment means for the connection's state (the
+ * statements' SQL may be gone: the ids say which were used) */
+static void after_error(struct weft_pg_conn *c, struct call *k, PGresult *err, int step)
+{
+    if (!k->local)
+        c->timeout_ms = -1;                   /* a set_config may have rolled back */
+    if (k->simple)
+        return;
+    const char *m = PQresultErrorField(err, PG_DIAG_MESSAGE_PRIMARY);
+    bool stale = m && strstr(m, "cached plan must not change result type");
+    for (int i = 0; i < k->nstmt; i++)
+        if ((k->prepared[i] && step == k->prepare_steps[i]) || (stale && step == k->mains[i]))
+            forget_stmt(c, k->ids[i]);        /* never made, or stale: prepared again */
+}
+
+/* which statement's own result step is, or -1 */
+static int stmt_at(const struct call *k, int step)
+{
+    for (int i = 0; i < k->nstmt; i++)
+        if (k->mains[i] == step)
+            return i;
+    return -1;
+}
+
+int weft__pg_read_call(struct weft_pg_conn *c, struct call *k, weft_pg_result *rs)
+{
+    int code = 0, rc;
+    for (;;) {
+        PGresult *res;
+        if ((rc = weft__pg_next(c, k, &res)))
+            return rc;                        /* the caller recovers or drops c */
+        ExecStatusType st = PQresultStatus(res);
+        if (st == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+        int i = stmt_at(k, k->read);
+        if (st == PGRES_FATAL_ERROR && !code) {
+            after_error(c, k, res, k->read);
+            bool timeout = is_statement_timeout(res);
+            int j = i >= 0 ? i : 0;          /* a Parse's error is its statement's, */
+            for (int s = 0; s < k->nstmt; s++)   /* set_config's the first's */
+                if (k->prepared[s] && k->prepare_steps[s] == k->read)
+                    j = s;
+            code = weft__pg_result_error(&rs[j], res);
+            if (timeout)
+                code = k->timeout_err;        /* the budget we sent ran out */
+        } else if (i >= 0 && st == PGRES_PIPELINE_ABORTED) {
+            if (!rs[i].priv_ && !rs[i].error[0])
+                weft__pg_fail(&rs[i], -ECANCELED, "not run: an earlier statement failed");
+            PQclear(res);
+        } else if (i >= 0 && st != PGRES_FATAL_ERROR) {
+            if ((size_t)PQresultMemorySize(res) > c->db->o.max_result) {
+                PQclear(res);
+                if (!code)
+                    code = weft__pg_fail(&rs[i], -EMSGSIZE, "result over max_result");
+            } else if ((rc = weft__pg_result_set(&rs[i], res)) && !code) {
+                code = rc;
+            }
+        } else {
+            PQclear(res);
+        }
+        k->read++;
+    }
+    k->read = k->steps + 1;                   /* all of it, Sync included */
+    return code;
+}
+
+/* ---- recovering after an interrupted read -------------------------------------- */
+
+struct cancel_job {
+    _Atomic int refs;
+    PGcancel *cn;
+    weft_chan *done;
+};
+
+static int cancel_run(void *arg)
+{
+    struct cancel_job *j = arg;
+    char err[256];
+    int ok = PQcancel(j->cn, err, sizeof err);
+    weft_chan_try_send(j->done, &ok);
+    return 0;
+}
+
+static void cancel_unref(void *arg)
+{
+    struct cancel_job *j = arg;
+    if (atomic_fetch_sub(&j->refs, 1) == 1) {
+        PQfreeCancel(j->cn);
+        weft_chan_free(j->done);
+        weft__free(j);
+    }
+}
+
+/* a cancel request on the blocking pool; NULL if none could be sent */
+static struct cancel_job *cancel_start(struct weft_pg_conn *c)
+{
+    struct cancel_job *j = weft__calloc(1, sizeof *j);
+    if (!j)
+        return NULL;
+    atomic_init(&j->refs, 2);
+    j->cn = PQgetCancel(c->pg);
+    j->done = weft_chan_new_shared(sizeof(int), 1);
+    if (!j->cn || !j->done) {
+        PQfreeCancel(j->cn);
+        if (j->done)
+            weft_chan_free(j->done);
+        weft__free(j);
+        return NULL;
+    }
+    c->db->st.cancels++;
+    weft_metric_add(c->db->m_cancels, 1);
+    weft_run_blocking_detached(cancel_run, j, cancel_unref);   /* owns one reference */
+    return j;
+}
+
+/* drains k's results to its Sync, within the shield's time */
+static int drain(struct weft_pg_conn *c, struct call *k)
+{
+    struct call d = *k;
+    d.deadline = WEFT_FOREVER;                /* the shield's scope bounds it */
+    d.timeout_err = -ETIMEDOUT;
+    int rc = 0;
+    while (!rc && k->read <= k->steps) {
+        PGresult *res;
+        if (!(rc = weft__pg_next(c, &d, &res))) {
+            if (PQresultStatus(res) == PGRES_FATAL_ERROR)
+                after_error(c, k, res, k->read);
+            k->read++;
+            if (PQresultStatus(res) == PGRES_PIPELINE_SYNC)
+                k->read = k->steps + 1;
+            PQclear(res);
+        }
+    }
+    return rc;
+}
+
+void weft__pg_recover(struct weft_pg_conn *c, struct call *k)
+{
+    if (c->broken || k->read > k->steps)
+        return;
+    /* a statement runs while the last one's result has not come */
+    bool running = k->nstmt > 0 && k->read <= k->mains[k->nstmt - 1];
+    weft_scope sc;
+    weft_scope_enter_shielded(&sc, c->db->o.cancel_grace);
+    struct cancel_job *j = NULL;
+    int rc = -ETIMEDOUT;
+    if (running && !weft_cancelled()) {
+        /* a deadline: the server's statement_timeout ends it at the same
+         * moment; give its error a moment before asking for more */
+        weft_scope quick;
+        weft_scope_enter(&quick, 100 * WEFT_MS);
+        rc = drain(c, k);
+        weft_scope_exit(&quick);
+    }
+    if (rc && running && !c->broken)
+        j = cancel_start(c);
+    if (rc && !c->broken)
+        rc = drain(c, k);
+    if (j) {
+        int ok;
+        if (weft_chan_recv(j->done, &ok) != 0)
+            rc = -ETIMEDOUT;                  /* a late cancel could stop the next statement */
+        cancel_unref(j);
+    }
+    weft_scope_exit(&sc);
+    if (rc)
+        c->broken = true;
+}
+
+void weft__pg_call_init(struct call *k, weft_pg *db, const weft_pg_stmt *s, int n)
+{
+    *k = (struct call){ .stmts = s, .nstmt = n, .mains = &k->one_main, .ids = &k->one_id,
+                        .prepared = &k->one_prepared, .prepare_steps = &k->one_prep_step };
+    k->deadline = weft__after(db->o.query_timeout);
+    k->timeout_err = -WEFT_EQUERY_TIMEOUT;
+    if (weft_deadline() <= k->deadline) {
+        k->deadline = weft_deadline();
+        k->timeout_err = -ETIMEDOUT;
+    }
+}
+
+int weft__pg_simple(struct weft_pg_conn *c, const char *sql, weft_pg_result *r)
+{
+    weft_pg_result scratch = { 0 };
+    weft_pg_stmt st = { .sql = sql };
+    struct call k;
+    weft__pg_call_init(&k, c->db, &st, 1);
+    k.simple = true;
+    int rc = weft__pg_send(c, &k, r ? r : &scratch);
+    if (!rc)
+        rc = weft__pg_flush(c, &k);
+    if (!rc)
+        rc = weft__pg_read_call(c, &k, r ? r : &scratch);
+    if (rc && !c->broken && k.read <= k.steps)
+        weft__pg_recover(c, &k);
+    weft_pg_result_free(&scratch);
+    return rc;
+}

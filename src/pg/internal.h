@@ -1,0 +1,141 @@
+/* The PostgreSQL client's private parts, shared by its files:
+ * conn.c (a libpq connection on the loop: connect, send, read, cancel),
+ * stmt.c (the prepared statement cache), result.c (results and getters),
+ * pg.c (the pool, statements on it, exclusive connections). */
+#ifndef WEFT_PG_INTERNAL_H
+#define WEFT_PG_INTERNAL_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+#include "../core/kernel.h"
+#include "weft/pg.h"
+#include "weft/pool.h"
+
+/* ---- results (result.c) ---- */
+struct weft__pg_res {
+    PGresult *res;
+    weft_pg_error_info err;           /* points into res (or into msg) */
+    bool has_err;
+    struct bytes_cache *bytes;        /* decoded bytea, one per cell asked */
+};
+
+/* Takes res into r (nrows, ncols, affected). -ENOMEM (res freed). */
+int weft__pg_result_set(weft_pg_result *r, PGresult *res);
+/* Fills r's error from res (a server error) and keeps res; -WEFT_EPG. */
+int weft__pg_result_error(weft_pg_result *r, PGresult *res);
+/* r->error = the message of code (and detail, if any); returns code. */
+int weft__pg_fail(weft_pg_result *r, int code, const char *detail);
+
+/* ---- statement cache (stmt.c) ---- */
+struct stmt {
+    char *key;                        /* SQL, then the parameter kinds */
+    size_t klen;
+    uint32_t hash;
+    unsigned id;                      /* prepared as "w<id>" */
+    bool ready;                       /* its Parse is queued or done */
+    uint64_t used;                    /* LRU tick */
+};
+
+struct stmt_cache {
+    struct stmt *slots;               /* open addressing, cap a power of 2 */
+    unsigned cap, n, max, next_id;
+    uint64_t tick;
+};
+
+int weft__stmt_init(struct stmt_cache *sc, unsigned max);
+void weft__stmt_free(struct stmt_cache *sc);
+/* The statement for key, or NULL. */
+struct stmt *weft__stmt_find(struct stmt_cache *sc, const char *key, size_t klen);
+/* Adds key; when full, *evicted gets the id of the least recently used one
+ * (to DEALLOCATE), else 0. NULL on -ENOMEM. */
+struct stmt *weft__stmt_add(struct stmt_cache *sc, const char *key, size_t klen, unsigned *evicted);
+void weft__stmt_forget(struct stmt_cache *sc, struct stmt *s);
+
+/* ---- a connection (conn.c) ---- */
+struct weft_pg_conn {
+    weft_pg *db;
+    PGconn *pg;
+    int fd;
+    weft_pooled *h;                   /* its pool handle while lent */
+    bool broken;                      /* closed on release */
+    bool exclusive;                   /* lent by weft_pg_acquire */
+    long long timeout_ms;             /* statement_timeout sent last, -1: unknown */
+    struct stmt_cache stmts;
+    /* shared (pipelined) use: a ring of the segments in flight, oldest at
+     * rhead; the reader task reads them in order */
+    struct seg *ring;
+    unsigned rhead, rcount;
+    bool reading;                     /* its reader task runs */
+    struct weft_pg_conn *snext, **sprev;
+};
+
+/* What one call sends, its segment of the pipeline: for each statement
+ * [DEALLOCATE] [Parse] Bind/Execute, after one set_config of the
+ * statement_timeout when it changed, then one Sync (one implicit
+ * transaction). Results are counted as read so that an interrupted read
+ * can be drained later. */
+#define WEFT__PG_BATCH_MAX 1024
+
+struct call {
+    const weft_pg_stmt *stmts;
+    int nstmt;
+    bool simple;                      /* BEGIN, COMMIT ...: not prepared, no timeout */
+    weft_time deadline;               /* the earlier of the scope's and query_timeout */
+    int timeout_err;                  /* -ETIMEDOUT or -WEFT_EQUERY_TIMEOUT: which one */
+    int steps;                        /* commands before the Sync */
+    int read;                         /* results read so far (steps + 1: all) */
+    int *mains;                       /* step of each statement's own result */
+    unsigned *ids;                    /* the prepared statement each one used */
+    unsigned *prepared;               /* what this segment prepares (0: nothing) */
+    int *prepare_steps;
+    bool local;                       /* its timeout for its own transaction only */
+    int one_main, one_prep_step;      /* the storage for one statement */
+    unsigned one_id, one_prepared;
+};
+
+/* k for n statements, its deadline from the task's scope and query_timeout */
+void weft__pg_call_init(struct call *k, weft_pg *db, const weft_pg_stmt *s, int n);
+
+long long weft__pg_timeout_ms(weft_time budget);
+int weft__pg_connect(weft_pg *db, struct weft_pg_conn **out);
+void weft__pg_conn_free(struct weft_pg_conn *c);
+/* Queues c's commands for k (nothing is sent yet). 0, -ENOMEM,
+ * -EINVAL (r says which statement), -ECONNRESET; a failure after something
+ * was queued marks c broken. */
+int weft__pg_send(struct weft_pg_conn *c, struct call *k, weft_pg_result *r);
+/* Sends what is queued. */
+int weft__pg_flush(struct weft_pg_conn *c, const struct call *k);
+/* The next result (not NULL; PGRES_PIPELINE_SYNC at the end of a call). */
+int weft__pg_next(struct weft_pg_conn *c, const struct call *k, PGresult **out);
+/* Reads the results of k: statement i's into rs[i]; the first error is
+ * the call's code, statements after it get -ECANCELED. An interrupted
+ * read returns its code and leaves the rest to weft__pg_recover. */
+int weft__pg_read_call(struct weft_pg_conn *c, struct call *k, weft_pg_result *rs);
+/* After an interrupted read of k on an exclusive connection: cancel the
+ * statement if it runs and drain to the Sync, shielded, within
+ * cancel_grace; else c->broken. */
+void weft__pg_recover(struct weft_pg_conn *c, struct call *k);
+/* A simple statement with no parameters and no result on c (BEGIN,
+ * COMMIT ...): as weft_pg_conn_query, not cached. */
+int weft__pg_simple(struct weft_pg_conn *c, const char *sql, weft_pg_result *r);
+
+/* ---- the pool (pg.c) ---- */
+struct weft_pg {
+    weft_pool *pool;
+    weft_pg_opts o;
+    char *conninfo;
+    char *host;                       /* to resolve, or NULL (a socket, an address) */
+    uint64_t loop;
+    weft_group *bg;                   /* the shared connections' readers */
+    struct weft_pg_conn *shared;      /* connections in shared use */
+    unsigned nshared, max_here;       /* this loop's share of max_size */
+    weft__wq slot_wq;                 /* tasks waiting for a pipeline slot */
+    unsigned refs;                    /* the owner, calls, held connections */
+    bool closing;
+    char connect_error[256];          /* libpq's words for the last failure */
+    weft_pg_stats st;
+    weft_metric *m_queries, *m_errors, *m_timeouts, *m_cancels;
+};
+
+#endif

@@ -1,0 +1,220 @@
+/*
+ * weft pg against a real PostgreSQL that the test fixture started
+ * (scripts/services): values both ways, errors, the pipeline across
+ * tasks, transactions, deadlines that reach the server, cancellation.
+ */
+#include "test.h"
+#include "weft/pg.h"
+
+static const char *url(void)
+{
+    const char *u = getenv("WEFT_TEST_PG_URL");
+    return u ? u : "postgresql://weft:weft@127.0.0.1:55432/weft";
+}
+
+static weft_pg *open_db(const weft_pg_opts *o)
+{
+    weft_pg *db = weft_pg_new(url(), o);
+    EXPECT(db != NULL);
+    return db;
+}
+
+/* one row, one column: the text of SELECT sql */
+static int64_t __attribute__((unused)) one_int(weft_pg *db, const char *sql)
+{
+    weft_pg_result r;
+    int64_t v = -1;
+    int rc = weft_pg_query(db, &r, sql, 0, NULL);
+    if (rc)
+        fprintf(stderr, "one_int(%s): %s\n", sql, r.error);
+    EXPECT_EQ(rc, 0);
+    EXPECT_EQ(weft_pg_get_int(&r, 0, 0, &v), 0);
+    weft_pg_result_free(&r);
+    return v;
+}
+
+/* ---- values ------------------------------------------------------------------------ */
+
+static int values(void *unused)
+{
+    (void)unused;
+    weft_pg *db = open_db(NULL);
+    weft_pg_result r;
+    static const uint8_t blob[] = { 0, 1, 2, 0xff, 0x80, '\\', 'x' };
+    weft_pg_val p[] = { WEFT_PG_INT(INT64_MIN), WEFT_PG_INT(INT64_MAX), WEFT_PG_FLOAT(0.1),
+                        WEFT_PG_BOOL(true), WEFT_PG_TEXT("héllo 'quoted'"), WEFT_PG_NULL,
+                        WEFT_PG_BYTES(blob, sizeof blob), WEFT_PG_FLOAT(-1.0 / 0.0) };
+    int rc = weft_pg_query(db, &r,
+                           "SELECT $1::int8, $2::int8, $3::float8, $4::bool, $5::text, $6::int4,"
+                           " $7::bytea, $8::float8, 32767::int2, '12345678901234567890.5'::numeric,"
+                           " 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid,"
+                           " '2024-02-29 13:14:15.123456+00'::timestamptz, '1969-12-31'::date,"
+                           " '{\"a\": [1, 2]}'::jsonb",
+                           8, p);
+    if (rc) fprintf(stderr, "values: %s\n", r.error);
+    EXPECT_EQ(rc, 0);
+    EXPECT_EQ(r.nrows, 1);
+    EXPECT_EQ(r.ncols, 14);
+    int64_t i;
+    double d;
+    bool b;
+    const char *s;
+    size_t n;
+    EXPECT_EQ(weft_pg_get_int(&r, 0, 0, &i), 0);
+    EXPECT(i == INT64_MIN);
+    EXPECT_EQ(weft_pg_get_int(&r, 0, 1, &i), 0);
+    EXPECT(i == INT64_MAX);
+    EXPECT_EQ(weft_pg_get_double(&r, 0, 2, &d), 0);
+    EXPECT(d == 0.1);
+    EXPECT_EQ(weft_pg_get_bool(&r, 0, 3, &b), 0);
+    EXPECT(b);
+    EXPECT_EQ(weft_pg_get_text(&r, 0, 4, &s, &n), 0);
+    EXPECT(strcmp(s, "héllo 'quoted'") == 0 && n == strlen(s));
+    i = 7;
+    EXPECT_EQ(weft_pg_get_int(&r, 0, 5, &i), -ENODATA);
+    EXPECT_EQ(i, 7);                                   /* untouched */
+    EXPECT(weft_pg_is_null(&r, 0, 5));
+    const void *bp;
+    EXPECT_EQ(weft_pg_get_bytes(&r, 0, 6, &bp, &n), 0);
+    EXPECT(n == sizeof blob && memcmp(bp, blob, n) == 0);
+    EXPECT_EQ(weft_pg_get_double(&r, 0, 7, &d), 0);
+    EXPECT(d < 0 && d * 0 != 0);                       /* -Infinity */
+    EXPECT_EQ(weft_pg_get_int(&r, 0, 8, &i), 0);
+    EXPECT_EQ(i, 32767);
+    EXPECT_EQ(weft_pg_get_text(&r, 0, 9, &s, NULL), 0);
+    EXPECT(strcmp(s, "12345678901234567890.5") == 0);
+    EXPECT_EQ(weft_pg_get_int(&r, 0, 9, &i), -WEFT_ETYPE);    /* numeric is not an integer */
+    uint8_t u[16];
+    EXPECT_EQ(weft_pg_get_uuid(&r, 0, 10, u), 0);
+    EXPECT(u[0] == 0xa0 && u[15] == 0x11);
+    int64_t us;
+    EXPECT_EQ(weft_pg_get_time(&r, 0, 11, &us), 0);
+    EXPECT(us == 1709212455123456LL);
+    EXPECT_EQ(weft_pg_get_time(&r, 0, 12, &us), 0);
+    EXPECT(us == -86400LL * 1000000);
+    EXPECT_EQ(weft_pg_get_text(&r, 0, 13, &s, NULL), 0);
+    EXPECT(strcmp(s, "{\"a\": [1, 2]}") == 0);
+    /* mismatches are errors, not garbage */
+    EXPECT_EQ(weft_pg_get_int(&r, 0, 4, &i), -WEFT_ETYPE);
+    EXPECT_EQ(weft_pg_get_bool(&r, 0, 0, &b), -WEFT_ETYPE);
+    EXPECT_EQ(weft_pg_get_time(&r, 0, 4, &us), -WEFT_ETYPE);
+    EXPECT_EQ(weft_pg_get_int(&r, 1, 0, &i), -EINVAL);
+    EXPECT_EQ(weft_pg_get_int(&r, 0, 14, &i), -EINVAL);
+    EXPECT_EQ(weft_pg_col(&r, "int8"), 0);
+    EXPECT_EQ(weft_pg_col(&r, "nope"), -ENOENT);
+    weft_pg_result_free(&r);
+    /* out of range */
+    EXPECT_EQ(weft_pg_query(db, &r, "SELECT '1e400'::numeric, 'infinity'::timestamptz", 0, NULL), 0);
+    EXPECT_EQ(weft_pg_get_double(&r, 0, 0, &d), -ERANGE);
+    EXPECT_EQ(weft_pg_get_time(&r, 0, 1, &us), -ERANGE);
+    weft_pg_result_free(&r);
+    /* affected rows */
+    EXPECT_EQ(weft_pg_query(db, &r, "SELECT generate_series(1, 5)", 0, NULL), 0);
+    EXPECT_EQ(r.nrows, 5);
+    EXPECT_EQ(r.affected, 5);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    return 0;
+}
+static void test_values(void **s) { (void)s; RUN(values, NULL); }
+
+/* ---- errors ------------------------------------------------------------------------- */
+
+static int errors(void *unused)
+{
+    (void)unused;
+    weft_pg *db = open_db(NULL);
+    weft_pg_result r;
+    EXPECT_EQ(weft_pg_query(db, &r, "SELEC 1", 0, NULL), -WEFT_EPG);
+    const weft_pg_error_info *e = weft_pg_error(&r);
+    EXPECT(e && strcmp(e->sqlstate, "42601") == 0 && strcmp(e->severity, "ERROR") == 0);
+    EXPECT(strstr(r.error, "syntax error") != NULL);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_query(db, &r, "SELECT 1", 0, NULL), 0);   /* the connection is fine */
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_query(db, &r, "CREATE TEMP TABLE IF NOT EXISTS u (id int PRIMARY KEY)", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_query(db, &r, "DROP TABLE IF EXISTS weft_t_err; "
+                                    "", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_query(db, &r, "CREATE TABLE weft_t_err (id int PRIMARY KEY, v text NOT NULL)", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_query(db, &r, "INSERT INTO weft_t_err VALUES (1, 'a')", 0, NULL), 0);
+    EXPECT_EQ(r.affected, 1);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_query(db, &r, "INSERT INTO weft_t_err VALUES (1, 'b')", 0, NULL), -WEFT_EPG);
+    e = weft_pg_error(&r);
+    EXPECT(e && strcmp(e->sqlstate, "23505") == 0);
+    EXPECT(e && e->constraint && strcmp(e->constraint, "weft_t_err_pkey") == 0);
+    EXPECT(e && e->table && strcmp(e->table, "weft_t_err") == 0);
+    EXPECT(e && e->detail && strstr(e->detail, "already exists"));
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_query(db, &r, "INSERT INTO weft_t_err VALUES (2, NULL)", 0, NULL), -WEFT_EPG);
+    e = weft_pg_error(&r);
+    EXPECT(e && strcmp(e->sqlstate, "23502") == 0 && e->column && strcmp(e->column, "v") == 0);
+    weft_pg_result_free(&r);
+    /* a parameter count that does not match */
+    EXPECT_EQ(weft_pg_query(db, &r, "SELECT $1::int", 0, NULL), -WEFT_EPG);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_query(db, &r, NULL, 0, NULL), -EINVAL);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_query(db, &r, "DROP TABLE weft_t_err", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    return 0;
+}
+static void test_errors(void **s) { (void)s; RUN(errors, NULL); }
+
+/* ---- the pipeline across tasks ----------------------------------------------------------- */
+
+struct many { weft_pg *db; int i; int bad; };
+
+static int ask(void *arg)
+{
+    struct many *m = arg;
+    weft_pg_result r;
+    weft_pg_val p[] = { WEFT_PG_INT(m->i), WEFT_PG_TEXT("x") };
+    int rc = weft_pg_query(m->db, &r, "SELECT $1::int8 * 2, $2::text", 2, p);
+    int64_t v = -1;
+    if (rc || weft_pg_get_int(&r, 0, 0, &v) || v != 2 * m->i)
+        m->bad = 1;
+    weft_pg_result_free(&r);
+    return 0;
+}
+
+static int pipeline(void *unused)
+{
+    (void)unused;
+    weft_pg *db = open_db(NULL);
+    int n = test_scale(1000);
+    struct many *m = calloc((size_t)n, sizeof *m);
+    weft_group *g = weft_group_new();
+    for (int i = 0; i < n; i++) {
+        m[i] = (struct many){ db, i, 0 };
+        EXPECT_EQ(weft_spawn(g, ask, &m[i], "ask"), 0);
+    }
+    EXPECT_EQ(weft_group_wait(g), 0);
+    int bad = 0;
+    for (int i = 0; i < n; i++)
+        bad += m[i].bad;
+    EXPECT_EQ(bad, 0);
+    weft_pg_stats st;
+    weft_pg_stats_get(db, &st);
+    EXPECT(st.size <= 20);
+    EXPECT_EQ(st.in_use, 0);
+    EXPECT_EQ(st.queries, (uint64_t)n);
+    free(m);
+    EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    return 0;
+}
+static void test_pipeline(void **s) { (void)s; RUN(pipeline, NULL); }
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_values),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_pipeline),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
