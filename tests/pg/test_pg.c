@@ -209,12 +209,243 @@ static int pipeline(void *unused)
 }
 static void test_pipeline(void **s) { (void)s; RUN(pipeline, NULL); }
 
+
+/* ---- transactions --------------------------------------------------------------------- */
+
+static int transactions(void *unused)
+{
+    (void)unused;
+    weft_pg *db = open_db(NULL);
+    weft_pg_result r;
+    EXPECT_EQ(weft_pg_query(db, &r, "DROP TABLE IF EXISTS weft_t_tx", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_query(db, &r, "CREATE TABLE weft_t_tx (id int PRIMARY KEY)", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    weft_pg_conn *c;
+    EXPECT_EQ(weft_pg_acquire(db, &c), 0);
+    EXPECT(!weft_pg_in_transaction(c));
+    EXPECT_EQ(weft_pg_begin(c, "ISOLATION LEVEL SERIALIZABLE"), 0);
+    EXPECT(weft_pg_in_transaction(c));
+    EXPECT_EQ(weft_pg_begin(c, NULL), -EINVAL);              /* one at a time */
+    EXPECT_EQ(weft_pg_conn_query(c, &r, "INSERT INTO weft_t_tx VALUES (1)", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_savepoint(c, "sp1"), 0);
+    EXPECT_EQ(weft_pg_conn_query(c, &r, "INSERT INTO weft_t_tx VALUES (2)", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_rollback_to(c, "sp1"), 0);
+    EXPECT_EQ(weft_pg_savepoint(c, "bad name"), -EINVAL);
+    EXPECT_EQ(weft_pg_commit(c, NULL), 0);
+    EXPECT(!weft_pg_in_transaction(c));
+    EXPECT_EQ(one_int(db, "SELECT count(*) FROM weft_t_tx"), 1);
+    /* a failed transaction's COMMIT is answered ROLLBACK: an error */
+    EXPECT_EQ(weft_pg_begin(c, NULL), 0);
+    EXPECT_EQ(weft_pg_conn_query(c, &r, "INSERT INTO weft_t_tx VALUES (5)", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_conn_query(c, &r, "INSERT INTO weft_t_tx VALUES (1)", 0, NULL), -WEFT_EPG);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_commit(c, &r), -WEFT_EPG);
+    EXPECT(weft_pg_error(&r) && strcmp(weft_pg_error(&r)->sqlstate, "25P02") == 0);
+    weft_pg_result_free(&r);
+    EXPECT(!weft_pg_in_transaction(c));
+    EXPECT_EQ(one_int(db, "SELECT count(*) FROM weft_t_tx"), 1);
+    /* left open: release rolls it back */
+    EXPECT_EQ(weft_pg_begin(c, NULL), 0);
+    EXPECT_EQ(weft_pg_conn_query(c, &r, "INSERT INTO weft_t_tx VALUES (7)", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    weft_pg_release(db, c);
+    EXPECT_EQ(one_int(db, "SELECT count(*) FROM weft_t_tx"), 1);
+    EXPECT_EQ(one_int(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                          " AND state LIKE 'idle in transaction%'"), 0);
+    EXPECT_EQ(weft_pg_query(db, &r, "DROP TABLE weft_t_tx", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    return 0;
+}
+static void test_transactions(void **s) { (void)s; RUN(transactions, NULL); }
+
+/* ---- deadlines reach the server ---------------------------------------------------------- */
+
+/* statements running pg_sleep on the server now */
+static int64_t sleeping(weft_pg *db)
+{
+    return one_int(db, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+                       " AND query LIKE '%pg_sleep(5)%' AND pid <> pg_backend_pid()");
+}
+
+static int slow(void *arg)
+{
+    weft_pg *db = arg;
+    weft_pg_result r;
+    weft_scope sc;
+    weft_time t0 = weft_now();
+    weft_scope_enter(&sc, 200 * WEFT_MS);
+    int rc = weft_pg_query(db, &r, "SELECT pg_sleep(5)", 0, NULL);
+    weft_scope_exit(&sc);
+    EXPECT_EQ(rc, -ETIMEDOUT);
+    EXPECT(weft_now() - t0 < WEFT_SEC);
+    weft_pg_result_free(&r);
+    return 0;
+}
+
+static int deadlines(void *unused)
+{
+    (void)unused;
+    for (unsigned pipeline = 1; pipeline <= 8; pipeline += 7) {
+        weft_pg *db = open_db(&(weft_pg_opts){ .pipeline = pipeline });
+        weft_pg_result r;
+        /* on the pool */
+        EXPECT_EQ(slow(db), 0);
+        weft_time t0 = weft_now();
+        WAIT_UNTIL(sleeping(db) == 0);
+        EXPECT(weft_now() - t0 < 1500 * WEFT_MS);
+        /* on an exclusive connection, in a transaction */
+        weft_pg_conn *c;
+        EXPECT_EQ(weft_pg_acquire(db, &c), 0);
+        EXPECT_EQ(weft_pg_begin(c, NULL), 0);
+        weft_scope sc;
+        weft_scope_enter(&sc, 200 * WEFT_MS);
+        EXPECT_EQ(weft_pg_conn_query(c, &r, "SELECT pg_sleep(5)", 0, NULL), -ETIMEDOUT);
+        weft_scope_exit(&sc);
+        weft_pg_result_free(&r);
+        EXPECT_EQ(weft_pg_rollback(c), 0);
+        EXPECT_EQ(weft_pg_conn_query(c, &r, "SELECT 42", 0, NULL), 0);   /* usable again */
+        weft_pg_result_free(&r);
+        weft_pg_release(db, c);
+        EXPECT_EQ(sleeping(db), 0);
+        /* query_timeout */
+        EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+        db = open_db(&(weft_pg_opts){ .pipeline = pipeline, .query_timeout = 300 * WEFT_MS });
+        t0 = weft_now();
+        EXPECT_EQ(weft_pg_query(db, &r, "SELECT pg_sleep(5)", 0, NULL), -WEFT_EQUERY_TIMEOUT);
+        EXPECT(weft_now() - t0 < WEFT_SEC);
+        weft_pg_result_free(&r);
+        EXPECT_EQ(one_int(db, "SELECT 7"), 7);
+        WAIT_UNTIL(sleeping(db) == 0);
+        EXPECT_EQ(sleeping(db), 0);
+        EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    }
+    return 0;
+}
+static void test_deadlines(void **s) { (void)s; RUN(deadlines, NULL); }
+
+/* ---- cancellation: every later statement gets its own answer ----------------------------- */
+
+struct storm { weft_pg *db; unsigned seed; int done; };
+
+static int victim(void *arg)
+{
+    struct storm *st = arg;
+    weft_pg_result r;
+    unsigned kind = st->seed % 3;
+    weft_pg_val p[] = { WEFT_PG_INT(st->seed) };
+    if (kind == 0) {                                   /* shared */
+        weft_pg_query(st->db, &r, "SELECT $1::int8, pg_sleep(random() * 0.01)", 1, p);
+        weft_pg_result_free(&r);
+    } else {                                           /* exclusive, maybe in a transaction */
+        weft_pg_conn *c;
+        if (weft_pg_acquire(st->db, &c) == 0) {
+            if (kind == 2)
+                weft_pg_begin(c, NULL);
+            weft_pg_conn_query(c, &r, "SELECT $1::int8, pg_sleep(random() * 0.01)", 1, p);
+            weft_pg_result_free(&r);
+            weft_pg_release(st->db, c);
+        }
+    }
+    st->done = 1;
+    return 0;
+}
+
+static int cancels(void *unused)
+{
+    (void)unused;
+    weft_pg *db = open_db(NULL);
+    int n = test_scale(2000);
+    struct storm *st = calloc((size_t)n, sizeof *st);
+    unsigned seed = 12345;
+    for (int round = 0; round < n; round += 100) {
+        weft_group *g = weft_group_new();
+        for (int i = round; i < round + 100 && i < n; i++) {
+            st[i] = (struct storm){ db, (unsigned)i, 0 };
+            weft_spawn(g, victim, &st[i], "victim");
+        }
+        seed = seed * 1103515245 + 12345;
+        weft_sleep((weft_time)(seed >> 16) % 5 * WEFT_MS);
+        weft_group_cancel(g);
+        weft_group_wait(g);
+    }
+    /* every later statement gets its own answer */
+    struct many *m = calloc(200, sizeof *m);
+    weft_group *g = weft_group_new();
+    for (int i = 0; i < 200; i++) {
+        m[i] = (struct many){ db, i * 7, 0 };
+        weft_spawn(g, ask, &m[i], "ask");
+    }
+    EXPECT_EQ(weft_group_wait(g), 0);
+    int bad = 0;
+    for (int i = 0; i < 200; i++)
+        bad += m[i].bad;
+    EXPECT_EQ(bad, 0);
+    weft_pg_stats s;
+    weft_pg_stats_get(db, &s);
+    EXPECT_EQ(s.in_use, 0);
+    EXPECT(s.size <= 20);
+    WAIT_UNTIL(one_int(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                           " AND (state LIKE 'idle in transaction%' OR (state = 'active'"
+                           " AND pid <> pg_backend_pid()))") == 0);
+    EXPECT_EQ(one_int(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                          " AND (state LIKE 'idle in transaction%' OR (state = 'active'"
+                          " AND pid <> pg_backend_pid()))"), 0);
+    fprintf(stderr, "cancels: %d victims, %llu cancel requests\n", n,
+            (unsigned long long)s.cancels);
+    free(m);
+    free(st);
+    EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    return 0;
+}
+static void test_cancels(void **s) { (void)s; RUN(cancels, NULL); }
+
+/* ---- connecting ------------------------------------------------------------------------------ */
+
+static int connecting(void *unused)
+{
+    (void)unused;
+    weft_pg_result r;
+    /* nothing listens */
+    weft_pg *db = weft_pg_new("postgresql://weft:weft@127.0.0.1:1/weft", NULL);
+    EXPECT(db != NULL);
+    weft_time t0 = weft_now();
+    EXPECT_EQ(weft_pg_query(db, &r, "SELECT 1", 0, NULL), -ECONNREFUSED);
+    EXPECT(strstr(r.error, "refused") != NULL);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_query(db, &r, "SELECT 1", 0, NULL), -ECONNREFUSED);   /* fast, not again */
+    weft_pg_result_free(&r);
+    EXPECT(weft_now() - t0 < WEFT_SEC);
+    EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    /* a name that does not resolve */
+    db = weft_pg_new("postgresql://weft:weft@nowhere.invalid:5432/weft", &(weft_pg_opts){ .min_size = 0, .max_size = 1 });
+    EXPECT(db != NULL);
+    int rc = weft_pg_query(db, &r, "SELECT 1", 0, NULL);
+    EXPECT(rc == -WEFT_ENOTFOUND || rc == -WEFT_EDNS || weft_is_timeout(rc));
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    /* bad conninfo */
+    errno = 0;
+    EXPECT(weft_pg_new("host=x port", NULL) == NULL);
+    EXPECT_EQ(errno, EINVAL);
+    return 0;
+}
+static void test_connecting(void **s) { (void)s; RUN(connecting, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_transactions),
+        cmocka_unit_test(test_deadlines),
+        cmocka_unit_test(test_cancels),
+        cmocka_unit_test(test_connecting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
