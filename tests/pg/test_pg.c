@@ -3,13 +3,14 @@
  * (scripts/services): values both ways, errors, the pipeline across
  * tasks, transactions, deadlines that reach the server, cancellation.
  */
+#include "services.h"
 #include "test.h"
 #include "weft/pg.h"
 
 static const char *url(void)
 {
-    const char *u = getenv("WEFT_TEST_PG_URL");
-    return u ? u : "postgresql://weft:weft@127.0.0.1:55432/weft";
+    const char *u = weft_test_service_url("pg");
+    return u ? u : "postgresql://unset";
 }
 
 static weft_pg *open_db(const weft_pg_opts *o)
