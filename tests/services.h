@@ -76,7 +76,7 @@ static inline const char *weft__test_service_dir(const char *service)
 static inline const char *weft_test_service_url(const char *service)
 {
     static char url[2][512];
-    char path[600];
+    char path[1100];
     int i = weft__test_service_index(service);
     const char *env = weft__test_service_env(service, "URL");
     const char *dir = weft__test_service_dir(service);
