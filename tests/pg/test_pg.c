@@ -429,6 +429,18 @@ static int connecting(void *unused)
     EXPECT(rc == -WEFT_ENOTFOUND || rc == -WEFT_EDNS || weft_is_timeout(rc));
     weft_pg_result_free(&r);
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    /* a refused password */
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s", url());
+    char *pw = strstr(bad, ":weft@");
+    if (pw) {
+        memcpy(pw, ":nope@", 6);
+        db = weft_pg_new(bad, &(weft_pg_opts){ .min_size = 0 });
+        EXPECT_EQ(weft_pg_query(db, &r, "SELECT 1", 0, NULL), -EACCES);
+        EXPECT(strstr(r.error, "password authentication failed") != NULL);
+        weft_pg_result_free(&r);
+        EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    }
     /* bad conninfo */
     errno = 0;
     EXPECT(weft_pg_new("host=x port", NULL) == NULL);
@@ -436,6 +448,69 @@ static int connecting(void *unused)
     return 0;
 }
 static void test_connecting(void **s) { (void)s; RUN(connecting, NULL); }
+
+/* ---- the server restarted under load ------------------------------------------------------ */
+
+struct load { weft_pg *db; int ok, failed, late; bool stop; };
+
+static int loader(void *arg)
+{
+    struct load *l = arg;
+    while (!l->stop) {
+        weft_pg_result r;
+        weft_scope sc;
+        weft_time t0 = weft_now();
+        weft_scope_enter(&sc, 2 * WEFT_SEC);
+        int rc = weft_pg_query(l->db, &r, "SELECT pg_sleep(0.001), 1", 0, NULL);
+        weft_scope_exit(&sc);
+        if (weft_now() - t0 > 2500 * WEFT_MS)
+            l->late++;                                 /* nobody waits past a deadline */
+        if (rc == 0) {
+            l->ok++;
+        } else {
+            l->failed++;
+            EXPECT(rc == -ECONNRESET || rc == -WEFT_EEOF || rc == -ECONNREFUSED ||
+                   rc == -WEFT_EPG || rc == -ETIMEDOUT || rc == -WEFT_EPOOL_TIMEOUT);
+            if (!(rc == -ECONNRESET || rc == -WEFT_EEOF || rc == -ECONNREFUSED ||
+                  rc == -WEFT_EPG || rc == -ETIMEDOUT || rc == -WEFT_EPOOL_TIMEOUT))
+                fprintf(stderr, "restart: unexpected %s: %s\n", weft_errname(rc), r.error);
+            weft_sleep(10 * WEFT_MS);
+        }
+        weft_pg_result_free(&r);
+    }
+    return 0;
+}
+
+static int do_restart(void *arg)
+{
+    (void)arg;
+    return weft_test_service_restart("pg");
+}
+
+static int restart(void *unused)
+{
+    (void)unused;
+    weft_pg *db = open_db(NULL);
+    struct load l = { db, 0, 0, 0, false };
+    weft_group *g = weft_group_new();
+    for (int i = 0; i < 30; i++)
+        weft_spawn(g, loader, &l, "loader");
+    weft_sleep(300 * WEFT_MS);
+    int before = l.ok;
+    EXPECT(before > 0);
+    EXPECT_EQ(weft_run_blocking(do_restart, NULL), 0);
+    int at = l.ok;
+    WAIT_UNTIL(l.ok > at + 100);                       /* the pool reconnected */
+    EXPECT(l.ok > at + 100);
+    l.stop = true;
+    EXPECT_EQ(weft_group_wait(g), 0);
+    EXPECT_EQ(l.late, 0);
+    fprintf(stderr, "restart: %d ok, %d failed around the restart\n", l.ok, l.failed);
+    EXPECT_EQ(one_int(db, "SELECT 5"), 5);
+    EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    return 0;
+}
+static void test_restart(void **s) { (void)s; RUN(restart, NULL); }
 
 int main(void)
 {
@@ -447,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_deadlines),
         cmocka_unit_test(test_cancels),
         cmocka_unit_test(test_connecting),
+        cmocka_unit_test(test_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
