@@ -423,14 +423,15 @@ void weft__req_free(struct weft_http_req *q)
 void weft__split_url(struct weft_http_req *q)
 {
     char *u = q->hd.buf + q->url;
-    if (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0) {
-        char *slash = strchr(strstr(u, "//") + 2, '/');   /* absolute-form: route */
-        u = slash ? slash : (char *)"/";                  /* by its path */
+    bool absolute = strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0;
+    if (absolute) {                       /* route by its path: the authority ends */
+        u = strstr(u, "//") + 2;          /* at the path or the query (RFC 3986 3.2) */
+        u += strcspn(u, "/?");
     }
     char *qm = strchr(u, '?');
     if (qm)
         *qm = 0;
-    q->path = u;
+    q->path = absolute && !*u ? "/" : u;
     q->query = qm ? qm + 1 : "";
 }
 

@@ -520,6 +520,25 @@ static int head_strict(void *unused)
 }
 static void test_head_strict(void **s) { (void)s; RUN(head_strict, NULL); }
 
+/* An absolute-form target's authority ends at its path or its query (RFC
+ * 3986 3.2): what follows a "?" is the query, never the path routed. */
+static int absolute_form(void *unused)
+{
+    (void)unused;
+    struct srv v;
+    weft_group *g = start(&v);
+    char *out = rawz(v.port, "GET http://x/users/7?a=/b HTTP/1.1\r\nHost: x\r\n"
+                             "Connection: close\r\n\r\n");
+    EXPECT(strncmp(out, "HTTP/1.1 200 ", 13) == 0 && strstr(out, "user 7 q=a=/b"));
+    out = rawz(v.port, "GET http://x?/users/7 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT(strncmp(out, "HTTP/1.1 404 ", 13) == 0);
+    if (strncmp(out, "HTTP/1.1 404 ", 13))
+        fprintf(stderr, "query routed as the path: '%.80s'\n", out);
+    stop(&v, g);
+    return 0;
+}
+static void test_absolute_form(void **s) { (void)s; RUN(absolute_form, NULL); }
+
 /* Chunked bodies are read strictly (RFC 9112 7.1): a front end that reads
  * them otherwise must never see one request where weft sees two. Each
  * vector is sent whole and a byte at a time, followed by a pipelined GET
@@ -1185,6 +1204,7 @@ int main(void)
         cmocka_unit_test(test_no_allocation_per_request),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_head_strict),
+        cmocka_unit_test(test_absolute_form),
         cmocka_unit_test(test_chunked_strict),
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_shedding_and_backpressure),
