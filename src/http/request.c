@@ -228,7 +228,8 @@ static bool tchar(unsigned char c)
 
 /* llhttp 8 is lenient where front ends differ, which smuggles requests:
  * it accepts obsolete line folding (a line starting with a space or tab
- * continues the previous one), a bare LF as a line end, a bare CR inside
+ * continues the previous one), a tab or another control character in the
+ * request target, a bare LF as a line end, a bare CR inside
  * a line (CVE-2023-30589: "X: \rxTransfer-Encoding: chunked" is chunked
  * to it), an empty header name and one with a space in it. One pass over
  * the head's raw bytes, before they are parsed, rejects all of them: what
@@ -256,6 +257,9 @@ static const char *bad_head_bytes(struct weft_http_req *q, const char *d, size_t
             q->scan = ch == '\n' ? SCAN_LEAD : SCAN_REQUEST_LINE;
             break;
         case SCAN_REQUEST_LINE:
+            if (ch != '\n' && (ch < 0x20 || ch == 0x7f))
+                return "control character in the request line";   /* a tab in the target */
+            /* fall through */
         case SCAN_VALUE:
             q->scan = ch == '\n' ? SCAN_LINE : q->scan;
             break;

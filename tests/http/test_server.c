@@ -482,6 +482,10 @@ static int head_strict(void *unused)
         { "fragment in the target", "GET /hello#f HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
         { "NUL in a path parameter", "GET /users/1%00 HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
         { "NUL in a query value", "GET /q/a?x=1%00y HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
+        /* llhttp 8 takes a tab or a form feed into the target, where a front
+         * end may split the line (RFC 9112 3) */
+        { "tab in the target", "GET /hello\tx HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
+        { "form feed in the target", "GET /hello\fx HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
     };
     for (size_t i = 0; i < 2 * sizeof bad / sizeof *bad; i++) {
         const struct limit_case *b = &bad[i / 2];      /* whole, then a byte at a time */
