@@ -9,6 +9,7 @@
  * URL and headers are copied into a per-connection buffer that is reused,
  * so a connection allocates only when a request is bigger than any before.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,11 +90,18 @@ static int on_value(llhttp_t *p, const char *at, size_t n)
 /* RFC 9110 7.2: uri-host [":" port], or empty (a target without one) */
 static bool host_ok(const char *h)
 {
-    if (*h == '[') {                      /* IP-literal */
-        size_t n = strspn(h + 1, "0123456789abcdefABCDEF:.");
-        if (h[1 + n] != ']')
+    if (*h == '[') {                      /* IP-literal: an IPv6address (RFC 4291 2.2) */
+        const char *end = strchr(h, ']');
+        char lit[INET6_ADDRSTRLEN];
+        struct in6_addr a;
+        size_t n = end ? (size_t)(end - h - 1) : sizeof lit;
+        if (n >= sizeof lit)
             return false;
-        h += n + 2;
+        memcpy(lit, h + 1, n);
+        lit[n] = 0;
+        if (inet_pton(AF_INET6, lit, &a) != 1)
+            return false;
+        h = end + 1;
     } else {                              /* IPv4address or reg-name */
         h += strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                        "-._~%!$&'()*+,;=");
