@@ -194,7 +194,7 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  *   data, a bad size, extension or trailer; read strictly, so no front
  *   end can see a different request boundary)                        400
  *   Transfer-Encoding other than chunked, CONNECT                    501
- *   an Expect other than 100-continue                                417
+ *   an Expect other than a single 100-continue                       417
  *   an HTTP version other than 1.0 and 1.1 (HTTP/2's preface too)   505
  *   head not complete within header_timeout, body stalled            408
  *   no route 404, other methods 405 with Allow, HEAD served by GET

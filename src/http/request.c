@@ -137,7 +137,7 @@ static int on_headers(llhttp_t *p)
     if (p->method == HTTP_CONNECT)
         return limit(q, 501, "CONNECT is not supported");
     p->upgrade = 0;                       /* no protocol switch: what follows is HTTP */
-    int hosts = 0;
+    int hosts = 0, expects = 0;
     bool host_bad = false;
     const char *te = NULL;                /* also when empty: llhttp flags no empty value */
     for (int i = 0; i < q->hd.n; i++) {
@@ -146,6 +146,7 @@ static int on_headers(llhttp_t *p)
             hosts++;
             host_bad |= !host_ok(q->hd.buf + q->hd.idx[i].value);
         }
+        expects += strcasecmp(name, "Expect") == 0;
         if (!te && strcasecmp(name, "Transfer-Encoding") == 0)
             te = q->hd.buf + q->hd.idx[i].value;
     }
@@ -163,8 +164,8 @@ static int on_headers(llhttp_t *p)
     if (host_bad)
         return limit(q, 400, "invalid Host");
     const char *expect = weft__head_get(&q->hd, "Expect");
-    if (expect && strcasecmp(expect, "100-continue") != 0)
-        return limit(q, 417, "unsupported expectation");
+    if (expects > 1 || (expect && strcasecmp(expect, "100-continue") != 0))
+        return limit(q, 417, "unsupported expectation");   /* a second is another one */
     q->expect_continue = expect && p->http_minor >= 1 &&
                          ((p->flags & F_CHUNKED) || p->content_length > 0);
     q->method = llhttp_method_name(p->method);

@@ -324,6 +324,13 @@ static int expect_continue(void *unused)
     char *out = rawz(v.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n"
                              "Expect: 200-ok\r\n\r\npayload");
     EXPECT(strncmp(out, "HTTP/1.1 417 ", 13) == 0);
+    /* a second Expect field is one more expectation (RFC 9110 5.3: the
+     * fields are one list), not one to ignore */
+    out = rawz(v.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n"
+                       "Expect: 100-continue\r\nExpect: 200-ok\r\n\r\npayload");
+    EXPECT(strncmp(out, "HTTP/1.1 417 ", 13) == 0);
+    if (strncmp(out, "HTTP/1.1 417 ", 13))
+        fprintf(stderr, "second Expect: got '%.40s'\n", out);
     out = rawz(v.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
                        "Expect: 100-continue\r\n\r\n");
     EXPECT(strncmp(out, "HTTP/1.1 413 ", 13) == 0);   /* too big: no go-ahead */
