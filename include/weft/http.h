@@ -186,14 +186,15 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  *   one), Transfer-Encoding in an HTTP/1.0 request, conflicting or
  *   repeated Content-Length, obsolete line folding, a bare LF or CR
  *   anywhere in the head (also after empty lines before the request
- *   line), an empty header name or one with a non-token byte, HTTP/1.1
+ *   line), a control character (a tab too) in the request line, an
+ *   empty header name or one with a non-token byte, HTTP/1.1
  *   without Host (or with two), a Host other than uri-host[:port] (or
  *   empty), a #fragment or %00 in the target, chunked framing
  *   other than RFC 9112's (anything but CRLF after a chunk's line or
  *   data, a bad size, extension or trailer; read strictly, so no front
  *   end can see a different request boundary)                        400
  *   Transfer-Encoding other than chunked, CONNECT                    501
- *   an Expect other than 100-continue                                417
+ *   an Expect other than a single 100-continue                       417
  *   an HTTP version other than 1.0 and 1.1 (HTTP/2's preface too)   505
  *   head not complete within header_timeout, body stalled            408
  *   no route 404, other methods 405 with Allow, HEAD served by GET

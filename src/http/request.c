@@ -9,6 +9,7 @@
  * URL and headers are copied into a per-connection buffer that is reused,
  * so a connection allocates only when a request is bigger than any before.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,11 +90,18 @@ static int on_value(llhttp_t *p, const char *at, size_t n)
 /* RFC 9110 7.2: uri-host [":" port], or empty (a target without one) */
 static bool host_ok(const char *h)
 {
-    if (*h == '[') {                      /* IP-literal */
-        size_t n = strspn(h + 1, "0123456789abcdefABCDEF:.");
-        if (h[1 + n] != ']')
+    if (*h == '[') {                      /* IP-literal: an IPv6address (RFC 4291 2.2) */
+        const char *end = strchr(h, ']');
+        char lit[INET6_ADDRSTRLEN];
+        struct in6_addr a;
+        size_t n = end ? (size_t)(end - h - 1) : sizeof lit;
+        if (n >= sizeof lit)
             return false;
-        h += n + 2;
+        memcpy(lit, h + 1, n);
+        lit[n] = 0;
+        if (inet_pton(AF_INET6, lit, &a) != 1)
+            return false;
+        h = end + 1;
     } else {                              /* IPv4address or reg-name */
         h += strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
                        "-._~%!$&'()*+,;=");
@@ -129,7 +137,7 @@ static int on_headers(llhttp_t *p)
     if (p->method == HTTP_CONNECT)
         return limit(q, 501, "CONNECT is not supported");
     p->upgrade = 0;                       /* no protocol switch: what follows is HTTP */
-    int hosts = 0;
+    int hosts = 0, expects = 0;
     bool host_bad = false;
     const char *te = NULL;                /* also when empty: llhttp flags no empty value */
     for (int i = 0; i < q->hd.n; i++) {
@@ -138,6 +146,7 @@ static int on_headers(llhttp_t *p)
             hosts++;
             host_bad |= !host_ok(q->hd.buf + q->hd.idx[i].value);
         }
+        expects += strcasecmp(name, "Expect") == 0;
         if (!te && strcasecmp(name, "Transfer-Encoding") == 0)
             te = q->hd.buf + q->hd.idx[i].value;
     }
@@ -155,8 +164,8 @@ static int on_headers(llhttp_t *p)
     if (host_bad)
         return limit(q, 400, "invalid Host");
     const char *expect = weft__head_get(&q->hd, "Expect");
-    if (expect && strcasecmp(expect, "100-continue") != 0)
-        return limit(q, 417, "unsupported expectation");
+    if (expects > 1 || (expect && strcasecmp(expect, "100-continue") != 0))
+        return limit(q, 417, "unsupported expectation");   /* a second is another one */
     q->expect_continue = expect && p->http_minor >= 1 &&
                          ((p->flags & F_CHUNKED) || p->content_length > 0);
     q->method = llhttp_method_name(p->method);
@@ -281,7 +290,8 @@ static bool tchar(unsigned char c)
 
 /* llhttp 8 is lenient where front ends differ, which smuggles requests:
  * it accepts obsolete line folding (a line starting with a space or tab
- * continues the previous one), a bare LF as a line end, a bare CR inside
+ * continues the previous one), a tab or another control character in the
+ * request target, a bare LF as a line end, a bare CR inside
  * a line (CVE-2023-30589: "X: \rxTransfer-Encoding: chunked" is chunked
  * to it), an empty header name and one with a space in it. One pass over
  * the head's raw bytes, before they are parsed, rejects all of them: what
@@ -309,6 +319,9 @@ static const char *bad_head_bytes(struct weft_http_req *q, const char *d, size_t
             q->scan = ch == '\n' ? SCAN_LEAD : SCAN_REQUEST_LINE;
             break;
         case SCAN_REQUEST_LINE:
+            if (ch != '\n' && (ch < 0x20 || ch == 0x7f))
+                return "control character in the request line";   /* a tab in the target */
+            /* fall through */
         case SCAN_VALUE:
             q->scan = ch == '\n' ? SCAN_LINE : q->scan;
             break;
@@ -479,14 +492,15 @@ void weft__req_free(struct weft_http_req *q)
 void weft__split_url(struct weft_http_req *q)
 {
     char *u = q->hd.buf + q->url;
-    if (strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0) {
-        char *slash = strchr(strstr(u, "//") + 2, '/');   /* absolute-form: route */
-        u = slash ? slash : (char *)"/";                  /* by its path */
+    bool absolute = strncasecmp(u, "http://", 7) == 0 || strncasecmp(u, "https://", 8) == 0;
+    if (absolute) {                       /* route by its path: the authority ends */
+        u = strstr(u, "//") + 2;          /* at the path or the query (RFC 3986 3.2) */
+        u += strcspn(u, "/?");
     }
     char *qm = strchr(u, '?');
     if (qm)
         *qm = 0;
-    q->path = u;
+    q->path = absolute && !*u ? "/" : u;
     q->query = qm ? qm + 1 : "";
 }
 

@@ -324,6 +324,13 @@ static int expect_continue(void *unused)
     char *out = rawz(v.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n"
                              "Expect: 200-ok\r\n\r\npayload");
     EXPECT(strncmp(out, "HTTP/1.1 417 ", 13) == 0);
+    /* a second Expect field is one more expectation (RFC 9110 5.3: the
+     * fields are one list), not one to ignore */
+    out = rawz(v.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 7\r\n"
+                       "Expect: 100-continue\r\nExpect: 200-ok\r\n\r\npayload");
+    EXPECT(strncmp(out, "HTTP/1.1 417 ", 13) == 0);
+    if (strncmp(out, "HTTP/1.1 417 ", 13))
+        fprintf(stderr, "second Expect: got '%.40s'\n", out);
     out = rawz(v.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n"
                        "Expect: 100-continue\r\n\r\n");
     EXPECT(strncmp(out, "HTTP/1.1 413 ", 13) == 0);   /* too big: no go-ahead */
@@ -479,9 +486,16 @@ static int head_strict(void *unused)
         { "Host with userinfo", "GET /hello HTTP/1.1\r\nHost: u@a\r\n\r\n", "HTTP/1.1 400 " },
         { "Host with a bad port", "GET /hello HTTP/1.1\r\nHost: a:8x\r\n\r\n", "HTTP/1.1 400 " },
         { "Host with an open bracket", "GET /hello HTTP/1.1\r\nHost: [::1\r\n\r\n", "HTTP/1.1 400 " },
+        { "Host with a bad IPv6 literal", "GET /hello HTTP/1.1\r\nHost: [:1:]\r\n\r\n", "HTTP/1.1 400 " },
+        { "Host with a one-digit IPv6 literal", "GET /hello HTTP/1.1\r\nHost: [1]:80\r\n\r\n",
+          "HTTP/1.1 400 " },
         { "fragment in the target", "GET /hello#f HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
         { "NUL in a path parameter", "GET /users/1%00 HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
         { "NUL in a query value", "GET /q/a?x=1%00y HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
+        /* llhttp 8 takes a tab or a form feed into the target, where a front
+         * end may split the line (RFC 9112 3) */
+        { "tab in the target", "GET /hello\tx HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
+        { "form feed in the target", "GET /hello\fx HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 400 " },
     };
     for (size_t i = 0; i < 2 * sizeof bad / sizeof *bad; i++) {
         const struct limit_case *b = &bad[i / 2];      /* whole, then a byte at a time */
@@ -519,6 +533,25 @@ static int head_strict(void *unused)
     return 0;
 }
 static void test_head_strict(void **s) { (void)s; RUN(head_strict, NULL); }
+
+/* An absolute-form target's authority ends at its path or its query (RFC
+ * 3986 3.2): what follows a "?" is the query, never the path routed. */
+static int absolute_form(void *unused)
+{
+    (void)unused;
+    struct srv v;
+    weft_group *g = start(&v);
+    char *out = rawz(v.port, "GET http://x/users/7?a=/b HTTP/1.1\r\nHost: x\r\n"
+                             "Connection: close\r\n\r\n");
+    EXPECT(strncmp(out, "HTTP/1.1 200 ", 13) == 0 && strstr(out, "user 7 q=a=/b"));
+    out = rawz(v.port, "GET http://x?/users/7 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT(strncmp(out, "HTTP/1.1 404 ", 13) == 0);
+    if (strncmp(out, "HTTP/1.1 404 ", 13))
+        fprintf(stderr, "query routed as the path: '%.80s'\n", out);
+    stop(&v, g);
+    return 0;
+}
+static void test_absolute_form(void **s) { (void)s; RUN(absolute_form, NULL); }
 
 /* Chunked bodies are read strictly (RFC 9112 7.1): a front end that reads
  * them otherwise must never see one request where weft sees two. Each
@@ -1233,6 +1266,7 @@ int main(void)
         cmocka_unit_test(test_no_allocation_per_request),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_head_strict),
+        cmocka_unit_test(test_absolute_form),
         cmocka_unit_test(test_chunked_strict),
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_shedding_and_backpressure),
