@@ -563,12 +563,16 @@ static int share_new(weft_pg *db, struct weft_pg_conn **out)
     return 0;
 }
 
-/* a shared connection with a free slot: an idle one, or another of its own
- * while the pool has one at hand (statements pipeline only when the
- * connections are all busy), else the least loaded, else (all full) wait
- * for a slot, or (none shared) for the pool */
+/* a shared connection with a free slot: the least loaded while it has
+ * fewer than half a pipeline in flight, else another connection while the
+ * pool has one at hand, else the least loaded anyway; all full: wait for
+ * a slot (or, none shared, for the pool). Half a pipeline per connection
+ * is where a backend's wake-ups pay off (measured: 20 tasks, 8 deep, 46k
+ * point selects/s at half, 24k spreading one per connection, 40k filling
+ * each) while a slow statement holds up fewer others behind it. */
 static int pick(weft_pg *db, struct weft_pg_conn **out, weft_time deadline)
 {
+    unsigned spread = db->o.pipeline / 2 ? db->o.pipeline / 2 : 1;
     for (;;) {
         if (db->closing)
             return -WEFT_ECLOSED;
@@ -576,7 +580,7 @@ static int pick(weft_pg *db, struct weft_pg_conn **out, weft_time deadline)
         weft_pool_stats ps;
         weft_pool_stats_get(db->pool, &ps);
         bool at_hand = ps.idle > 0 || ps.size < db->max_here;
-        if (c && (c->rcount == 0 || !at_hand || share_new(db, out) != 0)) {
+        if (c && (c->rcount < spread || !at_hand || share_new(db, out) != 0)) {
             *out = c;
             return 0;
         }
