@@ -2,11 +2,12 @@
  * The input describes a response: eight control bytes choose the framing
  * (Content-Length, chunked, until close; maybe cut short), the
  * Content-Encoding and how the payload is encoded with zlib (level,
- * strategy, the coding actually used, a corruption), max_body, how often
- * the payload repeats (a small input becomes a gzip bomb) and how the
- * bytes are split into chunks and writes; the rest is the payload. The
- * harness encodes and frames it, and a task sends it from the other end
- * of a socketpair while weft__http_read_response reads it.
+ * strategy, the coding actually used, a corruption), max_body and
+ * no_decompress, how often the payload repeats (a small input becomes a
+ * gzip bomb) and how the bytes are split into chunks and writes; the rest
+ * is the payload. The harness encodes and frames it, and a task sends it
+ * from the other end of a socketpair while weft__http_read_response reads
+ * it.
  *
  * The reference is what include/weft/http.h promises, with the body
  * decoded here by zlib in one shot, independently of weft's slicing:
@@ -17,7 +18,7 @@
  *     more than max_body decoded bytes is -EMSGSIZE, a corrupt or
  *     truncated stream -EPROTO, else the decoded bytes (what follows the
  *     end of the stream is ignored, as zlib stops there);
- *   - any other coding: the body as sent.
+ *   - any other coding, or no_decompress: the body as sent.
  * weft must give the same code, status 200, the same bytes, keep-alive for
  * the framings that allow it, a reason in r.error on failure, and must
  * not hold more than the body as sent (in a buffer that doubles: twice
@@ -118,6 +119,7 @@ struct run {
     bool truncated;                       /* done: it ends inside its body */
     const struct coding *coding;
     size_t max_body;                      /* as given to the client (0: default) */
+    bool no_decompress;                   /* as given to the client */
     unsigned seed;                        /* chunk sizes and write pieces */
     /* the bytes */
     uint8_t *plain;                       /* payload x repeats */
@@ -289,7 +291,7 @@ static struct want reference(const struct run *u)
         return (struct want){ .rc = -EPROTO };
     const char *enc = u->coding->name;
     int wbits = !enc ? 0 : !strcasecmp(enc, "gzip") ? 31 : !strcasecmp(enc, "deflate") ? 15 : 0;
-    if (!wbits || !u->body_len)
+    if (!wbits || !u->body_len || u->no_decompress)
         return (struct want){ 0, u->body, u->body_len };
     size_t len;
     int rc = ref_inflate(u->body, u->body_len, wbits, max, &len);
@@ -366,7 +368,8 @@ static int one(void *arg)
     static weft_tls_ctx *tls;             /* made once: OpenSSL contexts are slow to make */
     if (!tls)
         tls = weft_tls_client_new();
-    weft_http_client_opts co = { .max_body = u->max_body, .tls = tls };
+    weft_http_client_opts co = { .max_body = u->max_body, .no_decompress = u->no_decompress,
+                                 .tls = tls };
     weft_http_client *cl = weft_http_client_new(&co);
     weft_group *g = weft_group_new();
     if (!cl || !g || weft_spawn(g, server, u, "server"))
@@ -405,7 +408,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n = size - 8;
     u = (struct run){ .framing = data[0] % 3, .cut = (data[0] & 0x1c) == 0x1c,
                       .coding = &codings[data[1] % (sizeof codings / sizeof *codings)],
-                      .seed = data[6], .plain = plain, .body = body, .wire = wire };
+                      .no_decompress = (data[5] & 0x30) == 0x30, .seed = data[6],
+                      .plain = plain, .body = body, .wire = wire };
     int level = (data[1] >> 4) % 10, strategy = strategies[(data[0] >> 5) % 5];
     /* max_body: 0 (the default), 1..63, 64..4096 by 64, 256..33022 by 2,
      * 256..262392 by 16 */
