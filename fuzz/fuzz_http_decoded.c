@@ -14,7 +14,8 @@
  *   - more than max_body body bytes as sent: -EMSGSIZE;
  *   - a response cut short: -EPROTO;
  *   - Content-Encoding gzip (windowBits 31) or deflate (zlib-wrapped,
- *     RFC 9110 8.4.1.2; windowBits 15), any case, on a non-empty body:
+ *     RFC 9110 8.4.1.2; windowBits 15), any case, whitespace around it
+ *     not being part of the value, on a non-empty body:
  *     more than max_body decoded bytes is -EMSGSIZE, a corrupt or
  *     truncated stream -EPROTO, else the decoded bytes (what follows the
  *     end of the stream is ignored, as zlib stops there);
@@ -107,7 +108,7 @@ static const struct coding { const char *name; int wbits; } codings[] = {
     { NULL, 0 },        { "identity", 0 }, { "gzip", 31 },   { "GZip", 31 },
     { "deflate", 15 },  { "DEFLATE", 15 }, { "deflate", -15 }, /* raw: not RFC 9110's */
     { "gzip", 0 },      { "deflate", 31 }, { "gzip", 15 },   { "x-gzip", 31 },
-    { "br", 0 },
+    { "br", 0 },        { " gzip \t", 31 }, { "\tdeflate ", 15 },   /* OWS is not the value's */
 };
 
 static const int strategies[] = { Z_DEFAULT_STRATEGY, Z_FILTERED, Z_HUFFMAN_ONLY, Z_RLE, Z_FIXED };
@@ -282,6 +283,19 @@ static int ref_inflate(const uint8_t *in, size_t n, int wbits, size_t max, size_
     return -EPROTO;                       /* bad data, or wants input there is none of */
 }
 
+/* the windowBits a Content-Encoding value asks for, 0: none we decode */
+static int coding_bits(const char *v)
+{
+    if (!v)
+        return 0;
+    v += strspn(v, " \t");               /* a field value has no OWS around it */
+    size_t n = strcspn(v, " \t");
+    if (v[n + strspn(v + n, " \t")])
+        return 0;                         /* more than one token */
+    return n == 4 && !strncasecmp(v, "gzip", 4)      ? 31
+         : n == 7 && !strncasecmp(v, "deflate", 7) ? 15 : 0;
+}
+
 static struct want reference(const struct run *u)
 {
     size_t max = u->max_body ? u->max_body : DEFAULT_MAX_BODY;
@@ -289,8 +303,7 @@ static struct want reference(const struct run *u)
         return (struct want){ .rc = -EMSGSIZE };
     if (u->truncated)
         return (struct want){ .rc = -EPROTO };
-    const char *enc = u->coding->name;
-    int wbits = !enc ? 0 : !strcasecmp(enc, "gzip") ? 31 : !strcasecmp(enc, "deflate") ? 15 : 0;
+    int wbits = coding_bits(u->coding->name);
     if (!wbits || !u->body_len || u->no_decompress)
         return (struct want){ 0, u->body, u->body_len };
     size_t len;
