@@ -107,7 +107,8 @@ enum framing { LENGTH, CHUNKED, CLOSE };
 static const struct coding { const char *name; int wbits; } codings[] = {
     { NULL, 0 },        { "identity", 0 }, { "gzip", 31 },   { "GZip", 31 },
     { "deflate", 15 },  { "DEFLATE", 15 }, { "deflate", -15 }, /* raw: not RFC 9110's */
-    { "gzip", 0 },      { "deflate", 31 }, { "gzip", 15 },   { "x-gzip", 31 },
+    { "gzip", 0 },      { "deflate", 0 },  /* the payload is the stream */
+    { "deflate", 31 },  { "gzip", 15 },    { "x-gzip", 31 },
     { "br", 0 },        { " gzip \t", 31 }, { "\tdeflate ", 15 },   /* OWS is not the value's */
 };
 
