@@ -48,7 +48,7 @@ extern size_t weft__zlib_slice;
 #define DEFAULT_MAX_BODY ((size_t)16 << 20)  /* http.h's default */
 #define MAX_DECODED ((size_t)1 << 20)        /* payload x repeats, at most */
 #define MAX_WIRE (2 * MAX_DECODED + 65536)   /* the framed response, at most */
-#define OVERHEAD ((size_t)32 << 10)          /* head storage, buffers' minimum: not the body's */
+#define OVERHEAD ((size_t)64 << 10)          /* head storage, zlib (40 KiB): not the body's */
 
 /* ---- counting what weft holds ------------------------------------------------ */
 
