@@ -263,6 +263,20 @@ static uInt zslice(size_t n) { return (uInt)(n < weft__zlib_slice ? n : weft__zl
 
 enum { TRUNCATED = 1 };
 
+/* zlib's state and window come from weft's allocator like all of weft's
+ * memory: counted, and failed in turn by the tests */
+static voidpf zalloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    return weft__malloc((size_t)items * size);
+}
+
+static void zfree(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    weft__free(p);
+}
+
 /* The decoded body into out (cap bytes, limit at most, plus a NUL's room):
  * 0, TRUNCATED, -EPROTO (bad data), -EMSGSIZE (limit reached), -ENOMEM. */
 static int inflate_body(z_stream *z, const weft_http_response *r, size_t limit, char **out,
@@ -289,6 +303,8 @@ static int inflate_body(z_stream *z, const weft_http_response *r, size_t limit, 
         *len += room - z->avail_out;
         if (zr == Z_STREAM_END)
             return 0;
+        if (zr == Z_MEM_ERROR)
+            return -ENOMEM;               /* the window, allocated at the first output */
         if (zr != Z_OK && zr != Z_BUF_ERROR)
             return -EPROTO;
         if (zr == Z_BUF_ERROR && in == r->body_len && *len < *cap)
@@ -308,7 +324,7 @@ int weft__decode_body(weft_http_client *cl, weft_http_response *r)
         wbits = MAX_WBITS;                /* zlib-wrapped, as RFC 9110 says */
     else
         return 0;                         /* left as sent */
-    z_stream z = { 0 };
+    z_stream z = { .zalloc = zalloc, .zfree = zfree };
     if (inflateInit2(&z, wbits) != Z_OK)
         return -ENOMEM;
     /* one byte past max_body tells a body over it from one that fills it */

@@ -902,6 +902,55 @@ static int decoding(void *unused)
 }
 static void test_decoded_body_limits(void **s) { (void)s; RUN(decoding, NULL); }
 
+/* zlib's memory (its state, its 32 KiB window) is weft's like the rest: it
+ * comes through weft_set_allocator, so it is counted and can fail, and a
+ * failure there is -ENOMEM, not a bad body (-EPROTO). While armed, this
+ * allocator fails every block of 32 KiB or more: nothing else a small
+ * request allocates is that large. zlib takes its window at the end of an
+ * inflate call that did not finish the stream: the body goes through it
+ * in slices, as one decoding to more than its first guess would. */
+static bool fail_big;
+
+static void *big_fails_malloc(size_t n) { return fail_big && n >= 32768 ? NULL : malloc(n); }
+
+static void *big_fails_realloc(void *p, size_t n)
+{
+    return fail_big && n >= 32768 ? NULL : realloc(p, n);
+}
+
+static const weft_allocator big_fails = { big_fails_malloc, big_fails_realloc, free };
+
+static int decoder_memory(void *unused)
+{
+    (void)unused;
+    struct srv s;
+    weft_group *g = start(&s);
+    weft_http_client *cl = weft_http_client_new(NULL);
+    weft_http_response r;
+    size_t slice = weft__zlib_slice;
+    weft__zlib_slice = 7;
+    fail_big = true;
+    int rc = weft_http_get(cl, url(&s, "/gzip"), &r);
+    fail_big = false;
+    EXPECT_EQ(rc, -ENOMEM);
+    weft_http_response_free(&r);
+    EXPECT_EQ(weft_http_get(cl, url(&s, "/gzip"), &r), 0);  /* and with memory, it decodes */
+    EXPECT(r.body && !strcmp(r.body, "compressed text, compressed text"));
+    weft_http_response_free(&r);
+    weft__zlib_slice = slice;
+    weft_http_client_free(cl, WEFT_SEC);
+    stop(&s, g);
+    return 0;
+}
+
+static void test_decoder_memory_is_weft_memory(void **s)
+{
+    (void)s;
+    weft_set_allocator(&big_fails);       /* while no loop runs */
+    RUN(decoder_memory, NULL);
+    weft_set_allocator(NULL);
+}
+
 /* A crawler touches many origins once each: once their connections have
  * idled out, the client keeps no pool and no maintenance task for them. */
 static int tasks_named(const char *name)
@@ -1139,6 +1188,7 @@ int main(void)
         cmocka_unit_test(test_stream_outlives_client),
         cmocka_unit_test(test_redirect_credentials),
         cmocka_unit_test(test_decoded_body_limits),
+        cmocka_unit_test(test_decoder_memory_is_weft_memory),
         cmocka_unit_test(test_idle_origins_dropped),
         cmocka_unit_test(test_bounds_across_loops),
         cmocka_unit_test(test_create_outlives_client),
