@@ -4,7 +4,8 @@
  *   SELECT abalance FROM pgbench_accounts WHERE aid = $1   (random aid, scale 10)
  * for D seconds after a 1 s warm-up, through a pool of 5..20 connections.
  *
- *   pg_select URL [D=10] [W=20] [PIPELINE=8]   (PIPELINE 1: exclusive connections)
+ *   pg_select URL [D=10] [W=20] [PIPELINE=8] [QUERY_TIMEOUT s, 0: none]
+ *   (PIPELINE 1: exclusive connections)
  *
  * Prints one JSON line: ops, secs, ops_s, cpu_s (getrusage over the measured
  * window), p50_ms, p99_ms per query.
@@ -23,6 +24,7 @@ static const char *url;
 static double dur = 10;
 static int workers = 20;
 static unsigned pipeline = 8;
+static weft_time qtimeout;                        /* 0: the default (30 s) */
 static weft_pg *db;
 static bool measuring, stopping;
 static long ops, errors;
@@ -68,7 +70,8 @@ static int cmp(const void *a, const void *b)
 static int run(void *unused)
 {
     (void)unused;
-    db = weft_pg_new(url, &(weft_pg_opts){ .min_size = 5, .max_size = 20, .pipeline = pipeline });
+    db = weft_pg_new(url, &(weft_pg_opts){ .min_size = 5, .max_size = 20, .pipeline = pipeline,
+                                            .query_timeout = qtimeout });
     if (!db)
         return -errno;
     weft_group *g = weft_group_new();
@@ -105,6 +108,8 @@ int main(int argc, char **argv)
         workers = atoi(argv[3]);
     if (argc > 4)
         pipeline = (unsigned)atoi(argv[4]);
+    if (argc > 5)                                 /* query_timeout in s, 0: none */
+        qtimeout = atof(argv[5]) > 0 ? (weft_time)(atof(argv[5]) * WEFT_SEC) : WEFT_FOREVER;
     lat = malloc(MAXLAT * sizeof *lat);
     return weft_main(run, NULL) ? 1 : 0;
 }

@@ -463,10 +463,13 @@ static void after_error(struct weft_pg_conn *c, struct call *k, PGresult *err, i
     if (k->simple)
         return;
     const char *m = PQresultErrorField(err, PG_DIAG_MESSAGE_PRIMARY);
-    bool stale = m && strstr(m, "cached plan must not change result type");
+    const char *state = PQresultErrorField(err, PG_DIAG_SQLSTATE);
+    /* stale, or gone (its Parse was skipped in an earlier failed segment) */
+    bool redo = (m && strstr(m, "cached plan must not change result type")) ||
+                (state && strcmp(state, "26000") == 0);
     for (int i = 0; i < k->nstmt; i++)
-        if ((k->prepared[i] && step == k->prepare_steps[i]) || (stale && step == k->mains[i]))
-            forget_stmt(c, k->ids[i]);        /* never made, or stale: prepared again */
+        if ((k->prepared[i] && step <= k->prepare_steps[i]) || (redo && step == k->mains[i]))
+            forget_stmt(c, k->ids[i]);        /* never made (failed or skipped), stale */
 }
 
 /* which statement's own result step is, or -1 */

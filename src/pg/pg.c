@@ -343,10 +343,13 @@ static int run_call(struct weft_pg_conn *c, struct call *k, weft_pg_result *rs)
     return rc;
 }
 
+/* a cached statement that must be prepared again: its plan is stale, or
+ * its Parse was skipped in a segment that failed before it */
 static bool stale_plan(const weft_pg_result *r)
 {
     const weft_pg_error_info *e = weft_pg_error(r);
-    return e && e->message && strstr(e->message, "cached plan must not change result type");
+    return e && ((e->message && strstr(e->message, "cached plan must not change result type")) ||
+                 (e->sqlstate && strcmp(e->sqlstate, "26000") == 0));
 }
 
 static int conn_query(struct weft_pg_conn *c, weft_pg_result *r, const weft_pg_stmt *st)

@@ -512,6 +512,51 @@ static int restart(void *unused)
 }
 static void test_restart(void **s) { (void)s; RUN(restart, NULL); }
 
+/* ---- batches: one round trip, all or nothing ------------------------------------------------ */
+
+static int batch(void *unused)
+{
+    (void)unused;
+    weft_pg *db = open_db(NULL);
+    weft_pg_result r, rs[3];
+    EXPECT_EQ(weft_pg_query(db, &r, "DROP TABLE IF EXISTS weft_t_batch", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_query(db, &r, "CREATE TABLE weft_t_batch (id int PRIMARY KEY)", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    weft_pg_val one[] = { WEFT_PG_INT(1) }, two[] = { WEFT_PG_INT(2) };
+    weft_pg_stmt ok[] = { { "INSERT INTO weft_t_batch VALUES ($1)", 1, one },
+                          { "INSERT INTO weft_t_batch VALUES ($1)", 1, two },
+                          { "SELECT count(*) FROM weft_t_batch", 0, NULL } };
+    EXPECT_EQ(weft_pg_batch(db, ok, 3, rs), 0);
+    int64_t n = -1;
+    EXPECT_EQ(weft_pg_get_int(&rs[2], 0, 0, &n), 0);
+    EXPECT_EQ(n, 2);
+    for (int i = 0; i < 3; i++)
+        weft_pg_result_free(&rs[i]);
+    /* the first fails: nothing of the batch stays, the rest is not run */
+    weft_pg_val three[] = { WEFT_PG_INT(3) };
+    weft_pg_stmt bad[] = { { "INSERT INTO weft_t_batch VALUES ($1)", 1, three },
+                           { "INSERT INTO weft_t_batch VALUES ($1)", 1, one },
+                           { "SELECT id * 10 FROM weft_t_batch WHERE id = $1", 1, two } };
+    EXPECT_EQ(weft_pg_batch(db, bad, 3, rs), -WEFT_EPG);
+    EXPECT(weft_pg_error(&rs[1]) && strcmp(weft_pg_error(&rs[1])->sqlstate, "23505") == 0);
+    EXPECT(strstr(rs[2].error, "not run") != NULL);
+    for (int i = 0; i < 3; i++)
+        weft_pg_result_free(&rs[i]);
+    EXPECT_EQ(one_int(db, "SELECT count(*) FROM weft_t_batch"), 2);
+    /* the third's Parse was skipped: its statement is prepared again, not
+     * taken for made (it was "prepared statement does not exist" forever) */
+    for (int i = 0; i < 25; i++) {
+        EXPECT_EQ(weft_pg_query(db, &r, "SELECT id * 10 FROM weft_t_batch WHERE id = $1", 1, two), 0);
+        weft_pg_result_free(&r);
+    }
+    EXPECT_EQ(weft_pg_query(db, &r, "DROP TABLE weft_t_batch", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    return 0;
+}
+static void test_batch(void **s) { (void)s; RUN(batch, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -519,6 +564,7 @@ int main(void)
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_transactions),
+        cmocka_unit_test(test_batch),
         cmocka_unit_test(test_deadlines),
         cmocka_unit_test(test_cancels),
         cmocka_unit_test(test_connecting),
