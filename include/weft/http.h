@@ -21,7 +21,9 @@
  * weft_is_timeout() is true for all of them. Other errors: -EINVAL (bad
  * URL or request; response.error says what), -EPROTO (malformed or hostile
  * response; the connection is discarded), -EMSGSIZE (body or headers over
- * the limit), -ECONNREFUSED, -ECONNRESET, -WEFT_EEOF (closed early),
+ * the limit), -WEFT_ENOTFOUND / -WEFT_ENODATA / -WEFT_EDNS (the host's
+ * name: not found, no address, DNS failed), -ECONNREFUSED, -ECONNRESET,
+ * -WEFT_EEOF (closed early),
  * -WEFT_ETLS_VERIFY, -WEFT_EREDIRECT (below), -WEFT_ECLOSED (client freed),
  * -ECANCELED. An HTTP status is not an error.
  *
@@ -206,8 +208,10 @@ void weft_http_client_stats_get(const weft_http_client *c, weft_http_client_stat
  * is ignored (the connection stays HTTP); a chunked body's trailer fields
  * are dropped (never merged into the headers). Answers to
  * pipelined requests go out together in one write. Nothing is allocated
- * per request on this path beyond what the handler asks for (buffers
- * belong to the connection and are reused).
+ * per request on this path beyond what the handler asks for while bodies
+ * stay under 16 KiB (buffers belong to the connection and are reused; a
+ * larger body's buffer is freed after its request, and the memory of a
+ * burst of them goes back to the OS).
  */
 typedef struct weft_http_server weft_http_server;
 typedef struct weft_http_req weft_http_req;
@@ -221,10 +225,14 @@ typedef struct weft_http_server_opts {
     int max_headers;               /* default 100 */
     size_t max_body;               /* default 1 MiB */
     size_t max_body_memory;        /* request body buffers held at once by the
-                                      whole server (all loops; a connection's
-                                      first 16 KiB not counted), default 512 MiB:
-                                      a body that would go past it is refused
-                                      503 + Retry-After. Gauge
+                                      whole server (all loops), default 512 MiB:
+                                      a body whose buffer would go past it is
+                                      refused 503 + Retry-After (before any 100
+                                      Continue), one announced larger than it
+                                      413. A buffer over 16 KiB counts in full,
+                                      from its first byte to the end of the
+                                      request; smaller ones are bounded only by
+                                      max_connections. Gauge
                                       weft_http_body_bytes: what is held */
     weft_time header_timeout;      /* first byte to end of head, default 10 s */
     weft_time body_timeout;        /* per wait for body bytes (not the whole

@@ -9,9 +9,9 @@
  * responses) say so here; once TRIM_AFTER bytes went back and the frees
  * have stopped for QUIET, one thread of our own calls malloc_trim, which
  * returns the free pages of every arena. Never on a loop: a trim walks
- * the heaps. A steady stream of large buffers is never trimmed under it
- * (the quiet period never comes), so it costs nothing when it would cost
- * page faults.
+ * the heaps. Only large frees (64 KiB and up) keep the burst going, so a
+ * health checker's connection every 50 ms does not put the trim off; a
+ * steady stream of large buffers puts it off at most 2 s.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,6 +24,8 @@
 
 #define TRIM_AFTER (4u << 20)
 #define QUIET (100 * WEFT_MS)
+#define MAX_WAIT (2 * WEFT_SEC)
+#define LARGE (64u << 10)                 /* a free that says a burst goes on */
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;   /* to wake the trimmer */
 static pthread_cond_t wake = PTHREAD_COND_INITIALIZER;
@@ -40,11 +42,14 @@ static void *trimmer(void *unused)
         while (atomic_load(&freed) < TRIM_AFTER)
             pthread_cond_wait(&wake, &mu);
         pthread_mutex_unlock(&mu);
+        /* until the burst is over (no large frees for QUIET), but at most
+         * MAX_WAIT: under steady churn the trim still comes */
         unsigned long seen;
-        do {                              /* until the burst is over */
+        int waits = 0;
+        do {
             seen = atomic_load(&frees);
             nanosleep(&quiet, NULL);
-        } while (atomic_load(&frees) != seen);
+        } while (atomic_load(&frees) != seen && ++waits < MAX_WAIT / QUIET);
         atomic_store(&freed, 0);
 #ifdef __GLIBC__
         /* and once more a moment later, for what the burst's work frees
@@ -60,7 +65,8 @@ static void *trimmer(void *unused)
 /* lock-free but when a burst begins: every connection's close says it */
 void weft__mem_released(size_t n)
 {
-    atomic_fetch_add_explicit(&frees, 1, memory_order_relaxed);
+    if (n >= LARGE)                       /* connections closing one by one are no burst */
+        atomic_fetch_add_explicit(&frees, 1, memory_order_relaxed);
     size_t was = atomic_fetch_add_explicit(&freed, n, memory_order_relaxed);
     if (was >= TRIM_AFTER || was + n < TRIM_AFTER)
         return;

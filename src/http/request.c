@@ -166,11 +166,19 @@ static int on_headers(llhttp_t *p)
     const char *expect = weft__head_get(&q->hd, "Expect");
     if (expects > 1 || (expect && strcasecmp(expect, "100-continue") != 0))
         return limit(q, 417, "unsupported expectation");   /* a second is another one */
+    q->announced = p->flags & F_CONTENT_LENGTH ? (size_t)p->content_length : 0;
+    /* a body that can never be held is over the limit, not a passing
+     * condition; one that cannot be held now is refused before a 100
+     * asks the client to send it */
+    if (q->announced > q->s->o.max_body_memory)
+        return limit(q, 413, "request body larger than the server holds");
     q->expect_continue = expect && p->http_minor >= 1 &&
                          ((p->flags & F_CHUNKED) || p->content_length > 0);
+    if (q->expect_continue && q->announced > WEFT__HTTP_RETAIN &&
+        q->announced + atomic_load(&q->s->body_mem) > q->s->o.max_body_memory)
+        return limit(q, 503, "request bodies held by the server at their limit");
     q->method = llhttp_method_name(p->method);
     q->headers_done = true;
-    q->announced = p->flags & F_CONTENT_LENGTH ? (size_t)p->content_length : 0;
     if (p->flags & F_CHUNKED) {
         /* llhttp 8 reads chunks leniently (chunked.c): it is told there is
          * no body, and weft__read_request reads the chunks itself */
@@ -211,12 +219,16 @@ static int body_grow(struct weft_http_req *q, size_t n)
         cap *= 2;
     if (cap > q->announced + 1 && need <= q->announced + 1)
         cap = q->announced + 1;
+    if (cap > s->o.max_body + 1)          /* a chunked body: never past the limit */
+        cap = s->o.max_body + 1;
     if (cap > WEFT__HTTP_RETAIN) {
-        size_t more = cap - q->charged;
-        if (atomic_fetch_add(&s->body_mem, more) + more > s->o.max_body_memory) {
-            atomic_fetch_sub(&s->body_mem, more);
-            return limit(q, 503, "request bodies held by the server at their limit");
-        }
+        /* compare-and-swap: a refusal never shows another loop a total
+         * over the bound that was not really held */
+        size_t more = cap - q->charged, held = atomic_load(&s->body_mem);
+        do {
+            if (held + more > s->o.max_body_memory)
+                return limit(q, 503, "request bodies held by the server at their limit");
+        } while (!atomic_compare_exchange_weak(&s->body_mem, &held, held + more));
         weft_metric_add(s->body_bytes, (int64_t)more);
         q->charged = cap;
     }
@@ -480,10 +492,11 @@ void weft__req_free(struct weft_http_req *q)
     if (q) {
         weft__free(q->hd.buf);
         weft__free(q->pbuf);
+        /* a connection's buffers: when thousands close at once, a burst
+         * (a charged body says so in body_uncharge) */
+        weft__mem_released(q->hd.cap + q->pcap + (q->charged ? 0 : q->bcap));
         weft__free(q->body);
         body_uncharge(q);
-        /* a connection's buffers: when thousands close at once, a burst */
-        weft__mem_released(q->hd.cap + q->pcap + q->bcap);
         weft__free(q);
     }
 }

@@ -1230,6 +1230,12 @@ static int body_memory(void *unused)
     EXPECT(strncmp(out, "HTTP/1.1 503 ", 13) == 0);
     EXPECT(strstr(out, "\r\nRetry-After: 1\r\n") != NULL);
     EXPECT(strstr(out, "\r\nConnection: close\r\n") != NULL);
+    /* one that asks first is told now, not sent a 100 and then refused */
+    char ask[160];
+    int an = snprintf(ask, sizeof ask, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n"
+                      "Expect: 100-continue\r\n\r\n", sizeof body);
+    out = raw(v.port, ask, (size_t)an, false);
+    EXPECT(strncmp(out, "HTTP/1.1 503 ", 13) == 0);
     EXPECT_EQ(weft_conn_write_all(a, body + 150000, sizeof body - 150000), 0);
     const char *line;
     EXPECT(weft_conn_read_until(a, "\r\n\r\n", 4, 4096, &line) > 0);
@@ -1247,6 +1253,44 @@ static int body_memory(void *unused)
     return 0;
 }
 static void test_body_memory_bound(void **s) { (void)s; RUN(body_memory, NULL); }
+
+/* From the review of item 5: a chunked body of max_body was charged twice
+ * max_body (503 under a bound it fits in), and a body over what the server
+ * can ever hold was 503 + Retry-After forever instead of 413. */
+static int body_memory_edges(void *unused)
+{
+    (void)unused;
+    struct srv v;
+    weft_http_server_opts o = { .max_body = 256 << 10, .max_body_memory = 300 << 10 };
+    weft_group *g = start_opts(&v, &o);
+    weft_metric *held = weft_gauge("weft_http_body_bytes", "");
+    static char chunk[256 << 10];
+    memset(chunk, 'c', sizeof chunk);
+    char head[160];
+    int n = snprintf(head, sizeof head,
+                     "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n%zx\r\n",
+                     sizeof chunk);
+    weft_conn *a;
+    EXPECT_EQ(weft_tcp_connect(&a, "127.0.0.1", v.port, NULL), 0);
+    EXPECT_EQ(weft_conn_write_all(a, head, (size_t)n), 0);
+    EXPECT_EQ(weft_conn_write_all(a, chunk, sizeof chunk), 0);
+    WAIT_UNTIL(weft_metric_value(held) >= (int64_t)sizeof chunk);
+    EXPECT(weft_metric_value(held) <= (int64_t)sizeof chunk + 1);
+    EXPECT_EQ(weft_conn_write_all(a, "\r\n0\r\n\r\n", 7), 0);
+    const char *line;
+    EXPECT(weft_conn_read_until(a, "\r\n\r\n", 4, 4096, &line) > 0);
+    EXPECT(strncmp(line, "HTTP/1.1 201 ", 13) == 0);
+    weft_conn_close(a);
+    stop(&v, g);
+    weft_http_server_opts o2 = { .max_body = 1 << 20, .max_body_memory = 300 << 10 };
+    g = start_opts(&v, &o2);
+    char *out = rawz(v.port, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n"
+                             "Expect: 100-continue\r\n\r\n");
+    EXPECT(strncmp(out, "HTTP/1.1 413 ", 13) == 0);
+    stop(&v, g);
+    return 0;
+}
+static void test_body_memory_edges(void **s) { (void)s; RUN(body_memory_edges, NULL); }
 
 static void test_idle_memory_after_big_bodies(void **s)
 {
@@ -1277,6 +1321,7 @@ int main(void)
         cmocka_unit_test(test_health_and_keepalive),
         cmocka_unit_test(test_idle_memory_after_big_bodies),
         cmocka_unit_test(test_body_memory_bound),
+        cmocka_unit_test(test_body_memory_edges),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
