@@ -180,11 +180,22 @@ int weft__pg_connect(weft_pg *db, struct weft_pg_conn **out)
     return 0;
 }
 
+/* libpq closes its socket itself when it drops a connection: forget the
+ * fd at once, before its number belongs to another socket of the loop */
+static void fd_check(struct weft_pg_conn *c)
+{
+    if (c->fd >= 0 && PQsocket(c->pg) != c->fd) {
+        weft_fd_forget(c->fd);
+        c->fd = -1;
+    }
+}
+
 void weft__pg_conn_free(struct weft_pg_conn *c)
 {
     if (!c)
         return;
-    weft_fd_forget(c->fd);
+    if (c->fd >= 0)
+        weft_fd_forget(c->fd);
     PQfinish(c->pg);                          /* non-blocking: Terminate if it fits */
     weft__stmt_free(&c->stmts);
     weft__free(c);
@@ -195,6 +206,7 @@ void weft__pg_conn_free(struct weft_pg_conn *c)
 static int lost(struct weft_pg_conn *c, weft_pg_result *r)
 {
     c->broken = true;
+    fd_check(c);
     return weft__pg_fail(r, -ECONNRESET, PQerrorMessage(c->pg));
 }
 
@@ -395,6 +407,7 @@ int weft__pg_flush(struct weft_pg_conn *c, const struct call *k)
     }
     if (rc) {
         c->broken = true;
+        fd_check(c);
         return -ECONNRESET;
     }
     return 0;
@@ -412,6 +425,7 @@ int weft__pg_next(struct weft_pg_conn *c, const struct call *k, PGresult **out)
             }
             if (PQstatus(c->pg) == CONNECTION_BAD || ended) {
                 c->broken = true;             /* nothing more will come */
+                fd_check(c);
                 return -ECONNRESET;
             }
             ended = true;
@@ -422,6 +436,7 @@ int weft__pg_next(struct weft_pg_conn *c, const struct call *k, PGresult **out)
         int f = PQflush(c->pg);
         if (f < 0) {
             c->broken = true;
+            fd_check(c);
             return -ECONNRESET;
         }
         weft_time left = k->deadline - weft_now();
@@ -433,6 +448,7 @@ int weft__pg_next(struct weft_pg_conn *c, const struct call *k, PGresult **out)
             continue;                         /* room to write: flush again */
         if (!PQconsumeInput(c->pg)) {
             c->broken = true;
+            fd_check(c);
             return PQstatus(c->pg) == CONNECTION_BAD ? -ECONNRESET : -WEFT_EEOF;
         }
     }

@@ -41,6 +41,7 @@ struct seg {
     weft_pg_stmt st;
     weft_pg_result res;                   /* read here, then moved to *out */
     weft_pg_result *out;                  /* the waiting task's; NULL: it left */
+    weft_time sent;                       /* when it was queued */
     weft__wq done;                        /* the task waiting for it */
 };
 
@@ -69,6 +70,8 @@ static int pg_check(void *ctx, void *res)
 {
     (void)ctx;
     struct weft_pg_conn *c = res;
+    if (c->fd < 0)
+        return -ECONNRESET;
     int rc = weft_fd_wait_for(c->fd, WEFT_READ, 0, -EAGAIN);
     if (rc == -EAGAIN)
         return 0;
@@ -510,10 +513,14 @@ static int reader(void *arg)
     weft_pg *db = c->db;
     while (c->rcount && !c->broken) {
         struct seg *s = &c->ring[c->rhead];
-        /* the server stops the statement at its budget; a little more for
-         * its answer to come, then the connection is given up */
+        /* the server stops the statement at its budget, counted from when
+         * it starts (now that it is at the head, not when it was queued
+         * behind slower ones); a little more for its answer to come, then
+         * the connection is given up */
         weft_time budget = s->k.deadline;
-        s->k.deadline = weft__deadline_add(budget, db->o.cancel_grace);
+        weft_time allowed = budget == WEFT_FOREVER ? WEFT_FOREVER : budget - s->sent;
+        s->k.deadline = weft__deadline_add(weft__after(allowed > 0 ? allowed : 0),
+                                           db->o.cancel_grace);
         int rc = weft__pg_read_call(c, &s->k, &s->res);
         s->k.deadline = budget;
         if (rc && s->k.read <= s->k.steps)
@@ -551,6 +558,10 @@ static int share_new(weft_pg *db, struct weft_pg_conn **out)
     int rc = take(db, &c);
     if (rc)
         return rc;
+    if (db->closing) {                        /* closed while we waited: no readers now */
+        give_back(db, c);
+        return -WEFT_ECLOSED;
+    }
     if (!c->ring && !(c->ring = weft__calloc(db->o.pipeline, sizeof *c->ring))) {
         give_back(db, c);
         return -ENOMEM;
@@ -583,14 +594,18 @@ static int pick(weft_pg *db, struct weft_pg_conn **out, weft_time deadline)
         weft_pool_stats ps;
         weft_pool_stats_get(db->pool, &ps);
         bool at_hand = ps.idle > 0 || ps.size < db->max_here;
-        if (c && (c->rcount < spread || !at_hand || share_new(db, out) != 0)) {
+        if (c && (c->rcount < spread || !at_hand)) {
             *out = c;
             return 0;
         }
-        if (c)
-            return 0;                         /* share_new gave one */
-        if (!db->nshared || at_hand)
-            return share_new(db, out);
+        if (c || !db->nshared || at_hand) {
+            /* share_new may suspend (a connect): nothing seen before it
+             * holds after it, so a failure looks again from the start */
+            int rc = share_new(db, out);
+            if (rc == 0 || !c)
+                return rc;
+            continue;
+        }
         struct weft__waiter w = { 0 };
         int rc = weft__wq_wait(&db->slot_wq, &w, NULL, deadline, -WEFT_EPOOL_TIMEOUT,
                                "pg pipeline slot");
@@ -611,6 +626,7 @@ static int shared_query(weft_pg *db, weft_pg_result *r, const weft_pg_stmt *st)
     s->st = *st;
     weft__pg_call_init(&s->k, db, &s->st, 1);
     s->k.local = true;                        /* its budget for its own transaction */
+    s->sent = weft_now();
     c->rcount++;
     rc = weft__pg_send(c, &s->k, &s->res);
     if (rc && !c->broken) {                   /* refused before anything was queued */
