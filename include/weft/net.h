@@ -130,12 +130,24 @@ int weft_conn_peek(weft_conn *c, const char **data);
 int weft_conn_fill(weft_conn *c);
 void weft_conn_consume(weft_conn *c, size_t n);
 
+/* Waits until c has something to read (buffered bytes, bytes in the
+ * socket or its end), at most timeout, without reading it: 1 then, 0 when
+ * timeout passed. Nothing was read, so a timeout breaks nothing (unlike a
+ * read's). -ETIMEDOUT (scope), -ECANCELED, -EBADF (closed meanwhile), a
+ * read's errors. For a server's keep-alive wait: after a while with
+ * nothing coming, drop the buffers (weft_conn_shrink) and wait on. */
+int weft_conn_wait_readable(weft_conn *c, weft_time timeout);
+
 /* ---- writing -------------------------------------------------------------- */
 
 /* Queues bytes in the write buffer (sending when it fills); 0 or error.
  * weft_conn_flush sends everything queued. */
 int weft_conn_write(weft_conn *c, const void *buf, size_t len);
 int weft_conn_flush(weft_conn *c);
+
+/* Frees the write buffer when nothing is queued in it (the next queued
+ * write makes it again): an idle connection then costs its read buffer. */
+void weft_conn_shrink(weft_conn *c);
 
 /* Writes all of buf (after anything queued) before returning. */
 int weft_conn_write_all(weft_conn *c, const void *buf, size_t len);

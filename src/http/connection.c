@@ -105,6 +105,26 @@ static bool is_health(const weft_http_server *s, const struct weft_http_req *q)
     return *s->o.health_path && path && strcmp(path, s->o.health_path) == 0;
 }
 
+/* Between requests, nothing buffered: answers queued for pipelined
+ * requests go out, and when nothing comes for WEFT__HTTP_IDLE_SHED the
+ * buffers the last requests grew go too. Returns how long it waited (of
+ * keepalive_timeout); an error is left for the read to meet again. */
+static weft_time idle_wait(weft_http_server *s, weft_conn *c, struct weft_http_req *q,
+                           struct weft_http_res *r)
+{
+    const char *d;
+    if (weft_conn_peek(c, &d) != 0 || s->o.keepalive_timeout <= WEFT__HTTP_IDLE_SHED ||
+        weft_conn_flush(c) != 0)
+        return 0;
+    weft_time t0 = weft_now();
+    if (weft_conn_wait_readable(c, WEFT__HTTP_IDLE_SHED) == 0) {
+        weft__req_shed(q);
+        weft__res_shed(r);
+        weft_conn_shrink(c);
+    }
+    return weft_now() - t0;
+}
+
 int weft__serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
 {
     struct weft_http_req *q = weft__req_new(s);
@@ -117,6 +137,7 @@ int weft__serve(weft_http_server *s, weft_conn *c, struct conn_slot *slot)
         weft__res_reset(r);
         if (slot)
             slot->idle = true;            /* a drain may close us here */
+        q->idle_waited = idle_wait(s, c, q, r);
         rc = weft__read_request(q, c);
         if (slot)
             slot->idle = false;

@@ -293,6 +293,16 @@ void weft__req_reset(struct weft_http_req *q)
     q->why = NULL;
 }
 
+void weft__req_shed(struct weft_http_req *q)
+{
+    weft__mem_released(q->hd.cap + q->pcap + q->bcap);
+    weft__free(q->hd.buf);
+    weft__free(q->pbuf);
+    weft__free(q->body);
+    q->hd.buf = q->pbuf = q->body = NULL;
+    q->hd.cap = q->pcap = q->bcap = 0;
+}
+
 /* RFC 9110 5.6.2 */
 static bool tchar(unsigned char c)
 {
@@ -394,7 +404,7 @@ int weft__read_request(struct weft_http_req *q, weft_conn *c)
             /* idle between requests; then the head's own deadline (the
              * scope below); then a deadline for each wait for body bytes */
             weft_scope wait;
-            weft_scope_enter(&wait, !timing ? s->o.keepalive_timeout
+            weft_scope_enter(&wait, !timing ? s->o.keepalive_timeout - q->idle_waited
                                     : q->headers_done ? s->o.body_timeout : WEFT_FOREVER);
             if (q->expect_continue) {     /* the client waits for our go-ahead */
                 q->expect_continue = false;

@@ -107,6 +107,15 @@ int weft__send_response(weft_conn *c, struct weft_http_res *r, bool head, bool c
     return rc;
 }
 
+void weft__res_shed(struct weft_http_res *r)
+{
+    weft__mem_released(r->hcap + r->bcap);
+    weft__free(r->hbuf);
+    weft__free(r->body);
+    r->hbuf = r->body = NULL;
+    r->hcap = r->bcap = 0;
+}
+
 void weft__res_reset(struct weft_http_res *r)
 {
     if (r->bcap > WEFT__HTTP_RETAIN) {    /* as weft__req_reset: not the largest answer's */

@@ -17,6 +17,12 @@
  * that once carried a 1 MiB body idles at the cost of any other */
 #define WEFT__HTTP_RETAIN (16 * 1024)
 
+/* a connection idle this long drops every buffer but its read buffer, so
+ * an idle connection costs what a fresh one does whatever it did before;
+ * a second of idling is worth far more than the mallocs that bring them
+ * back */
+#define WEFT__HTTP_IDLE_SHED WEFT_SEC
+
 struct middleware {
     weft_http_before before;
     weft_http_after after;
@@ -77,6 +83,7 @@ struct weft_http_req {
     size_t charged;                       /* of bcap, counted in the server's body_mem */
     size_t announced;                     /* Content-Length, 0 without (llhttp counts
                                              its copy down) */
+    weft_time idle_waited;                /* of keepalive_timeout, before the read */
     const char *method;                   /* llhttp's static name */
     const char *path, *query;
     weft_route_match m;
@@ -102,6 +109,8 @@ struct weft_http_res {
 struct weft_http_req *weft__req_new(weft_http_server *s);
 void weft__req_free(struct weft_http_req *q);
 void weft__req_reset(struct weft_http_req *q);
+/* Frees the buffers q keeps between requests (an idle connection's). */
+void weft__req_shed(struct weft_http_req *q);
 /* Reads the next request. 0 with q complete; 1 when the client is done
  * (closed, or idle past keep-alive); < 0 with q->status set for an answer
  * (0 status: just close). */
@@ -111,6 +120,7 @@ void weft__split_url(struct weft_http_req *q);
 /* response.c */
 const char *weft__http_reason(int status);
 void weft__res_reset(struct weft_http_res *r);
+void weft__res_shed(struct weft_http_res *r);
 void weft__res_free(struct weft_http_res *r);
 int weft__send_response(weft_conn *c, struct weft_http_res *r, bool head, bool close);
 

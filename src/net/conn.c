@@ -224,6 +224,34 @@ static int read_raw(weft_conn *c, void *buf, size_t len)
     }
 }
 
+/* One read that never waits: 1 bytes came (or the end), 0 nothing there
+ * now (EAGAIN), or an error, which breaks c as any read's does. */
+static int fill_now(weft_conn *c)
+{
+    if (c->rpos && c->rpos + c->rlen == c->rcap) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen);
+        c->rpos = 0;
+    }
+    size_t room = c->rcap - c->rpos - c->rlen;
+    if (!room || c->eof)
+        return 1;
+    int want = 0;
+    ssize_t n = c->tr->read(c, c->rbuf + c->rpos + c->rlen, room, &want);
+    if (n > 0) {
+        c->rlen += (size_t)n;
+        c->drained = (size_t)n < room;
+        return 1;
+    }
+    if (n == 0) {
+        c->eof = true;
+        return 1;
+    }
+    if (!want)
+        return c->rbroken = (int)n;
+    c->drained = true;                    /* emptied: wait for the edge */
+    return 0;
+}
+
 /* Reads more into the buffer: the buffered count (> 0), 0 at end of
  * stream (or when the buffer is full), or an error. */
 static int fill(weft_conn *c)
@@ -290,6 +318,44 @@ int weft_conn_fill(weft_conn *c)
         return -EMSGSIZE;                 /* consume first */
     rc = fill(c);
     return rc < 0 ? rc : (int)c->rlen;
+}
+
+int weft_conn_wait_readable(weft_conn *c, weft_time timeout)
+{
+    int rc = weft__conn_usable(c);
+    if (rc)
+        return rc;
+    if (c->rlen || c->eof || c->tr->buffered(c))
+        return 1;
+    if (!c->drained) {
+        /* the last read filled what it was given: bytes may wait in the
+         * socket with no edge to come, so look before waiting for one */
+        if ((rc = fill_now(c)) != 0)
+            return rc < 0 ? rc : 1;
+    }
+    c->waiting++;
+    rc = weft__fd_wait_io(c->fd, WEFT_READ, weft__after(timeout), -EAGAIN);
+    c->waiting--;
+    if (unlikely(c->closed)) {
+        if (!c->waiting)
+            conn_free(c);
+        return -EBADF;
+    }
+    c->drained = false;                   /* the edge is taken: the next read looks first */
+    if (rc == -EAGAIN)
+        return 0;                         /* nothing read, nothing broken */
+    if (rc == -EBADF)
+        rc = -ECONNABORTED;
+    return rc ? rc : 1;
+}
+
+void weft_conn_shrink(weft_conn *c)
+{
+    if (c && !c->wlen && c->wbuf && weft__owner_check(c->loop) == 0) {
+        weft__mem_released(c->wcap);
+        weft__free(c->wbuf);
+        c->wbuf = NULL;
+    }
 }
 
 int weft_conn_read_some(weft_conn *c, void *buf, size_t len)
