@@ -85,7 +85,14 @@ typedef struct weft_http_client_opts {
     size_t max_header_bytes;       /* status line + headers, default 64 KiB */
     int max_redirects;             /* 0 (default): redirects are returned, not followed */
     bool allow_downgrade;          /* follow https -> http redirects (see REDIRECTS) */
-    bool no_decompress;            /* true: leave gzip/deflate bodies alone */
+    bool no_decompress;            /* true: leave gzip/deflate bodies alone.
+                                      Else a Content-Encoding of gzip or
+                                      deflate (zlib-wrapped) is decoded as the
+                                      body arrives: the encoded body is never
+                                      held, the decoded one at most max_body
+                                      (-EMSGSIZE past it, -EPROTO for a corrupt
+                                      or cut stream; bytes after its end are
+                                      ignored); other codings are left as sent */
     weft_tls_ctx *tls;             /* NULL: a verifying client context */
     const char *user_agent;        /* default "weft/0.1" */
 } weft_http_client_opts;

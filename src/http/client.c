@@ -596,8 +596,6 @@ static int request(weft_http_client *cl, const weft_http_request *req, weft_http
             r->redirects = redirects;
             continue;
         }
-        if (rc == 0)
-            rc = weft__decode_body(cl, r);
         const char *loc = rc == 0 ? weft_http_header_get(r, "Location") : NULL;
         bool redirect = loc && (r->status == 301 || r->status == 302 || r->status == 303 ||
                                 r->status == 307 || r->status == 308);

@@ -6,6 +6,7 @@
 
 #include <llhttp.h>
 #include <stdbool.h>
+#include <zlib.h>
 
 #include "../core/kernel.h"
 #include "internal.h"
@@ -71,6 +72,14 @@ struct parse {
     size_t max_body, body_cap;
     int err;
     const char *why;
+    /* a gzip or deflate body is decoded as it comes: the raw bytes are
+     * never held, and max_body holds on both */
+    bool decompress;                      /* the client's no_decompress, inverted */
+    int zstate;                           /* Z_NONE, Z_ON, Z_DONE */
+    const char *enc;
+    size_t raw_len;
+    z_stream z;
+    char why_buf[96];
 };
 
 /* client.c */
@@ -100,7 +109,6 @@ int weft__publish_headers(struct parse *s);       /* r->headers from the index *
 int weft__read_response(weft_http_client *cl, weft_conn *c, bool head_request,
                         weft_http_response *r, bool *keep, bool *any);
 /* gzip and deflate bodies are decoded in place of the raw ones */
-int weft__decode_body(weft_http_client *cl, weft_http_response *r);
 extern size_t weft__zlib_slice;           /* bytes per inflate call, at most */
 
 /* Parses url into a new weft_url (*out, freed with weft__free), or says

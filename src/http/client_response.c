@@ -98,6 +98,99 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
     return head_err(P(p), weft__head_value(P(p)->hd, at, len));
 }
 
+/* ---- decoding gzip and deflate as the body comes ---------------------------------- */
+
+enum { Z_NONE, Z_ON, Z_DONE };
+
+/* zlib counts bytes in uInt (32 bits): output goes through it in slices
+ * of at most this much (a variable so that tests can make it small) */
+size_t weft__zlib_slice = UINT_MAX;
+
+static uInt zslice(size_t n) { return (uInt)(n < weft__zlib_slice ? n : weft__zlib_slice); }
+
+/* zlib's state and window come from weft's allocator like all of weft's
+ * memory: counted, and failed in turn by the tests */
+static voidpf zalloc(voidpf opaque, uInt items, uInt size)
+{
+    (void)opaque;
+    return weft__malloc((size_t)items * size);
+}
+
+static void zfree(voidpf opaque, voidpf p)
+{
+    (void)opaque;
+    weft__free(p);
+}
+
+static void decoder_start(struct parse *s)
+{
+    const char *enc = weft__head_get(s->hd, "Content-Encoding");
+    int wbits;
+    if (!s->decompress || !enc)
+        return;
+    if (strcasecmp(enc, "gzip") == 0)
+        wbits = 16 + MAX_WBITS;
+    else if (strcasecmp(enc, "deflate") == 0)
+        wbits = MAX_WBITS;                /* zlib-wrapped, as RFC 9110 says */
+    else
+        return;                           /* left as sent */
+    s->z = (z_stream){ .zalloc = zalloc, .zfree = zfree };
+    s->enc = strcasecmp(enc, "gzip") == 0 ? "gzip" : "deflate";
+    if (inflateInit2(&s->z, wbits) == Z_OK)
+        s->zstate = Z_ON;
+    else
+        s->err = -ENOMEM;                 /* said at the first body byte */
+}
+
+void weft__parse_end(struct parse *s)
+{
+    if (s->zstate != Z_NONE)
+        inflateEnd(&s->z);
+    s->zstate = Z_NONE;
+}
+
+/* len more raw bytes through zlib into the body, at most max_body of it */
+static int inflate_more(struct parse *s, const char *at, size_t len)
+{
+    weft_http_response *r = s->r;
+    /* one byte past max_body tells a body over it from one that fills it */
+    size_t limit = s->max_body < SIZE_MAX - 1 ? s->max_body + 1 : SIZE_MAX - 1;
+    while (len && s->zstate == Z_ON) {
+        if (r->body_len == s->body_cap) {
+            if (s->body_cap >= limit)
+                return stop(s, -EMSGSIZE, "decoded body over the limit");
+            size_t cap = s->body_cap ? s->body_cap * 2 : 16384;
+            cap = cap < limit ? cap : limit;
+            char *n = weft__realloc(r->body, cap + 1);
+            if (!n)
+                return stop(s, -ENOMEM, "out of memory");
+            r->body = n;
+            s->body_cap = cap;
+        }
+        s->z.next_in = (Bytef *)at;
+        s->z.avail_in = zslice(len);
+        s->z.next_out = (Bytef *)r->body + r->body_len;
+        s->z.avail_out = zslice(s->body_cap - r->body_len);
+        uInt fed = s->z.avail_in, room = s->z.avail_out;
+        int zr = inflate(&s->z, Z_NO_FLUSH);
+        at += fed - s->z.avail_in;
+        len -= fed - s->z.avail_in;
+        r->body_len += room - s->z.avail_out;
+        if (r->body_len > s->max_body)
+            return stop(s, -EMSGSIZE, "decoded body over the limit");
+        if (zr == Z_STREAM_END)
+            s->zstate = Z_DONE;           /* what follows is ignored */
+        else if (zr == Z_MEM_ERROR)
+            return stop(s, -ENOMEM, "out of memory");   /* the window, at the first output */
+        else if (zr != Z_OK && zr != Z_BUF_ERROR) {
+            snprintf(s->why_buf, sizeof s->why_buf, "bad %s body: %s", s->enc,
+                     s->z.msg ? s->z.msg : "?");
+            return stop(s, -EPROTO, s->why_buf);
+        }
+    }
+    return 0;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct parse *s = P(p);
@@ -115,6 +208,8 @@ static int on_headers_complete(llhttp_t *p)
         s->head_done = true;
         return HPE_PAUSED;                /* the caller reads the body */
     }
+    if (p->status_code >= 200)
+        decoder_start(s);
     return 0;
 }
 
@@ -127,8 +222,15 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
         s->slen += len;
         return 0;
     }
-    if (r->body_len + len > s->max_body)
+    if (s->raw_len + len > s->max_body)
         return stop(s, -EMSGSIZE, "response body over the limit");
+    s->raw_len += len;
+    if (s->err)
+        return stop(s, s->err, "out of memory");
+    if (s->zstate == Z_ON)
+        return inflate_more(s, at, len);
+    if (s->zstate == Z_DONE)
+        return 0;                         /* after the end of the stream: ignored */
     return append(s, &r->body, &r->body_len, &s->body_cap, at, len);
 }
 
@@ -234,6 +336,7 @@ void weft__parse_init(struct parse *s, weft_http_client *cl, weft_http_response 
     s->hd->max_bytes = cl->o.max_header_bytes;
     s->head_request = head_request;
     s->max_body = cl->o.max_body;
+    s->decompress = !cl->o.no_decompress;
     llhttp_init(&s->p, HTTP_RESPONSE, &settings);
 }
 
@@ -246,114 +349,20 @@ int weft__read_response(weft_http_client *cl, weft_conn *c, bool head_request,
     while ((rc = weft__pump(&s, c, SIZE_MAX)) == 0)
         ;
     *any = s.any;
+    bool cut = s.zstate == Z_ON && s.raw_len;   /* the stream did not end */
+    weft__parse_end(&s);
     if (rc < 0)
         return rc;
+    if (cut) {
+        snprintf(r->error, sizeof r->error, "truncated %s body", s.enc);
+        return -EPROTO;
+    }
     *keep = llhttp_should_keep_alive(&s.p) && !s.p.upgrade;
     if (r->body)
         r->body[r->body_len] = 0;
     return weft__publish_headers(&s);
 }
 
-
-/* zlib counts bytes in uInt (32 bits): a body goes through it in slices
- * of at most this much (a variable so that tests can make it small) */
-size_t weft__zlib_slice = UINT_MAX;
-
-static uInt zslice(size_t n) { return (uInt)(n < weft__zlib_slice ? n : weft__zlib_slice); }
-
-enum { TRUNCATED = 1 };
-
-/* zlib's state and window come from weft's allocator like all of weft's
- * memory: counted, and failed in turn by the tests */
-static voidpf zalloc(voidpf opaque, uInt items, uInt size)
-{
-    (void)opaque;
-    return weft__malloc((size_t)items * size);
-}
-
-static void zfree(voidpf opaque, voidpf p)
-{
-    (void)opaque;
-    weft__free(p);
-}
-
-/* The decoded body into out (cap bytes, limit at most, plus a NUL's room):
- * 0, TRUNCATED, -EPROTO (bad data), -EMSGSIZE (limit reached), -ENOMEM. */
-static int inflate_body(z_stream *z, const weft_http_response *r, size_t limit, char **out,
-                        size_t *cap, size_t *len)
-{
-    size_t in = 0;
-    for (;;) {
-        if (*len == *cap) {
-            if (*cap == limit)
-                return -EMSGSIZE;
-            *cap = *cap > limit / 2 ? limit : *cap * 2;
-            char *n = weft__realloc(*out, *cap + 1);
-            if (!n)
-                return -ENOMEM;
-            *out = n;
-        }
-        z->next_in = (Bytef *)r->body + in;
-        z->avail_in = zslice(r->body_len - in);
-        z->next_out = (Bytef *)*out + *len;
-        z->avail_out = zslice(*cap - *len);
-        uInt fed = z->avail_in, room = z->avail_out;
-        int zr = inflate(z, Z_NO_FLUSH);
-        in += fed - z->avail_in;
-        *len += room - z->avail_out;
-        if (zr == Z_STREAM_END)
-            return 0;
-        if (zr == Z_MEM_ERROR)
-            return -ENOMEM;               /* the window, allocated at the first output */
-        if (zr != Z_OK && zr != Z_BUF_ERROR)
-            return -EPROTO;
-        if (zr == Z_BUF_ERROR && in == r->body_len && *len < *cap)
-            return TRUNCATED;             /* wants more input: there is none */
-    }
-}
-
-int weft__decode_body(weft_http_client *cl, weft_http_response *r)
-{
-    const char *enc = weft_http_header_get(r, "Content-Encoding");
-    if (!enc || !r->body_len || cl->o.no_decompress)
-        return 0;
-    int wbits;
-    if (strcasecmp(enc, "gzip") == 0)
-        wbits = 16 + MAX_WBITS;
-    else if (strcasecmp(enc, "deflate") == 0)
-        wbits = MAX_WBITS;                /* zlib-wrapped, as RFC 9110 says */
-    else
-        return 0;                         /* left as sent */
-    z_stream z = { .zalloc = zalloc, .zfree = zfree };
-    if (inflateInit2(&z, wbits) != Z_OK)
-        return -ENOMEM;
-    /* one byte past max_body tells a body over it from one that fills it */
-    size_t max = cl->o.max_body, limit = max < SIZE_MAX - 1 ? max + 1 : SIZE_MAX - 1;
-    size_t guess = r->body_len < (SIZE_MAX - 1024) / 4 ? r->body_len * 4 + 1024 : SIZE_MAX;
-    size_t cap = guess < limit ? guess : limit;
-    size_t len = 0;
-    char *out = weft__malloc(cap + 1);
-    int rc = out ? inflate_body(&z, r, limit, &out, &cap, &len) : -ENOMEM;
-    if (rc == -EMSGSIZE || (rc == 0 && len > max)) {
-        rc = -EMSGSIZE;
-        snprintf(r->error, sizeof r->error, "decoded body over the limit");
-    } else if (rc == -EPROTO) {
-        snprintf(r->error, sizeof r->error, "bad %s body: %s", enc, z.msg ? z.msg : "?");
-    } else if (rc == TRUNCATED) {
-        rc = -EPROTO;
-        snprintf(r->error, sizeof r->error, "truncated %s body", enc);
-    }
-    inflateEnd(&z);
-    if (rc) {
-        weft__free(out);
-        return rc;
-    }
-    out[len] = 0;
-    weft__free(r->body);
-    r->body = out;
-    r->body_len = len;
-    return 0;
-}
 
 /* The response path on its own, for the fuzzer (fuzz/fuzz_http_response.c). */
 int weft__http_read_response(weft_http_client *cl, weft_conn *c, bool head_request,
@@ -363,6 +372,5 @@ int weft__http_read_response(weft_http_client *cl, weft_conn *c, bool head_reque
     if (!(r->priv_ = weft__resp_store()))
         return -ENOMEM;
     bool any;
-    int rc = weft__read_response(cl, c, head_request, r, keep, &any);
-    return rc ? rc : weft__decode_body(cl, r);
+    return weft__read_response(cl, c, head_request, r, keep, &any);
 }
