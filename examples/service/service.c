@@ -304,7 +304,11 @@ static int post_event(weft_http_req *q, weft_http_res *r, void *ctx)
     struct event *e = why ? NULL : malloc(sizeof *e);
     if (e) {
         e->user_id = json_integer_value(user);
+        /* for the log: no control characters from a client in it */
         snprintf(e->type, sizeof e->type, "%s", json_string_value(type));
+        for (char *t = e->type; *t; t++)
+            if ((unsigned char)*t < 0x20 || *t == 0x7f)
+                *t = '?';
     }
     json_decref(ev);
     if (why)

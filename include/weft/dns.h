@@ -27,7 +27,7 @@ typedef struct weft_addr {
 /* Resolves host (a name, or an IPv4/IPv6 literal, "[::1]" accepted) for
  * TCP on port into at most max addresses (IPv4 and IPv6, in the resolver's
  * order). Returns the count (> 0), or -WEFT_ENOTFOUND ("name not found":
- * no such name), -WEFT_ENODATA ("no DNS answer": the name has no address),
+ * no such name), -WEFT_ENOADDR ("no DNS answer": the name has no address),
  * -ETIMEDOUT (the scope's deadline, or timeout when no scope is set;
  * 0 = 10 s), -WEFT_EDNS ("DNS server failure": failed, refused or a bad
  * reply), -ECANCELED, -EINVAL (bad host, port or max), -EPERM outside a

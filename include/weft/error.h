@@ -35,7 +35,7 @@
     X(ETLS_VERIFY,     10, "TLS certificate verification failed", 0)  \
     X(EREDIRECT,       11, "redirect refused", 0)                      \
     X(ENOTFOUND,       12, "name not found", 0)                        \
-    X(ENODATA,         13, "no DNS answer", 0)                         \
+    X(ENOADDR,         13, "no DNS answer", 0)                         \
     X(EDNS,            14, "DNS server failure", 0)                    \
     X(EPG,             15, "PostgreSQL error", 0)                      \
     X(EQUERY_TIMEOUT,  16, "query timeout", 1)                         \

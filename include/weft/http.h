@@ -21,7 +21,7 @@
  * weft_is_timeout() is true for all of them. Other errors: -EINVAL (bad
  * URL or request; response.error says what), -EPROTO (malformed or hostile
  * response; the connection is discarded), -EMSGSIZE (body or headers over
- * the limit), -WEFT_ENOTFOUND / -WEFT_ENODATA / -WEFT_EDNS (the host's
+ * the limit), -WEFT_ENOTFOUND / -WEFT_ENOADDR / -WEFT_EDNS (the host's
  * name: not found, no address, DNS failed), -ECONNREFUSED, -ECONNRESET,
  * -WEFT_EEOF (closed early),
  * -WEFT_ETLS_VERIFY, -WEFT_EREDIRECT (below), -WEFT_ECLOSED (client freed),

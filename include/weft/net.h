@@ -59,7 +59,7 @@ typedef struct weft_net_opts {
 /* Connects to host (a name or an IPv4/IPv6 literal) and port, trying every
  * resolved address in turn until one answers. *out is set on 0. Errors:
  * -EINVAL (bad host or port), those of weft_dns_resolve (-WEFT_ENOTFOUND
- * "name not found", -WEFT_ENODATA, -WEFT_EDNS),
+ * "name not found", -WEFT_ENOADDR, -WEFT_EDNS),
  * -ECONNREFUSED, -ENETUNREACH, -WEFT_ECONNECT_TIMEOUT, -ETIMEDOUT,
  * -ECANCELED, -EPERM outside a task, -ENOMEM. With several addresses the
  * error of the last one tried is returned. */

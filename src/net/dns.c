@@ -258,7 +258,7 @@ static int status_code(int st)
     switch (st) {
     case ARES_SUCCESS: return 0;
     case ARES_ENOTFOUND: case ARES_ENONAME: return -WEFT_ENOTFOUND;   /* NXDOMAIN */
-    case ARES_ENODATA: return -WEFT_ENODATA;                         /* the name, no address */
+    case ARES_ENODATA: return -WEFT_ENOADDR;                         /* the name, no address */
     case ARES_ENOMEM: return -ENOMEM;
     case ARES_ETIMEOUT: return -ETIMEDOUT;
     case ARES_ECANCELLED: case ARES_EDESTRUCTION: return -ECANCELED;
@@ -371,7 +371,7 @@ int weft_dns_resolve(const char *host, int port, weft_addr *out, int max, weft_t
         if (rc)
             return rc;
         if (!q.n)
-            return -WEFT_ENODATA;
+            return -WEFT_ENOADDR;
         cache_put(name, q.a, q.n, q.ttl);
         n = q.n < max ? q.n : max;
         memcpy(out, q.a, (size_t)n * sizeof *out);

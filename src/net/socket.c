@@ -101,7 +101,7 @@ int weft_tcp_connect(weft_conn **out, const char *host, int port, const weft_net
         return -WEFT_ECONNECT_TIMEOUT;    /* our timeout, not the scope's */
     if (n < 0)
         return n;
-    int rc = -WEFT_ENODATA;
+    int rc = -WEFT_ENOADDR;
     for (int i = 0; i < n; i++) {
         rc = connect_one((struct sockaddr *)&addrs[i].ss, addrs[i].len, deadline,
                          !(o && o->no_nodelay));

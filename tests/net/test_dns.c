@@ -137,8 +137,8 @@ static int resolve_cases(void *unused)
     /* what failed, said: before, both were -ENOENT, "No such file or directory" */
     EXPECT_EQ(weft_dns_resolve("nowhere.example", 80, a, 4, 0), -WEFT_ENOTFOUND);
     EXPECT(strcmp(weft_strerror(-WEFT_ENOTFOUND), "name not found") == 0);
-    EXPECT_EQ(weft_dns_resolve("nodata.weft.test", 80, a, 4, 0), -WEFT_ENODATA);
-    EXPECT(strcmp(weft_strerror(-WEFT_ENODATA), "no DNS answer") == 0);
+    EXPECT_EQ(weft_dns_resolve("nodata.weft.test", 80, a, 4, 0), -WEFT_ENOADDR);
+    EXPECT(strcmp(weft_strerror(-WEFT_ENOADDR), "no DNS answer") == 0);
     /* literals never ask */
     asked = s.queries;
     EXPECT_EQ(weft_dns_resolve("10.1.2.3", 80, a, 4, 0), 1);
