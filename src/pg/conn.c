@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 #include "weft/dns.h"
@@ -440,8 +441,14 @@ int weft__pg_next(struct weft_pg_conn *c, const struct call *k, PGresult **out)
             return -ECONNRESET;
         }
         weft_time left = k->deadline - weft_now();
+        c->parked = true;
         int rc = weft_fd_wait_for(c->fd, WEFT_READ | (f ? WEFT_WRITE : 0), left > 0 ? left : 0,
                                   k->timeout_err);
+        c->parked = false;
+        if (rc == -EBADF && c->kicked) {
+            c->kicked = false;                /* look again: input may be in libpq */
+            continue;
+        }
         if (rc < 0)
             return rc;
         if (!(rc & WEFT_READ))
@@ -452,6 +459,57 @@ int weft__pg_next(struct weft_pg_conn *c, const struct call *k, PGresult **out)
             return PQstatus(c->pg) == CONNECTION_BAD ? -ECONNRESET : -WEFT_EEOF;
         }
     }
+}
+
+void weft__pg_kick(struct weft_pg_conn *c)
+{
+    if (c->parked && !c->kicked && c->fd >= 0) {
+        c->kicked = true;
+        weft_fd_forget(c->fd);                /* its waiter gets -EBADF, then waits again */
+    }
+}
+
+/* the first keyword of sql, past white space and comments, in lower case */
+static void first_word(const char *sql, char *w, size_t cap)
+{
+    for (;;) {
+        sql += strspn(sql, " \t\r\n\f(");
+        if (sql[0] == '-' && sql[1] == '-')
+            sql += strcspn(sql, "\n");
+        else if (sql[0] == '/' && sql[1] == '*') {
+            const char *e = strstr(sql + 2, "*/");
+            sql = e ? e + 2 : sql + strlen(sql);
+        } else
+            break;
+    }
+    size_t n = 0;
+    for (; n + 1 < cap && ((*sql >= 'a' && *sql <= 'z') || (*sql >= 'A' && *sql <= 'Z')); sql++)
+        w[n++] = (char)(*sql | 0x20);
+    w[n] = 0;
+}
+
+int weft__pg_stmt_kind(const char *sql)
+{
+    static const char *const tx[] = { "begin", "start", "commit", "end", "rollback", "abort",
+                                      "savepoint", "release", "prepare", "copy", NULL };
+    static const char *const session[] = { "set", "reset", "discard", "deallocate", "listen",
+                                           "unlisten", "load", "lock", "declare", "close",
+                                           "fetch", "move", NULL };
+    char w[16];
+    if (!sql)
+        return 0;
+    first_word(sql, w, sizeof w);
+    for (int i = 0; tx[i]; i++)
+        if (strcmp(w, tx[i]) == 0)
+            return 2;
+    for (int i = 0; session[i]; i++)
+        if (strcmp(w, session[i]) == 0)
+            return 1;
+    /* CREATE TEMP ... and SELECT set_config(...) change the session too */
+    if (strstr(sql, "set_config") || ((strcmp(w, "create") == 0) &&
+                                      (strcasestr(sql, " temp ") || strcasestr(sql, " temporary "))))
+        return 1;
+    return 0;
 }
 
 static bool is_statement_timeout(PGresult *res)

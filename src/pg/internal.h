@@ -67,6 +67,9 @@ struct weft_pg_conn {
     struct seg *ring;
     unsigned rhead, rcount;
     bool reading;                     /* its reader task runs */
+    bool parked;                      /* a task waits on fd in weft__pg_next */
+    bool kicked;                      /* ... and was woken to look again */
+    bool dirty;                       /* session state changed (SET, LISTEN ...) */
     struct weft_pg_conn *snext, **sprev;
 };
 
@@ -116,6 +119,13 @@ int weft__pg_read_call(struct weft_pg_conn *c, struct call *k, weft_pg_result *r
  * statement if it runs and drain to the Sync, shielded, within
  * cancel_grace; else c->broken. */
 void weft__pg_recover(struct weft_pg_conn *c, struct call *k);
+/* Wakes the task parked in weft__pg_next on c (the reader), to look again:
+ * libpq may have read its input while a task queued a segment. */
+void weft__pg_kick(struct weft_pg_conn *c);
+/* What a statement does to the session, by its first keyword: 0 nothing
+ * the pool must know, 1 session state (SET, LISTEN, PREPARE ...),
+ * 2 transaction control or COPY (never on a shared connection). */
+int weft__pg_stmt_kind(const char *sql);
 /* A simple statement with no parameters and no result on c (BEGIN,
  * COMMIT ...): as weft_pg_conn_query, not cached. */
 int weft__pg_simple(struct weft_pg_conn *c, const char *sql, weft_pg_result *r);

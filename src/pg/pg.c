@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 #include "weft/log.h"
@@ -319,14 +320,25 @@ void weft_pg_release(weft_pg *db, weft_pg_conn *c)
 {
     if (!db || !c)
         return;
+    weft_scope sc;                            /* the task may be cancelled: still clean up */
+    weft_scope_enter_shielded(&sc, db->o.cancel_grace);
     if (!c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
-        weft_scope sc;                        /* the task may be cancelled: still clean up */
-        weft_scope_enter_shielded(&sc, db->o.cancel_grace);
         if (weft__pg_simple(c, "ROLLBACK", NULL) || PQtransactionStatus(c->pg) != PQTRANS_IDLE)
             c->broken = true;
-        weft_scope_exit(&sc);
         c->timeout_ms = -1;
     }
+    if (!c->broken && c->dirty) {
+        /* SET, LISTEN, temp tables, advisory locks ... never reach the next
+         * user: back to the connection's own settings */
+        if (weft__pg_simple(c, "DISCARD ALL", NULL))
+            c->broken = true;
+        weft__stmt_free(&c->stmts);           /* DISCARD ALL dropped them */
+        if (weft__stmt_init(&c->stmts, db->o.stmt_cache))
+            c->broken = true;
+        c->timeout_ms = weft__pg_timeout_ms(db->o.query_timeout);
+        c->dirty = false;
+    }
+    weft_scope_exit(&sc);
     give_back(db, c);
     unref(db);
 }
@@ -355,10 +367,27 @@ static bool stale_plan(const weft_pg_result *r)
                  (e->sqlstate && strcmp(e->sqlstate, "26000") == 0));
 }
 
+/* a statement that changes the session leaves c to be cleaned on release;
+ * one that drops prepared statements empties the cache */
+static void session_change(struct weft_pg_conn *c, const char *sql)
+{
+    if (weft__pg_stmt_kind(sql) != 1)
+        return;
+    c->dirty = true;
+    c->timeout_ms = -1;                       /* SET statement_timeout, RESET ALL ... */
+    const char *w = sql + strspn(sql, " \t\r\n");
+    if (strncasecmp(w, "discard", 7) == 0 || strncasecmp(w, "deallocate", 10) == 0) {
+        weft__stmt_free(&c->stmts);
+        if (weft__stmt_init(&c->stmts, c->db->o.stmt_cache))
+            c->broken = true;
+    }
+}
+
 static int conn_query(struct weft_pg_conn *c, weft_pg_result *r, const weft_pg_stmt *st)
 {
     struct call k;
     weft__pg_call_init(&k, c->db, st, 1);
+    session_change(c, st->sql);
     int rc = run_call(c, &k, r);
     /* the table changed under a cached plan: prepared again, once, where
      * no transaction was lost with it */
@@ -639,8 +668,12 @@ static int shared_query(weft_pg *db, weft_pg_result *r, const weft_pg_stmt *st)
         }
         return rc;
     }
-    if (!rc && PQflush(c->pg) < 0)            /* the rest when the reader waits */
-        c->broken = true;
+    /* the reader sends it, with whatever else this loop turn queues (one
+     * write for many tasks); but libpq may have read input while queuing
+     * (a send that would block reads, to avoid a deadlock): then the
+     * reader, parked on the socket, is told to look again */
+    if (!rc && !PQisBusy(c->pg))
+        weft__pg_kick(c);
     s->out = r;
     if (!c->reading) {
         c->reading = true;
@@ -667,6 +700,15 @@ static int shared_query(weft_pg *db, weft_pg_result *r, const weft_pg_stmt *st)
 
 /* ---- statements on the pool --------------------------------------------------------------- */
 
+static int stateless(weft_pg_result *r, const char *sql)
+{
+    int kind = weft__pg_stmt_kind(sql);
+    if (!kind)
+        return 0;
+    return weft__pg_fail(r, -EINVAL, kind == 2 ? "transaction control or COPY: use weft_pg_acquire"
+                                               : "it changes the session: use weft_pg_acquire");
+}
+
 int weft_pg_query(weft_pg *db, weft_pg_result *r, const char *sql, int n, const weft_pg_val *params)
 {
     if (!r)
@@ -679,10 +721,17 @@ int weft_pg_query(weft_pg *db, weft_pg_result *r, const char *sql, int n, const 
         return weft__pg_fail(r, rc, NULL);
     if (db->closing)
         return weft__pg_fail(r, -WEFT_ECLOSED, NULL);
+    if ((rc = stateless(r, sql)))
+        return rc;
     weft_pg_stmt st = { sql, n, params };
     db->refs++;
     if (db->o.pipeline > 1) {
         rc = shared_query(db, r, &st);
+        if (rc == -WEFT_EPG && stale_plan(r)) {     /* prepared again, once */
+            weft_pg_result_free(r);
+            memset(r, 0, sizeof *r);
+            rc = shared_query(db, r, &st);
+        }
     } else {
         struct weft_pg_conn *c;
         rc = take(db, &c);
