@@ -133,7 +133,9 @@ static int errors(void *unused)
     weft_pg_result_free(&r);
     EXPECT_EQ(weft_pg_query(db, &r, "SELECT 1", 0, NULL), 0);   /* the connection is fine */
     weft_pg_result_free(&r);
-    EXPECT_EQ(weft_pg_query(db, &r, "CREATE TEMP TABLE IF NOT EXISTS u (id int PRIMARY KEY)", 0, NULL), 0);
+    /* session state belongs on an exclusive connection */
+    EXPECT_EQ(weft_pg_query(db, &r, "CREATE TEMP TABLE IF NOT EXISTS u (id int PRIMARY KEY)", 0, NULL), -EINVAL);
+    EXPECT(strstr(r.error, "weft_pg_acquire") != NULL);
     weft_pg_result_free(&r);
     EXPECT_EQ(weft_pg_query(db, &r, "DROP TABLE IF EXISTS weft_t_err; "
                                     "", 0, NULL), 0);
