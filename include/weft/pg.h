@@ -159,12 +159,18 @@ int weft_pg_get_uuid(const weft_pg_result *r, int row, int col, uint8_t out[16])
 /* ---- statements on the pool ----------------------------------------------- */
 
 /* Runs one statement (sql with $1..$n) with params, on a shared
- * connection (opts.pipeline > 1) or one taken for the call. 0 with r
- * filled; -WEFT_EPG (r->error and weft_pg_error say what), -ETIMEDOUT,
+ * connection (opts.pipeline > 1) or one taken for the call. The statement
+ * must leave nothing behind on the connection: transaction control (BEGIN,
+ * COMMIT, SAVEPOINT ...), COPY and statements that change the session
+ * (SET, RESET, DISCARD, LISTEN, PREPARE, LOCK, cursors, temporary tables,
+ * set_config) are -EINVAL here: use weft_pg_acquire for them. 0 with r
+ * filled; -WEFT_EPG (r->error and weft_pg_error say what; a multi-
+ * statement string is the server's 42601), -ETIMEDOUT,
  * -WEFT_EQUERY_TIMEOUT, -WEFT_EPOOL_TIMEOUT, -ECANCELED, -ECONNRESET or
  * -WEFT_EEOF (connection lost), connect errors (above), -EMSGSIZE (result
- * over max_result), -EINVAL (NULL sql, n < 0, n > 65535, or a multi-
- * statement string), -EXDEV (another loop's pool), -EPERM, -ENOMEM. */
+ * over max_result, checked once libpq has it whole), -EINVAL (NULL sql,
+ * n < 0, n > 65535, the statements above), -EXDEV (another loop's pool),
+ * -EPERM, -ENOMEM. */
 int weft_pg_query(weft_pg *db, weft_pg_result *r, const char *sql, int n, const weft_pg_val *params);
 
 typedef struct weft_pg_stmt {
@@ -185,9 +191,11 @@ int weft_pg_batch(weft_pg *db, const weft_pg_stmt *s, int n, weft_pg_result *rs)
  * -ECANCELED, -WEFT_ECLOSED, connect errors, -EXDEV, -EPERM). */
 int weft_pg_acquire(weft_pg *db, weft_pg_conn **out);
 
-/* Gives c back. A transaction still open is rolled back first (shielded,
- * within cancel_grace; else the connection is closed), as is anything
- * left unread. Never fails; c is gone after it. */
+/* Gives c back. A transaction still open is rolled back first, and a
+ * session changed by SET, LISTEN, PREPARE, a temporary table ... is reset
+ * with DISCARD ALL (shielded, within cancel_grace; else the connection is
+ * closed): the next holder gets the connection as it was made. Never
+ * fails; c is gone after it. */
 void weft_pg_release(weft_pg *db, weft_pg_conn *c);
 
 /* weft_pg_query on c: the same codes; a cancel or deadline while the
