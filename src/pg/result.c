@@ -191,6 +191,8 @@ int weft_pg_get_int(const weft_pg_result *r, int row, int col, int64_t *v)
         return rc;
     if (t != INT2OID && t != INT4OID && t != INT8OID && t != OIDOID)
         return -WEFT_ETYPE;
+    if (*s != '-' && (*s < '0' || *s > '9'))
+        return -ERANGE;                       /* the server's form: strtoll takes " 5", "+5" */
     char *end;
     errno = 0;
     long long x = strtoll(s, &end, 10);
