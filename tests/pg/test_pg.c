@@ -6,6 +6,7 @@
 #include "services.h"
 #include "test.h"
 #include "weft/pg.h"
+#include "weft/pg_json.h"
 
 static const char *url(void)
 {
@@ -95,6 +96,11 @@ static int values(void *unused)
     EXPECT(us == -86400LL * 1000000);
     EXPECT_EQ(weft_pg_get_text(&r, 0, 13, &s, NULL), 0);
     EXPECT(strcmp(s, "{\"a\": [1, 2]}") == 0);
+    json_t *j = NULL;
+    EXPECT_EQ(weft_pg_get_json(&r, 0, 13, &j), 0);
+    EXPECT(j && json_integer_value(json_array_get(json_object_get(j, "a"), 1)) == 2);
+    json_decref(j);
+    EXPECT_EQ(weft_pg_get_json(&r, 0, 4, &j), -WEFT_ETYPE);
     /* mismatches are errors, not garbage */
     EXPECT_EQ(weft_pg_get_int(&r, 0, 4, &i), -WEFT_ETYPE);
     EXPECT_EQ(weft_pg_get_bool(&r, 0, 0, &b), -WEFT_ETYPE);
