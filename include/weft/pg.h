@@ -221,6 +221,13 @@ bool weft_pg_in_transaction(const weft_pg_conn *c);
 
 /* ---- introspection --------------------------------------------------------- */
 
+/* Metrics (weft/metrics.h), labelled pool="<opts.name>": the pool's own
+ * (weft_pool_*: size, idle, in use, waiting, acquires, timeouts ...),
+ * weft_pg_queries_total, weft_pg_errors_total{kind="server|connection|
+ * timeout|cancelled|other"}, weft_pg_timeouts_total, weft_pg_cancels_total
+ * (cancel requests sent: only while a statement of the task still runs,
+ * and at most 4 at a time in the process, PQcancel blocking a thread). */
+
 typedef struct weft_pg_stats {
     unsigned size, idle, in_use, creating, waiting;  /* the pool's */
     unsigned shared;               /* connections carrying pipelined statements */

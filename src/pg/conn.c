@@ -607,11 +607,19 @@ struct cancel_job {
     weft_chan *done;
 };
 
+/* PQcancel blocks its thread until the server answers, with no timeout
+ * of its own: a server gone unreachable would hold every blocking thread
+ * (and with them every run_blocking of the process) for minutes. A few at
+ * a time; past that the connection is drained or closed instead. */
+#define MAX_CANCELS 4
+static _Atomic int cancels_running;
+
 static int cancel_run(void *arg)
 {
     struct cancel_job *j = arg;
     char err[256];
     int ok = PQcancel(j->cn, err, sizeof err);
+    atomic_fetch_sub(&cancels_running, 1);
     weft_chan_try_send(j->done, &ok);
     return 0;
 }
@@ -629,9 +637,15 @@ static void cancel_unref(void *arg)
 /* a cancel request on the blocking pool; NULL if none could be sent */
 static struct cancel_job *cancel_start(struct weft_pg_conn *c)
 {
-    struct cancel_job *j = weft__calloc(1, sizeof *j);
-    if (!j)
+    if (atomic_fetch_add(&cancels_running, 1) >= MAX_CANCELS) {
+        atomic_fetch_sub(&cancels_running, 1);
         return NULL;
+    }
+    struct cancel_job *j = weft__calloc(1, sizeof *j);
+    if (!j) {
+        atomic_fetch_sub(&cancels_running, 1);
+        return NULL;
+    }
     atomic_init(&j->refs, 2);
     j->cn = PQgetCancel(c->pg);
     j->done = weft_chan_new_shared(sizeof(int), 1);
@@ -640,6 +654,7 @@ static struct cancel_job *cancel_start(struct weft_pg_conn *c)
         if (j->done)
             weft_chan_free(j->done);
         weft__free(j);
+        atomic_fetch_sub(&cancels_running, 1);
         return NULL;
     }
     c->db->st.cancels++;

@@ -145,7 +145,8 @@ struct weft_pg {
     bool closing;
     char connect_error[256];          /* libpq's words for the last failure */
     weft_pg_stats st;
-    weft_metric *m_queries, *m_errors, *m_timeouts, *m_cancels;
+    weft_metric *m_queries, *m_timeouts, *m_cancels;
+    weft_metric *m_errors[5];         /* by kind: server, connection, timeout, cancelled, other */
 };
 
 #endif

@@ -48,12 +48,19 @@ struct seg {
 
 /* ---- the pool's side ------------------------------------------------------------ */
 
+static void unref(weft_pg *db);
+
+/* runs in the pool's background, which may outlive weft_pg_close: it
+ * holds db while it connects */
 static int pg_create(void *ctx, void **res)
 {
+    weft_pg *db = ctx;
     struct weft_pg_conn *c;
-    int rc = weft__pg_connect(ctx, &c);
+    db->refs++;
+    int rc = weft__pg_connect(db, &c);
     if (!rc)
         *res = c;
+    unref(db);
     return rc;
 }
 
@@ -113,11 +120,30 @@ static void on_reader_error(const char *task, int err, void *ctx)
     weft_log(WEFT_LOG_ERROR, "pg: %s failed: %s", task, weft_strerror(err));
 }
 
-static weft_metric *metric(const char *family, const char *name, const char *help)
+static weft_metric *metric(const char *family, const char *name, const char *kind,
+                           const char *help)
 {
-    char full[160];
-    snprintf(full, sizeof full, "%s{pool=\"%s\"}", family, name);
+    char full[192];
+    if (kind)
+        snprintf(full, sizeof full, "%s{pool=\"%s\",kind=\"%s\"}", family, name, kind);
+    else
+        snprintf(full, sizeof full, "%s{pool=\"%s\"}", family, name);
     return weft_counter(full, help);
+}
+
+static const char *const error_kinds[5] = { "server", "connection", "timeout", "cancelled",
+                                            "other" };
+
+static int error_kind(int rc)
+{
+    if (rc == -WEFT_EPG)
+        return 0;
+    if (rc == -ECONNRESET || rc == -WEFT_EEOF || rc == -ECONNREFUSED || rc == -EACCES ||
+        rc == -WEFT_EBROKEN || rc == -WEFT_ENOTFOUND || rc == -WEFT_ENOADDR || rc == -WEFT_EDNS)
+        return 1;
+    if (weft_is_timeout(rc))
+        return 2;
+    return rc == -ECANCELED ? 3 : 4;
 }
 
 /* the host to resolve ourselves: a single name, not a socket or literal */
@@ -223,10 +249,13 @@ weft_pg *weft_pg_new(const char *conninfo, const weft_pg_opts *o)
         errno = -rc;
         return NULL;
     }
-    db->m_queries = metric("weft_pg_queries_total", db->o.name, "Statements run");
-    db->m_errors = metric("weft_pg_errors_total", db->o.name, "Statements that failed");
-    db->m_timeouts = metric("weft_pg_timeouts_total", db->o.name, "Statements past their deadline");
-    db->m_cancels = metric("weft_pg_cancels_total", db->o.name, "Cancel requests sent");
+    db->m_queries = metric("weft_pg_queries_total", db->o.name, NULL, "Statements run");
+    for (int i = 0; i < 5; i++)
+        db->m_errors[i] = metric("weft_pg_errors_total", db->o.name, error_kinds[i],
+                                 "Statements that failed, by kind");
+    db->m_timeouts = metric("weft_pg_timeouts_total", db->o.name, NULL,
+                            "Statements past their deadline");
+    db->m_cancels = metric("weft_pg_cancels_total", db->o.name, NULL, "Cancel requests sent");
     return db;
 }
 
@@ -253,7 +282,7 @@ static int count(weft_pg *db, weft_pg_result *r, int rc)
     weft_metric_add(db->m_queries, 1);
     if (rc) {
         db->st.errors++;
-        weft_metric_add(db->m_errors, 1);
+        weft_metric_add(db->m_errors[error_kind(rc)], 1);
         if (weft_is_timeout(rc)) {
             db->st.timeouts++;
             weft_metric_add(db->m_timeouts, 1);

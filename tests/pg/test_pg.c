@@ -368,7 +368,7 @@ static int cancels(void *unused)
 {
     (void)unused;
     weft_pg *db = open_db(NULL);
-    int n = test_scale(2000);
+    int n = test_scale(10000);
     struct storm *st = calloc((size_t)n, sizeof *st);
     unsigned seed = 12345;
     for (int round = 0; round < n; round += 100) {
@@ -407,6 +407,9 @@ static int cancels(void *unused)
                           " AND pid <> pg_backend_pid()))"), 0);
     fprintf(stderr, "cancels: %d victims, %llu cancel requests\n", n,
             (unsigned long long)s.cancels);
+    static char text[65536];
+    weft_metrics_render(text, sizeof text);
+    EXPECT(strstr(text, "weft_pg_errors_total{pool=\"pg\",kind=\"cancelled\"}") != NULL);
     free(m);
     free(st);
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
