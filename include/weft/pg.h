@@ -46,9 +46,10 @@
  * gssencmode is disable unless the conninfo says otherwise; NOTICEs go to
  * weft_log at INFO. TLS is libpq's (sslmode in the conninfo).
  *
- * Values: parameters are weft_pg_val (WEFT_PG_INT etc.), sent as int8,
- * float8, bool, bytea or as text of a type the server infers (TEXT: also
- * the way to pass numeric, uuid, json, dates). Results come in text form
+ * Values: parameters are weft_pg_val (WEFT_PG_INT etc.), sent as int4
+ * (int8 when the value does not fit), float8, bool, bytea, or as text of a
+ * type the server infers (TEXT: also the way to pass numeric, uuid, json,
+ * dates; WEFT_PG_TEXT(NULL) and WEFT_PG_NULL are SQL NULL). Results come in text form
  * and are read in place: getters point into the result, nothing is
  * copied, and a value that does not fit the getter is an error, never a
  * garbage value.
@@ -132,8 +133,9 @@ typedef struct weft_pg_error_info {
     const char *sqlstate, *severity, *message, *detail, *hint, *constraint, *table, *column;
 } weft_pg_error_info;
 
-/* The server's error, field by field (absent fields are NULL); NULL
- * unless the call that filled r returned -WEFT_EPG. Valid until r is freed. */
+/* The server's error, field by field (absent fields are NULL): for
+ * -WEFT_EPG, and for -ECONNRESET when the server said why it closed (a
+ * restart's 57P01); NULL otherwise. Valid until r is freed. */
 const weft_pg_error_info *weft_pg_error(const weft_pg_result *r);
 
 /* Getters: 0, -ENODATA (SQL NULL; *v untouched), -WEFT_ETYPE (the column's

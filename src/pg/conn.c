@@ -211,9 +211,19 @@ static int lost(struct weft_pg_conn *c, weft_pg_result *r)
     return weft__pg_fail(r, -ECONNRESET, PQerrorMessage(c->pg));
 }
 
-static unsigned ptype(int kind)
+/* an integer that fits int4 is sent as int4, as psycopg does: it then
+ * fits function arguments and int4 columns exactly (substring(s, $1)
+ * has no int8 form); a larger one as int8 (its own prepared statement) */
+static bool small_int(const weft_pg_val *v)
 {
-    switch (kind) {
+    return v->kind_ == WEFT__PG_INT && v->i_ >= INT32_MIN && v->i_ <= INT32_MAX;
+}
+
+static unsigned ptype(const weft_pg_val *v)
+{
+    if (small_int(v))
+        return 23;                            /* int4 */
+    switch (v->kind_) {
     case WEFT__PG_INT: return 20;             /* int8 */
     case WEFT__PG_FLOAT: return 701;          /* float8 */
     case WEFT__PG_BOOL: return 16;
@@ -231,7 +241,7 @@ static char *stmt_key(const weft_pg_stmt *st, size_t *len, char *small, size_t c
     if (key) {
         memcpy(key, st->sql, sl + 1);
         for (int i = 0; i < st->n; i++)
-            key[sl + 1 + i] = (char)('a' + st->params[i].kind_);
+            key[sl + 1 + i] = small_int(&st->params[i]) ? 'i' : (char)('a' + st->params[i].kind_);
     }
     return key;
 }
@@ -299,7 +309,7 @@ static int send_bind(struct weft_pg_conn *c, const weft_pg_stmt *st, const char 
             else
                 snprintf(num[i], 32, "%.17g", v->d_);
             break;
-        case WEFT__PG_TEXT: vals[i] = v->p_ ? v->p_ : ""; break;
+        case WEFT__PG_TEXT: vals[i] = v->p_; break;          /* NULL: SQL NULL */
         case WEFT__PG_BYTES:
             vals[i] = v->p_ ? v->p_ : "";
             lens[i] = (int)v->len_;
@@ -349,7 +359,7 @@ static int send_stmt(struct weft_pg_conn *c, struct call *k, int i)
     if (!s->ready) {                          /* new: prepared in this segment */
         unsigned types[st->n ? st->n : 1];
         for (int j = 0; j < st->n; j++)
-            types[j] = ptype(st->params[j].kind_);
+            types[j] = ptype(&st->params[j]);
         if (!PQsendPrepare(c->pg, name, st->sql, st->n, types))
             return -1;
         k->prepared[i] = s->id;
@@ -568,6 +578,16 @@ int weft__pg_read_call(struct weft_pg_conn *c, struct call *k, weft_pg_result *r
             break;
         }
         int i = stmt_at(k, k->read);
+        if (st == PGRES_FATAL_ERROR && !code && PQstatus(c->pg) == CONNECTION_BAD) {
+            /* the connection went (a restart's FATAL, or libpq's own words
+             * for a lost socket): that, not a statement error */
+            c->broken = true;
+            fd_check(c);
+            weft__pg_result_error(&rs[i >= 0 ? i : 0], res);
+            code = -ECONNRESET;
+            k->read = k->steps + 1;
+            return code;
+        }
         if (st == PGRES_FATAL_ERROR && !code) {
             after_error(c, k, res, k->read);
             bool timeout = is_statement_timeout(res);

@@ -267,11 +267,11 @@ int weft_pg_close(weft_pg *db, weft_time grace)
     weft__wq_wake_all(&db->slot_wq, -WEFT_ECLOSED);
     weft_time deadline = weft__after(grace);
     /* the readers end when their segments are done; past grace, cancelled */
-    weft_supervisor_close(db->bg, grace);
+    int rc = weft_supervisor_close(db->bg, grace);
     weft_time left = deadline - weft_now();
-    int rc = weft_pool_close(db->pool, left > 0 ? left : 0);
+    int prc = weft_pool_close(db->pool, left > 0 ? left : 0);
     unref(db);
-    return rc;
+    return rc == -ETIMEDOUT ? rc : prc;
 }
 
 /* ---- counting ------------------------------------------------------------------- */
@@ -586,10 +586,12 @@ static int reader(void *arg)
         if (!c->broken || s->k.read > s->k.steps)
             complete(db, c, rc);
     }
+    int left = db->closing ? -WEFT_ECLOSED : -ECONNRESET;
     while (c->rcount) {                       /* what is left fails */
         struct seg *s = &c->ring[c->rhead];
-        weft__pg_fail(&s->res, -ECONNRESET, "connection lost with statements in flight");
-        complete(db, c, -ECONNRESET);
+        weft__pg_fail(&s->res, left, db->closing ? "pool closed with statements in flight"
+                                                 : "connection lost with statements in flight");
+        complete(db, c, left);
     }
     unlink_shared(db, c);
     c->reading = false;

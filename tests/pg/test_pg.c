@@ -115,6 +115,22 @@ static int values(void *unused)
     EXPECT_EQ(weft_pg_get_double(&r, 0, 0, &d), -ERANGE);
     EXPECT_EQ(weft_pg_get_time(&r, 0, 1, &us), -ERANGE);
     weft_pg_result_free(&r);
+    /* integers fit what the statement needs: int4 when they can (function
+     * arguments have no int8 form), int8 past it; a NULL text is NULL */
+    weft_pg_val sp[] = { WEFT_PG_INT(2), WEFT_PG_INT(5000000000LL), WEFT_PG_TEXT(NULL) };
+    EXPECT_EQ(weft_pg_query(db, &r, "SELECT substring('hello', $1), $2 + 1, $3::text IS NULL", 3, sp), 0);
+    EXPECT_EQ(weft_pg_get_text(&r, 0, 0, &s, NULL), 0);
+    EXPECT(strcmp(s, "ello") == 0);
+    EXPECT_EQ(weft_pg_get_int(&r, 0, 1, &i), 0);
+    EXPECT(i == 5000000001LL);
+    EXPECT_EQ(weft_pg_get_bool(&r, 0, 2, &b), 0);
+    EXPECT(b);
+    weft_pg_result_free(&r);
+    weft_pg_val one[] = { WEFT_PG_INT(7) };
+    EXPECT_EQ(weft_pg_query(db, &r, "SELECT $1", 1, one), 0);
+    EXPECT_EQ(weft_pg_get_int(&r, 0, 0, &i), 0);
+    EXPECT_EQ(i, 7);
+    weft_pg_result_free(&r);
     /* affected rows */
     EXPECT_EQ(weft_pg_query(db, &r, "SELECT generate_series(1, 5)", 0, NULL), 0);
     EXPECT_EQ(r.nrows, 5);
