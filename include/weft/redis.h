@@ -77,4 +77,59 @@ typedef struct weft_redis_reply {
 
 void weft_redis_reply_free(weft_redis_reply *reply);   /* NULL is ignored */
 
+/* A pool for url, made on the calling loop; connections come in the
+ * background. NULL with errno EINVAL (a bad URL: logged with what is
+ * wrong), EPERM (outside a task), ENOMEM. The calling task owns the pool's
+ * background work: close it before that task returns. */
+weft_redis *weft_redis_new(const char *url, const weft_redis_opts *o);
+
+/* Stops lending (waiters get -WEFT_ECLOSED), lets commands in flight
+ * finish within grace, closes everything, frees r. 0, or -ETIMEDOUT when
+ * some had to be cut off. */
+int weft_redis_close(weft_redis *r, weft_time grace);
+
+/* Runs one command (argvlen NULL: each argument's strlen; binary-safe
+ * otherwise), auto-pipelined with the other tasks' on a shared
+ * connection. 0 and *out (the reply, yours to free); -WEFT_EREDIS with
+ * *out the ERROR reply; else *out is NULL and the code is -ETIMEDOUT (the
+ * scope), -WEFT_ECOMMAND_TIMEOUT, -ECANCELED (its reply is still read and
+ * dropped, in order), -EPROTO, -EMSGSIZE (reply over max_reply), connect
+ * errors (-ECONNREFUSED, -EACCES for a refused AUTH, DNS's, TLS's),
+ * -ECONNRESET or -WEFT_EEOF (connection lost), -WEFT_EPOOL_TIMEOUT,
+ * -WEFT_ECLOSED, -EINVAL, -EXDEV, -EPERM, -ENOMEM. Use an exclusive
+ * connection for MULTI/EXEC, WATCH, blocking commands and SUBSCRIBE. */
+int weft_redis_command(weft_redis *r, weft_redis_reply **out, int argc, const char *const *argv,
+                       const size_t *argvlen);
+
+/* The same, the command given as hiredis formats it: spaces split
+ * arguments; %s (a C string) and %b (a pointer and a size_t) are one
+ * argument each, spaces included; %d, %lld, %%. -EINVAL for a bad format. */
+int weft_redis_commandf(weft_redis *r, weft_redis_reply **out, const char *fmt, ...);
+
+/* ---- exclusive connections ---- */
+
+/* The pool's errors (-WEFT_EPOOL_TIMEOUT, -ETIMEDOUT, -ECANCELED,
+ * -WEFT_ECLOSED, connect errors, -EXDEV, -EPERM). */
+int weft_redis_acquire(weft_redis *r, weft_redis_conn **out);
+
+/* Gives c back: an open MULTI is DISCARDed and replies not yet read are
+ * read and dropped (shielded, within resync_grace), else the connection is
+ * closed. Never fails. */
+void weft_redis_release(weft_redis *r, weft_redis_conn *c);
+
+/* Queues a command on c (sent at the next get_reply): explicit pipelines.
+ * 0, -WEFT_EBROKEN, write errors, -EINVAL. */
+int weft_redis_append(weft_redis_conn *c, int argc, const char *const *argv,
+                      const size_t *argvlen);
+
+/* Sends what was appended, then reads the next reply (command_timeout):
+ * as weft_redis_command; -EINVAL when nothing is owed. */
+int weft_redis_get_reply(weft_redis_conn *c, weft_redis_reply **out);
+
+/* append + get_reply. A blocking command (BLPOP, BRPOP, BLMOVE, BZPOPMIN,
+ * XREAD, XREADGROUP, WAIT ...) waits as long as the task's scope allows,
+ * not command_timeout: give it a scope. */
+int weft_redis_conn_command(weft_redis_conn *c, weft_redis_reply **out, int argc,
+                            const char *const *argv, const size_t *argvlen);
+
 #endif

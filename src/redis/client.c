@@ -1,0 +1,771 @@
+/*
+ * The Redis client: connections from weft_pool, lent two ways, as the
+ * PostgreSQL pool does (src/pg/pg.c).
+ *
+ * Shared: weft_redis_command formats its command into the connection's
+ * write buffer (weft_conn_write: queued, not sent) and takes the next
+ * slot of the connection's ring. A reader task per shared connection
+ * reads the replies in order; its reads flush what was queued first
+ * (flush_before_read), so the commands many tasks issue in one loop turn
+ * go out in one write. Each reply is handed to its task, or dropped if
+ * the task gave up (deadline, cancel): a reply is never someone else's.
+ * The reader waits no longer than the head command's budget plus
+ * resync_grace; past that, or when the connection breaks, every command
+ * on it fails and the connection is closed. With no command left it gives
+ * the connection back to the pool. Redis runs one command at a time, so a
+ * connection takes up to max_in_flight commands before another is used.
+ *
+ * Exclusive: weft_redis_acquire lends a connection to one task (MULTI,
+ * WATCH, blocking commands, explicit pipelines); it counts the replies it
+ * still owes, and release reads them (and DISCARDs an open MULTI) within
+ * resync_grace, or closes the connection.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+#include "weft/dns.h"
+#include "weft/log.h"
+#include "weft/metrics.h"
+#include "weft/net.h"
+#include "weft/pool.h"
+#include "weft/sync.h"
+
+struct slot {
+    bool waiting;                         /* its task waits; false: it left */
+    weft_time deadline;                   /* the task's budget */
+    weft__wq done;
+};
+
+struct weft_redis_conn {
+    weft_redis *r;
+    weft_conn *c;
+    struct weft__redis_reader *rd;
+    weft_pooled *h;
+    bool broken, exclusive, in_multi, reading;
+    unsigned owed;                        /* exclusive: replies not yet read */
+    weft_mutex wlock;                     /* one command written at a time */
+    char *fbuf;                           /* formatting scratch, reused */
+    size_t flen, fcap;
+    struct slot *ring;                    /* shared: commands in flight */
+    unsigned rhead, rcount;
+    struct weft_redis_conn *snext, **sprev;
+};
+
+struct weft_redis {
+    weft_redis_opts o;
+    struct weft__redis_url url;
+    weft_pool *pool;
+    weft_group *bg;                       /* the shared connections' readers */
+    weft_tls_ctx *tls, *own_tls;
+    uint64_t loop;
+    struct weft_redis_conn *shared;
+    weft__wq slot_wq;
+    unsigned refs;
+    bool closing;
+    char connect_error[160];
+    weft_metric *m_commands, *m_errors, *m_timeouts, *m_depth;
+};
+
+/* ---- connecting ------------------------------------------------------------------ */
+
+static void conn_free(struct weft_redis_conn *k)
+{
+    if (!k)
+        return;
+    weft_conn_close(k->c);
+    weft__redis_reader_free(k->rd);
+    weft__free(k->fbuf);
+    weft__free(k->ring);
+    weft__free(k);
+}
+
+/* one command written and flushed, its reply read, on a connection no one
+ * else uses yet (the handshake) or held exclusively */
+static int roundtrip(struct weft_redis_conn *k, weft_redis_reply **out, int argc,
+                     const char *const *argv, const size_t *argvlen);
+
+static int handshake(weft_redis *r, struct weft_redis_conn *k)
+{
+    weft_redis_reply *rep = NULL;
+    int rc = 0;
+    if (r->url.has_pass) {
+        const char *auth[3] = { "AUTH", r->url.user, r->url.pass };
+        rc = *r->url.user ? roundtrip(k, &rep, 3, auth, NULL)
+                          : roundtrip(k, &rep, 2, (const char *[]){ "AUTH", r->url.pass }, NULL);
+        if (rc == -WEFT_EREDIS)
+            rc = -EACCES;                 /* WRONGPASS, NOAUTH ... */
+        weft_redis_reply_free(rep);
+        rep = NULL;
+    }
+    if (!rc && r->url.db) {
+        char db[16];
+        snprintf(db, sizeof db, "%d", r->url.db);
+        rc = roundtrip(k, &rep, 2, (const char *[]){ "SELECT", db }, NULL);
+        weft_redis_reply_free(rep);
+        rep = NULL;
+    }
+    if (!rc) {
+        rc = roundtrip(k, &rep, 3, (const char *[]){ "CLIENT", "SETNAME", r->o.name }, NULL);
+        weft_redis_reply_free(rep);
+    }
+    return rc;
+}
+
+static int redis_create(void *ctx, void **res)
+{
+    weft_redis *r = ctx;
+    r->refs++;
+    struct weft_redis_conn *k = weft__calloc(1, sizeof *k);
+    int rc = k ? 0 : -ENOMEM;
+    weft_net_opts no = { .connect_timeout = r->o.connect_timeout,
+                         .read_timeout = r->o.command_timeout,
+                         .write_timeout = r->o.command_timeout, .flush_before_read = true };
+    if (!rc) {
+        k->r = r;
+        weft_mutex_init(&k->wlock);
+        if (!(k->rd = weft__redis_reader_new(r->o.max_reply, 1u << 24)))
+            rc = -ENOMEM;
+    }
+    if (!rc)
+        rc = r->url.kind == WEFT__REDIS_UNIX ? weft_unix_connect(&k->c, r->url.path, &no)
+                                             : weft_tcp_connect(&k->c, r->url.host, r->url.port, &no);
+    if (!rc && r->url.kind == WEFT__REDIS_TLS)
+        rc = weft_tls_connect(k->c, r->tls, r->url.host);
+    if (!rc)
+        rc = handshake(r, k);
+    if (rc) {
+        snprintf(r->connect_error, sizeof r->connect_error, "%s", weft_strerror(rc));
+        conn_free(k);
+    } else {
+        *res = k;
+    }
+    if (--r->refs == 0)
+        weft__free(r);                    /* closed while connecting */
+    return rc;
+}
+
+static void redis_destroy(void *ctx, void *res)
+{
+    (void)ctx;
+    conn_free(res);
+}
+
+static int redis_reset(void *ctx, void *res)
+{
+    (void)ctx;
+    struct weft_redis_conn *k = res;
+    if (k->broken || k->owed || k->rcount || k->in_multi || weft_conn_broken(k->c))
+        return -1;
+    k->exclusive = false;
+    k->h = NULL;
+    return 0;
+}
+
+static const weft_pool_ops pool_ops = { redis_create, redis_destroy, NULL, redis_reset };
+
+/* ---- writing and reading one connection ------------------------------------------------ */
+
+/* the command into the connection's write buffer (not sent yet) */
+static int put(struct weft_redis_conn *k, int argc, const char *const *argv, const size_t *argvlen)
+{
+    k->flen = 0;
+    int rc = weft__redis_format_argv(&k->fbuf, &k->flen, &k->fcap, argc, argv, argvlen);
+    if (rc)
+        return rc;
+    if ((rc = weft_mutex_lock(&k->wlock)))
+        return rc;
+    rc = weft_conn_write(k->c, k->fbuf, k->flen);
+    weft_mutex_unlock(&k->wlock);
+    if (rc)
+        k->broken = true;                 /* maybe half a command on the wire */
+    return rc;
+}
+
+/* the next reply: from what is buffered, else read (which flushes first) */
+static int next_reply(struct weft_redis_conn *k, weft_redis_reply **out)
+{
+    char buf[16384];
+    for (;;) {
+        int rc = weft__redis_reader_get(k->rd, out);
+        if (rc == 1)
+            return 0;
+        if (rc < 0) {
+            k->broken = true;             /* the stream is lost */
+            return rc;
+        }
+        int n = weft_conn_read_some(k->c, buf, sizeof buf);
+        if (n <= 0) {
+            k->broken = true;
+            return n == 0 ? -WEFT_EEOF : n;
+        }
+        if ((rc = weft__redis_reader_feed(k->rd, buf, (size_t)n))) {
+            k->broken = true;
+            return rc;
+        }
+    }
+}
+
+/* an error reply is the caller's -WEFT_EREDIS, with the reply */
+static int reply_code(weft_redis_reply *rep)
+{
+    return rep && rep->type == WEFT_REDIS_ERROR ? -WEFT_EREDIS : 0;
+}
+
+static int roundtrip(struct weft_redis_conn *k, weft_redis_reply **out, int argc,
+                     const char *const *argv, const size_t *argvlen)
+{
+    *out = NULL;
+    int rc = put(k, argc, argv, argvlen);
+    if (rc)
+        return rc;
+    k->owed++;
+    if ((rc = next_reply(k, out)))
+        return rc;                        /* still owed: release drains or closes */
+    k->owed--;
+    return reply_code(*out);
+}
+
+/* ---- the object ------------------------------------------------------------------------ */
+
+static void unref(weft_redis *r)
+{
+    if (--r->refs == 0)
+        weft__free(r);
+}
+
+static void on_reader_error(const char *task, int err, void *ctx)
+{
+    (void)ctx;
+    weft_log(WEFT_LOG_ERROR, "redis: %s failed: %s", task, weft_strerror(err));
+}
+
+static weft_metric *metric(const char *family, const char *name, bool gauge, const char *help)
+{
+    char full[160];
+    snprintf(full, sizeof full, "%s{pool=\"%s\"}", family, name);
+    return gauge ? weft_gauge(full, help) : weft_counter(full, help);
+}
+
+weft_redis *weft_redis_new(const char *url, const weft_redis_opts *o)
+{
+    if (!weft__loop_id()) {
+        errno = EPERM;
+        return NULL;
+    }
+    weft_redis *r = weft__calloc(1, sizeof *r);
+    if (!r) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    char err[128];
+    if (!url || weft__redis_url_parse(url, &r->url, err, sizeof err)) {
+        weft_log(WEFT_LOG_ERROR, "redis: bad URL: %s", url ? err : "none given");
+        weft__free(r);
+        errno = EINVAL;
+        return NULL;
+    }
+    if (o)
+        r->o = *o;
+    if (!r->o.name)
+        r->o.name = "redis";
+    if (!r->o.max_size)
+        r->o.max_size = 16;
+    if (!r->o.min_size)
+        r->o.min_size = 1;
+    if (r->o.min_size > r->o.max_size)
+        r->o.min_size = r->o.max_size;
+    if (!r->o.max_in_flight)
+        r->o.max_in_flight = 1024;
+    if (!r->o.connect_timeout)
+        r->o.connect_timeout = 10 * WEFT_SEC;
+    if (!r->o.command_timeout)
+        r->o.command_timeout = 30 * WEFT_SEC;
+    if (!r->o.acquire_timeout)
+        r->o.acquire_timeout = 30 * WEFT_SEC;
+    if (!r->o.resync_grace)
+        r->o.resync_grace = WEFT_SEC;
+    if (!r->o.max_reply)
+        r->o.max_reply = (size_t)512 << 20;
+    r->refs = 1;
+    r->loop = weft__loop_id();
+    r->tls = r->o.tls;
+    if (r->url.kind == WEFT__REDIS_TLS && !r->tls)
+        r->tls = r->own_tls = weft_tls_client_new();
+    weft_pool_config cfg = { .name = r->o.name, .min_size = r->o.min_size,
+                             .max_size = r->o.max_size, .acquire_timeout = r->o.acquire_timeout };
+    r->bg = (r->url.kind != WEFT__REDIS_TLS || r->tls) ? weft_supervisor_new(on_reader_error, NULL)
+                                                        : NULL;
+    r->pool = r->bg ? weft_pool_new(&cfg, &pool_ops, r) : NULL;
+    if (!r->pool) {
+        int e = errno ? errno : ENOMEM;
+        if (r->bg)
+            weft_supervisor_close(r->bg, 0);
+        weft_tls_ctx_free(r->own_tls);
+        weft__free(r);
+        errno = e;
+        return NULL;
+    }
+    r->m_commands = metric("weft_redis_commands_total", r->o.name, false, "Commands run");
+    r->m_errors = metric("weft_redis_errors_total", r->o.name, false, "Commands that failed");
+    r->m_timeouts = metric("weft_redis_timeouts_total", r->o.name, false,
+                           "Commands past their deadline");
+    r->m_depth = metric("weft_redis_pipeline_depth", r->o.name, true,
+                        "Commands in flight on shared connections");
+    return r;
+}
+
+int weft_redis_close(weft_redis *r, weft_time grace)
+{
+    if (!r)
+        return -EINVAL;
+    r->closing = true;
+    weft__wq_wake_all(&r->slot_wq, -WEFT_ECLOSED);
+    weft_time deadline = weft__after(grace);
+    int rc = weft_supervisor_close(r->bg, grace);
+    weft_time left = deadline - weft_now();
+    int prc = weft_pool_close(r->pool, left > 0 ? left : 0);
+    weft_tls_ctx_free(r->own_tls);
+    r->own_tls = NULL;
+    unref(r);
+    return rc == -ETIMEDOUT ? rc : prc;
+}
+
+/* ---- exclusive connections -------------------------------------------------------------- */
+
+static int take(weft_redis *r, struct weft_redis_conn **out)
+{
+    weft_pooled *h;
+    int rc = weft_pool_acquire(r->pool, &h);
+    if (rc)
+        return rc;
+    struct weft_redis_conn *k = weft_pooled_get(h);
+    k->h = h;
+    *out = k;
+    return 0;
+}
+
+static void give_back(weft_redis *r, struct weft_redis_conn *k)
+{
+    weft_pooled *h = k->h;
+    if (k->broken || weft_conn_broken(k->c))
+        weft_pool_release_broken(r->pool, h);
+    else
+        weft_pool_release(r->pool, h);
+}
+
+int weft_redis_acquire(weft_redis *r, weft_redis_conn **out)
+{
+    if (!r || !out)
+        return -EINVAL;
+    int rc = weft__owner_check(r->loop);
+    if (rc)
+        return rc;
+    if (r->closing)
+        return -WEFT_ECLOSED;
+    r->refs++;
+    struct weft_redis_conn *k;
+    if ((rc = take(r, &k))) {
+        unref(r);
+        return rc;
+    }
+    k->exclusive = true;
+    *out = k;
+    return 0;
+}
+
+void weft_redis_release(weft_redis *r, weft_redis_conn *k)
+{
+    if (!r || !k)
+        return;
+    weft_scope sc;                        /* cleanup still runs for a cancelled task */
+    weft_scope_enter_shielded(&sc, r->o.resync_grace);
+    if (!k->broken && k->in_multi) {
+        if (put(k, 1, (const char *[]){ "DISCARD" }, NULL) == 0)
+            k->owed++;
+        k->in_multi = false;
+    }
+    while (!k->broken && k->owed) {       /* replies nobody will read */
+        weft_redis_reply *rep;
+        if (next_reply(k, &rep) == 0) {
+            k->owed--;
+            weft_redis_reply_free(rep);
+        }
+    }
+    weft_scope_exit(&sc);
+    give_back(r, k);
+    unref(r);
+}
+
+/* blocking commands wait as long as the scope lets them, not command_timeout */
+static bool blocking(const char *cmd, size_t len)
+{
+    static const char *const names[] = { "BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH", "BZPOPMIN",
+                                         "BZPOPMAX", "BLMPOP", "BZMPOP", "XREAD", "XREADGROUP",
+                                         "WAIT", "WAITAOF", NULL };
+    for (int i = 0; names[i]; i++)
+        if (strlen(names[i]) == len && strncasecmp(cmd, names[i], len) == 0)
+            return true;
+    return false;
+}
+
+static size_t arglen(const char *const *argv, const size_t *argvlen, int i)
+{
+    return argvlen ? argvlen[i] : strlen(argv[i]);
+}
+
+/* MULTI opens what release must DISCARD; EXEC and DISCARD close it */
+static void track_multi(struct weft_redis_conn *k, const char *cmd, size_t len)
+{
+    if (len == 5 && strncasecmp(cmd, "MULTI", 5) == 0)
+        k->in_multi = true;
+    else if ((len == 4 && strncasecmp(cmd, "EXEC", 4) == 0) ||
+             (len == 7 && strncasecmp(cmd, "DISCARD", 7) == 0))
+        k->in_multi = false;
+}
+
+int weft_redis_append(weft_redis_conn *k, int argc, const char *const *argv, const size_t *argvlen)
+{
+    if (!k || argc < 1 || !argv)
+        return -EINVAL;
+    int rc = weft__enter(k->r->loop, &(weft_task *){ NULL });
+    if (rc)
+        return rc;
+    if (k->broken)
+        return -WEFT_EBROKEN;
+    if ((rc = put(k, argc, argv, argvlen)))
+        return rc;
+    track_multi(k, argv[0], arglen(argv, argvlen, 0));
+    k->owed++;
+    return 0;
+}
+
+int weft_redis_get_reply(weft_redis_conn *k, weft_redis_reply **out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!k)
+        return -EINVAL;
+    int rc = weft__enter(k->r->loop, &(weft_task *){ NULL });
+    if (rc)
+        return rc;
+    if (k->broken)
+        return -WEFT_EBROKEN;
+    if (!k->owed)
+        return -EINVAL;                   /* nothing was appended */
+    weft_scope sc;
+    weft_scope_enter(&sc, k->r->o.command_timeout);
+    rc = next_reply(k, out);
+    bool expired = weft_scope_exit(&sc);
+    if (rc)
+        return expired && rc == -ETIMEDOUT ? -WEFT_ECOMMAND_TIMEOUT : rc;
+    k->owed--;
+    rc = reply_code(*out);
+    if (rc == 0)
+        return 0;
+    return rc;                            /* -WEFT_EREDIS: *out is the ERROR reply */
+}
+
+int weft_redis_conn_command(weft_redis_conn *k, weft_redis_reply **out, int argc,
+                            const char *const *argv, const size_t *argvlen)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    int rc = weft_redis_append(k, argc, argv, argvlen);
+    if (rc)
+        return rc;
+    if (blocking(argv[0], arglen(argv, argvlen, 0))) {
+        /* the scope bounds it: the connection's read timeout does not */
+        weft_conn_set_timeouts(k->c, WEFT_FOREVER, 0);
+        rc = next_reply(k, out);
+        weft_conn_set_timeouts(k->c, k->r->o.command_timeout, 0);
+        if (rc)
+            return rc;
+        k->owed--;
+        return reply_code(*out);
+    }
+    return weft_redis_get_reply(k, out);
+}
+
+/* ---- shared connections: the reader ------------------------------------------------------ */
+
+static void unlink_shared(struct weft_redis_conn *k)
+{
+    if (k->sprev) {
+        *k->sprev = k->snext;
+        if (k->snext)
+            k->snext->sprev = k->sprev;
+        k->sprev = NULL;
+    }
+}
+
+static char handed_empty;
+
+/* the head command is done: its reply to its task, or dropped */
+static void complete(weft_redis *r, struct weft_redis_conn *k, weft_redis_reply *rep, int rc)
+{
+    struct slot *s = &k->ring[k->rhead];
+    struct weft__waiter *w = s->waiting ? weft__wq_first(&s->done) : NULL;
+    if (w) {
+        /* the reply itself travels in the waiter (the slot is reused at
+         * once); a marker tells "handed, no reply" from a timeout */
+        w->data = rep ? (void *)rep : (void *)&handed_empty;
+        s->waiting = false;
+        weft__wq_handoff(&s->done, w, rc);
+    } else {
+        weft_redis_reply_free(rep);
+    }
+    k->rhead = (k->rhead + 1) % r->o.max_in_flight;
+    k->rcount--;
+    weft_metric_add(r->m_depth, -1);
+    weft__wq_wake_one(&r->slot_wq, 0);
+}
+
+static int reader(void *arg)
+{
+    struct weft_redis_conn *k = arg;
+    weft_redis *r = k->r;
+    while (k->rcount && !k->broken) {
+        struct slot *s = &k->ring[k->rhead];
+        /* the head's budget, and a little more for an answer already sent */
+        weft_time left = weft__deadline_add(s->deadline, r->o.resync_grace) - weft_now();
+        weft_scope sc;
+        weft_scope_enter(&sc, left > 0 ? left : 0);
+        weft_redis_reply *rep = NULL;
+        int rc = next_reply(k, &rep);
+        weft_scope_exit(&sc);
+        if (rc)
+            k->broken = true;
+        else
+            complete(r, k, rep, reply_code(rep));
+    }
+    int left = r->closing ? -WEFT_ECLOSED : -ECONNRESET;
+    while (k->rcount)                     /* what is left on a broken connection fails */
+        complete(r, k, NULL, left);
+    unlink_shared(k);
+    k->reading = false;
+    give_back(r, k);
+    unref(r);
+    return 0;
+}
+
+/* ---- shared connections: the command's side ------------------------------------------------- */
+
+static struct weft_redis_conn *least_loaded(weft_redis *r)
+{
+    struct weft_redis_conn *best = NULL;
+    for (struct weft_redis_conn *k = r->shared; k; k = k->snext)
+        if (!k->broken && k->rcount < r->o.max_in_flight && (!best || k->rcount < best->rcount))
+            best = k;
+    return best;
+}
+
+static int share_new(weft_redis *r, struct weft_redis_conn **out)
+{
+    struct weft_redis_conn *k;
+    int rc = take(r, &k);
+    if (rc)
+        return rc;
+    if (r->closing) {
+        give_back(r, k);
+        return -WEFT_ECLOSED;
+    }
+    if (!k->ring && !(k->ring = weft__calloc(r->o.max_in_flight, sizeof *k->ring))) {
+        give_back(r, k);
+        return -ENOMEM;
+    }
+    k->rhead = k->rcount = 0;
+    k->snext = r->shared;
+    if (k->snext)
+        k->snext->sprev = &k->snext;
+    k->sprev = &r->shared;
+    r->shared = k;
+    *out = k;
+    return 0;
+}
+
+/* Redis runs one command at a time: one connection takes commands until
+ * it has max_in_flight; then another while the pool has one; then wait */
+static int pick(weft_redis *r, struct weft_redis_conn **out, weft_time deadline)
+{
+    for (;;) {
+        if (r->closing)
+            return -WEFT_ECLOSED;
+        struct weft_redis_conn *k = least_loaded(r);
+        if (k) {
+            *out = k;
+            return 0;
+        }
+        weft_pool_stats ps;
+        weft_pool_stats_get(r->pool, &ps);
+        if (!r->shared || ps.idle > 0 || ps.size < weft__loop_share(r->o.max_size, 1)) {
+            int rc = share_new(r, out);
+            if (rc == 0 || !r->shared)
+                return rc;
+            continue;                     /* it suspended: look again */
+        }
+        struct weft__waiter w = { 0 };
+        int rc = weft__wq_wait(&r->slot_wq, &w, NULL, deadline, -WEFT_EPOOL_TIMEOUT,
+                               "redis pipeline slot");
+        if (rc)
+            return rc;
+    }
+}
+
+static int count(weft_redis *r, int rc)
+{
+    weft_metric_add(r->m_commands, 1);
+    if (rc && rc != -WEFT_EREDIS) {
+        weft_metric_add(r->m_errors, 1);
+        if (weft_is_timeout(rc))
+            weft_metric_add(r->m_timeouts, 1);
+    }
+    return rc;
+}
+
+static int shared_command(weft_redis *r, weft_redis_reply **out, const char *fbuf, size_t flen)
+{
+    weft_time deadline = weft__after(r->o.command_timeout);
+    int timeout_err = -WEFT_ECOMMAND_TIMEOUT;
+    if (weft_deadline() <= deadline) {
+        deadline = weft_deadline();
+        timeout_err = -ETIMEDOUT;
+    }
+    struct weft_redis_conn *k;
+    int rc = pick(r, &k, weft__after(r->o.acquire_timeout));
+    if (rc)
+        return rc;
+    if ((rc = weft_mutex_lock(&k->wlock)))
+        return rc;
+    rc = weft_conn_write(k->c, fbuf, flen);
+    weft_mutex_unlock(&k->wlock);
+    if (rc) {
+        k->broken = true;                 /* maybe half a command: the reader fails the rest */
+        if (!k->reading && !k->rcount) {
+            unlink_shared(k);
+            give_back(r, k);
+        }
+        return rc;
+    }
+    struct slot *s = &k->ring[(k->rhead + k->rcount) % r->o.max_in_flight];
+    *s = (struct slot){ .waiting = true, .deadline = deadline };
+    k->rcount++;
+    weft_metric_add(r->m_depth, 1);
+    if (!k->reading) {
+        k->reading = true;
+        r->refs++;
+        if ((rc = weft_spawn(r->bg, reader, k, "redis reader"))) {
+            k->reading = false;
+            r->refs--;
+            k->broken = true;
+            s->waiting = false;
+            while (k->rcount)
+                complete(r, k, NULL, rc);
+            unlink_shared(k);
+            give_back(r, k);
+            return rc;
+        }
+    }
+    struct weft__waiter w = { 0 };
+    rc = weft__wq_wait(&s->done, &w, NULL, deadline, timeout_err, "redis command");
+    if (w.data) {                         /* handed: the reply is ours */
+        *out = w.data == &handed_empty ? NULL : w.data;
+        return rc;
+    }
+    s->waiting = false;                   /* gone: the reader drops its reply */
+    return rc;
+}
+
+/* formats into a scratch buffer of the loop's, reused: no malloc per command */
+static __thread char *scratch;
+static __thread size_t scratch_cap;
+
+int weft_redis_command(weft_redis *r, weft_redis_reply **out, int argc, const char *const *argv,
+                       const size_t *argvlen)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!r || argc < 1 || !argv)
+        return -EINVAL;
+    int rc = weft__enter(r->loop, &(weft_task *){ NULL });
+    if (rc)
+        return rc;
+    if (r->closing)
+        return -WEFT_ECLOSED;
+    size_t len = 0;
+    if ((rc = weft__redis_format_argv(&scratch, &len, &scratch_cap, argc, argv, argvlen)))
+        return rc;
+    r->refs++;
+    if (r->o.max_in_flight > 1) {
+        rc = shared_command(r, out, scratch, len);
+    } else {
+        struct weft_redis_conn *k;
+        if (!(rc = take(r, &k))) {
+            rc = weft_redis_conn_command(k, out, argc, argv, argvlen);
+            give_back(r, k);
+        }
+    }
+    count(r, rc);
+    unref(r);
+    return rc;
+}
+
+int weft_redis_commandf(weft_redis *r, weft_redis_reply **out, const char *fmt, ...)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!r || !fmt)
+        return -EINVAL;
+    int rc = weft__enter(r->loop, &(weft_task *){ NULL });
+    if (rc)
+        return rc;
+    if (r->closing)
+        return -WEFT_ECLOSED;
+    size_t len = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    rc = weft__redis_format_v(&scratch, &len, &scratch_cap, fmt, ap);
+    va_end(ap);
+    if (rc)
+        return rc;
+    r->refs++;
+    if (r->o.max_in_flight > 1) {
+        rc = shared_command(r, out, scratch, len);
+    } else {
+        struct weft_redis_conn *k;
+        if (!(rc = take(r, &k))) {
+            if (!(rc = weft_mutex_lock(&k->wlock))) {
+                rc = weft_conn_write(k->c, scratch, len);
+                weft_mutex_unlock(&k->wlock);
+            }
+            if (rc) {
+                k->broken = true;
+            } else {
+                k->owed++;
+                weft_scope sc;
+                weft_scope_enter(&sc, r->o.command_timeout);
+                rc = next_reply(k, out);
+                bool expired = weft_scope_exit(&sc);
+                if (!rc) {
+                    k->owed--;
+                    rc = reply_code(*out);
+                } else if (expired && rc == -ETIMEDOUT) {
+                    rc = -WEFT_ECOMMAND_TIMEOUT;
+                }
+                if (k->owed)
+                    k->broken = true;     /* a reply left unread: not lent again */
+            }
+            give_back(r, k);
+        }
+    }
+    count(r, rc);
+    unref(r);
+    return rc;
+}
