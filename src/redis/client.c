@@ -685,87 +685,81 @@ static int shared_command(weft_redis *r, weft_redis_reply **out, const char *fbu
 static __thread char *scratch;
 static __thread size_t scratch_cap;
 
-int weft_redis_command(weft_redis *r, weft_redis_reply **out, int argc, const char *const *argv,
-                       const size_t *argvlen)
+/* a formatted command on a connection of its own (max_in_flight 1) */
+static int exclusive_formatted(weft_redis *r, weft_redis_reply **out, const char *buf, size_t len)
 {
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    if (!r || argc < 1 || !argv)
-        return -EINVAL;
-    int rc = weft__enter(r->loop, &(weft_task *){ NULL });
+    struct weft_redis_conn *k;
+    int rc = take(r, &k);
     if (rc)
         return rc;
-    if (r->closing)
-        return -WEFT_ECLOSED;
-    size_t len = 0;
-    if ((rc = weft__redis_format_argv(&scratch, &len, &scratch_cap, argc, argv, argvlen)))
-        return rc;
-    r->refs++;
-    if (r->o.max_in_flight > 1) {
-        rc = shared_command(r, out, scratch, len);
-    } else {
-        struct weft_redis_conn *k;
-        if (!(rc = take(r, &k))) {
-            rc = weft_redis_conn_command(k, out, argc, argv, argvlen);
-            give_back(r, k);
-        }
+    if (!(rc = weft_mutex_lock(&k->wlock))) {
+        rc = weft_conn_write(k->c, buf, len);
+        weft_mutex_unlock(&k->wlock);
     }
+    if (rc) {
+        k->broken = true;
+    } else {
+        k->owed++;
+        weft_scope sc;
+        weft_scope_enter(&sc, r->o.command_timeout);
+        rc = next_reply(k, out);
+        bool expired = weft_scope_exit(&sc);
+        if (!rc) {
+            k->owed--;
+            rc = reply_code(*out);
+        } else if (expired && rc == -ETIMEDOUT) {
+            rc = -WEFT_ECOMMAND_TIMEOUT;
+        }
+        if (k->owed)
+            k->broken = true;             /* a reply left unread: not lent again */
+    }
+    give_back(r, k);
+    return rc;
+}
+
+/* the command formatted into the scratch buffer, run */
+static int run(weft_redis *r, weft_redis_reply **out, size_t len)
+{
+    r->refs++;
+    int rc = r->o.max_in_flight > 1 ? shared_command(r, out, scratch, len)
+                                    : exclusive_formatted(r, out, scratch, len);
     count(r, rc);
     unref(r);
     return rc;
 }
 
-int weft_redis_commandf(weft_redis *r, weft_redis_reply **out, const char *fmt, ...)
+static int enter(weft_redis *r, weft_redis_reply **out)
 {
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (!r || !fmt)
+    if (!r)
         return -EINVAL;
     int rc = weft__enter(r->loop, &(weft_task *){ NULL });
+    return rc ? rc : r->closing ? -WEFT_ECLOSED : 0;
+}
+
+int weft_redis_command(weft_redis *r, weft_redis_reply **out, int argc, const char *const *argv,
+                       const size_t *argvlen)
+{
+    int rc = enter(r, out);
     if (rc)
         return rc;
-    if (r->closing)
-        return -WEFT_ECLOSED;
+    size_t len = 0;
+    if ((rc = weft__redis_format_argv(&scratch, &len, &scratch_cap, argc, argv, argvlen)))
+        return rc;
+    return run(r, out, len);
+}
+
+int weft_redis_commandf(weft_redis *r, weft_redis_reply **out, const char *fmt, ...)
+{
+    int rc = fmt ? enter(r, out) : -EINVAL;
+    if (rc)
+        return rc;
     size_t len = 0;
     va_list ap;
     va_start(ap, fmt);
     rc = weft__redis_format_v(&scratch, &len, &scratch_cap, fmt, ap);
     va_end(ap);
-    if (rc)
-        return rc;
-    r->refs++;
-    if (r->o.max_in_flight > 1) {
-        rc = shared_command(r, out, scratch, len);
-    } else {
-        struct weft_redis_conn *k;
-        if (!(rc = take(r, &k))) {
-            if (!(rc = weft_mutex_lock(&k->wlock))) {
-                rc = weft_conn_write(k->c, scratch, len);
-                weft_mutex_unlock(&k->wlock);
-            }
-            if (rc) {
-                k->broken = true;
-            } else {
-                k->owed++;
-                weft_scope sc;
-                weft_scope_enter(&sc, r->o.command_timeout);
-                rc = next_reply(k, out);
-                bool expired = weft_scope_exit(&sc);
-                if (!rc) {
-                    k->owed--;
-                    rc = reply_code(*out);
-                } else if (expired && rc == -ETIMEDOUT) {
-                    rc = -WEFT_ECOMMAND_TIMEOUT;
-                }
-                if (k->owed)
-                    k->broken = true;     /* a reply left unread: not lent again */
-            }
-            give_back(r, k);
-        }
-    }
-    count(r, rc);
-    unref(r);
-    return rc;
+    return rc ? rc : run(r, out, len);
 }
