@@ -753,9 +753,9 @@ int weft_redis_command(weft_redis *r, weft_redis_reply **out, int argc, const ch
 
 int weft_redis_commandf(weft_redis *r, weft_redis_reply **out, const char *fmt, ...)
 {
-    int rc = fmt ? enter(r, out) : -EINVAL;
-    if (rc)
-        return rc;
+    int rc = enter(r, out);
+    if (rc || !fmt)
+        return rc ? rc : -EINVAL;
     size_t len = 0;
     va_list ap;
     va_start(ap, fmt);
