@@ -221,7 +221,7 @@ struct weft__redis_reader *weft__redis_reader_new(size_t max_reply, size_t max_e
         errno = ENOMEM;
         return NULL;
     }
-    redisReaderSetPrivdata(rd->hr, rd);
+    rd->hr->privdata = rd;            /* redisReaderSetPrivdata casts it to int */
     rd->max_reply = max_reply;
     rd->max_elements = max_elements;
     return rd;
