@@ -172,16 +172,14 @@ static const weft_pool_ops pool_ops = { redis_create, redis_destroy, NULL, redis
 /* the command into the connection's write buffer (not sent yet) */
 static int put(struct weft_redis_conn *k, int argc, const char *const *argv, const size_t *argvlen)
 {
+    int rc = weft_mutex_lock(&k->wlock);
+    if (rc)
+        return rc;
     k->flen = 0;
-    int rc = weft__redis_format_argv(&k->fbuf, &k->flen, &k->fcap, argc, argv, argvlen);
-    if (rc)
-        return rc;
-    if ((rc = weft_mutex_lock(&k->wlock)))
-        return rc;
-    rc = weft_conn_write(k->c, k->fbuf, k->flen);
-    weft_mutex_unlock(&k->wlock);
-    if (rc)
+    rc = weft__redis_format_argv(&k->fbuf, &k->flen, &k->fcap, argc, argv, argvlen);
+    if (!rc && (rc = weft_conn_write(k->c, k->fbuf, k->flen)))
         k->broken = true;                 /* maybe half a command on the wire */
+    weft_mutex_unlock(&k->wlock);
     return rc;
 }
 
@@ -628,7 +626,29 @@ static int count(weft_redis *r, int rc)
     return rc;
 }
 
-static int shared_command(weft_redis *r, weft_redis_reply **out, const char *fbuf, size_t flen)
+/* what a call asks for, formatted only once a connection's buffer is
+ * ours: nothing can overwrite it between formatting and writing */
+struct cmd {
+    int argc;
+    const char *const *argv;
+    const size_t *argvlen;
+    const char *fmt;
+    va_list *ap;
+};
+
+static int format_cmd(struct weft_redis_conn *k, const struct cmd *c)
+{
+    k->flen = 0;
+    if (!c->fmt)
+        return weft__redis_format_argv(&k->fbuf, &k->flen, &k->fcap, c->argc, c->argv, c->argvlen);
+    va_list ap;
+    va_copy(ap, *c->ap);
+    int rc = weft__redis_format_v(&k->fbuf, &k->flen, &k->fcap, c->fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+static int shared_command(weft_redis *r, weft_redis_reply **out, const struct cmd *cmd)
 {
     weft_time deadline = weft__after(r->o.command_timeout);
     int timeout_err = -WEFT_ECOMMAND_TIMEOUT;
@@ -636,25 +656,35 @@ static int shared_command(weft_redis *r, weft_redis_reply **out, const char *fbu
         deadline = weft_deadline();
         timeout_err = -ETIMEDOUT;
     }
+    weft_time acquire = weft__after(r->o.acquire_timeout);
     struct weft_redis_conn *k;
-    int rc = pick(r, &k, weft__after(r->o.acquire_timeout));
-    if (rc)
-        return rc;
-    if ((rc = weft_mutex_lock(&k->wlock)))
-        return rc;
-    rc = weft_conn_write(k->c, fbuf, flen);
-    weft_mutex_unlock(&k->wlock);
+    for (;;) {
+        int rc = pick(r, &k, acquire);
+        if (rc)
+            return rc;
+        if (weft_mutex_trylock(&k->wlock) == 0)
+            break;
+        /* a big command is being written on it: wait for a slot anywhere */
+        struct weft__waiter w = { 0 };
+        if ((rc = weft__wq_wait(&r->slot_wq, &w, NULL, acquire, -WEFT_EPOOL_TIMEOUT,
+                                "redis pipeline slot")))
+            return rc;
+    }
+    /* the slot first: while the command is written (which may wait for
+     * the socket) it keeps the reader and the connection in shared use */
+    struct slot *s = &k->ring[(k->rhead + k->rcount) % r->o.max_in_flight];
+    *s = (struct slot){ .waiting = true, .deadline = deadline };
+    k->rcount++;
+    int rc = format_cmd(k, cmd);
     if (rc) {
-        k->broken = true;                 /* maybe half a command: the reader fails the rest */
+        k->rcount--;                      /* nothing written, nothing suspended: undone */
+        weft_mutex_unlock(&k->wlock);
         if (!k->reading && !k->rcount) {
             unlink_shared(k);
             give_back(r, k);
         }
         return rc;
     }
-    struct slot *s = &k->ring[(k->rhead + k->rcount) % r->o.max_in_flight];
-    *s = (struct slot){ .waiting = true, .deadline = deadline };
-    k->rcount++;
     weft_metric_add(r->m_depth, 1);
     if (!k->reading) {
         k->reading = true;
@@ -664,6 +694,7 @@ static int shared_command(weft_redis *r, weft_redis_reply **out, const char *fbu
             r->refs--;
             k->broken = true;
             s->waiting = false;
+            weft_mutex_unlock(&k->wlock);
             while (k->rcount)
                 complete(r, k, NULL, rc);
             unlink_shared(k);
@@ -671,6 +702,9 @@ static int shared_command(weft_redis *r, weft_redis_reply **out, const char *fbu
             return rc;
         }
     }
+    if ((rc = weft_conn_write(k->c, k->fbuf, k->flen)))
+        k->broken = true;                 /* maybe half a command: the reader fails the rest */
+    weft_mutex_unlock(&k->wlock);
     struct weft__waiter w = { 0 };
     rc = weft__wq_wait(&s->done, &w, NULL, deadline, timeout_err, "redis command");
     if (w.data) {                         /* handed: the reply is ours */
@@ -681,24 +715,16 @@ static int shared_command(weft_redis *r, weft_redis_reply **out, const char *fbu
     return rc;
 }
 
-/* formats into a scratch buffer of the loop's, reused: no malloc per command */
-static __thread char *scratch;
-static __thread size_t scratch_cap;
-
-/* a formatted command on a connection of its own (max_in_flight 1) */
-static int exclusive_formatted(weft_redis *r, weft_redis_reply **out, const char *buf, size_t len)
+/* a command on a connection of its own (max_in_flight 1) */
+static int exclusive_command(weft_redis *r, weft_redis_reply **out, const struct cmd *cmd)
 {
     struct weft_redis_conn *k;
     int rc = take(r, &k);
     if (rc)
         return rc;
-    if (!(rc = weft_mutex_lock(&k->wlock))) {
-        rc = weft_conn_write(k->c, buf, len);
-        weft_mutex_unlock(&k->wlock);
-    }
-    if (rc) {
+    if (!(rc = format_cmd(k, cmd)) && (rc = weft_conn_write(k->c, k->fbuf, k->flen)))
         k->broken = true;
-    } else {
+    if (!rc) {
         k->owed++;
         weft_scope sc;
         weft_scope_enter(&sc, r->o.command_timeout);
@@ -717,12 +743,10 @@ static int exclusive_formatted(weft_redis *r, weft_redis_reply **out, const char
     return rc;
 }
 
-/* the command formatted into the scratch buffer, run */
-static int run(weft_redis *r, weft_redis_reply **out, size_t len)
+static int run(weft_redis *r, weft_redis_reply **out, const struct cmd *cmd)
 {
     r->refs++;
-    int rc = r->o.max_in_flight > 1 ? shared_command(r, out, scratch, len)
-                                    : exclusive_formatted(r, out, scratch, len);
+    int rc = r->o.max_in_flight > 1 ? shared_command(r, out, cmd) : exclusive_command(r, out, cmd);
     count(r, rc);
     unref(r);
     return rc;
@@ -743,12 +767,9 @@ int weft_redis_command(weft_redis *r, weft_redis_reply **out, int argc, const ch
                        const size_t *argvlen)
 {
     int rc = enter(r, out);
-    if (rc)
-        return rc;
-    size_t len = 0;
-    if ((rc = weft__redis_format_argv(&scratch, &len, &scratch_cap, argc, argv, argvlen)))
-        return rc;
-    return run(r, out, len);
+    if (rc || argc < 1 || !argv)
+        return rc ? rc : -EINVAL;
+    return run(r, out, &(struct cmd){ argc, argv, argvlen, NULL, NULL });
 }
 
 int weft_redis_commandf(weft_redis *r, weft_redis_reply **out, const char *fmt, ...)
@@ -756,10 +777,9 @@ int weft_redis_commandf(weft_redis *r, weft_redis_reply **out, const char *fmt, 
     int rc = enter(r, out);
     if (rc || !fmt)
         return rc ? rc : -EINVAL;
-    size_t len = 0;
     va_list ap;
     va_start(ap, fmt);
-    rc = weft__redis_format_v(&scratch, &len, &scratch_cap, fmt, ap);
+    rc = run(r, out, &(struct cmd){ 0, NULL, NULL, fmt, &ap });
     va_end(ap);
-    return rc ? rc : run(r, out, len);
+    return rc;
 }
