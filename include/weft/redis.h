@@ -132,4 +132,34 @@ int weft_redis_get_reply(weft_redis_conn *c, weft_redis_reply **out);
 int weft_redis_conn_command(weft_redis_conn *c, weft_redis_reply **out, int argc,
                             const char *const *argv, const size_t *argvlen);
 
+/* ---- pub/sub ---- */
+
+/* A message: channel, pattern (PSUBSCRIBE, else NULL) and data (len
+ * bytes, NUL-terminated), all in one block the receiver owns. */
+typedef struct weft_redis_msg {
+    char *channel, *pattern, *data;
+    size_t len;
+} weft_redis_msg;
+
+/* Subscribes to n channels (patterns: PSUBSCRIBE) on a connection of its
+ * own, made and kept in the client's background: after a lost connection
+ * it connects again (backoff 100 ms doubling to 5 s) and subscribes again;
+ * messages published while it was away are lost (Redis keeps none). 0,
+ * -EINVAL, -WEFT_ECLOSED, -EXDEV, -EPERM, -ENOMEM. */
+int weft_redis_subscribe(weft_redis *r, const char *const *chans, int n, bool patterns,
+                         weft_redis_sub **out);
+
+/* Waits for the next message (the scope bounds the wait): 0 and *m (free
+ * with weft_redis_msg_free); -ENOBUFS once when messages were dropped
+ * because more than 10,000 waited unread (counted in
+ * weft_redis_sub_dropped_total; the queue's messages still come);
+ * -EPIPE once the subscription (or the client) was closed and the queue
+ * is empty; -ETIMEDOUT, -ECANCELED. */
+int weft_redis_sub_recv(weft_redis_sub *s, weft_redis_msg *m);
+void weft_redis_msg_free(weft_redis_msg *m);
+
+/* Unsubscribes (closes its connection) and frees s; a task waiting in
+ * sub_recv gets -EPIPE. s must not be used after. */
+void weft_redis_sub_close(weft_redis_sub *s);
+
 #endif

@@ -34,45 +34,9 @@
 #include "weft/pool.h"
 #include "weft/sync.h"
 
-struct slot {
-    bool waiting;                         /* its task waits; false: it left */
-    weft_time deadline;                   /* the task's budget */
-    weft__wq done;
-};
-
-struct weft_redis_conn {
-    weft_redis *r;
-    weft_conn *c;
-    struct weft__redis_reader *rd;
-    weft_pooled *h;
-    bool broken, exclusive, in_multi, reading;
-    unsigned owed;                        /* exclusive: replies not yet read */
-    weft_mutex wlock;                     /* one command written at a time */
-    char *fbuf;                           /* formatting scratch, reused */
-    size_t flen, fcap;
-    struct slot *ring;                    /* shared: commands in flight */
-    unsigned rhead, rcount;
-    struct weft_redis_conn *snext, **sprev;
-};
-
-struct weft_redis {
-    weft_redis_opts o;
-    struct weft__redis_url url;
-    weft_pool *pool;
-    weft_group *bg;                       /* the shared connections' readers */
-    weft_tls_ctx *tls, *own_tls;
-    uint64_t loop;
-    struct weft_redis_conn *shared;
-    weft__wq slot_wq;
-    unsigned refs;
-    bool closing;
-    char connect_error[160];
-    weft_metric *m_commands, *m_errors, *m_timeouts, *m_depth;
-};
-
 /* ---- connecting ------------------------------------------------------------------ */
 
-static void conn_free(struct weft_redis_conn *k)
+void weft__redis_conn_free(struct weft_redis_conn *k)
 {
     if (!k)
         return;
@@ -117,7 +81,11 @@ static int handshake(weft_redis *r, struct weft_redis_conn *k)
 
 static int redis_create(void *ctx, void **res)
 {
-    weft_redis *r = ctx;
+    return weft__redis_connect(ctx, (struct weft_redis_conn **)res);
+}
+
+int weft__redis_connect(weft_redis *r, struct weft_redis_conn **res)
+{
     r->refs++;
     struct weft_redis_conn *k = weft__calloc(1, sizeof *k);
     int rc = k ? 0 : -ENOMEM;
@@ -139,7 +107,7 @@ static int redis_create(void *ctx, void **res)
         rc = handshake(r, k);
     if (rc) {
         snprintf(r->connect_error, sizeof r->connect_error, "%s", weft_strerror(rc));
-        conn_free(k);
+        weft__redis_conn_free(k);
     } else {
         *res = k;
     }
@@ -151,7 +119,7 @@ static int redis_create(void *ctx, void **res)
 static void redis_destroy(void *ctx, void *res)
 {
     (void)ctx;
-    conn_free(res);
+    weft__redis_conn_free(res);
 }
 
 static int redis_reset(void *ctx, void *res)
@@ -170,7 +138,7 @@ static const weft_pool_ops pool_ops = { redis_create, redis_destroy, NULL, redis
 /* ---- writing and reading one connection ------------------------------------------------ */
 
 /* the command into the connection's write buffer (not sent yet) */
-static int put(struct weft_redis_conn *k, int argc, const char *const *argv, const size_t *argvlen)
+int weft__redis_put(struct weft_redis_conn *k, int argc, const char *const *argv, const size_t *argvlen)
 {
     int rc = weft_mutex_lock(&k->wlock);
     if (rc)
@@ -184,7 +152,7 @@ static int put(struct weft_redis_conn *k, int argc, const char *const *argv, con
 }
 
 /* the next reply: from what is buffered, else read (which flushes first) */
-static int next_reply(struct weft_redis_conn *k, weft_redis_reply **out)
+int weft__redis_next(struct weft_redis_conn *k, weft_redis_reply **out)
 {
     char buf[16384];
     for (;;) {
@@ -217,11 +185,11 @@ static int roundtrip(struct weft_redis_conn *k, weft_redis_reply **out, int argc
                      const char *const *argv, const size_t *argvlen)
 {
     *out = NULL;
-    int rc = put(k, argc, argv, argvlen);
+    int rc = weft__redis_put(k, argc, argv, argvlen);
     if (rc)
         return rc;
     k->owed++;
-    if ((rc = next_reply(k, out)))
+    if ((rc = weft__redis_next(k, out)))
         return rc;                        /* still owed: release drains or closes */
     k->owed--;
     return reply_code(*out);
@@ -229,7 +197,7 @@ static int roundtrip(struct weft_redis_conn *k, weft_redis_reply **out, int argc
 
 /* ---- the object ------------------------------------------------------------------------ */
 
-static void unref(weft_redis *r)
+void weft__redis_unref(weft_redis *r)
 {
     if (--r->refs == 0)
         weft__free(r);
@@ -313,6 +281,8 @@ weft_redis *weft_redis_new(const char *url, const weft_redis_opts *o)
                            "Commands past their deadline");
     r->m_depth = metric("weft_redis_pipeline_depth", r->o.name, true,
                         "Commands in flight on shared connections");
+    r->m_sub_drops = metric("weft_redis_sub_dropped_total", r->o.name, false,
+                            "Pub/sub messages dropped for subscribers that fell behind");
     return r;
 }
 
@@ -322,13 +292,14 @@ int weft_redis_close(weft_redis *r, weft_time grace)
         return -EINVAL;
     r->closing = true;
     weft__wq_wake_all(&r->slot_wq, -WEFT_ECLOSED);
+    weft__redis_subs_stop(r);
     weft_time deadline = weft__after(grace);
     int rc = weft_supervisor_close(r->bg, grace);
     weft_time left = deadline - weft_now();
     int prc = weft_pool_close(r->pool, left > 0 ? left : 0);
     weft_tls_ctx_free(r->own_tls);
     r->own_tls = NULL;
-    unref(r);
+    weft__redis_unref(r);
     return rc == -ETIMEDOUT ? rc : prc;
 }
 
@@ -367,7 +338,7 @@ int weft_redis_acquire(weft_redis *r, weft_redis_conn **out)
     r->refs++;
     struct weft_redis_conn *k;
     if ((rc = take(r, &k))) {
-        unref(r);
+        weft__redis_unref(r);
         return rc;
     }
     k->exclusive = true;
@@ -382,20 +353,20 @@ void weft_redis_release(weft_redis *r, weft_redis_conn *k)
     weft_scope sc;                        /* cleanup still runs for a cancelled task */
     weft_scope_enter_shielded(&sc, r->o.resync_grace);
     if (!k->broken && k->in_multi) {
-        if (put(k, 1, (const char *[]){ "DISCARD" }, NULL) == 0)
+        if (weft__redis_put(k, 1, (const char *[]){ "DISCARD" }, NULL) == 0)
             k->owed++;
         k->in_multi = false;
     }
     while (!k->broken && k->owed) {       /* replies nobody will read */
         weft_redis_reply *rep;
-        if (next_reply(k, &rep) == 0) {
+        if (weft__redis_next(k, &rep) == 0) {
             k->owed--;
             weft_redis_reply_free(rep);
         }
     }
     weft_scope_exit(&sc);
     give_back(r, k);
-    unref(r);
+    weft__redis_unref(r);
 }
 
 /* blocking commands wait as long as the scope lets them, not command_timeout */
@@ -434,7 +405,7 @@ int weft_redis_append(weft_redis_conn *k, int argc, const char *const *argv, con
         return rc;
     if (k->broken)
         return -WEFT_EBROKEN;
-    if ((rc = put(k, argc, argv, argvlen)))
+    if ((rc = weft__redis_put(k, argc, argv, argvlen)))
         return rc;
     track_multi(k, argv[0], arglen(argv, argvlen, 0));
     k->owed++;
@@ -457,7 +428,7 @@ int weft_redis_get_reply(weft_redis_conn *k, weft_redis_reply **out)
         return -EINVAL;                   /* nothing was appended */
     weft_scope sc;
     weft_scope_enter(&sc, k->r->o.command_timeout);
-    rc = next_reply(k, out);
+    rc = weft__redis_next(k, out);
     bool expired = weft_scope_exit(&sc);
     if (rc)
         return expired && rc == -ETIMEDOUT ? -WEFT_ECOMMAND_TIMEOUT : rc;
@@ -480,7 +451,7 @@ int weft_redis_conn_command(weft_redis_conn *k, weft_redis_reply **out, int argc
     if (blocking(argv[0], arglen(argv, argvlen, 0))) {
         /* the scope bounds it: the connection's read timeout does not */
         weft_conn_set_timeouts(k->c, WEFT_FOREVER, 0);
-        rc = next_reply(k, out);
+        rc = weft__redis_next(k, out);
         weft_conn_set_timeouts(k->c, k->r->o.command_timeout, 0);
         if (rc)
             return rc;
@@ -535,7 +506,7 @@ static int reader(void *arg)
         weft_scope sc;
         weft_scope_enter(&sc, left > 0 ? left : 0);
         weft_redis_reply *rep = NULL;
-        int rc = next_reply(k, &rep);
+        int rc = weft__redis_next(k, &rep);
         weft_scope_exit(&sc);
         if (rc)
             k->broken = true;
@@ -548,7 +519,7 @@ static int reader(void *arg)
     unlink_shared(k);
     k->reading = false;
     give_back(r, k);
-    unref(r);
+    weft__redis_unref(r);
     return 0;
 }
 
@@ -728,7 +699,7 @@ static int exclusive_command(weft_redis *r, weft_redis_reply **out, const struct
         k->owed++;
         weft_scope sc;
         weft_scope_enter(&sc, r->o.command_timeout);
-        rc = next_reply(k, out);
+        rc = weft__redis_next(k, out);
         bool expired = weft_scope_exit(&sc);
         if (!rc) {
             k->owed--;
@@ -748,7 +719,7 @@ static int run(weft_redis *r, weft_redis_reply **out, const struct cmd *cmd)
     r->refs++;
     int rc = r->o.max_in_flight > 1 ? shared_command(r, out, cmd) : exclusive_command(r, out, cmd);
     count(r, rc);
-    unref(r);
+    weft__redis_unref(r);
     return rc;
 }
 

@@ -12,7 +12,11 @@
 #include <stddef.h>
 
 #include "../core/kernel.h"
+#include "weft/metrics.h"
+#include "weft/net.h"
+#include "weft/pool.h"
 #include "weft/redis.h"
+#include "weft/sync.h"
 
 /* ---- url.c ---- */
 enum { WEFT__REDIS_TCP, WEFT__REDIS_TLS, WEFT__REDIS_UNIX };
@@ -59,5 +63,58 @@ int weft__redis_format_argv(char **buf, size_t *len, size_t *cap, int argc,
  * %% a percent; a %s or %b is one argument even with spaces in it.
  * -EINVAL for a bad format. */
 int weft__redis_format_v(char **buf, size_t *len, size_t *cap, const char *fmt, va_list ap);
+
+/* ---- client.c ---- */
+struct slot {
+    bool waiting;                         /* its task waits; false: it left */
+    weft_time deadline;                   /* the task's budget */
+    weft__wq done;
+};
+
+struct weft_redis_conn {
+    weft_redis *r;
+    weft_conn *c;
+    struct weft__redis_reader *rd;
+    weft_pooled *h;
+    bool broken, exclusive, in_multi, reading;
+    unsigned owed;                        /* exclusive: replies not yet read */
+    weft_mutex wlock;                     /* one command written at a time */
+    char *fbuf;                           /* formatting scratch, reused */
+    size_t flen, fcap;
+    struct slot *ring;                    /* shared: commands in flight */
+    unsigned rhead, rcount;
+    struct weft_redis_conn *snext, **sprev;
+};
+
+struct weft_redis {
+    weft_redis_opts o;
+    struct weft__redis_url url;
+    weft_pool *pool;
+    weft_group *bg;                       /* the shared connections' readers */
+    weft_tls_ctx *tls, *own_tls;
+    uint64_t loop;
+    struct weft_redis_conn *shared;
+    weft__wq slot_wq;
+    unsigned refs;
+    bool closing;
+    char connect_error[160];
+    weft_metric *m_commands, *m_errors, *m_timeouts, *m_depth, *m_sub_drops;
+    struct weft_redis_sub *subs;          /* open subscriptions, stopped by close */
+};
+
+/* sub.c: stops every subscription of r (weft_redis_close) */
+void weft__redis_subs_stop(weft_redis *r);
+
+/* A connection made and set up (AUTH, SELECT, CLIENT SETNAME): the
+ * pool's create, and a subscriber's own connection. */
+int weft__redis_connect(weft_redis *r, struct weft_redis_conn **out);
+void weft__redis_conn_free(struct weft_redis_conn *k);
+/* One command into k's write buffer (sent by the next read). */
+int weft__redis_put(struct weft_redis_conn *k, int argc, const char *const *argv,
+                    const size_t *argvlen);
+/* The next reply on k, reading (and flushing) as needed; k->broken on an
+ * error. */
+int weft__redis_next(struct weft_redis_conn *k, weft_redis_reply **out);
+void weft__redis_unref(weft_redis *r);
 
 #endif

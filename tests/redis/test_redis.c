@@ -246,6 +246,128 @@ static int connecting(void *unused)
 }
 static void test_connecting(void **s) { (void)s; RUN(connecting, NULL); }
 
+
+/* ---- WATCH: a conflicting write aborts the transaction ------------------------------------- */
+
+static int watch(void *unused)
+{
+    (void)unused;
+    weft_redis *r = open_r(NULL);
+    weft_redis_conn *c;
+    weft_redis_reply *rep;
+    EXPECT_EQ(weft_redis_acquire(r, &c), 0);
+    EXPECT_EQ(weft_redis_conn_command(c, &rep, 2, (const char *[]){ "WATCH", "weft:t:w" }, NULL), 0);
+    weft_redis_reply_free(rep);
+    /* someone else writes the key */
+    EXPECT_EQ(weft_redis_commandf(r, &rep, "SET weft:t:w other"), 0);
+    weft_redis_reply_free(rep);
+    EXPECT_EQ(weft_redis_conn_command(c, &rep, 1, (const char *[]){ "MULTI" }, NULL), 0);
+    weft_redis_reply_free(rep);
+    EXPECT_EQ(weft_redis_conn_command(c, &rep, 3, (const char *[]){ "SET", "weft:t:w", "mine" }, NULL), 0);
+    weft_redis_reply_free(rep);
+    EXPECT_EQ(weft_redis_conn_command(c, &rep, 1, (const char *[]){ "EXEC" }, NULL), 0);
+    EXPECT(rep && rep->type == WEFT_REDIS_NIL);        /* aborted */
+    weft_redis_reply_free(rep);
+    weft_redis_release(r, c);
+    EXPECT_EQ(weft_redis_commandf(r, &rep, "GET weft:t:w"), 0);
+    EXPECT(rep && strcmp(rep->str, "other") == 0);
+    weft_redis_reply_free(rep);
+    EXPECT_EQ(weft_redis_close(r, WEFT_SEC), 0);
+    return 0;
+}
+static void test_watch(void **s) { (void)s; RUN(watch, NULL); }
+
+/* ---- pub/sub, across a restart, and a subscriber that falls behind -------------------------- */
+
+/* publishes until someone receives it (a subscription takes a moment) */
+static void publish_seen(weft_redis *r, const char *ch, const char *data)
+{
+    for (int i = 0; i < 500; i++) {
+        weft_redis_reply *rep;
+        int rc = weft_redis_commandf(r, &rep, "PUBLISH %s %s", ch, data);
+        long long n = rc == 0 && rep ? rep->integer : 0;
+        weft_redis_reply_free(rep);
+        if (n > 0)
+            return;
+        weft_sleep(10 * WEFT_MS);
+    }
+    EXPECT(!"published to nobody");
+}
+
+struct waiter { weft_redis_sub *s; int rc; };
+
+static int waits(void *arg)
+{
+    struct waiter *w = arg;
+    weft_redis_msg m;
+    w->rc = weft_redis_sub_recv(w->s, &m);
+    weft_redis_msg_free(&m);
+    return 0;
+}
+
+static int do_restart(void *arg);
+
+static int pubsub(void *unused)
+{
+    (void)unused;
+    weft_redis *r = open_r(NULL);
+    weft_redis_sub *s, *p;
+    EXPECT_EQ(weft_redis_subscribe(r, (const char *[]){ "weft:ch" }, 1, false, &s), 0);
+    EXPECT_EQ(weft_redis_subscribe(r, (const char *[]){ "weft:p:*" }, 1, true, &p), 0);
+    weft_redis_msg m;
+    publish_seen(r, "weft:ch", "hello");
+    EXPECT_EQ(weft_redis_sub_recv(s, &m), 0);
+    EXPECT(m.channel && strcmp(m.channel, "weft:ch") == 0 && m.pattern == NULL);
+    EXPECT(m.data && strcmp(m.data, "hello") == 0 && m.len == 5);
+    weft_redis_msg_free(&m);
+    publish_seen(r, "weft:p:x", "pat");
+    EXPECT_EQ(weft_redis_sub_recv(p, &m), 0);
+    EXPECT(m.pattern && strcmp(m.pattern, "weft:p:*") == 0 && strcmp(m.channel, "weft:p:x") == 0);
+    weft_redis_msg_free(&m);
+    /* across a restart: subscribed again by itself */
+    EXPECT_EQ(weft_run_blocking(do_restart, NULL), 0);
+    publish_seen(r, "weft:ch", "again");
+    int rc;
+    do {                                               /* what was published to nobody is lost */
+        rc = weft_redis_sub_recv(s, &m);
+        bool again = rc == 0 && strcmp(m.data, "again") == 0;
+        weft_redis_msg_free(&m);
+        if (again)
+            break;
+    } while (rc == 0);
+    EXPECT_EQ(rc, 0);
+    /* a subscriber that falls behind: told once, the rest still comes */
+    weft_redis_conn *c;
+    EXPECT_EQ(weft_redis_acquire(r, &c), 0);
+    for (int i = 0; i < 10050; i++)
+        weft_redis_append(c, 3, (const char *[]){ "PUBLISH", "weft:ch", "x" }, NULL);
+    for (int i = 0; i < 10050; i++) {
+        weft_redis_reply *rep;
+        weft_redis_get_reply(c, &rep);
+        weft_redis_reply_free(rep);
+    }
+    weft_redis_release(r, c);
+    weft_sleep(200 * WEFT_MS);
+    EXPECT_EQ(weft_redis_sub_recv(s, &m), -ENOBUFS);
+    EXPECT_EQ(weft_redis_sub_recv(s, &m), 0);
+    weft_redis_msg_free(&m);
+    /* a close wakes a waiting receiver */
+    weft_redis_sub_close(p);
+    weft_redis_sub *q;
+    EXPECT_EQ(weft_redis_subscribe(r, (const char *[]){ "weft:quiet" }, 1, false, &q), 0);
+    struct waiter w = { q, 1 };
+    weft_group *g = weft_group_new();
+    weft_spawn(g, waits, &w, "waits");
+    weft_sleep(50 * WEFT_MS);
+    weft_redis_sub_close(q);
+    weft_group_wait(g);
+    EXPECT_EQ(w.rc, -EPIPE);
+    weft_redis_sub_close(s);
+    EXPECT_EQ(weft_redis_close(r, WEFT_SEC), 0);
+    return 0;
+}
+static void test_pubsub(void **s) { (void)s; RUN(pubsub, NULL); }
+
 /* ---- restarted under load ------------------------------------------------------------------------------ */
 
 struct load { weft_redis *r; int ok, failed, late; bool stop; };
@@ -310,6 +432,8 @@ int main(void)
         cmocka_unit_test(test_pipelining),
         cmocka_unit_test(test_cancels),
         cmocka_unit_test(test_exclusive),
+        cmocka_unit_test(test_watch),
+        cmocka_unit_test(test_pubsub),
         cmocka_unit_test(test_connecting),
         cmocka_unit_test(test_restart),
     };
