@@ -368,6 +368,40 @@ static int pubsub(void *unused)
 }
 static void test_pubsub(void **s) { (void)s; RUN(pubsub, NULL); }
 
+
+/* ---- TLS: rediss:// with a private CA ------------------------------------------------------ */
+
+static int tls(void *unused)
+{
+    (void)unused;
+    char path[1024], u[256] = "";
+    snprintf(path, sizeof path, "%s/url-tls", weft__test_service_dir("redis"));
+    FILE *f = fopen(path, "r");
+    EXPECT(f != NULL);
+    if (!f)
+        return 0;
+    if (!fgets(u, sizeof u, f))
+        u[0] = 0;
+    fclose(f);
+    u[strcspn(u, "\r\n")] = 0;
+    snprintf(path, sizeof path, "%s/ca.pem", weft__test_service_dir("redis"));
+    weft_tls_ctx *ctx = weft_tls_client_new();
+    EXPECT_EQ(weft_tls_ctx_load_ca(ctx, path), 0);
+    weft_redis *r = weft_redis_new(u, &(weft_redis_opts){ .tls = ctx });
+    weft_redis_reply *rep;
+    EXPECT_EQ(weft_redis_commandf(r, &rep, "PING"), 0);
+    EXPECT(rep && strcmp(rep->str, "PONG") == 0);
+    weft_redis_reply_free(rep);
+    EXPECT_EQ(weft_redis_close(r, WEFT_SEC), 0);
+    /* the system's CAs do not know the test CA: refused */
+    r = weft_redis_new(u, NULL);
+    EXPECT_EQ(weft_redis_commandf(r, &rep, "PING"), -WEFT_ETLS_VERIFY);
+    EXPECT_EQ(weft_redis_close(r, WEFT_SEC), 0);
+    weft_tls_ctx_free(ctx);
+    return 0;
+}
+static void test_tls(void **s) { (void)s; RUN(tls, NULL); }
+
 /* ---- restarted under load ------------------------------------------------------------------------------ */
 
 struct load { weft_redis *r; int ok, failed, late; bool stop; };
@@ -434,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_exclusive),
         cmocka_unit_test(test_watch),
         cmocka_unit_test(test_pubsub),
+        cmocka_unit_test(test_tls),
         cmocka_unit_test(test_connecting),
         cmocka_unit_test(test_restart),
     };
