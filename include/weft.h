@@ -23,5 +23,7 @@
 #include "weft/url.h"
 #include "weft/http.h"
 #include "weft/router.h"
+#include "weft/pg.h"
+#include "weft/redis.h"
 
 #endif
