@@ -2,13 +2,19 @@
  * The Redis client: connections from weft_pool, lent two ways, as the
  * PostgreSQL pool does (src/pg/pg.c).
  *
- * Shared: weft_redis_command formats its command into the connection's
- * write buffer (weft_conn_write: queued, not sent) and takes the next
- * slot of the connection's ring. A reader task per shared connection
- * reads the replies in order; its reads flush what was queued first
- * (flush_before_read), so the commands many tasks issue in one loop turn
- * go out in one write. Each reply is handed to its task, or dropped if
- * the task gave up (deadline, cancel): a reply is never someone else's.
+ * Shared: weft_redis_command takes the next slot of a connection's ring,
+ * then formats its command into the connection's write buffer under the
+ * connection's write lock (weft_conn_write: queued, not sent). The first
+ * task to queue in a loop turn yields once and then sends everything
+ * queued meanwhile: the commands many tasks issue in one loop turn go out
+ * in one write. Only writers write (the reader never flushes: a flush
+ * racing a big command's send would send its bytes twice). A reader task
+ * per shared connection reads the replies in order and hands each to its
+ * task, or drops it if the task gave up (deadline, cancel): a reply is
+ * never someone else's. The reader gives the connection back only when no
+ * command is in flight and no task is writing to it. Commands that change
+ * the connection's state or block (MULTI, WATCH, SELECT, SUBSCRIBE,
+ * CLIENT, BLPOP ...) are refused there: they need an exclusive one.
  * The reader waits no longer than the head command's budget plus
  * resync_grace; past that, or when the connection breaks, every command
  * on it fails and the connection is closed. With no command left it gives
@@ -91,7 +97,7 @@ int weft__redis_connect(weft_redis *r, struct weft_redis_conn **res)
     int rc = k ? 0 : -ENOMEM;
     weft_net_opts no = { .connect_timeout = r->o.connect_timeout,
                          .read_timeout = r->o.command_timeout,
-                         .write_timeout = r->o.command_timeout, .flush_before_read = true };
+                         .write_timeout = r->o.command_timeout };
     if (!rc) {
         k->r = r;
         weft_mutex_init(&k->wlock);
@@ -126,8 +132,9 @@ static int redis_reset(void *ctx, void *res)
 {
     (void)ctx;
     struct weft_redis_conn *k = res;
-    if (k->broken || k->owed || k->rcount || k->in_multi || weft_conn_broken(k->c))
-        return -1;
+    if (k->broken || k->owed || k->rcount || k->in_multi || k->watching || k->dirty ||
+        weft_conn_broken(k->c) || weft_conn_pending(k->c) != 0)
+        return -1;                        /* nothing dirty is lent again */
     k->exclusive = false;
     k->h = NULL;
     return 0;
@@ -175,6 +182,16 @@ int weft__redis_next(struct weft_redis_conn *k, weft_redis_reply **out)
     }
 }
 
+int weft__redis_flush_next(struct weft_redis_conn *k, weft_redis_reply **out)
+{
+    int rc = weft_conn_flush(k->c);
+    if (rc) {
+        k->broken = true;
+        return rc;
+    }
+    return weft__redis_next(k, out);
+}
+
 /* an error reply is the caller's -WEFT_EREDIS, with the reply */
 static int reply_code(weft_redis_reply *rep)
 {
@@ -189,7 +206,7 @@ static int roundtrip(struct weft_redis_conn *k, weft_redis_reply **out, int argc
     if (rc)
         return rc;
     k->owed++;
-    if ((rc = weft__redis_next(k, out)))
+    if ((rc = weft__redis_flush_next(k, out)))
         return rc;                        /* still owed: release drains or closes */
     k->owed--;
     return reply_code(*out);
@@ -352,14 +369,26 @@ void weft_redis_release(weft_redis *r, weft_redis_conn *k)
         return;
     weft_scope sc;                        /* cleanup still runs for a cancelled task */
     weft_scope_enter_shielded(&sc, r->o.resync_grace);
+    if (k->dirty)
+        k->broken = true;                 /* SELECT, SUBSCRIBE ...: never lent again */
     if (!k->broken && k->in_multi) {
         if (weft__redis_put(k, 1, (const char *[]){ "DISCARD" }, NULL) == 0)
             k->owed++;
+        else
+            k->broken = true;
         k->in_multi = false;
+        k->watching = false;
+    }
+    if (!k->broken && k->watching) {
+        if (weft__redis_put(k, 1, (const char *[]){ "UNWATCH" }, NULL) == 0)
+            k->owed++;
+        else
+            k->broken = true;
+        k->watching = false;
     }
     while (!k->broken && k->owed) {       /* replies nobody will read */
         weft_redis_reply *rep;
-        if (weft__redis_next(k, &rep) == 0) {
+        if (weft__redis_flush_next(k, &rep) == 0) {
             k->owed--;
             weft_redis_reply_free(rep);
         }
@@ -386,14 +415,40 @@ static size_t arglen(const char *const *argv, const size_t *argvlen, int i)
     return argvlen ? argvlen[i] : strlen(argv[i]);
 }
 
-/* MULTI opens what release must DISCARD; EXEC and DISCARD close it */
-static void track_multi(struct weft_redis_conn *k, const char *cmd, size_t len)
+/* What a command leaves on an exclusive connection for release to undo:
+ * an open MULTI (DISCARD), a WATCH (UNWATCH), or state that cannot be
+ * undone cheaply (SELECT, SUBSCRIBE, CLIENT REPLY ...: the connection is
+ * closed instead of lent again). */
+static void track_state(struct weft_redis_conn *k, int argc, const char *const *argv,
+                        const size_t *argvlen)
 {
-    if (len == 5 && strncasecmp(cmd, "MULTI", 5) == 0)
+    static const char *const dirty[] = { "SELECT", "SUBSCRIBE", "PSUBSCRIBE", "SSUBSCRIBE",
+                                         "HELLO", "MONITOR", "RESET", "QUIT", "AUTH", NULL };
+    char name[16] = "", sub[16] = "";
+    size_t n = arglen(argv, argvlen, 0);
+    if (n < sizeof name)
+        memcpy(name, argv[0], n), name[n] = 0;
+    if (argc > 1 && (n = arglen(argv, argvlen, 1)) < sizeof sub)
+        memcpy(sub, argv[1], n), sub[n] = 0;
+    if (strcasecmp(name, "MULTI") == 0) {
         k->in_multi = true;
-    else if ((len == 4 && strncasecmp(cmd, "EXEC", 4) == 0) ||
-             (len == 7 && strncasecmp(cmd, "DISCARD", 7) == 0))
+    } else if (strcasecmp(name, "EXEC") == 0 || strcasecmp(name, "DISCARD") == 0) {
         k->in_multi = false;
+        k->watching = false;              /* both end a WATCH */
+    } else if (strcasecmp(name, "WATCH") == 0) {
+        k->watching = true;
+    } else if (strcasecmp(name, "UNWATCH") == 0) {
+        k->watching = false;
+    } else if (strcasecmp(name, "CLIENT") == 0) {
+        if (strcasecmp(sub, "REPLY") == 0 || strcasecmp(sub, "TRACKING") == 0 ||
+            strcasecmp(sub, "CACHING") == 0 || strcasecmp(sub, "NO-EVICT") == 0 ||
+            strcasecmp(sub, "NO-TOUCH") == 0)
+            k->dirty = true;
+    } else {
+        for (int i = 0; dirty[i]; i++)
+            if (strcasecmp(name, dirty[i]) == 0)
+                k->dirty = true;
+    }
 }
 
 int weft_redis_append(weft_redis_conn *k, int argc, const char *const *argv, const size_t *argvlen)
@@ -407,7 +462,7 @@ int weft_redis_append(weft_redis_conn *k, int argc, const char *const *argv, con
         return -WEFT_EBROKEN;
     if ((rc = weft__redis_put(k, argc, argv, argvlen)))
         return rc;
-    track_multi(k, argv[0], arglen(argv, argvlen, 0));
+    track_state(k, argc, argv, argvlen);
     k->owed++;
     return 0;
 }
@@ -428,7 +483,7 @@ int weft_redis_get_reply(weft_redis_conn *k, weft_redis_reply **out)
         return -EINVAL;                   /* nothing was appended */
     weft_scope sc;
     weft_scope_enter(&sc, k->r->o.command_timeout);
-    rc = weft__redis_next(k, out);
+    rc = weft__redis_flush_next(k, out);
     bool expired = weft_scope_exit(&sc);
     if (rc)
         return expired && rc == -ETIMEDOUT ? -WEFT_ECOMMAND_TIMEOUT : rc;
@@ -451,7 +506,7 @@ int weft_redis_conn_command(weft_redis_conn *k, weft_redis_reply **out, int argc
     if (blocking(argv[0], arglen(argv, argvlen, 0))) {
         /* the scope bounds it: the connection's read timeout does not */
         weft_conn_set_timeouts(k->c, WEFT_FOREVER, 0);
-        rc = weft__redis_next(k, out);
+        rc = weft__redis_flush_next(k, out);
         weft_conn_set_timeouts(k->c, k->r->o.command_timeout, 0);
         if (rc)
             return rc;
@@ -473,19 +528,17 @@ static void unlink_shared(struct weft_redis_conn *k)
     }
 }
 
-static char handed_empty;
-
 /* the head command is done: its reply to its task, or dropped */
 static void complete(weft_redis *r, struct weft_redis_conn *k, weft_redis_reply *rep, int rc)
 {
     struct slot *s = &k->ring[k->rhead];
-    struct weft__waiter *w = s->waiting ? weft__wq_first(&s->done) : NULL;
-    if (w) {
-        /* the reply itself travels in the waiter (the slot is reused at
-         * once); a marker tells "handed, no reply" from a timeout */
-        w->data = rep ? (void *)rep : (void *)&handed_empty;
-        s->waiting = false;
-        weft__wq_handoff(&s->done, w, rc);
+    struct pending *p = s->p;
+    s->p = NULL;
+    if (p) {
+        p->reply = rep;
+        p->rc = rc;
+        p->done = true;
+        weft__wq_wake_one(&p->wq, 0);     /* if it waits already */
     } else {
         weft_redis_reply_free(rep);
     }
@@ -499,7 +552,19 @@ static int reader(void *arg)
 {
     struct weft_redis_conn *k = arg;
     weft_redis *r = k->r;
-    while (k->rcount && !k->broken) {
+    for (;;) {
+        if (k->broken) {
+            int left = r->closing ? -WEFT_ECLOSED : -ECONNRESET;
+            while (k->rcount)             /* what is left on a broken connection fails */
+                complete(r, k, NULL, left);
+        }
+        if (!k->rcount) {
+            if (!k->writers)
+                break;                    /* nobody writes, nothing in flight: done */
+            struct weft__waiter w = { 0 };   /* a writer is about to queue, or leave */
+            weft__wq_wait_uncancellable(&k->rwq, &w, NULL, "redis writers");
+            continue;
+        }
         struct slot *s = &k->ring[k->rhead];
         /* the head's budget, and a little more for an answer already sent */
         weft_time left = weft__deadline_add(s->deadline, r->o.resync_grace) - weft_now();
@@ -513,9 +578,6 @@ static int reader(void *arg)
         else
             complete(r, k, rep, reply_code(rep));
     }
-    int left = r->closing ? -WEFT_ECLOSED : -ECONNRESET;
-    while (k->rcount)                     /* what is left on a broken connection fails */
-        complete(r, k, NULL, left);
     unlink_shared(k);
     k->reading = false;
     give_back(r, k);
@@ -619,6 +681,53 @@ static int format_cmd(struct weft_redis_conn *k, const struct cmd *c)
     return rc;
 }
 
+/* the name of the RESP command in buf, and whether an argument is "BLOCK" */
+static void command_name(const char *buf, size_t len, char *name, size_t cap, bool *block)
+{
+    *name = 0;
+    *block = false;
+    const char *p = memchr(buf, '\n', len);      /* past "*N\r\n" */
+    for (int i = 0; p && p + 1 < buf + len && p[1] == '$'; i++) {
+        long n = strtol(p + 2, NULL, 10);
+        const char *arg = memchr(p + 1, '\n', (size_t)(buf + len - p - 1));
+        if (!arg || n < 0 || arg + 1 + n > buf + len)
+            return;
+        arg++;
+        if (i == 0 && (size_t)n < cap) {
+            memcpy(name, arg, (size_t)n);
+            name[n] = 0;
+        } else if (n == 5 && strncasecmp(arg, "BLOCK", 5) == 0) {
+            *block = true;
+        }
+        p = arg + n + 1;                  /* at the "\n" after the argument */
+    }
+}
+
+/* commands that would change the stream of replies a shared connection's
+ * tasks read (or hold it): they need an exclusive connection */
+static bool shared_ok(const char *buf, size_t len)
+{
+    static const char *const never[] = {
+        "MULTI", "EXEC", "DISCARD", "WATCH", "UNWATCH", "SELECT", "SUBSCRIBE", "PSUBSCRIBE",
+        "SSUBSCRIBE", "UNSUBSCRIBE", "PUNSUBSCRIBE", "SUNSUBSCRIBE", "CLIENT", "HELLO",
+        "MONITOR", "RESET", "QUIT", "AUTH", "BLPOP", "BRPOP", "BLMOVE", "BRPOPLPUSH",
+        "BZPOPMIN", "BZPOPMAX", "BLMPOP", "BZMPOP", "WAIT", "WAITAOF", "SYNC", "PSYNC", NULL };
+    char name[16];
+    bool block;
+    command_name(buf, len, name, sizeof name, &block);
+    for (int i = 0; never[i]; i++)
+        if (strcasecmp(name, never[i]) == 0)
+            return false;
+    return !(block && (strcasecmp(name, "XREAD") == 0 || strcasecmp(name, "XREADGROUP") == 0));
+}
+
+/* a writer leaves: the reader may be waiting for the last one */
+static void writer_done(struct weft_redis_conn *k)
+{
+    k->writers--;
+    weft__wq_wake_one(&k->rwq, 0);
+}
+
 static int shared_command(weft_redis *r, weft_redis_reply **out, const struct cmd *cmd)
 {
     weft_time deadline = weft__after(r->o.command_timeout);
@@ -629,60 +738,81 @@ static int shared_command(weft_redis *r, weft_redis_reply **out, const struct cm
     }
     weft_time acquire = weft__after(r->o.acquire_timeout);
     struct weft_redis_conn *k;
-    for (;;) {
-        int rc = pick(r, &k, acquire);
-        if (rc)
-            return rc;
-        if (weft_mutex_trylock(&k->wlock) == 0)
-            break;
-        /* a big command is being written on it: wait for a slot anywhere */
-        struct weft__waiter w = { 0 };
-        if ((rc = weft__wq_wait(&r->slot_wq, &w, NULL, acquire, -WEFT_EPOOL_TIMEOUT,
-                                "redis pipeline slot")))
-            return rc;
-    }
-    /* the slot first: while the command is written (which may wait for
-     * the socket) it keeps the reader and the connection in shared use */
-    struct slot *s = &k->ring[(k->rhead + k->rcount) % r->o.max_in_flight];
-    *s = (struct slot){ .waiting = true, .deadline = deadline };
-    k->rcount++;
-    int rc = format_cmd(k, cmd);
-    if (rc) {
-        k->rcount--;                      /* nothing written, nothing suspended: undone */
-        weft_mutex_unlock(&k->wlock);
-        if (!k->reading && !k->rcount) {
-            unlink_shared(k);
-            give_back(r, k);
-        }
+    int rc;
+again:
+    if ((rc = pick(r, &k, acquire)))
         return rc;
-    }
-    weft_metric_add(r->m_depth, 1);
+    /* a writer from here on: the connection stays ours (the reader waits
+     * for us before it gives it back) */
+    k->writers++;
     if (!k->reading) {
         k->reading = true;
         r->refs++;
         if ((rc = weft_spawn(r->bg, reader, k, "redis reader"))) {
             k->reading = false;
             r->refs--;
-            k->broken = true;
-            s->waiting = false;
-            weft_mutex_unlock(&k->wlock);
-            while (k->rcount)
-                complete(r, k, NULL, rc);
+            k->writers--;
             unlink_shared(k);
             give_back(r, k);
             return rc;
         }
     }
-    if ((rc = weft_conn_write(k->c, k->fbuf, k->flen)))
-        k->broken = true;                 /* maybe half a command: the reader fails the rest */
-    weft_mutex_unlock(&k->wlock);
-    struct weft__waiter w = { 0 };
-    rc = weft__wq_wait(&s->done, &w, NULL, deadline, timeout_err, "redis command");
-    if (w.data) {                         /* handed: the reply is ours */
-        *out = w.data == &handed_empty ? NULL : w.data;
+    if ((rc = weft_mutex_lock(&k->wlock))) {
+        writer_done(k);
         return rc;
     }
-    s->waiting = false;                   /* gone: the reader drops its reply */
+    if (k->broken || k->rcount >= r->o.max_in_flight) {
+        weft_mutex_unlock(&k->wlock);     /* broken, or filled while we waited: another */
+        writer_done(k);
+        goto again;
+    }
+    if ((rc = format_cmd(k, cmd)) == 0 && !shared_ok(k->fbuf, k->flen))
+        rc = -EINVAL;                     /* needs an exclusive connection */
+    if (rc) {
+        weft_mutex_unlock(&k->wlock);
+        writer_done(k);
+        return rc;
+    }
+    struct pending p = { 0 };
+    struct slot *s = &k->ring[(k->rhead + k->rcount) % r->o.max_in_flight];
+    *s = (struct slot){ .p = &p, .deadline = deadline };
+    k->rcount++;
+    weft_metric_add(r->m_depth, 1);
+    weft__wq_wake_one(&k->rwq, 0);        /* the reader has a command to wait for */
+    if ((rc = weft_conn_write(k->c, k->fbuf, k->flen)))
+        k->broken = true;                 /* maybe half a command: the reader fails the rest */
+    bool flush = !rc && !k->flushing;
+    if (flush)
+        k->flushing = true;
+    weft_mutex_unlock(&k->wlock);
+    if (flush) {
+        /* the rest of this loop turn's commands join ours, then one write;
+         * shielded: others count on this flush even if we are cancelled */
+        weft_scope sc;
+        weft_scope_enter_shielded(&sc, r->o.command_timeout);
+        weft_yield();
+        if (weft_mutex_lock(&k->wlock) == 0) {
+            if (weft_conn_flush(k->c))
+                k->broken = true;
+            k->flushing = false;
+            weft_mutex_unlock(&k->wlock);
+        } else {
+            k->broken = true;
+        }
+        weft_scope_exit(&sc);
+    }
+    writer_done(k);
+    rc = 0;
+    while (!p.done && !rc) {
+        struct weft__waiter w = { 0 };
+        rc = weft__wq_wait(&p.wq, &w, NULL, deadline, timeout_err, "redis command");
+    }
+    if (p.done) {
+        *out = p.reply;
+        return p.rc;
+    }
+    s->p = NULL;                          /* gone: the reader drops its reply (s is ours
+                                             until it completes) */
     return rc;
 }
 
@@ -699,7 +829,7 @@ static int exclusive_command(weft_redis *r, weft_redis_reply **out, const struct
         k->owed++;
         weft_scope sc;
         weft_scope_enter(&sc, r->o.command_timeout);
-        rc = weft__redis_next(k, out);
+        rc = weft__redis_flush_next(k, out);
         bool expired = weft_scope_exit(&sc);
         if (!rc) {
             k->owed--;

@@ -65,10 +65,17 @@ int weft__redis_format_argv(char **buf, size_t *len, size_t *cap, int argc,
 int weft__redis_format_v(char **buf, size_t *len, size_t *cap, const char *fmt, va_list ap);
 
 /* ---- client.c ---- */
+/* a command in flight on a shared connection: its task's, while it waits */
+struct pending {
+    weft_redis_reply *reply;
+    int rc;
+    bool done;
+    weft__wq wq;
+};
+
 struct slot {
-    bool waiting;                         /* its task waits; false: it left */
+    struct pending *p;                    /* NULL: its task left, the reply is dropped */
     weft_time deadline;                   /* the task's budget */
-    weft__wq done;
 };
 
 struct weft_redis_conn {
@@ -77,6 +84,11 @@ struct weft_redis_conn {
     struct weft__redis_reader *rd;
     weft_pooled *h;
     bool broken, exclusive, in_multi, reading;
+    bool watching;                        /* exclusive: a WATCH to UNWATCH on release */
+    bool dirty;                           /* exclusive: SELECT, SUBSCRIBE ...: closed on release */
+    bool flushing;                        /* shared: a task will send what is queued */
+    unsigned writers;                     /* shared: tasks writing (the reader waits for them) */
+    weft__wq rwq;                         /* shared: the reader, waiting for writers */
     unsigned owed;                        /* exclusive: replies not yet read */
     weft_mutex wlock;                     /* one command written at a time */
     char *fbuf;                           /* formatting scratch, reused */
@@ -100,6 +112,7 @@ struct weft_redis {
     char connect_error[160];
     weft_metric *m_commands, *m_errors, *m_timeouts, *m_depth, *m_sub_drops;
     struct weft_redis_sub *subs;          /* open subscriptions, stopped by close */
+    weft_task *owner;                     /* the task that made it: the one that closes it */
 };
 
 /* sub.c: stops every subscription of r (weft_redis_close) */
@@ -112,9 +125,11 @@ void weft__redis_conn_free(struct weft_redis_conn *k);
 /* One command into k's write buffer (sent by the next read). */
 int weft__redis_put(struct weft_redis_conn *k, int argc, const char *const *argv,
                     const size_t *argvlen);
-/* The next reply on k, reading (and flushing) as needed; k->broken on an
- * error. */
+/* The next reply on k, reading as needed (it sends nothing: see
+ * weft__redis_flush_next); k->broken on an error. */
 int weft__redis_next(struct weft_redis_conn *k, weft_redis_reply **out);
+/* For a connection one task holds: sends what is queued, then the next reply. */
+int weft__redis_flush_next(struct weft_redis_conn *k, weft_redis_reply **out);
 void weft__redis_unref(weft_redis *r);
 
 #endif

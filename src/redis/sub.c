@@ -137,7 +137,7 @@ static int listen_on(struct weft_redis_sub *s)
     weft_conn_set_timeouts(k->c, WEFT_FOREVER, 0);   /* a quiet channel is no fault */
     while (!rc) {
         weft_redis_reply *rep;
-        if ((rc = weft__redis_next(k, &rep)))
+        if ((rc = weft__redis_flush_next(k, &rep)))
             break;
         if (is_message(rep))
             deliver(s, rep);              /* (subscribe confirmations are dropped) */

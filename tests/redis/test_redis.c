@@ -238,9 +238,13 @@ static int connecting(void *unused)
     EXPECT_EQ(weft_redis_close(r, WEFT_SEC), 0);
     snprintf(u, sizeof u, "redis://weft:weft@%s/3", base + strlen("redis://"));
     r = weft_redis_new(u, NULL);
-    EXPECT_EQ(weft_redis_commandf(r, &rep, "CLIENT INFO"), 0);
+    EXPECT_EQ(weft_redis_commandf(r, &rep, "CLIENT INFO"), -EINVAL);   /* not on a shared one */
+    weft_redis_conn *c;
+    EXPECT_EQ(weft_redis_acquire(r, &c), 0);
+    EXPECT_EQ(weft_redis_conn_command(c, &rep, 2, (const char *[]){ "CLIENT", "INFO" }, NULL), 0);
     EXPECT(rep && strstr(rep->str, "db=3") && strstr(rep->str, "name=redis"));
     weft_redis_reply_free(rep);
+    weft_redis_release(r, c);
     EXPECT_EQ(weft_redis_close(r, WEFT_SEC), 0);
     return 0;
 }
