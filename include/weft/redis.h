@@ -83,9 +83,10 @@ void weft_redis_reply_free(weft_redis_reply *reply);   /* NULL is ignored */
  * background work: close it before that task returns. */
 weft_redis *weft_redis_new(const char *url, const weft_redis_opts *o);
 
-/* Stops lending (waiters get -WEFT_ECLOSED), lets commands in flight
- * finish within grace, closes everything, frees r. 0, or -ETIMEDOUT when
- * some had to be cut off. */
+/* Called by the task that made r (else -EPERM, nothing closed): stops
+ * lending (waiters get -WEFT_ECLOSED), ends the subscriptions, lets
+ * commands in flight finish within grace, closes everything, frees r. 0,
+ * or -ETIMEDOUT when some had to be cut off. */
 int weft_redis_close(weft_redis *r, weft_time grace);
 
 /* Runs one command (argvlen NULL: each argument's strlen; binary-safe
@@ -151,7 +152,7 @@ int weft_redis_subscribe(weft_redis *r, const char *const *chans, int n, bool pa
 
 /* Waits for the next message (the scope bounds the wait): 0 and *m (free
  * with weft_redis_msg_free); -ENOBUFS once when messages were dropped
- * because more than 10,000 waited unread (counted in
+ * because more than 10,000 (or 64 MiB of them) waited unread (counted in
  * weft_redis_sub_dropped_total; the queue's messages still come);
  * -EPIPE once the subscription (or the client) was closed and the queue
  * is empty; -ETIMEDOUT, -ECANCELED. */

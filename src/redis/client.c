@@ -140,7 +140,16 @@ static int redis_reset(void *ctx, void *res)
     return 0;
 }
 
-static const weft_pool_ops pool_ops = { redis_create, redis_destroy, NULL, redis_reset };
+/* an idle connection the server closed (timeout, restart) said so on its
+ * socket: look, without a round trip */
+static int redis_check(void *ctx, void *res)
+{
+    (void)ctx;
+    struct weft_redis_conn *k = res;
+    return weft_conn_pending(k->c) != 0 ? -ECONNRESET : 0;
+}
+
+static const weft_pool_ops pool_ops = { redis_create, redis_destroy, redis_check, redis_reset };
 
 /* ---- writing and reading one connection ------------------------------------------------ */
 
@@ -275,6 +284,7 @@ weft_redis *weft_redis_new(const char *url, const weft_redis_opts *o)
         r->o.max_reply = (size_t)512 << 20;
     r->refs = 1;
     r->loop = weft__loop_id();
+    r->owner = weft_self();
     r->tls = r->o.tls;
     if (r->url.kind == WEFT__REDIS_TLS && !r->tls)
         r->tls = r->own_tls = weft_tls_client_new();
@@ -307,6 +317,8 @@ int weft_redis_close(weft_redis *r, weft_time grace)
 {
     if (!r)
         return -EINVAL;
+    if (weft_self() != r->owner)
+        return -EPERM;                    /* its background is its maker's */
     r->closing = true;
     weft__wq_wake_all(&r->slot_wq, -WEFT_ECLOSED);
     weft__redis_subs_stop(r);

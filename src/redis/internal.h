@@ -37,9 +37,9 @@ int weft__redis_url_parse(const char *url, struct weft__redis_url *u, char *err,
 /* ---- reply.c ---- */
 struct weft__redis_reader;
 
-/* max_reply: bytes of one reply (bulk strings and everything inside an
- * array together), max_elements: elements of one array (nested counted
- * too). NULL on ENOMEM. */
+/* max_reply: bytes of one reply (its strings, and its arrays' element
+ * records, sizeof(weft_redis_reply) each, all together), max_elements:
+ * elements of one reply (nested arrays counted too). NULL on ENOMEM. */
 struct weft__redis_reader *weft__redis_reader_new(size_t max_reply, size_t max_elements);
 void weft__redis_reader_free(struct weft__redis_reader *rd);
 /* Buffers len bytes. 0, -ENOMEM. */

@@ -176,6 +176,12 @@ static void *create_array(const redisReadTask *t, int elements)
     size_t v = (size_t)elements;      /* 0..INT_MAX: hiredis checked */
     if (v > rd->max_elements - rd->elements)
         return refuse(rd, -EMSGSIZE, "reply over %zu array elements", rd->max_elements);
+    /* the elements' own memory counts against max_reply too: a 12-byte
+     * header must not make us hold more than the limit */
+    size_t cost = v * sizeof(weft_redis_reply);
+    if (cost > rd->max_reply - rd->bytes)
+        return refuse(rd, -EMSGSIZE, "reply over max_reply (%zu bytes)", rd->max_reply);
+    rd->bytes += cost;
     rd->elements += v;
     weft_redis_reply *el = NULL;
     if (v > 0 && !(el = weft__calloc(v, sizeof *el)))

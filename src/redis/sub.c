@@ -6,8 +6,9 @@
  * receiver owns. When the connection is lost the task connects again with
  * backoff (100 ms doubling to 5 s) and subscribes again: messages
  * published meanwhile are lost (Redis keeps none). A receiver that falls
- * behind by more than SUB_MAX messages has the newest dropped, counted
- * (weft_redis_sub_dropped_total), and gets -ENOBUFS once.
+ * behind by more than SUB_MAX messages (or SUB_MAX_BYTES of them) has the
+ * newest dropped, counted (weft_redis_sub_dropped_total), and gets
+ * -ENOBUFS once.
  */
 #include <errno.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include "weft/log.h"
 
 #define SUB_MAX 10000
+#define SUB_MAX_BYTES (64u << 20)         /* and at most this much of them */
 
 struct msg {
     struct msg *next;
@@ -31,6 +33,7 @@ struct weft_redis_sub {
     bool dropped;                         /* messages dropped since the last recv */
     struct msg *head, *tail;
     unsigned count;
+    size_t bytes;
     weft__wq wait;                        /* receivers */
     weft_task *task;
     unsigned refs;                        /* the holder and the task */
@@ -55,6 +58,7 @@ static void drop_queue(struct weft_redis_sub *s)
     }
     s->head = s->tail = NULL;
     s->count = 0;
+    s->bytes = 0;
 }
 
 static void sub_unref(struct weft_redis_sub *s)
@@ -75,7 +79,7 @@ static void deliver(struct weft_redis_sub *s, const weft_redis_reply *rep)
     bool p = rep->elements == 4;
     const weft_redis_reply *pat = p ? &rep->element[1] : NULL;
     const weft_redis_reply *ch = &rep->element[p ? 2 : 1], *data = &rep->element[p ? 3 : 2];
-    if (s->count >= SUB_MAX) {
+    if (s->count >= SUB_MAX || s->bytes + ch->len + data->len > SUB_MAX_BYTES) {
         s->dropped = true;
         weft_metric_add(s->r->m_sub_drops, 1);
         return;
@@ -109,6 +113,7 @@ static void deliver(struct weft_redis_sub *s, const weft_redis_reply *rep)
         s->head = q;
     s->tail = q;
     s->count++;
+    s->bytes += ch->len + data->len;
     weft__wq_wake_one(&s->wait, 0);
 }
 
@@ -242,6 +247,7 @@ int weft_redis_sub_recv(weft_redis_sub *s, weft_redis_msg *m)
         if (!s->head)
             s->tail = NULL;
         s->count--;
+        s->bytes -= strlen(q->m.channel) + q->m.len;
         *m = q->m;
         weft__free(q);
         rc = 0;
