@@ -155,7 +155,9 @@ int weft_redis_subscribe(weft_redis *r, const char *const *chans, int n, bool pa
  * because more than 10,000 (or 64 MiB of them) waited unread (counted in
  * weft_redis_sub_dropped_total; the queue's messages still come);
  * -EPIPE once the subscription (or the client) was closed and the queue
- * is empty; -ETIMEDOUT, -ECANCELED. */
+ * is empty; -EACCES when the server refused it (an ACL); -ETIMEDOUT,
+ * -ECANCELED. A quiet link is asked a PING every 30 s, and a dead one
+ * (no answer by the next) is connected again. */
 int weft_redis_sub_recv(weft_redis_sub *s, weft_redis_msg *m);
 void weft_redis_msg_free(weft_redis_msg *m);
 

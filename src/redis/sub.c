@@ -8,16 +8,20 @@
  * published meanwhile are lost (Redis keeps none). A receiver that falls
  * behind by more than SUB_MAX messages (or SUB_MAX_BYTES of them) has the
  * newest dropped, counted (weft_redis_sub_dropped_total), and gets
- * -ENOBUFS once.
+ * -ENOBUFS once. A quiet link is asked a PING every 30 s and connected again
+ * when no answer comes by the next; a subscription the server refuses
+ * (ACL) ends, and sub_recv says -EACCES.
  */
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 #include "weft/log.h"
 
 #define SUB_MAX 10000
 #define SUB_MAX_BYTES (64u << 20)         /* and at most this much of them */
+#define SUB_PING (30 * WEFT_SEC)
 
 struct msg {
     struct msg *next;
@@ -31,6 +35,7 @@ struct weft_redis_sub {
     bool patterns;
     bool closed;                          /* by weft_redis_sub_close or the client's close */
     bool dropped;                         /* messages dropped since the last recv */
+    bool refused;                         /* the server refused the subscription */
     struct msg *head, *tail;
     unsigned count;
     size_t bytes;
@@ -127,7 +132,16 @@ static bool is_message(const weft_redis_reply *rep)
            (rep->elements == 4 && strcmp(kind, "pmessage") == 0);
 }
 
-/* connected: subscribe, then read until the connection breaks */
+/* a reply to our PING in subscribed mode: ["pong", ""] */
+static bool is_pong(const weft_redis_reply *rep)
+{
+    return rep->type == WEFT_REDIS_ARRAY && rep->elements >= 1 &&
+           rep->element[0].type == WEFT_REDIS_STRING && strcasecmp(rep->element[0].str, "pong") == 0;
+}
+
+/* connected: subscribe, then read until the connection breaks. A quiet
+ * link is asked a PING every SUB_PING; no answer by the next one means it
+ * is dead (a partition, a server gone without a reset): connect again. */
 static int listen_on(struct weft_redis_sub *s)
 {
     struct weft_redis_conn *k = s->k;
@@ -139,13 +153,46 @@ static int listen_on(struct weft_redis_sub *s)
         argv[i + 1] = s->chans[i];
     int rc = weft__redis_put(k, s->n + 1, argv, NULL);
     weft__free(argv);
-    weft_conn_set_timeouts(k->c, WEFT_FOREVER, 0);   /* a quiet channel is no fault */
+    if (!rc)
+        rc = weft_conn_flush(k->c);
+    bool ping_out = false;
     while (!rc) {
         weft_redis_reply *rep;
-        if ((rc = weft__redis_flush_next(k, &rep)))
-            break;
-        if (is_message(rep))
-            deliver(s, rep);              /* (subscribe confirmations are dropped) */
+        int got = weft__redis_reader_get(k->rd, &rep);
+        if (got < 0)
+            return got;
+        if (got == 0) {                   /* nothing complete: wait for bytes, or ping */
+            int ready = weft_conn_wait_readable(k->c, SUB_PING);
+            if (ready < 0)
+                return ready;
+            if (ready == 0) {
+                if (ping_out)
+                    return -WEFT_ECOMMAND_TIMEOUT;   /* no PONG in a whole period */
+                if ((rc = weft__redis_put(k, 1, (const char *[]){ "PING" }, NULL)) ||
+                    (rc = weft_conn_flush(k->c)))
+                    return rc;
+                ping_out = true;
+                continue;
+            }
+            char buf[16384];
+            int n = weft_conn_read_some(k->c, buf, sizeof buf);
+            if (n <= 0)
+                return n == 0 ? -WEFT_EEOF : n;
+            if ((rc = weft__redis_reader_feed(k->rd, buf, (size_t)n)))
+                return rc;
+            continue;
+        }
+        if (is_message(rep)) {
+            deliver(s, rep);
+        } else if (is_pong(rep)) {
+            ping_out = false;
+        } else if (rep->type == WEFT_REDIS_ERROR) {
+            /* refused (an ACL's NOPERM ...): no retry will change it */
+            weft_log(WEFT_LOG_ERROR, "redis: subscription refused: %s", rep->str);
+            s->refused = true;
+            weft_redis_reply_free(rep);
+            return -EACCES;
+        }                                 /* (subscribe confirmations are dropped) */
         weft_redis_reply_free(rep);
     }
     return rc;
@@ -164,7 +211,7 @@ static int sub_task(void *arg)
             weft__redis_conn_free(s->k);
             s->k = NULL;
         }
-        if (s->closed || rc == -ECANCELED)
+        if (s->closed || rc == -ECANCELED || s->refused)
             break;
         weft_log(WEFT_LOG_WARN, "redis: subscription lost (%s), again in %lld ms",
                  weft_strerror(rc), (long long)(backoff / WEFT_MS));
@@ -252,7 +299,7 @@ int weft_redis_sub_recv(weft_redis_sub *s, weft_redis_msg *m)
         weft__free(q);
         rc = 0;
     } else {
-        rc = -EPIPE;
+        rc = s->refused ? -EACCES : -EPIPE;
     }
     sub_unref(s);
     return rc;

@@ -367,6 +367,27 @@ static int pubsub(void *unused)
     weft_group_wait(g);
     EXPECT_EQ(w.rc, -EPIPE);
     weft_redis_sub_close(s);
+    /* refused by an ACL: said, not retried for ever */
+    EXPECT_EQ(weft_redis_acquire(r, &c), 0);
+    weft_redis_reply *rep;
+    EXPECT_EQ(weft_redis_conn_command(c, &rep, 6, (const char *[]){ "ACL", "SETUSER", "nosub", "on",
+                                                                    ">pw", "+@all" }, NULL), 0);
+    weft_redis_reply_free(rep);
+    EXPECT_EQ(weft_redis_conn_command(c, &rep, 4, (const char *[]){ "ACL", "SETUSER", "nosub",
+                                                                    "resetchannels" }, NULL), 0);
+    weft_redis_reply_free(rep);
+    weft_redis_release(r, c);
+    char u[256];
+    snprintf(u, sizeof u, "redis://nosub:pw@%s", url() + strlen("redis://"));
+    weft_redis *n = weft_redis_new(u, NULL);
+    weft_redis_sub *no;
+    EXPECT_EQ(weft_redis_subscribe(n, (const char *[]){ "weft:ch" }, 1, false, &no), 0);
+    weft_scope sc;
+    weft_scope_enter(&sc, 5 * WEFT_SEC);
+    EXPECT_EQ(weft_redis_sub_recv(no, &m), -EACCES);
+    weft_scope_exit(&sc);
+    weft_redis_sub_close(no);
+    EXPECT_EQ(weft_redis_close(n, WEFT_SEC), 0);
     EXPECT_EQ(weft_redis_close(r, WEFT_SEC), 0);
     return 0;
 }
