@@ -97,8 +97,14 @@ int weft_redis_close(weft_redis *r, weft_time grace);
  * dropped, in order), -EPROTO, -EMSGSIZE (reply over max_reply), connect
  * errors (-ECONNREFUSED, -EACCES for a refused AUTH, DNS's, TLS's),
  * -ECONNRESET or -WEFT_EEOF (connection lost), -WEFT_EPOOL_TIMEOUT,
- * -WEFT_ECLOSED, -EINVAL, -EXDEV, -EPERM, -ENOMEM. Use an exclusive
- * connection for MULTI/EXEC, WATCH, blocking commands and SUBSCRIBE. */
+ * -WEFT_ECLOSED, -EINVAL (also for the commands a shared connection
+ * refuses: MULTI, EXEC, DISCARD, WATCH, UNWATCH, SELECT, the SUBSCRIBE
+ * family, CLIENT, HELLO, MONITOR, RESET, QUIT, AUTH, blocking commands
+ * (BLPOP ..., XREAD/XREADGROUP with BLOCK): take an exclusive connection
+ * for them), -EXDEV, -EPERM, -ENOMEM. Commands share a connection in
+ * order: a slow one holds those behind it, and one whose answer is late
+ * past its budget and resync_grace fails the connection's others with
+ * -ECONNRESET. */
 int weft_redis_command(weft_redis *r, weft_redis_reply **out, int argc, const char *const *argv,
                        const size_t *argvlen);
 

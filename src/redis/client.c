@@ -793,6 +793,11 @@ again:
     weft__wq_wake_one(&k->rwq, 0);        /* the reader has a command to wait for */
     if ((rc = weft_conn_write(k->c, k->fbuf, k->flen)))
         k->broken = true;                 /* maybe half a command: the reader fails the rest */
+    if (k->fcap > (64u << 10)) {          /* one big command does not pin its size */
+        weft__free(k->fbuf);
+        k->fbuf = NULL;
+        k->fcap = 0;
+    }
     bool flush = !rc && !k->flushing;
     if (flush)
         k->flushing = true;

@@ -127,6 +127,9 @@ static bool is_message(const weft_redis_reply *rep)
     if (rep->type != WEFT_REDIS_ARRAY || rep->elements < 3 ||
         rep->element[0].type != WEFT_REDIS_STRING)
         return false;
+    for (size_t i = 1; i < rep->elements; i++)
+        if (rep->element[i].type != WEFT_REDIS_STRING)
+            return false;                 /* a hostile server's shape: not a message */
     const char *kind = rep->element[0].str;
     return (rep->elements == 3 && strcmp(kind, "message") == 0) ||
            (rep->elements == 4 && strcmp(kind, "pmessage") == 0);
