@@ -2,7 +2,7 @@
 # make bench: every benchmark beside its anchor, in one run, ratios printed.
 #
 #   bench/run.sh [build-dir]        RUNS=5 for more repetitions (default 3),
-#                                   ONLY=core|http|server|net for one part
+#                                   ONLY=core|http|server|net|pg|redis for one part
 #                                   (http: the client and the server)
 #
 # Core microbenchmarks run pinned to CPU 1 next to the Go (GOMAXPROCS=1)
@@ -35,7 +35,13 @@ value() {  # value NAME KEY-PREFIX -> median of that key over the runs
 
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
-ONLY=${ONLY:-all}     # core | http | server | net | all
+ONLY=${ONLY:-all}     # core | http | server | net | pg | redis | all
+
+# the data layer's clients beside their anchors (each its own script: they
+# run the anchors' own server setups; root, for postgres and huge pages)
+if [ "$ONLY" = pg ] || [ "$ONLY" = redis ]; then
+  exec "$ROOT/bench/$ONLY.sh" "$BUILD"
+fi
 
 if [ "$ONLY" = core ] || [ "$ONLY" = all ]; then
 echo "== core: weft vs Go 1.19 (GOMAXPROCS=1) and asyncio, CPU 1, median of $RUNS =="
@@ -159,3 +165,10 @@ erow 64 round_trips_per_sec "round trips/s"
 erow 65536 round_trips_per_sec "round trips/s"
 erow 65536 mb_per_sec "MB/s"
 } | tee "$OUT/net.txt"
+
+if [ "$ONLY" = all ]; then
+  echo "== PostgreSQL: weft_pg vs pgbench and asyncpg (bench/pg.sh) =="
+  RUNS=$RUNS "$ROOT/bench/pg.sh" "$BUILD" | grep '^|' || echo "bench: pg.sh failed" >&2
+  echo "== Redis: weft_redis vs redis-benchmark and redis-py (bench/redis.sh) =="
+  RUNS=$RUNS "$ROOT/bench/redis.sh" "$BUILD" | grep '^|' || echo "bench: redis.sh failed" >&2
+fi
