@@ -740,19 +740,24 @@ static int stateless(weft_pg_result *r, const char *sql)
                                                : "it changes the session: use weft_pg_acquire");
 }
 
-int weft_pg_query(weft_pg *db, weft_pg_result *r, const char *sql, int n, const weft_pg_val *params)
+/* the start of a call on the pool: its result said why when it cannot run */
+static int enter(weft_pg *db, weft_pg_result *r)
 {
-    if (!r)
-        return -EINVAL;
-    memset(r, 0, sizeof *r);
     if (!db)
         return weft__pg_fail(r, -EINVAL, NULL);
     int rc = weft__enter(db->loop, &(weft_task *){ NULL });
     if (rc)
         return weft__pg_fail(r, rc, NULL);
-    if (db->closing)
-        return weft__pg_fail(r, -WEFT_ECLOSED, NULL);
-    if ((rc = stateless(r, sql)))
+    return db->closing ? weft__pg_fail(r, -WEFT_ECLOSED, NULL) : 0;
+}
+
+int weft_pg_query(weft_pg *db, weft_pg_result *r, const char *sql, int n, const weft_pg_val *params)
+{
+    if (!r)
+        return -EINVAL;
+    memset(r, 0, sizeof *r);
+    int rc = enter(db, r);
+    if (rc || (rc = stateless(r, sql)))
         return rc;
     weft_pg_stmt st = { sql, n, params };
     db->refs++;
@@ -783,13 +788,9 @@ int weft_pg_batch(weft_pg *db, const weft_pg_stmt *s, int n, weft_pg_result *rs)
     if (!rs || n < 1 || n > WEFT__PG_BATCH_MAX || !s)
         return -EINVAL;
     memset(rs, 0, (size_t)n * sizeof *rs);
-    if (!db)
-        return weft__pg_fail(rs, -EINVAL, NULL);
-    int rc = weft__enter(db->loop, &(weft_task *){ NULL });
+    int rc = enter(db, rs);
     if (rc)
-        return weft__pg_fail(rs, rc, NULL);
-    if (db->closing)
-        return weft__pg_fail(rs, -WEFT_ECLOSED, NULL);
+        return rc;
     struct call k;
     weft__pg_call_init(&k, db, s, n);
     int *mains = weft__calloc((size_t)n, 2 * sizeof(int) + 2 * sizeof(unsigned));

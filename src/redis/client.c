@@ -375,6 +375,17 @@ int weft_redis_acquire(weft_redis *r, weft_redis_conn **out)
     return 0;
 }
 
+/* a command that ends what the holder left open; its reply is owed */
+static void undo(struct weft_redis_conn *k, const char *cmd)
+{
+    if (k->broken)
+        return;
+    if (weft__redis_put(k, 1, &cmd, NULL) == 0)
+        k->owed++;
+    else
+        k->broken = true;
+}
+
 void weft_redis_release(weft_redis *r, weft_redis_conn *k)
 {
     if (!r || !k)
@@ -383,21 +394,11 @@ void weft_redis_release(weft_redis *r, weft_redis_conn *k)
     weft_scope_enter_shielded(&sc, r->o.resync_grace);
     if (k->dirty)
         k->broken = true;                 /* SELECT, SUBSCRIBE ...: never lent again */
-    if (!k->broken && k->in_multi) {
-        if (weft__redis_put(k, 1, (const char *[]){ "DISCARD" }, NULL) == 0)
-            k->owed++;
-        else
-            k->broken = true;
-        k->in_multi = false;
-        k->watching = false;
-    }
-    if (!k->broken && k->watching) {
-        if (weft__redis_put(k, 1, (const char *[]){ "UNWATCH" }, NULL) == 0)
-            k->owed++;
-        else
-            k->broken = true;
-        k->watching = false;
-    }
+    if (k->in_multi)
+        undo(k, "DISCARD");               /* ends a WATCH too */
+    else if (k->watching)
+        undo(k, "UNWATCH");
+    k->in_multi = k->watching = false;
     while (!k->broken && k->owed) {       /* replies nobody will read */
         weft_redis_reply *rep;
         if (weft__redis_flush_next(k, &rep) == 0) {
@@ -479,6 +480,20 @@ int weft_redis_append(weft_redis_conn *k, int argc, const char *const *argv, con
     return 0;
 }
 
+/* sends what is queued and reads the next owed reply, within
+ * command_timeout; -WEFT_EREDIS with *out the ERROR reply */
+static int read_owed(struct weft_redis_conn *k, weft_redis_reply **out)
+{
+    weft_scope sc;
+    weft_scope_enter(&sc, k->r->o.command_timeout);
+    int rc = weft__redis_flush_next(k, out);
+    bool expired = weft_scope_exit(&sc);
+    if (rc)
+        return expired && rc == -ETIMEDOUT ? -WEFT_ECOMMAND_TIMEOUT : rc;
+    k->owed--;
+    return reply_code(*out);
+}
+
 int weft_redis_get_reply(weft_redis_conn *k, weft_redis_reply **out)
 {
     if (!out)
@@ -493,17 +508,7 @@ int weft_redis_get_reply(weft_redis_conn *k, weft_redis_reply **out)
         return -WEFT_EBROKEN;
     if (!k->owed)
         return -EINVAL;                   /* nothing was appended */
-    weft_scope sc;
-    weft_scope_enter(&sc, k->r->o.command_timeout);
-    rc = weft__redis_flush_next(k, out);
-    bool expired = weft_scope_exit(&sc);
-    if (rc)
-        return expired && rc == -ETIMEDOUT ? -WEFT_ECOMMAND_TIMEOUT : rc;
-    k->owed--;
-    rc = reply_code(*out);
-    if (rc == 0)
-        return 0;
-    return rc;                            /* -WEFT_EREDIS: *out is the ERROR reply */
+    return read_owed(k, out);
 }
 
 int weft_redis_conn_command(weft_redis_conn *k, weft_redis_reply **out, int argc,
@@ -844,16 +849,7 @@ static int exclusive_command(weft_redis *r, weft_redis_reply **out, const struct
         k->broken = true;
     if (!rc) {
         k->owed++;
-        weft_scope sc;
-        weft_scope_enter(&sc, r->o.command_timeout);
-        rc = weft__redis_flush_next(k, out);
-        bool expired = weft_scope_exit(&sc);
-        if (!rc) {
-            k->owed--;
-            rc = reply_code(*out);
-        } else if (expired && rc == -ETIMEDOUT) {
-            rc = -WEFT_ECOMMAND_TIMEOUT;
-        }
+        rc = read_owed(k, out);
         if (k->owed)
             k->broken = true;             /* a reply left unread: not lent again */
     }
