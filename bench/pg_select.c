@@ -13,8 +13,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/resource.h>
 
+#include "measure.h"
 #include "weft.h"
 #include "weft/pg.h"
 
@@ -55,19 +55,6 @@ static int worker(void *arg)
     return 0;
 }
 
-static double cpu(void)
-{
-    struct rusage u;
-    getrusage(RUSAGE_SELF, &u);
-    return u.ru_utime.tv_sec + u.ru_stime.tv_sec + (u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
-}
-
 static int run(void *unused)
 {
     (void)unused;
@@ -80,11 +67,11 @@ static int run(void *unused)
         weft_spawn(g, worker, (void *)(uintptr_t)i, "worker");
     weft_sleep(WEFT_SEC);                         /* warm-up */
     measuring = true;
-    double c0 = cpu();
+    double c0 = measure_cpu();
     weft_time t0 = weft_now();
     weft_sleep((weft_time)(dur * WEFT_SEC));
     measuring = false;
-    double secs = (double)(weft_now() - t0) / WEFT_SEC, cpu_s = cpu() - c0;
+    double secs = (double)(weft_now() - t0) / WEFT_SEC, cpu_s = measure_cpu() - c0;
     stopping = true;
     weft_group_wait(g);
     weft_pg_close(db, WEFT_SEC);
@@ -111,10 +98,6 @@ int main(int argc, char **argv)
     lat = malloc(MAXLAT * sizeof *lat);
     if (weft_main(run, NULL))
         return 1;
-    qsort(lat, (size_t)nlat, sizeof *lat, cmp);
-    printf("{\"ops\": %ld, \"secs\": %.3f, \"ops_s\": %.1f, \"cpu_s\": %.3f, \"p50_ms\": %.3f, "
-           "\"p99_ms\": %.3f, \"errors\": %ld}\n",
-           ops, result_secs, ops / result_secs, result_cpu, nlat ? lat[nlat / 2] : 0.0, nlat ? lat[nlat * 99 / 100] : 0.0,
-           errors);
+    measure_print(ops, result_secs, result_cpu, lat, nlat, errors);
     return errors ? 1 : 0;
 }
