@@ -25,5 +25,6 @@
 #include "weft/router.h"
 #include "weft/pg.h"
 #include "weft/redis.h"
+#include "weft/queue.h"
 
 #endif
