@@ -499,8 +499,12 @@ static int take_one(struct store *s, struct op *op, int64_t id, struct weft__cla
         return sq_fail(s, s->w, rc, "claim");
     }
     *c = (struct weft__claim){ .id = id, .token = token };
-    c->type = strdup((const char *)sqlite3_column_text(st, 0));
-    c->payload = strdup((const char *)sqlite3_column_text(st, 1));
+    /* a row another program wrote may hold NULLs or blobs: the worker
+     * dead-letters what it cannot read, it never trusts the file */
+    const char *type = (const char *)sqlite3_column_text(st, 0);
+    const char *payload = (const char *)sqlite3_column_text(st, 1);
+    c->type = strdup(type ? type : "");
+    c->payload = strdup(payload ? payload : "");
     c->queue = strdup(op->u.claim.queue);
     c->attempt = sqlite3_column_int(st, 2);
     c->max_attempts = sqlite3_column_int(st, 3);
@@ -786,15 +790,16 @@ struct read {
     weft_queue_stats *stats;
 };
 
-static char *col_dup(sqlite3_stmt *st, int i)
+/* column i as a string: NULL for SQL NULL unless always (then "") */
+static char *col_dup(sqlite3_stmt *st, int i, bool always)
 {
-    if (sqlite3_column_type(st, i) == SQLITE_NULL)
+    if (sqlite3_column_type(st, i) == SQLITE_NULL && !always)
         return NULL;
     const char *t = (const char *)sqlite3_column_text(st, i);
-    size_t n = (size_t)sqlite3_column_bytes(st, i);
-    char *c = t ? weft__malloc(n + 1) : NULL;
+    size_t n = t ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    char *c = weft__malloc(n + 1);
     if (c) {
-        memcpy(c, t, n);
+        memcpy(c, t ? t : "", n);
         c[n] = 0;
     }
     return c;
@@ -808,11 +813,11 @@ static int row_info(sqlite3_stmt *st, weft_job_info *o)
         .priority = sqlite3_column_int(st, 4), .created_ms = sqlite3_column_int64(st, 5),
         .run_at_ms = sqlite3_column_int64(st, 6), .finished_ms = sqlite3_column_int64(st, 7),
     };
-    o->queue = col_dup(st, 8);
-    o->type = col_dup(st, 9);
-    o->payload = col_dup(st, 10);
-    o->result = col_dup(st, 11);
-    o->last_error = col_dup(st, 12);
+    o->queue = col_dup(st, 8, true);
+    o->type = col_dup(st, 9, true);
+    o->payload = col_dup(st, 10, true);
+    o->result = col_dup(st, 11, false);
+    o->last_error = col_dup(st, 12, false);
     bool oom = !o->queue || !o->type || !o->payload ||
                (!o->result && sqlite3_column_type(st, 11) != SQLITE_NULL) ||
                (!o->last_error && sqlite3_column_type(st, 12) != SQLITE_NULL);
