@@ -834,7 +834,7 @@ static int read_rows(struct read *a, sqlite3_stmt *st)
             goto fail;
         n++;
     }
-    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+    if (rc == SQLITE_OK || rc == SQLITE_DONE)  /* max rows read (row_info's 0), or all */
         return n;
     rc = sq_fail(a->s, a->s->r, rc, "read jobs");
 fail:
