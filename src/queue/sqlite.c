@@ -148,6 +148,27 @@ static struct store *stores;
 
 /* ---- errors ------------------------------------------------------------ */
 
+static bool telling(int e)
+{
+    return e == ENOSPC || e == EFBIG || e == EDQUOT || e == EROFS;
+}
+
+/* SQLite's sqlite3_system_errno is the thread's errno when the error came
+ * up, often overwritten by then; the files keep the one that failed them */
+static int file_errno(sqlite3 *db)
+{
+    int e = 0;
+    sqlite3_file *f = NULL;
+    if (db && sqlite3_file_control(db, "main", SQLITE_FCNTL_LAST_ERRNO, &e) == SQLITE_OK &&
+        telling(e))
+        return e;
+    e = 0;
+    if (db && sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) == SQLITE_OK &&
+        f && f->pMethods)
+        f->pMethods->xFileControl(f, SQLITE_FCNTL_LAST_ERRNO, &e);
+    return e;
+}
+
 static int sq_errno(sqlite3 *db, int rc)
 {
     int sys = db ? sqlite3_system_errno(db) : 0;
@@ -162,7 +183,9 @@ static int sq_errno(sqlite3 *db, int rc)
         return sys == ENOENT || sys == EACCES || sys == EISDIR || sys == ENOTDIR ||
                        sys == EROFS ? -sys : sys == EPERM ? -EACCES : -EIO;
     case SQLITE_IOERR:
-        return sys == ENOSPC || sys == EFBIG || sys == EDQUOT || sys == EROFS ? -sys : -EIO;
+        if (!telling(sys))
+            sys = file_errno(db);
+        return telling(sys) ? -sys : -EIO;
     default: return -EIO;               /* corrupt, not a database, ... */
     }
 }

@@ -239,9 +239,12 @@ int weft_job_set_error(const weft_job *job, const char *msg)
 
 /* ---- rounds ------------------------------------------------------------ */
 
+static bool stopping(struct worker *w);
+
+/* a claimed job on a task of its own; given back when stopping */
 static void start(struct worker *w, struct weft__claim *c)
 {
-    struct job *j = weft__calloc(1, sizeof *j);
+    struct job *j = stopping(w) ? NULL : weft__calloc(1, sizeof *j);
     if (!j) {
         struct weft__outcome o = { c->id, c->token, WEFT__RELEASE, 0, NULL };
         weft__claim_clear(c);
@@ -396,9 +399,16 @@ static int stopper_main(void *arg)
 
 /* ---- the main task ----------------------------------------------------- */
 
+/* the stopper task tells the loop; the flag is read too, so that nothing
+ * is claimed once weft_queue_stop has returned on another thread */
+static bool stopping(struct worker *w)
+{
+    return w->stop || __atomic_load_n(&w->q->stop, __ATOMIC_ACQUIRE);
+}
+
 static void serve(struct worker *w)
 {
-    while (!w->stop && !weft_cancelled()) {
+    while (!stopping(w) && !weft_cancelled()) {
         weft_event_clear(&w->wake);
         weft_time now = weft_now();
         if (w->next_due <= now) {
@@ -493,7 +503,7 @@ static void worker_leave(weft_queue *q)
         if (c) {
             weft_chan_free(q->stop_chan);
             q->stop_chan = c;
-            q->stop = false;
+            __atomic_store_n(&q->stop, false, __ATOMIC_RELEASE);
         }
     }
     pthread_mutex_unlock(&q->stop_lock);
@@ -504,7 +514,7 @@ void weft_queue_stop(weft_queue *q)
     if (!q)
         return;
     pthread_mutex_lock(&q->stop_lock);
-    q->stop = true;
+    __atomic_store_n(&q->stop, true, __ATOMIC_RELEASE);
     weft_chan_close(q->stop_chan);
     pthread_mutex_unlock(&q->stop_lock);
 }
