@@ -858,7 +858,7 @@ static int read_stats(struct read *a, sqlite3_stmt *st)
             oldest = sqlite3_column_int64(st, 2);
     }
     if (oldest < a->now)
-        a->stats->lag_s = (double)(a->now - oldest) / 1e3;
+        a->stats->lag_s = ((double)a->now - (double)oldest) / 1e3;
     return rc == SQLITE_DONE ? 0 : sq_fail(a->s, a->s->r, rc, "read stats");
 }
 

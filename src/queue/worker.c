@@ -90,7 +90,7 @@ static weft_time backoff(const weft_queue_opts *o, int attempt)
 {
     weft_time d = o->backoff;
     for (int i = 1; i < attempt && d < o->backoff_max; i++)
-        d *= 2;
+        d = d > o->backoff_max / 2 ? o->backoff_max : 2 * d;
     if (d > o->backoff_max)
         d = o->backoff_max;
     uint32_t r = 0;
@@ -269,6 +269,17 @@ static void start(struct worker *w, struct weft__claim *c)
     }
 }
 
+/* the monotonic time of Unix ms `at` (INT64_MAX: never) */
+static weft_time due_in(int64_t at)
+{
+    if (at == INT64_MAX)
+        return WEFT_FOREVER;
+    int64_t now = weft__unix_ms();
+    if (at <= now)
+        return weft_now();
+    return at - now > 3600 * 1000 ? weft_now() + 3600 * WEFT_SEC : weft_now() + (at - now) * WEFT_MS;
+}
+
 /* writes the waiting outcomes and claims up to max jobs: how many, or < 0
  * (the outcomes stay for the next round) */
 static int round_trip(struct worker *w, int max)
@@ -293,7 +304,8 @@ static int round_trip(struct worker *w, int max)
     outs_free(o, no);
     int64_t lag = 0;
     for (int i = 0; i < n; i++) {
-        if (now - c[i].due_ms > lag)
+        /* due times come from the file: nothing is assumed of their range */
+        if (c[i].due_ms >= 0 && c[i].due_ms < now && now - c[i].due_ms > lag)
             lag = now - c[i].due_ms;
         start(w, &c[i]);
     }
@@ -301,10 +313,7 @@ static int round_trip(struct worker *w, int max)
         weft_metric_set(w->m_lag, (lag + 500) / 1000);
         if (n < max) {
             w->maybe = false;
-            int64_t in = next == INT64_MAX ? -1 : next - weft__unix_ms();
-            w->next_due = in < 0 && next != INT64_MAX ? weft_now()
-                          : next == INT64_MAX ? WEFT_FOREVER
-                                              : weft_now() + in * WEFT_MS;
+            w->next_due = due_in(next);
         }
     }
     return n;
