@@ -84,8 +84,9 @@ static const char *const sql[S_NSTMT] = {
               " ORDER BY priority DESC, run_at, id LIMIT ?3",
     [S_TAKE] = "UPDATE weft_jobs SET state=2, attempts=attempts+1, lease_until=?2, token=?3"
                " WHERE id=?1 RETURNING type, payload, attempts, max_attempts, run_at",
-    [S_NEXT] = "SELECT min((SELECT min(run_at) FROM weft_jobs WHERE queue=?1 AND state=0),"
-               " (SELECT min(lease_until) FROM weft_jobs WHERE queue=?1 AND state=2))",
+    /* min() as an aggregate skips a NULL side (the two-argument min() would be NULL) */
+    [S_NEXT] = "SELECT min(t) FROM (SELECT min(run_at) AS t FROM weft_jobs WHERE queue=?1 AND"
+               " state=0 UNION ALL SELECT min(lease_until) FROM weft_jobs WHERE queue=?1 AND state=2)",
     [S_DONE] = "UPDATE weft_jobs SET state=3, finished=?3, result=?4, lease_until=NULL, token=NULL"
                " WHERE id=?1 AND token=?2 AND state=2",
     [S_RETRY] = "UPDATE weft_jobs SET state=0, run_at=?3, last_error=?4, lease_until=NULL,"

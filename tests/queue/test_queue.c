@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <sqlite3.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -726,6 +727,43 @@ static void test_ordering(void **state)
     RUN(ordering, *state);
 }
 
+/* An idle worker sleeps until the earliest scheduled job is due, not until
+ * its next look around (it does not poll): ten jobs, each delayed 100 ms
+ * and enqueued once the previous one ran, take about a second. The bound
+ * is five times that; a worker that found them only by looking every
+ * second would take ten. */
+static int idle_worker_wakes_when_due(void *arg)
+{
+    struct tmpdb *d = arg;
+    weft_queue *q = qopen(d->url, NULL);
+    if (!q)
+        return -1;
+    struct order o = { 0 };
+    weft_job_handler h = { "t", order_fn, &o };
+    struct worker w = { .q = q, .queue = "q", .h = &h, .nh = 1, .concurrency = 1 };
+    worker_start(&w);
+    weft_time t0 = weft_now();
+    for (int k = 0; k < 10; k++) {
+        weft_time t = weft_now();
+        enqueue(q, "q", "t", NULL, &(weft_job_opts){ .delay = 100 * WEFT_MS });
+        WAIT_UNTIL(o.n == k + 1);
+        EXPECT_EQ(o.n, k + 1);
+        EXPECT(o.at[k] - t >= 98 * WEFT_MS);
+    }
+    weft_time took = weft_now() - t0;
+    worker_stop(&w);
+    if (took >= 5 * WEFT_SEC)
+        fprintf(stderr, "ten jobs delayed 100 ms one after the other took %.1f s\n",
+                (double)took / WEFT_SEC);
+    EXPECT(took < 5 * WEFT_SEC);
+    return weft_queue_close(q);
+}
+
+static void test_idle_worker_wakes_when_due(void **state)
+{
+    RUN(idle_worker_wakes_when_due, *state);
+}
+
 /* ---- failures ------------------------------------------------------------ */
 
 struct flaky {
@@ -1395,6 +1433,16 @@ static int stop_before_work_and_cancel(void *arg)
     EXPECT_EQ(s.short_done, 1);
     EXPECT_EQ(job_state(q, a), WEFT_JOB_DONE);
 
+    /* an idle worker is stopped from another thread */
+    w.task = NULL;
+    worker_start(&w);
+    weft_sleep(20 * WEFT_MS);       /* let it find nothing to do */
+    pthread_t t;
+    EXPECT_EQ(pthread_create(&t, NULL, stop_thread, q), 0);
+    worker_join(&w);
+    pthread_join(t, NULL);
+    EXPECT_EQ(s.started, 1);
+
     /* bad arguments */
     EXPECT_EQ(work_bounded(q, NULL, 0, 1), -EINVAL);
     EXPECT_EQ(work_bounded(q, &h, 1, 0), -EINVAL);
@@ -1792,6 +1840,130 @@ static void test_cross_process_wake(void **state)
     RUN(cross_process_wake, *state);
 }
 
+/* ---- loops and handlers -------------------------------------------------- */
+
+/* Two loops (threads), a handle each on one file: one enqueues from many
+ * tasks while the other works; every job runs once. A handle used from the
+ * other loop is -EXDEV. */
+struct two_loops {
+    const char *url;
+    _Atomic(weft_queue *) q0;
+    atomic_int ran, checked;
+    int n;
+};
+
+static int count_atomic_fn(const weft_job *job, void *ctx)
+{
+    (void)job;
+    atomic_fetch_add(&((struct two_loops *)ctx)->ran, 1);
+    return 0;
+}
+
+struct producer {
+    weft_queue *q;
+    int n;
+};
+
+static int produce(void *arg)
+{
+    struct producer *p = arg;
+    for (int k = 0; k < p->n; k++)
+        enqueue(p->q, "q", "t", NULL, NULL);
+    return 0;
+}
+
+static int two_loops_fn(void *arg)
+{
+    struct two_loops *t = arg;
+    weft_queue *q = qopen(t->url, NULL);
+    if (!q)
+        return -1;
+    if (weft_loop_index() == 0) {
+        atomic_store(&t->q0, q);
+        weft_job_handler h = { "t", count_atomic_fn, t };
+        struct worker w = { .q = q, .queue = "q", .h = &h, .nh = 1, .concurrency = 4 };
+        worker_start(&w);
+        WAIT_S(atomic_load(&t->ran) >= t->n && atomic_load(&t->checked), 60);
+        worker_stop(&w);
+        EXPECT_EQ(atomic_load(&t->ran), t->n);
+        EXPECT_EQ(stats(q, "q").done, (uint64_t)t->n);
+    } else {
+        WAIT_S(atomic_load(&t->q0) != NULL, 10);
+        weft_queue *q0 = atomic_load(&t->q0);
+        weft_job_id id;
+        EXPECT_EQ(weft_queue_enqueue(q0, "q", "t", NULL, NULL, &id), -EXDEV);
+        EXPECT_EQ(weft_queue_close(q0), -EXDEV);
+        atomic_store(&t->checked, 1);
+        struct producer p = { q, t->n / 10 };
+        weft_group *g = weft_group_new();
+        for (int k = 0; k < 10; k++)
+            weft_spawn(g, produce, &p, "producer");
+        EXPECT_EQ(weft_group_wait(g), 0);
+    }
+    return weft_queue_close(q);
+}
+
+static void test_two_loops(void **state)
+{
+    struct tmpdb *d = *state;
+    struct two_loops t = { .url = d->url, .n = test_scale(1000) / 10 * 10 };
+    if (t.n == 0)
+        t.n = 50;
+    test_failures = 0;
+    assert_int_equal(weft_run(2, two_loops_fn, &t), 0);
+    assert_int_equal(test_failures, 0);
+}
+
+/* a handler that enqueues its follow-up on the worker's own handle */
+struct chain {
+    weft_queue *q;
+    int parents, children;
+};
+
+static int parent_fn(const weft_job *job, void *ctx)
+{
+    struct chain *c = ctx;
+    c->parents++;
+    weft_job_id id;
+    int rc = weft_queue_enqueue(c->q, job->queue, "child", job->payload, NULL, &id);
+    EXPECT_EQ(rc, 0);
+    return rc;
+}
+
+static int child_fn(const weft_job *job, void *ctx)
+{
+    (void)job;
+    ((struct chain *)ctx)->children++;
+    return 0;
+}
+
+static int enqueue_from_handler(void *arg)
+{
+    struct tmpdb *d = arg;
+    weft_queue *q = qopen(d->url, NULL);
+    if (!q)
+        return -1;
+    struct chain c = { .q = q };
+    weft_job_handler h[] = { { "parent", parent_fn, &c }, { "child", child_fn, &c } };
+    for (int k = 0; k < 20; k++)
+        enqueue(q, "q", "parent", NULL, NULL);
+    struct worker w = { .q = q, .queue = "q", .h = h, .nh = 2, .concurrency = 4 };
+    worker_start(&w);
+    WAIT_UNTIL(c.children == 20);
+    worker_stop(&w);
+    EXPECT_EQ(c.parents, 20);
+    EXPECT_EQ(c.children, 20);
+    weft_queue_stats s = stats(q, "q");
+    EXPECT_EQ(s.done, 40);
+    EXPECT_EQ(s.queued + s.running + s.dead, 0);
+    return weft_queue_close(q);
+}
+
+static void test_enqueue_from_handler(void **state)
+{
+    RUN(enqueue_from_handler, *state);
+}
+
 /* ---- metrics ------------------------------------------------------------- */
 
 struct once_flaky {
@@ -1951,6 +2123,7 @@ int main(int argc, char **argv)
         T(test_idempotency),
         T(test_batch),
         T(test_ordering),
+        T(test_idle_worker_wakes_when_due),
         T(test_retries),
         T(test_results),
         T(test_unknown_type_and_invalid_payload),
@@ -1965,6 +2138,8 @@ int main(int argc, char **argv)
         T(test_full_disk),
         T(test_file_size_limit),
         T(test_cross_process_wake),
+        T(test_two_loops),
+        T(test_enqueue_from_handler),
         T(test_metrics),
     };
 #undef T
