@@ -168,7 +168,9 @@ check "list: the first is show's line" test "$(head -1 <<<"$out")" = "$(q show $
 check "list --limit 2" test "$(q list --limit 2 | wc -l)" = 2
 check "list --limit 0: nothing" test -z "$(q list --limit 0)"
 check "list: all of them, over pages" test "$(q list | wc -l)" -ge 1310
-check "list --state scheduled" test "$(q list --state scheduled | grep -c '"state":"scheduled"')" = "$(q list --state scheduled | wc -l)"
+L=$(q list --state scheduled)
+check "list --state scheduled: the hour's job" grep -q '"type":"noop","payload":{},"state":"scheduled"' <<<"$L"
+check "list --state scheduled: only scheduled ones" test "$(grep -c '"state":"scheduled"' <<<"$L")" = "$(wc -l <<<"$L")"
 
 # ---- work: the built-in types -----------------------------------------------------
 W=w
