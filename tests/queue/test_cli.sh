@@ -181,10 +181,11 @@ run q enqueue $W fail '{"times":1}' --max-attempts 3;    FAIL=$(num "$out" id)
 run q enqueue $W fail '{"times":9}' --max-attempts 2;    FAILS=$(num "$out" id)
 run q enqueue $W bogus '{}';                             BOGUS=$(num "$out" id)
 run q enqueue $W sleep '{"ms":"soon"}';                  BADMS=$(num "$out" id)
+run q enqueue $W noop --key w-once;                      KEYED=$(num "$out" id)
 "$WEFT" queue work $W -c 4 2>$T/work.err &
 WPID=$!; PIDS+=($WPID)
-drained() { local s; s=$(q stats $W); [ "$(num "$s" done) $(num "$s" dead)" = "4 3" ]; }
-check "work: 4 done, 3 dead (the retry after a ~1 s backoff)" wait_for drained
+drained() { local s; s=$(q stats $W); [ "$(num "$s" done) $(num "$s" dead)" = "5 3" ]; }
+check "work: 5 done, 3 dead (the retry after a ~1 s backoff)" wait_for drained
 kill -TERM $WPID; reap $WPID; rc=$?
 check "work: SIGTERM exits 0" test $rc = 0
 check "work: no failure on stderr" bash -c "! grep -q 'weft queue work:' $T/work.err"
@@ -227,7 +228,10 @@ check "purge --state dead: exit 0" test $? = 0
 check "purge --state dead: {\"purged\":3}" test "$out" = '{"purged":3}'
 check "purge: dead gone" test "$(stat_of $W dead)" = 0
 run q purge --queue $W
-check "purge --queue w: {\"purged\":5} (the done)" test "$out" = '{"purged":5}'
+check "purge --queue w: {\"purged\":6} (the done)" test "$out" = '{"purged":6}'
+run q enqueue $W noop --key w-once
+check "a purged job's key is forgotten: a new job" test "$(num "$out" id)" != "$KEYED"
+check "a purged job's key is forgotten: not a duplicate" grep -qE '^\{"id":[0-9]+,"duplicate":false\}$' <<<"$out"
 check "purge --queue w: none done left" test "$(stat_of $W done)" = 0
 check "purge left the other queues" test "$(stat_of mail queued)" = 5
 st q show $NOOP; check "purged job: show fails" test $rc = 1
