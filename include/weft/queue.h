@@ -92,7 +92,7 @@ typedef struct weft_job_opts {
     weft_time delay;                /* run no earlier than now + delay */
     int64_t run_at_ms;              /* or at this Unix time in ms (the later of the two wins) */
     int priority;                   /* 0..9, higher first */
-    int max_attempts;               /* 0 = the queue's */
+    int max_attempts;               /* 0 = the worker's (its weft_queue_opts), when claimed */
     const char *key;                /* idempotency key within the queue, or NULL */
 } weft_job_opts;
 

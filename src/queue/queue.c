@@ -209,7 +209,7 @@ static bool is_json(const char *text)
 }
 
 /* the spec with defaults filled in, or -EINVAL naming what is wrong */
-static int normalize(const weft_queue *q, const weft_job_spec *in, weft_job_spec *out)
+static int normalize(const weft_job_spec *in, weft_job_spec *out)
 {
     *out = *in;
     const weft_job_opts *o = &in->opts;
@@ -233,9 +233,7 @@ static int normalize(const weft_queue *q, const weft_job_spec *in, weft_job_spec
                  in->type ? in->type : "NULL", why);
         return -EINVAL;
     }
-    if (!o->max_attempts)
-        out->opts.max_attempts = q->o.max_attempts;
-    return 0;
+    return 0;                             /* max_attempts 0 stays: the worker's, when claimed */
 }
 
 int weft_queue_enqueue_batch(weft_queue *q, const weft_job_spec *jobs, int n, weft_job_id *ids)
@@ -252,7 +250,7 @@ int weft_queue_enqueue_batch(weft_queue *q, const weft_job_spec *jobs, int n, we
     weft_job_id *got = ids ? ids : weft__calloc((size_t)n, sizeof *got);
     rc = norm && dup && got ? 0 : -ENOMEM;
     for (int i = 0; i < n && !rc; i++)
-        rc = normalize(q, &jobs[i], &norm[i]);
+        rc = normalize(&jobs[i], &norm[i]);
     if (!rc)
         rc = q->be->enqueue(q, norm, n, weft__unix_ms(), got, dup);
     const char *last = NULL;

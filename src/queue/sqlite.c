@@ -56,7 +56,7 @@ struct op {
         struct {
             const char *queue;
             const struct weft__outcome *o;
-            int no, max;
+            int no, max, def_max;
             int64_t lease_until, next;
             struct weft__claim *out;
         } claim;
@@ -82,7 +82,8 @@ static const char *const sql[S_NSTMT] = {
                       " last_error=?3 WHERE id=?1",
     [S_DUE] = "SELECT id FROM weft_jobs WHERE queue=?1 AND state=0 AND run_at<=?2"
               " ORDER BY priority DESC, run_at, id LIMIT ?3",
-    [S_TAKE] = "UPDATE weft_jobs SET state=2, attempts=attempts+1, lease_until=?2, token=?3"
+    [S_TAKE] = "UPDATE weft_jobs SET state=2, attempts=attempts+1, lease_until=?2, token=?3,"
+               " max_attempts=CASE WHEN max_attempts>0 THEN max_attempts ELSE ?4 END"
                " WHERE id=?1 RETURNING type, payload, attempts, max_attempts, run_at",
     /* min() as an aggregate skips a NULL side (the two-argument min() would be NULL) */
     [S_NEXT] = "SELECT min(t) FROM (SELECT min(run_at) AS t FROM weft_jobs WHERE queue=?1 AND"
@@ -476,7 +477,7 @@ static int write_outcome(struct store *s, const struct weft__outcome *o)
 }
 
 /* leases of queue that expired: due again, or dead when attempts are spent */
-static int take_back(struct store *s, const char *queue, int64_t now)
+static int take_back(struct store *s, const char *queue, int64_t now, int def_max)
 {
     sqlite3_stmt *st = s->st[S_EXPIRED];
     struct { int64_t id; int att, max; } x[256];
@@ -486,7 +487,7 @@ static int take_back(struct store *s, const char *queue, int64_t now)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < 256) {
         x[n].id = sqlite3_column_int64(st, 0);
         x[n].att = sqlite3_column_int(st, 1);
-        x[n++].max = sqlite3_column_int(st, 2);
+        x[n++].max = sqlite3_column_int(st, 2) > 0 ? sqlite3_column_int(st, 2) : def_max;
     }
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -517,6 +518,7 @@ static int take_one(struct store *s, struct op *op, int64_t id, struct weft__cla
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, op->u.claim.lease_until);
     sqlite3_bind_int64(st, 3, (int64_t)token);
+    sqlite3_bind_int(st, 4, op->u.claim.def_max);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_reset(st);
@@ -532,6 +534,8 @@ static int take_one(struct store *s, struct op *op, int64_t id, struct weft__cla
     c->queue = strdup(op->u.claim.queue);
     c->attempt = sqlite3_column_int(st, 2);
     c->max_attempts = sqlite3_column_int(st, 3);
+    if (c->max_attempts <= 0)             /* the enqueuer left it to the worker */
+        c->max_attempts = op->u.claim.def_max;
     c->due_ms = sqlite3_column_int64(st, 4);
     sqlite3_reset(st);
     if (!c->type || !c->payload || !c->queue) {
@@ -549,7 +553,7 @@ static int run_claim(struct store *s, struct op *op)
     if (rc || op->u.claim.max == 0)
         return rc;
     const char *queue = op->u.claim.queue;
-    if ((rc = take_back(s, queue, op->now)))
+    if ((rc = take_back(s, queue, op->now, op->u.claim.def_max)))
         return rc;
     int64_t ids[256];
     sqlite3_stmt *st = s->st[S_DUE];
@@ -769,6 +773,7 @@ static int sq_claim(weft_queue *q, const char *queue, const struct weft__outcome
     op.u.claim.no = no;
     op.u.claim.max = max > 256 ? 256 : max;
     op.u.claim.lease_until = lease_until;
+    op.u.claim.def_max = q->o.max_attempts;
     op.u.claim.out = out;
     int rc = submit(q->impl, &op);
     *next = rc >= 0 ? op.u.claim.next : INT64_MAX;
@@ -809,7 +814,7 @@ struct read {
     int kind;                            /* 0 get, 1 list, 2 stats */
     int64_t now, id;
     const char *queue;
-    int state, max;
+    int state, max, def_max;
     weft_job_info *out;
     weft_queue_stats *stats;
 };
@@ -829,7 +834,7 @@ static char *col_dup(sqlite3_stmt *st, int i, bool always)
     return c;
 }
 
-static int row_info(sqlite3_stmt *st, weft_job_info *o)
+static int row_info(sqlite3_stmt *st, weft_job_info *o, int def_max)
 {
     *o = (weft_job_info){
         .id = sqlite3_column_int64(st, 0), .state = sqlite3_column_int(st, 1),
@@ -837,6 +842,8 @@ static int row_info(sqlite3_stmt *st, weft_job_info *o)
         .priority = sqlite3_column_int(st, 4), .created_ms = sqlite3_column_int64(st, 5),
         .run_at_ms = sqlite3_column_int64(st, 6), .finished_ms = sqlite3_column_int64(st, 7),
     };
+    if (o->max_attempts <= 0)
+        o->max_attempts = def_max;
     o->queue = col_dup(st, 8, true);
     o->type = col_dup(st, 9, true);
     o->payload = col_dup(st, 10, true);
@@ -854,7 +861,7 @@ static int read_rows(struct read *a, sqlite3_stmt *st)
 {
     int n = 0, rc;
     while (n < a->max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = row_info(st, &a->out[n])) < 0)
+        if ((rc = row_info(st, &a->out[n], a->def_max)) < 0)
             goto fail;
         n++;
     }
@@ -919,7 +926,7 @@ static int read_blocking(void *arg)
 static int sq_get(weft_queue *q, weft_job_id id, int64_t now, weft_job_info *out)
 {
     struct handle *h = q->impl;
-    struct read a = { .s = h->s, .kind = 0, .now = now, .id = id, .max = 1, .out = out };
+    struct read a = { .s = h->s, .def_max = q->o.max_attempts, .kind = 0, .now = now, .id = id, .max = 1, .out = out };
     int rc = weft_run_blocking(read_blocking, &a);
     return rc == 0 ? -ENOENT : rc < 0 ? rc : 0;
 }
@@ -928,7 +935,7 @@ static int sq_list(weft_queue *q, const char *queue, int state, weft_job_id afte
                    weft_job_info *out, int max)
 {
     struct handle *h = q->impl;
-    struct read a = { .s = h->s, .kind = 1, .now = now, .id = after, .queue = queue,
+    struct read a = { .s = h->s, .def_max = q->o.max_attempts, .kind = 1, .now = now, .id = after, .queue = queue,
                       .state = state, .max = max, .out = out };
     return weft_run_blocking(read_blocking, &a);
 }

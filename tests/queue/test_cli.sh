@@ -203,6 +203,16 @@ J=$(q show $BADMS);  check "sleep with a bad ms: dead at once" test "$(str "$J" 
 check "sleep with a bad ms: says why" grep -q '"last_error":"sleep needs' <<<"$J"
 check "list --state dead --queue w: 3" test "$(q list --state dead --queue $W | wc -l)" = 3
 
+# a job enqueued without its own max-attempts takes the worker's
+run q enqueue w1 fail '{"times":9}';                    WMAX=$(num "$out" id)
+"$WEFT" queue work w1 --max-attempts 1 2>>$T/work.err &
+WPID=$!; PIDS+=($WPID)
+w1_dead() { [ "$(stat_of w1 dead)" = 1 ]; }
+check "work --max-attempts 1: a job without its own is dead after one run" wait_for w1_dead
+kill -TERM $WPID; reap $WPID
+J=$(q show $WMAX);  check "work --max-attempts 1: dead 1, max_attempts 1" test "$(str "$J" state) $(num "$J" attempts) $(num "$J" max_attempts)" = "dead 1 1"
+q purge --queue w1 >/dev/null
+
 # retry: a dead job back to queued; not a live one, not a missing one
 run q retry $BOGUS
 check "retry: exit 0" test $? = 0
