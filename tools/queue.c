@@ -54,7 +54,7 @@ static const char enqueue_usage[] =
     "  JSON              the payload (default {}); - reads one payload per line from stdin\n"
     "  --count N         N copies; an object payload gets \"n\": 0..N-1\n"
     "  --delay S         run no earlier than S seconds from now (fractions allowed)\n"
-    "  --key K           idempotency key: a job with it already queued is not added again\n"
+    "  --key K           idempotency key: no second job with it until the first is purged\n"
     "                    (one job: not with --count or -)\n"
     "  --priority N      0..9, higher first (default 0)\n"
     "  --max-attempts N  attempts before the job is dead (default: the worker's, 5)\n"
