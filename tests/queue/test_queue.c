@@ -1330,9 +1330,10 @@ static void *stop_thread(void *q)
     return NULL;
 }
 
-static int graceful_stop(void *arg)
+/* with_late: one more job waits for a slot, which must not be filled once
+ * weft_queue_stop has returned */
+static int graceful_stop_case(struct tmpdb *d, bool with_late)
 {
-    struct tmpdb *d = arg;
     weft_queue_opts qo = { .shutdown_grace = 300 * WEFT_MS };
     weft_queue *q = qopen(d->url, &qo);
     if (!q)
@@ -1351,8 +1352,7 @@ static int graceful_stop(void *arg)
     EXPECT_EQ(weft_queue_close(q), -EBUSY);
     weft_queue_stats st = stats(q, "q");
     EXPECT_EQ(st.running, 4);
-    /* one more job waits for a free slot, which it must not get after the stop */
-    weft_job_id late = enqueue(q, "q", "short", NULL, NULL);
+    weft_job_id late = with_late ? enqueue(q, "q", "short", NULL, NULL) : 0;
 
     pthread_t t;
     weft_time t_stop = weft_now();
@@ -1376,22 +1376,39 @@ static int graceful_stop(void *arg)
     EXPECT_EQ(i.state, WEFT_JOB_QUEUED);
     EXPECT_EQ(i.attempts, 0);
     weft_job_info_free(&i);
-    i = job_get(q, late);
-    EXPECT_EQ(i.state, WEFT_JOB_QUEUED);
-    EXPECT_EQ(i.attempts, 0);
-    weft_job_info_free(&i);
+    if (with_late) {
+        i = job_get(q, late);
+        EXPECT_EQ(i.state, WEFT_JOB_QUEUED);
+        EXPECT_EQ(i.attempts, 0);
+        weft_job_info_free(&i);
+    }
     EXPECT_EQ(s.started, 4);
     st = stats(q, "q");
     EXPECT_EQ(st.running, 0);
-    EXPECT_EQ(st.queued, 2);
+    EXPECT_EQ(st.queued, with_late ? 2 : 1);
     EXPECT_EQ(st.done, 3);
     EXPECT_EQ(weft_queue_close(q), 0);
     return 0;
 }
 
+static int graceful_stop(void *arg)
+{
+    return graceful_stop_case(arg, false);
+}
+
 static void test_graceful_stop(void **state)
 {
     RUN(graceful_stop, *state);
+}
+
+static int no_claim_after_stop(void *arg)
+{
+    return graceful_stop_case(arg, true);
+}
+
+static void test_no_claim_after_stop(void **state)
+{
+    RUN(no_claim_after_stop, *state);
 }
 
 /* weft_queue_work on the calling task, for calls that must return at once:
@@ -2131,6 +2148,7 @@ int main(int argc, char **argv)
         T(test_heartbeats),
         T(test_lease_expiry),
         T(test_graceful_stop),
+        T(test_no_claim_after_stop),
         T(test_stop_before_work_and_cancel),
         T(test_concurrency_and_stats),
         T(test_list_purge_get),
