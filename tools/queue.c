@@ -54,17 +54,17 @@ static const char enqueue_usage[] =
     "  JSON              the payload (default {}); - reads one payload per line from stdin\n"
     "  --count N         N copies; an object payload gets \"n\": 0..N-1\n"
     "  --delay S         run no earlier than S seconds from now (fractions allowed)\n"
-    "  --key K           idempotency key: a job with it already queued is not added again\n"
+    "  --key K           idempotency key: no second job with it until the first is purged\n"
     "                    (one job: not with --count or -)\n"
     "  --priority N      0..9, higher first (default 0)\n"
-    "  --max-attempts N  attempts before the job is dead (default: the queue's, 5)\n"
+    "  --max-attempts N  attempts before the job is dead (default: the worker's, 5)\n"
     "Prints {\"id\":N,\"duplicate\":false|true} per job, in order.\n";
 
 static const char work_usage[] =
     "usage: weft queue work QUEUE [-c N] [--lease S] [--max-attempts N]\n"
     "  -c N              jobs run at once (default 64)\n"
     "  --lease S         seconds a claimed job stays leased without a heartbeat (default 30)\n"
-    "  --max-attempts N  attempts of jobs enqueued without their own (default 5)\n"
+    "  --max-attempts N  attempts for jobs enqueued without their own (default 5)\n"
     "Job types: noop; sleep {\"ms\":N}; fail {\"times\":N} (fails its first N attempts);\n"
     "append {\"path\":P} (appends \"ID ATTEMPT\" to P). Other types go to dead letter.\n"
     "Runs until SIGTERM or SIGINT, then lets running jobs finish (10 s grace) and\n"

@@ -77,22 +77,25 @@ typedef struct weft_queue_opts {
 } weft_queue_opts;
 
 /* Opens (and creates, with its schema) the queue at url. 0, -EINVAL (bad
- * URL or option, logged with what is wrong), -ENOENT (no such directory),
+ * URL or option, logged with what is wrong; "sqlite::memory:" too, which
+ * is neither durable nor shared), -ENOENT (no such directory), -EISDIR,
  * -EACCES (not readable or not writable: a read-only file is refused here,
  * not at the first enqueue), -EIO (not a database, I/O error), -ENOTSUP
- * (a backend not built in), connection errors. Call from a task. */
+ * (a backend not built in), connection errors. Options: a lease of 3 ms
+ * to a day; backoff_max at most 30 days. Call from a task. */
 int weft_queue_open(weft_queue **out, const char *url, const weft_queue_opts *o);
 
-/* Waits for this handle's uncommitted work to be durable, then frees q.
- * -EBUSY (nothing freed) while a weft_queue_work runs on q; -EXDEV from
- * another loop. NULL is a no-op. */
+/* Frees q (its committed work is durable: nothing is buffered outside a
+ * running call). -EBUSY (nothing freed) while a weft_queue_work or any
+ * other call of another task runs on q; -EXDEV from another loop. NULL is
+ * a no-op. */
 int weft_queue_close(weft_queue *q);
 
 typedef struct weft_job_opts {
     weft_time delay;                /* run no earlier than now + delay */
     int64_t run_at_ms;              /* or at this Unix time in ms (the later of the two wins) */
     int priority;                   /* 0..9, higher first */
-    int max_attempts;               /* 0 = the queue's */
+    int max_attempts;               /* 0 = the worker's (its weft_queue_opts), when claimed */
     const char *key;                /* idempotency key within the queue, or NULL */
 } weft_job_opts;
 
@@ -100,8 +103,11 @@ typedef struct weft_job_opts {
  * existing job's *id when key matched one not yet purged (nothing is
  * enqueued); -EINVAL (payload not JSON, empty or over-long queue or type,
  * priority outside 0..9, negative max_attempts or delay), -ENOSPC (disk
- * full), -EACCES, -EIO, -ECANCELED / -ETIMEDOUT (the job may still have
- * been enqueued: enqueue with a key to retry safely). payload NULL is "{}". */
+ * full; -EFBIG past RLIMIT_FSIZE), -EACCES, -EIO, -EBUSY (another process
+ * held the file's write lock for 10 s). Cancelled or past the deadline
+ * before the writer took it: -ECANCELED / -ETIMEDOUT and nothing enqueued;
+ * once taken the call waits for the commit and returns its result.
+ * payload NULL is "{}". */
 int weft_queue_enqueue(weft_queue *q, const char *queue, const char *type, const char *payload,
                        const weft_job_opts *o, weft_job_id *id);
 
@@ -140,12 +146,17 @@ int weft_job_set_error(const weft_job *job, const char *msg);
 /* Runs up to concurrency jobs of queue at once on tasks of this loop,
  * handled by type, until weft_queue_stop or cancellation of the caller;
  * then claims nothing more, lets running jobs finish within
- * shutdown_grace, cancels the rest and releases their leases at once (a
- * released run does not count as an attempt), commits every ack and
- * returns 0. An idle worker sleeps until a job may be due: woken by other
- * processes' commits (inotify on the WAL), the earliest scheduled job or
- * lease expiry; it does not poll. -EINVAL (no handlers, concurrency < 1),
- * storage errors that persist. */
+ * shutdown_grace, cancels the rest, and releases the lease of each as its
+ * handler returns (a released run does not count as an attempt; a
+ * cancelled handler that returns 0 is acknowledged; one stuck in blocking
+ * work keeps its lease, heartbeats included, until it ends: the job never
+ * runs twice at once). Commits every ack and returns 0. An idle worker
+ * sleeps until a job may be due: woken by any process's commit to the
+ * file (inotify on its WAL; without inotify it polls every 100 ms), the
+ * earliest scheduled job or lease expiry, and looks once a second anyway
+ * (a cheap query with nothing due). -EINVAL (no handlers, concurrency <
+ * 1); a storage error that lasts 30 s (disk full, file gone read-only)
+ * stops the worker gracefully and is returned. */
 int weft_queue_work(weft_queue *q, const char *queue, const weft_job_handler *h, int nh,
                     int concurrency);
 
@@ -170,7 +181,8 @@ typedef struct weft_job_info {
 
 /* One job's record: 0, -ENOENT. Free with weft_job_info_free (also after
  * a failure: out is zeroed on entry). A leased job reads RUNNING until its
- * lease expires, then QUEUED. */
+ * lease expires, then QUEUED. A job enqueued without max_attempts shows
+ * this handle's until a worker claims it (then the worker's). */
 int weft_queue_get(weft_queue *q, weft_job_id id, weft_job_info *out);
 void weft_job_info_free(weft_job_info *info);
 

@@ -86,6 +86,7 @@ struct weft_queue {
     weft_queue_opts o;
     uint64_t loop_;                /* the loop it belongs to */
     int workers;                   /* weft_queue_work calls running on it */
+    int calls;                     /* other calls waiting on the backend: close waits for none */
     /* weft_queue_stop: the flag, and a closed channel wakes every worker */
     pthread_mutex_t stop_lock;
     bool stop;

@@ -98,8 +98,10 @@ static int check_opts(weft_queue_opts *o, const weft_queue_opts *in)
     if (o->lease < 0 || o->max_attempts < 0 || o->backoff < 0 || o->backoff_max < 0 ||
         o->job_timeout < 0 || o->shutdown_grace < 0)
         return -EINVAL;
-    if (o->lease && o->lease < 3 * WEFT_MS)
-        return -EINVAL;                   /* a heartbeat every lease/3 ms */
+    if (o->lease && (o->lease < 3 * WEFT_MS || o->lease > 86400 * WEFT_SEC))
+        return -EINVAL;                   /* a heartbeat every lease/3 ms; a day at most */
+    if (o->backoff_max > 30 * 86400 * WEFT_SEC)
+        o->backoff_max = 30 * 86400 * WEFT_SEC;
     o->lease = o->lease ? o->lease : 30 * WEFT_SEC;
     o->max_attempts = o->max_attempts ? o->max_attempts : 5;
     o->backoff = o->backoff ? o->backoff : WEFT_SEC;
@@ -147,7 +149,8 @@ int weft_queue_open(weft_queue **out, const char *url, const weft_queue_opts *o)
         return -ENOMEM;
     const char *rest;
     if ((rc = check_opts(&q->o, o)) != 0) {
-        weft_log(WEFT_LOG_WARN, "queue %s: a negative duration or count in the options", url);
+        weft_log(WEFT_LOG_WARN, "queue %s: bad options: durations and counts must not be"
+                 " negative, a lease is 3 ms to a day", url);
         goto fail;
     }
     if ((rc = backend_of(url, &q->be, &rest)) != 0)
@@ -178,7 +181,7 @@ int weft_queue_close(weft_queue *q)
     int rc = weft__queue_enter(q);
     if (rc)
         return rc;
-    if (q->workers)
+    if (q->workers || q->calls)
         return -EBUSY;
     q->be->close(q);
     weft_chan_free(q->stop_chan);
@@ -209,7 +212,7 @@ static bool is_json(const char *text)
 }
 
 /* the spec with defaults filled in, or -EINVAL naming what is wrong */
-static int normalize(const weft_queue *q, const weft_job_spec *in, weft_job_spec *out)
+static int normalize(const weft_job_spec *in, weft_job_spec *out)
 {
     *out = *in;
     const weft_job_opts *o = &in->opts;
@@ -233,9 +236,7 @@ static int normalize(const weft_queue *q, const weft_job_spec *in, weft_job_spec
                  in->type ? in->type : "NULL", why);
         return -EINVAL;
     }
-    if (!o->max_attempts)
-        out->opts.max_attempts = q->o.max_attempts;
-    return 0;
+    return 0;                             /* max_attempts 0 stays: the worker's, when claimed */
 }
 
 int weft_queue_enqueue_batch(weft_queue *q, const weft_job_spec *jobs, int n, weft_job_id *ids)
@@ -252,9 +253,12 @@ int weft_queue_enqueue_batch(weft_queue *q, const weft_job_spec *jobs, int n, we
     weft_job_id *got = ids ? ids : weft__calloc((size_t)n, sizeof *got);
     rc = norm && dup && got ? 0 : -ENOMEM;
     for (int i = 0; i < n && !rc; i++)
-        rc = normalize(q, &jobs[i], &norm[i]);
-    if (!rc)
+        rc = normalize(&jobs[i], &norm[i]);
+    if (!rc) {
+        q->calls++;
         rc = q->be->enqueue(q, norm, n, weft__unix_ms(), got, dup);
+        q->calls--;
+    }
     const char *last = NULL;
     weft_metric *m = NULL;
     for (int i = 0; i < n && rc == 0; i++) {
@@ -295,7 +299,12 @@ int weft_queue_get(weft_queue *q, weft_job_id id, weft_job_info *out)
         return -EINVAL;
     memset(out, 0, sizeof *out);
     int rc = weft__queue_enter(q);
-    return rc ? rc : q->be->get(q, id, weft__unix_ms(), out);
+    if (rc)
+        return rc;
+    q->calls++;
+    rc = q->be->get(q, id, weft__unix_ms(), out);
+    q->calls--;
+    return rc;
 }
 
 int weft_queue_list(weft_queue *q, const char *queue, int state, weft_job_id after,
@@ -306,15 +315,24 @@ int weft_queue_list(weft_queue *q, const char *queue, int state, weft_job_id aft
         return rc;
     if (max < 0 || (max && !out) || state < -1 || state > WEFT_JOB_DEAD)
         return -EINVAL;
-    if (max)
-        memset(out, 0, (size_t)max * sizeof *out);
-    return max ? q->be->list(q, queue, state, after, weft__unix_ms(), out, max) : 0;
+    if (!max)
+        return 0;
+    memset(out, 0, (size_t)max * sizeof *out);
+    q->calls++;
+    rc = q->be->list(q, queue, state, after, weft__unix_ms(), out, max);
+    q->calls--;
+    return rc;
 }
 
 int weft_queue_retry(weft_queue *q, weft_job_id id)
 {
     int rc = weft__queue_enter(q);
-    return rc ? rc : q->be->retry(q, id, weft__unix_ms());
+    if (rc)
+        return rc;
+    q->calls++;
+    rc = q->be->retry(q, id, weft__unix_ms());
+    q->calls--;
+    return rc;
 }
 
 int weft_queue_purge(weft_queue *q, const char *queue, int state)
@@ -324,7 +342,10 @@ int weft_queue_purge(weft_queue *q, const char *queue, int state)
         return rc;
     if (state != -1 && state != WEFT_JOB_DONE && state != WEFT_JOB_DEAD)
         return -EINVAL;
-    return q->be->purge(q, queue, state);
+    q->calls++;
+    rc = q->be->purge(q, queue, state);
+    q->calls--;
+    return rc;
 }
 
 int weft_queue_stats_get(weft_queue *q, const char *queue, weft_queue_stats *s)
@@ -333,8 +354,11 @@ int weft_queue_stats_get(weft_queue *q, const char *queue, weft_queue_stats *s)
         return -EINVAL;
     memset(s, 0, sizeof *s);
     int rc = weft__queue_enter(q);
-    if (!rc)
-        rc = q->be->stats(q, queue, weft__unix_ms(), s);
+    if (rc)
+        return rc;
+    q->calls++;
+    rc = q->be->stats(q, queue, weft__unix_ms(), s);
+    q->calls--;
     weft_metric *m = rc == 0 && queue ? weft__qmetric("weft_queue_lag_seconds", queue, NULL) : NULL;
     if (m)
         weft_metric_set(m, (int64_t)(s->lag_s + 0.5));

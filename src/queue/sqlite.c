@@ -56,7 +56,7 @@ struct op {
         struct {
             const char *queue;
             const struct weft__outcome *o;
-            int no, max;
+            int no, max, def_max;
             int64_t lease_until, next;
             struct weft__claim *out;
         } claim;
@@ -73,16 +73,18 @@ enum {
 
 static const char *const sql[S_NSTMT] = {
     [S_INSERT] = "INSERT INTO weft_jobs(queue,type,payload,priority,run_at,max_attempts,created,ikey)"
-                 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8) ON CONFLICT DO NOTHING RETURNING id",
+                 " VALUES(?1,?2,?3,?4,?5,?6,?7,?8) RETURNING id",
     [S_BY_KEY] = "SELECT id FROM weft_jobs WHERE queue=?1 AND ikey=?2",
     [S_EXPIRED] = "SELECT id, attempts, max_attempts FROM weft_jobs"
                   " WHERE queue=?1 AND state=2 AND lease_until<=?2 LIMIT 256",
     [S_REQUEUE] = "UPDATE weft_jobs SET state=0, lease_until=NULL, token=NULL WHERE id=?1",
     [S_EXPIRE_DEAD] = "UPDATE weft_jobs SET state=4, lease_until=NULL, token=NULL, finished=?2,"
                       " last_error=?3 WHERE id=?1",
-    [S_DUE] = "SELECT id FROM weft_jobs WHERE queue=?1 AND state=0 AND run_at<=?2"
-              " ORDER BY priority DESC, run_at, id LIMIT ?3",
-    [S_TAKE] = "UPDATE weft_jobs SET state=2, attempts=attempts+1, lease_until=?2, token=?3"
+    /* per priority, 9 to 0: a seek each, however many jobs wait for later */
+    [S_DUE] = "SELECT id FROM weft_jobs WHERE queue=?1 AND state=0 AND priority=?4 AND"
+              " run_at<=?2 ORDER BY run_at, id LIMIT ?3",
+    [S_TAKE] = "UPDATE weft_jobs SET state=2, attempts=attempts+1, lease_until=?2, token=?3,"
+               " max_attempts=CASE WHEN max_attempts>0 THEN max_attempts ELSE ?4 END"
                " WHERE id=?1 RETURNING type, payload, attempts, max_attempts, run_at",
     /* min() as an aggregate skips a NULL side (the two-argument min() would be NULL) */
     [S_NEXT] = "SELECT min(t) FROM (SELECT min(run_at) AS t FROM weft_jobs WHERE queue=?1 AND"
@@ -116,6 +118,7 @@ static const char schema[] =
     " ikey TEXT, result TEXT, last_error TEXT);"
     "CREATE INDEX IF NOT EXISTS weft_jobs_due ON weft_jobs(queue, priority DESC, run_at, id)"
     " WHERE state=0;"
+    "CREATE INDEX IF NOT EXISTS weft_jobs_next ON weft_jobs(queue, run_at) WHERE state=0;"
     "CREATE INDEX IF NOT EXISTS weft_jobs_leased ON weft_jobs(queue, lease_until) WHERE state=2;"
     "CREATE UNIQUE INDEX IF NOT EXISTS weft_jobs_key ON weft_jobs(queue, ikey)"
     " WHERE ikey IS NOT NULL;";
@@ -149,6 +152,27 @@ static struct store *stores;
 
 /* ---- errors ------------------------------------------------------------ */
 
+static bool telling(int e)
+{
+    return e == ENOSPC || e == EFBIG || e == EDQUOT || e == EROFS;
+}
+
+/* SQLite's sqlite3_system_errno is the thread's errno when the error came
+ * up, often overwritten by then; the files keep the one that failed them */
+static int file_errno(sqlite3 *db)
+{
+    int e = 0;
+    sqlite3_file *f = NULL;
+    if (db && sqlite3_file_control(db, "main", SQLITE_FCNTL_LAST_ERRNO, &e) == SQLITE_OK &&
+        telling(e))
+        return e;
+    e = 0;
+    if (db && sqlite3_file_control(db, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) == SQLITE_OK &&
+        f && f->pMethods)
+        f->pMethods->xFileControl(f, SQLITE_FCNTL_LAST_ERRNO, &e);
+    return e;
+}
+
 static int sq_errno(sqlite3 *db, int rc)
 {
     int sys = db ? sqlite3_system_errno(db) : 0;
@@ -163,7 +187,9 @@ static int sq_errno(sqlite3 *db, int rc)
         return sys == ENOENT || sys == EACCES || sys == EISDIR || sys == ENOTDIR ||
                        sys == EROFS ? -sys : sys == EPERM ? -EACCES : -EIO;
     case SQLITE_IOERR:
-        return sys == ENOSPC || sys == EFBIG || sys == EDQUOT || sys == EROFS ? -sys : -EIO;
+        if (!telling(sys))
+            sys = file_errno(db);
+        return telling(sys) ? -sys : -EIO;
     default: return -EIO;               /* corrupt, not a database, ... */
     }
 }
@@ -249,6 +275,21 @@ static void store_free(struct store *s)
     weft__free(s);
 }
 
+/* where the WAL is, for inotify: beside the real file, symlinks resolved
+ * (SQLite resolves them too) */
+static int watch_names(struct store *s)
+{
+    char *real = realpath(s->path, NULL);
+    if (!real)
+        return -errno;
+    char *slash = strrchr(real, '/');
+    s->dir = strndup(real, slash == real ? 1 : (size_t)(slash - real));
+    if (asprintf(&s->wal_name, "%s-wal", slash + 1) < 0)
+        s->wal_name = NULL;
+    free(real);
+    return s->dir && s->wal_name ? 0 : -ENOMEM;
+}
+
 static int store_new(const char *path, struct store **out)
 {
     struct store *s = weft__calloc(1, sizeof *s);
@@ -258,12 +299,7 @@ static int store_new(const char *path, struct store **out)
     pthread_mutex_init(&s->rlock, NULL);
     pthread_cond_init(&s->cv, NULL);
     s->refs = 1;
-    s->path = strdup(path);
-    const char *slash = strrchr(path, '/');
-    s->dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
-    if (s->path && asprintf(&s->wal_name, "%s-wal", slash ? slash + 1 : path) < 0)
-        s->wal_name = NULL;
-    if (!s->path || !s->dir || !s->wal_name) {
+    if (!(s->path = strdup(path))) {
         store_free(s);
         return -ENOMEM;
     }
@@ -274,6 +310,8 @@ static int store_new(const char *path, struct store **out)
     struct stat sb;
     if (!rc && stat(path, &sb) < 0)
         rc = -errno;
+    if (!rc)
+        rc = watch_names(s);
     if (!rc && pthread_create(&s->thread, NULL, writer_main, s))
         rc = -EAGAIN;
     if (rc) {
@@ -349,6 +387,11 @@ static int sq_open(weft_queue *q, const char *path)
         weft_log(WEFT_LOG_WARN, "queue url %s: no file after sqlite:", q->url);
         return -EINVAL;
     }
+    if (strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0) {
+        weft_log(WEFT_LOG_WARN, "queue url %s: a queue is a file (in memory is neither durable"
+                 " nor shared)", q->url);
+        return -EINVAL;
+    }
     struct handle *h = weft__calloc(1, sizeof *h);
     if (!h)
         return -ENOMEM;
@@ -366,14 +409,12 @@ static int sq_open(weft_queue *q, const char *path)
     return 0;
 }
 
+/* nothing of this handle is in flight (queue.c sees to it): the store's
+ * last close joins its writer and frees it off the loop */
 static void sq_close(weft_queue *q)
 {
     struct handle *h = q->impl;
-    weft_scope sc;
-    weft_scope_enter_shielded(&sc, 60 * WEFT_SEC);
-    if (weft_run_blocking(close_blocking, h->s) < 0)
-        weft_run_blocking_detached(close_blocking, h->s, NULL);
-    weft_scope_exit(&sc);
+    weft_run_blocking_detached(close_blocking, h->s, NULL);
     weft__free(h);
 }
 
@@ -394,38 +435,47 @@ static void bind_text(sqlite3_stmt *st, int i, const char *v)
         sqlite3_bind_null(st, i);
 }
 
+/* the id of queue's job with key, 0 if none, or < 0 */
+static int64_t by_key(struct store *s, const char *queue, const char *key)
+{
+    sqlite3_stmt *st = s->st[S_BY_KEY];
+    sqlite3_bind_text(st, 1, queue, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, key, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int64_t id = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? id : sq_fail(s, s->w, rc, "enqueue");
+}
+
 static int run_enqueue(struct store *s, struct op *op)
 {
-    sqlite3_stmt *ins = s->st[S_INSERT], *key = s->st[S_BY_KEY];
+    sqlite3_stmt *ins = s->st[S_INSERT];
     for (int i = 0; i < op->u.enq.n; i++) {
         const weft_job_spec *j = &op->u.enq.jobs[i];
         const weft_job_opts *o = &j->opts;
-        int64_t at = op->now + o->delay / WEFT_MS;
-        if (o->run_at_ms > at)
-            at = o->run_at_ms;
-        sqlite3_bind_text(ins, 1, j->queue, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 2, j->type, -1, SQLITE_STATIC);
-        sqlite3_bind_text(ins, 3, j->payload, -1, SQLITE_STATIC);
-        sqlite3_bind_int(ins, 4, o->priority);
-        sqlite3_bind_int64(ins, 5, at);
-        sqlite3_bind_int(ins, 6, o->max_attempts);
-        sqlite3_bind_int64(ins, 7, op->now);
-        bind_text(ins, 8, o->key);
-        int rc = sqlite3_step(ins);
-        weft_job_id id = rc == SQLITE_ROW ? sqlite3_column_int64(ins, 0) : 0;
-        sqlite3_reset(ins);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            return sq_fail(s, s->w, rc, "enqueue");
-        op->u.enq.dup[i] = rc == SQLITE_DONE;
-        if (rc == SQLITE_DONE) {            /* the key is taken: that job's id */
-            sqlite3_bind_text(key, 1, j->queue, -1, SQLITE_STATIC);
-            sqlite3_bind_text(key, 2, o->key, -1, SQLITE_STATIC);
-            rc = sqlite3_step(key);
-            id = rc == SQLITE_ROW ? sqlite3_column_int64(key, 0) : 0;
-            sqlite3_reset(key);
+        /* a known key is looked up first: an insert that conflicts would
+         * still use up an id */
+        int64_t id = o->key ? by_key(s, j->queue, o->key) : 0;
+        if (id < 0)
+            return (int)id;
+        op->u.enq.dup[i] = id > 0;
+        if (id == 0) {
+            int64_t at = op->now + o->delay / WEFT_MS;
+            if (o->run_at_ms > at)
+                at = o->run_at_ms;
+            sqlite3_bind_text(ins, 1, j->queue, -1, SQLITE_STATIC);
+            sqlite3_bind_text(ins, 2, j->type, -1, SQLITE_STATIC);
+            sqlite3_bind_text(ins, 3, j->payload, -1, SQLITE_STATIC);
+            sqlite3_bind_int(ins, 4, o->priority);
+            sqlite3_bind_int64(ins, 5, at);
+            sqlite3_bind_int(ins, 6, o->max_attempts);
+            sqlite3_bind_int64(ins, 7, op->now);
+            bind_text(ins, 8, o->key);
+            int rc = sqlite3_step(ins);
+            id = rc == SQLITE_ROW ? sqlite3_column_int64(ins, 0) : 0;
+            sqlite3_reset(ins);
             if (rc != SQLITE_ROW)
                 return rc == SQLITE_DONE ? -EIO : sq_fail(s, s->w, rc, "enqueue");
-        } else {
             op->wrote_jobs = true;
         }
         if (op->u.enq.ids)
@@ -453,7 +503,7 @@ static int write_outcome(struct store *s, const struct weft__outcome *o)
 }
 
 /* leases of queue that expired: due again, or dead when attempts are spent */
-static int take_back(struct store *s, const char *queue, int64_t now)
+static int take_back(struct store *s, const char *queue, int64_t now, int def_max)
 {
     sqlite3_stmt *st = s->st[S_EXPIRED];
     struct { int64_t id; int att, max; } x[256];
@@ -463,7 +513,7 @@ static int take_back(struct store *s, const char *queue, int64_t now)
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < 256) {
         x[n].id = sqlite3_column_int64(st, 0);
         x[n].att = sqlite3_column_int(st, 1);
-        x[n++].max = sqlite3_column_int(st, 2);
+        x[n++].max = sqlite3_column_int(st, 2) > 0 ? sqlite3_column_int(st, 2) : def_max;
     }
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
@@ -494,6 +544,7 @@ static int take_one(struct store *s, struct op *op, int64_t id, struct weft__cla
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, op->u.claim.lease_until);
     sqlite3_bind_int64(st, 3, (int64_t)token);
+    sqlite3_bind_int(st, 4, op->u.claim.def_max);
     int rc = sqlite3_step(st);
     if (rc != SQLITE_ROW) {
         sqlite3_reset(st);
@@ -509,6 +560,8 @@ static int take_one(struct store *s, struct op *op, int64_t id, struct weft__cla
     c->queue = strdup(op->u.claim.queue);
     c->attempt = sqlite3_column_int(st, 2);
     c->max_attempts = sqlite3_column_int(st, 3);
+    if (c->max_attempts <= 0)             /* the enqueuer left it to the worker */
+        c->max_attempts = op->u.claim.def_max;
     c->due_ms = sqlite3_column_int64(st, 4);
     sqlite3_reset(st);
     if (!c->type || !c->payload || !c->queue) {
@@ -526,18 +579,21 @@ static int run_claim(struct store *s, struct op *op)
     if (rc || op->u.claim.max == 0)
         return rc;
     const char *queue = op->u.claim.queue;
-    if ((rc = take_back(s, queue, op->now)))
+    if ((rc = take_back(s, queue, op->now, op->u.claim.def_max)))
         return rc;
     int64_t ids[256];
     sqlite3_stmt *st = s->st[S_DUE];
     sqlite3_bind_text(st, 1, queue, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, op->now);
-    sqlite3_bind_int(st, 3, op->u.claim.max);
-    while (n < op->u.claim.max && (rc = sqlite3_step(st)) == SQLITE_ROW)
-        ids[n++] = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE && n < op->u.claim.max)
-        return sq_fail(s, s->w, rc, "find due jobs");
+    for (int prio = 9; prio >= 0 && n < op->u.claim.max; prio--) {
+        sqlite3_bind_int(st, 3, op->u.claim.max - n);
+        sqlite3_bind_int(st, 4, prio);
+        while (n < op->u.claim.max && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            ids[n++] = sqlite3_column_int64(st, 0);
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return sq_fail(s, s->w, rc, "find due jobs");
+    }
     for (int i = 0; i < n; i++)
         if ((rc = take_one(s, op, ids[i], &op->u.claim.out[i]))) {
             while (i--)
@@ -622,17 +678,18 @@ static void run_group(struct store *s, struct op *group)
     for (struct op *op = group; op && !rc; op = op->next) {
         sqlite3_exec(s->w, "SAVEPOINT op", NULL, NULL, NULL);
         op->rc = run_op(s, op);
+        if (sqlite3_get_autocommit(s->w)) {
+            /* SQLite rolled the whole transaction back by itself (I/O error,
+             * disk full): nothing of the group stands, stop before a
+             * savepoint opens a transaction of its own */
+            rc = op->rc < 0 ? op->rc : -EIO;
+            break;
+        }
         if (op->rc < 0) {
             sqlite3_exec(s->w, "ROLLBACK TO op", NULL, NULL, NULL);
             op->wrote_jobs = false;
         }
         sqlite3_exec(s->w, "RELEASE op", NULL, NULL, NULL);
-    }
-    if (!rc && sqlite3_get_autocommit(s->w)) {
-        rc = -EIO;                       /* SQLite rolled back by itself (disk full, ...) */
-        for (struct op *op = group; op && rc == -EIO; op = op->next)
-            if (op->rc < 0)
-                rc = op->rc;
     }
     if (!rc && (rc = exec(s, s->w, "COMMIT", "cannot commit")) != 0)
         sqlite3_exec(s->w, "ROLLBACK", NULL, NULL, NULL);
@@ -746,6 +803,7 @@ static int sq_claim(weft_queue *q, const char *queue, const struct weft__outcome
     op.u.claim.no = no;
     op.u.claim.max = max > 256 ? 256 : max;
     op.u.claim.lease_until = lease_until;
+    op.u.claim.def_max = q->o.max_attempts;
     op.u.claim.out = out;
     int rc = submit(q->impl, &op);
     *next = rc >= 0 ? op.u.claim.next : INT64_MAX;
@@ -786,7 +844,7 @@ struct read {
     int kind;                            /* 0 get, 1 list, 2 stats */
     int64_t now, id;
     const char *queue;
-    int state, max;
+    int state, max, def_max;
     weft_job_info *out;
     weft_queue_stats *stats;
 };
@@ -806,7 +864,7 @@ static char *col_dup(sqlite3_stmt *st, int i, bool always)
     return c;
 }
 
-static int row_info(sqlite3_stmt *st, weft_job_info *o)
+static int row_info(sqlite3_stmt *st, weft_job_info *o, int def_max)
 {
     *o = (weft_job_info){
         .id = sqlite3_column_int64(st, 0), .state = sqlite3_column_int(st, 1),
@@ -814,6 +872,8 @@ static int row_info(sqlite3_stmt *st, weft_job_info *o)
         .priority = sqlite3_column_int(st, 4), .created_ms = sqlite3_column_int64(st, 5),
         .run_at_ms = sqlite3_column_int64(st, 6), .finished_ms = sqlite3_column_int64(st, 7),
     };
+    if (o->max_attempts <= 0)
+        o->max_attempts = def_max;
     o->queue = col_dup(st, 8, true);
     o->type = col_dup(st, 9, true);
     o->payload = col_dup(st, 10, true);
@@ -831,7 +891,7 @@ static int read_rows(struct read *a, sqlite3_stmt *st)
 {
     int n = 0, rc;
     while (n < a->max && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((rc = row_info(st, &a->out[n])) < 0)
+        if ((rc = row_info(st, &a->out[n], a->def_max)) < 0)
             goto fail;
         n++;
     }
@@ -896,7 +956,7 @@ static int read_blocking(void *arg)
 static int sq_get(weft_queue *q, weft_job_id id, int64_t now, weft_job_info *out)
 {
     struct handle *h = q->impl;
-    struct read a = { .s = h->s, .kind = 0, .now = now, .id = id, .max = 1, .out = out };
+    struct read a = { .s = h->s, .def_max = q->o.max_attempts, .kind = 0, .now = now, .id = id, .max = 1, .out = out };
     int rc = weft_run_blocking(read_blocking, &a);
     return rc == 0 ? -ENOENT : rc < 0 ? rc : 0;
 }
@@ -905,7 +965,7 @@ static int sq_list(weft_queue *q, const char *queue, int state, weft_job_id afte
                    weft_job_info *out, int max)
 {
     struct handle *h = q->impl;
-    struct read a = { .s = h->s, .kind = 1, .now = now, .id = after, .queue = queue,
+    struct read a = { .s = h->s, .def_max = q->o.max_attempts, .kind = 1, .now = now, .id = after, .queue = queue,
                       .state = state, .max = max, .out = out };
     return weft_run_blocking(read_blocking, &a);
 }

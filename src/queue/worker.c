@@ -28,6 +28,7 @@
 #define ROUND_MAX 256                     /* jobs claimed, outcomes held */
 #define HOLD (10 * WEFT_MS)               /* an outcome's longest wait for its round */
 #define IDLE_CHECK (1 * WEFT_SEC)         /* an idle worker looks anyway this often */
+#define GIVE_UP (30 * WEFT_SEC)           /* storage failing this long ends the worker */
 
 struct job {
     struct job *next, **pprev;            /* the worker's running jobs */
@@ -51,6 +52,7 @@ struct worker {
     weft_event wake;
     bool maybe;                           /* a claim may find jobs */
     bool stop;
+    bool releasing;                       /* the grace is over: running jobs are cancelled */
     weft_time next_due;                   /* when a scheduled job or a lease falls due */
     int failures;                         /* rounds failed in a row */
     weft_group *jobs_g, *aux_g;
@@ -96,7 +98,8 @@ static weft_time backoff(const weft_queue_opts *o, int attempt)
     uint32_t r = 0;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != sizeof r)
         r = (uint32_t)weft_now();
-    return (weft_time)((double)d * (0.75 + 0.5 * (r / 4294967296.0)));
+    double x = (double)d * (0.75 + 0.5 * (r / 4294967296.0));
+    return x >= 9e18 ? (weft_time)9e18 : (weft_time)x;
 }
 
 static char *text_dup(const char *s)
@@ -174,8 +177,12 @@ static void run(struct job *j)
     int rc = h->fn(&j->pub, h->ctx);
     bool late = weft_scope_exit(&s) || weft_now() - t0 >= o->job_timeout;
     if (j->released)
-        return;                           /* released or lost meanwhile */
-    if (late) {
+        return;                           /* its lease was lost meanwhile */
+    if (w->releasing && rc != 0) {
+        settle(j, WEFT__RELEASE, NULL);   /* cut short by the stop: not an attempt */
+        return;
+    }
+    if (late && !w->releasing) {
         snprintf(why, sizeof why, "job timeout: the handler ran past %lld ms",
                  (long long)(o->job_timeout / WEFT_MS));
         rc = -ETIMEDOUT;
@@ -239,9 +246,12 @@ int weft_job_set_error(const weft_job *job, const char *msg)
 
 /* ---- rounds ------------------------------------------------------------ */
 
+static bool stopping(struct worker *w);
+
+/* a claimed job on a task of its own; given back when stopping */
 static void start(struct worker *w, struct weft__claim *c)
 {
-    struct job *j = weft__calloc(1, sizeof *j);
+    struct job *j = stopping(w) ? NULL : weft__calloc(1, sizeof *j);
     if (!j) {
         struct weft__outcome o = { c->id, c->token, WEFT__RELEASE, 0, NULL };
         weft__claim_clear(c);
@@ -396,9 +406,18 @@ static int stopper_main(void *arg)
 
 /* ---- the main task ----------------------------------------------------- */
 
-static void serve(struct worker *w)
+/* the stopper task tells the loop; the flag is read too, so that nothing
+ * is claimed once weft_queue_stop has returned on another thread */
+static bool stopping(struct worker *w)
 {
-    while (!w->stop && !weft_cancelled()) {
+    return w->stop || __atomic_load_n(&w->q->stop, __ATOMIC_ACQUIRE);
+}
+
+/* claims and waits until a stop; < 0: storage failing for GIVE_UP */
+static int serve(struct worker *w)
+{
+    weft_time failing_since = 0;
+    while (!stopping(w) && !weft_cancelled()) {
         weft_event_clear(&w->wake);
         weft_time now = weft_now();
         if (w->next_due <= now) {
@@ -415,6 +434,13 @@ static void serve(struct worker *w)
             }
             if (rc == -ECANCELED || weft_cancelled())
                 break;
+            if (w->failures == 0)
+                failing_since = now;
+            else if (now - failing_since >= GIVE_UP) {
+                weft_log(WEFT_LOG_ERROR, "queue %s: %s for %lld s: the worker stops", w->queue,
+                         weft_strerror(rc), (long long)(GIVE_UP / WEFT_SEC));
+                return rc;
+            }
             if (w->failures++ % 20 == 0)
                 weft_log(WEFT_LOG_WARN, "queue %s: %s (retrying)", w->queue, weft_strerror(rc));
             weft_time pause = (100 * WEFT_MS) << (w->failures < 6 ? w->failures : 6);
@@ -438,12 +464,17 @@ static void serve(struct worker *w)
         if (rc == -ECANCELED)
             break;
     }
+    return 0;
 }
 
-/* no more claims; running jobs get the grace, then are released at once */
+/* No more claims; running jobs get the grace, then are cancelled. A job
+ * is released only once its task has ended (a handler stuck in blocking
+ * work still holds its lease, heartbeat included): released while it still
+ * ran, another worker would run it beside it. A cancelled handler that
+ * returns 0 is acknowledged. */
 static void drain(struct worker *w)
 {
-    weft_time end = weft_now() + w->q->o.shutdown_grace;
+    weft_time end = weft__deadline_add(weft_now(), w->q->o.shutdown_grace);
     while (w->running > 0 && weft_now() < end) {
         weft_event_clear(&w->wake);
         weft_scope s;
@@ -453,14 +484,12 @@ static void drain(struct worker *w)
         if (w->nout >= ROUND_MAX)
             round_trip(w, 0);
     }
-    for (struct job *j = w->jobs; j; j = j->next) {
-        if (j->released)
-            continue;
-        struct weft__outcome o = { j->c.id, j->c.token, WEFT__RELEASE, 0, NULL };
-        j->released = out_push(w, &o) == 0;
-        if (j->task)
+    w->releasing = true;
+    for (struct job *j = w->jobs; j; j = j->next)
+        if (!j->released && j->task)
             weft_task_cancel(j->task);
-    }
+    weft_group_wait(w->jobs_g);           /* each settles its own outcome */
+    w->jobs_g = NULL;
     for (int i = 0; i < 3 && w->nout; i++)
         round_trip(w, 0);
 }
@@ -493,7 +522,7 @@ static void worker_leave(weft_queue *q)
         if (c) {
             weft_chan_free(q->stop_chan);
             q->stop_chan = c;
-            q->stop = false;
+            __atomic_store_n(&q->stop, false, __ATOMIC_RELEASE);
         }
     }
     pthread_mutex_unlock(&q->stop_lock);
@@ -504,7 +533,7 @@ void weft_queue_stop(weft_queue *q)
     if (!q)
         return;
     pthread_mutex_lock(&q->stop_lock);
-    q->stop = true;
+    __atomic_store_n(&q->stop, true, __ATOMIC_RELEASE);
     weft_chan_close(q->stop_chan);
     pthread_mutex_unlock(&q->stop_lock);
 }
@@ -534,23 +563,21 @@ static int work(struct worker *w)
             q->be->watch_free(w->watch);
         return -ENOMEM;
     }
-    serve(w);
-    /* shielded: a cancelled caller still gets a graceful stop */
+    int rc = serve(w);
+    /* shielded: a cancelled caller still gets a graceful stop; the shield's
+     * own bound is long, handlers that ignore cancellation hold it */
     weft_scope s;
-    weft_scope_enter_shielded(&s, q->o.shutdown_grace + 60 * WEFT_SEC);
+    weft_scope_enter_shielded(&s, weft__deadline_add(q->o.shutdown_grace, 600 * WEFT_SEC));
     drain(w);
     weft_group_cancel(w->aux_g);
     weft_group_wait(w->aux_g);
-    weft_group_wait(w->jobs_g);
-    for (int i = 0; i < 3 && w->nout; i++)
-        round_trip(w, 0);
     weft_scope_exit(&s);
     if (w->nout)
         weft_log(WEFT_LOG_WARN, "queue %s: %d outcomes not written: those jobs run again once"
                  " their leases expire", w->queue, w->nout);
     outs_free(w->out, w->nout);
     q->be->watch_free(w->watch);
-    return 0;
+    return rc;
 }
 
 int weft_queue_work(weft_queue *q, const char *queue, const weft_job_handler *h, int nh,

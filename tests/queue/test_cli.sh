@@ -21,7 +21,8 @@ num() { sed -nE "s/.*\"$2\":(-?[0-9][0-9.eE+-]*).*/\1/p" <<<"$1"; }
 str() { sed -nE "s/.*\"$2\":\"([^\"]*)\".*/\1/p" <<<"$1"; }
 # runs the command, keeps stdout in $out and stderr in $err, returns its status
 run() { "$@" >$T/stdout 2>$T/stderr; local rc=$?; out=$(cat $T/stdout); err=$(cat $T/stderr); return $rc; }
-status() { run "$@"; echo $?; }
+# the same, with the status in $rc
+st() { run "$@"; rc=$?; }
 # waits (bounded) for a background process to exit and gives its status
 reap() {
     wait_for bash -c "! kill -0 $1 2>/dev/null" || { echo "# pid $1 did not exit"; kill -9 $1; }
@@ -30,20 +31,20 @@ reap() {
 stat_of() { q stats "$1" | sed -nE "s/.*\"$2\":([0-9]+).*/\1/p"; }
 
 # ---- --help, everywhere ----------------------------------------------------
-check "weft queue --help: 0" test "$(status q --help)" = 0
+st q --help; check "weft queue --help: 0" test $rc = 0
 check "weft queue --help: the commands" grep -q "enqueue QUEUE TYPE" <<<"$out"
-check "weft --help names queue" bash -c "'$WEFT' --help | grep -q '  queue '"
+check "weft --help names queue" bash -c "'$WEFT' --help 2>&1 | grep -q '  queue '"
 for c in enqueue work stats list show retry purge; do
-    check "$c --help: 0" test "$(status q $c --help)" = 0
+    st q $c --help; check "$c --help: 0" test $rc = 0
     check "$c --help: its usage on stdout" grep -q "^usage: weft queue $c" <<<"$out"
 done
-check "a --help among other arguments: 0" test "$(status q enqueue q noop --count 3 --help)" = 0
+st q enqueue q noop --count 3 --help; check "a --help among other arguments: 0" test $rc = 0
 check "--help enqueued nothing" test ! -e $T/q.db
 
 # ---- bad usage: 2, a message on stderr -----------------------------------------
 bad() {  # expected words in the message, then the arguments
     local want=$1; shift
-    local rc; rc=$(status q "$@")
+    st q "$@"
     check "bad usage ($*): 2" test "$rc" = 2
     check "bad usage ($*): says '$want'" grep -qF -- "$want" <<<"$err"
 }
@@ -97,7 +98,7 @@ check "show: exit 0" test $? = 0
 check "show: one line" test "$(wc -l <<<"$out")" = 1
 check "show: the fields in order" grep -qE '^\{"id":'$ID',"queue":"mail","type":"send","payload":\{"to":"a@example.com"\},"state":"queued","attempts":0,"max_attempts":[0-9]+,"priority":0,"created_ms":[0-9]+,"run_at_ms":[0-9]+,"finished_ms":0,"result":null,"last_error":null\}$' <<<"$out"
 check "show: created now (Unix ms)" test "$(num "$out" created_ms)" -gt $(( ($(date +%s) - 60) * 1000 ))
-check "show of no job: 1" test "$(status q show 999999)" = 1
+st q show 999999; check "show of no job: 1" test $rc = 1
 check "show of no job: says so" grep -q "no job 999999" <<<"$err"
 
 run q enqueue mail send
@@ -149,7 +150,7 @@ run q enqueue later noop --delay 3600
 J=$(q show $(num "$out" id))
 check "--delay 3600: scheduled" test "$(str "$J" state)" = scheduled
 check "--delay 3600: run_at an hour on" test "$(num "$J" run_at_ms)" -gt $(( $(num "$J" created_ms) + 3590000 ))
-check "--delay 0.25: accepted" test "$(status q enqueue later noop --delay 0.25)" = 0
+st q enqueue later noop --delay 0.25; check "--delay 0.25: accepted" test $rc = 0
 check "stats later: 1 scheduled" test "$(stat_of later scheduled)" -ge 1
 
 # stats: the shape, per queue and for all
@@ -167,7 +168,9 @@ check "list: the first is show's line" test "$(head -1 <<<"$out")" = "$(q show $
 check "list --limit 2" test "$(q list --limit 2 | wc -l)" = 2
 check "list --limit 0: nothing" test -z "$(q list --limit 0)"
 check "list: all of them, over pages" test "$(q list | wc -l)" -ge 1310
-check "list --state scheduled" test "$(q list --state scheduled | grep -c '"state":"scheduled"')" = "$(q list --state scheduled | wc -l)"
+L=$(q list --state scheduled)
+check "list --state scheduled: the hour's job" grep -q '"type":"noop","payload":{},"state":"scheduled"' <<<"$L"
+check "list --state scheduled: only scheduled ones" test "$(grep -c '"state":"scheduled"' <<<"$L")" = "$(wc -l <<<"$L")"
 
 # ---- work: the built-in types -----------------------------------------------------
 W=w
@@ -178,10 +181,11 @@ run q enqueue $W fail '{"times":1}' --max-attempts 3;    FAIL=$(num "$out" id)
 run q enqueue $W fail '{"times":9}' --max-attempts 2;    FAILS=$(num "$out" id)
 run q enqueue $W bogus '{}';                             BOGUS=$(num "$out" id)
 run q enqueue $W sleep '{"ms":"soon"}';                  BADMS=$(num "$out" id)
+run q enqueue $W noop --key w-once;                      KEYED=$(num "$out" id)
 "$WEFT" queue work $W -c 4 2>$T/work.err &
 WPID=$!; PIDS+=($WPID)
-drained() { local s; s=$(q stats $W); [ "$(num "$s" done) $(num "$s" dead)" = "4 3" ]; }
-check "work: 4 done, 3 dead (the retry after a ~1 s backoff)" wait_for drained
+drained() { local s; s=$(q stats $W); [ "$(num "$s" done) $(num "$s" dead)" = "5 3" ]; }
+check "work: 5 done, 3 dead (the retry after a ~1 s backoff)" wait_for drained
 kill -TERM $WPID; reap $WPID; rc=$?
 check "work: SIGTERM exits 0" test $rc = 0
 check "work: no failure on stderr" bash -c "! grep -q 'weft queue work:' $T/work.err"
@@ -199,14 +203,24 @@ J=$(q show $BADMS);  check "sleep with a bad ms: dead at once" test "$(str "$J" 
 check "sleep with a bad ms: says why" grep -q '"last_error":"sleep needs' <<<"$J"
 check "list --state dead --queue w: 3" test "$(q list --state dead --queue $W | wc -l)" = 3
 
+# a job enqueued without its own max-attempts takes the worker's
+run q enqueue w1 fail '{"times":9}';                    WMAX=$(num "$out" id)
+"$WEFT" queue work w1 --max-attempts 1 2>>$T/work.err &
+WPID=$!; PIDS+=($WPID)
+w1_dead() { [ "$(stat_of w1 dead)" = 1 ]; }
+check "work --max-attempts 1: a job without its own is dead after one run" wait_for w1_dead
+kill -TERM $WPID; reap $WPID
+J=$(q show $WMAX);  check "work --max-attempts 1: dead 1, max_attempts 1" test "$(str "$J" state) $(num "$J" attempts) $(num "$J" max_attempts)" = "dead 1 1"
+q purge --queue w1 >/dev/null
+
 # retry: a dead job back to queued; not a live one, not a missing one
 run q retry $BOGUS
 check "retry: exit 0" test $? = 0
 check "retry: {\"id\":N,\"state\":\"queued\"}" test "$out" = "{\"id\":$BOGUS,\"state\":\"queued\"}"
 J=$(q show $BOGUS);  check "retried: queued with fresh attempts" test "$(str "$J" state) $(num "$J" attempts)" = "queued 0"
-check "retry of a done job: 1" test "$(status q retry $NOOP)" = 1
+st q retry $NOOP; check "retry of a done job: 1" test $rc = 1
 check "retry of a done job: says so" grep -q "is not dead" <<<"$err"
-check "retry of no job: 1" test "$(status q retry 999999)" = 1
+st q retry 999999; check "retry of no job: 1" test $rc = 1
 
 # graceful stop: a running job finishes, then exit 0
 run q enqueue $W sleep '{"ms":1500}'; LONGJ=$(num "$out" id)
@@ -224,21 +238,24 @@ check "purge --state dead: exit 0" test $? = 0
 check "purge --state dead: {\"purged\":3}" test "$out" = '{"purged":3}'
 check "purge: dead gone" test "$(stat_of $W dead)" = 0
 run q purge --queue $W
-check "purge --queue w: {\"purged\":5} (the done)" test "$out" = '{"purged":5}'
+check "purge --queue w: {\"purged\":6} (the done)" test "$out" = '{"purged":6}'
+run q enqueue $W noop --key w-once
+check "a purged job's key is forgotten: a new job" test "$(num "$out" id)" != "$KEYED"
+check "a purged job's key is forgotten: not a duplicate" grep -qE '^\{"id":[0-9]+,"duplicate":false\}$' <<<"$out"
 check "purge --queue w: none done left" test "$(stat_of $W done)" = 0
 check "purge left the other queues" test "$(stat_of mail queued)" = 5
-check "purged job: show fails" test "$(status q show $NOOP)" = 1
+st q show $NOOP; check "purged job: show fails" test $rc = 1
 check "purge again: 0" test "$(q purge)" = '{"purged":0}'
 
 # ---- URLs: --url wins over $WEFT_QUEUE_URL; failures exit 1 ----------------------
 check "--url: another file" test "$(q --url sqlite:$T/other.db stats)" = '{"queued":0,"scheduled":0,"running":0,"done":0,"dead":0,"lag_s":0.0}'
 check "--url: the file is made" test -e $T/other.db
-check "--url after the command" test "$(status q stats --url sqlite:$T/other.db)" = 0
-check "no such directory: 1" test "$(status q --url sqlite:$T/none/q.db stats)" = 1
+st q stats --url sqlite:$T/other.db; check "--url after the command" test $rc = 0
+st q --url sqlite:$T/none/q.db stats; check "no such directory: 1" test $rc = 1
 check "no such directory: says why" grep -q "cannot open sqlite:$T/none/q.db" <<<"$err"
-check "a bad URL: 2" test "$(status q --url bogus://x stats)" = 2
+st q --url bogus://x stats; check "a bad URL: 2" test $rc = 2
 echo "not a database, not at all: the file's header is wrong from the very first page" > $T/junk.db
-check "not a database: 1" test "$(status q --url sqlite:$T/junk.db stats)" = 1
+st q --url sqlite:$T/junk.db stats; check "not a database: 1" test $rc = 1
 (unset WEFT_QUEUE_URL; cd $T && "$WEFT" queue stats >/dev/null)
 check "no URL at all: ./weft-queue.db" test -e $T/weft-queue.db
 
