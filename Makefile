@@ -6,11 +6,13 @@
 #   make asan       the whole suite under ASan+UBSan
 #   make tsan       the cross-thread tests under TSan
 #   make valgrind   the core tests under valgrind memcheck (stacks registered)
+#   make install    headers, libweft.so/.a, weft.pc, the CMake package and the weft CLI
+#                   into PREFIX (default /usr/local)
 JOBS ?= $(shell nproc)
 BUILD ?= build
 CTEST = ctest --output-on-failure -j$(JOBS)
 
-.PHONY: all bootstrap build run test test-long test-aarch64 bench asan tsan valgrind fuzz clean
+.PHONY: all bootstrap build run test test-long test-aarch64 bench asan tsan valgrind fuzz clean install
 
 all: build
 
@@ -22,6 +24,10 @@ $(BUILD)/CMakeCache.txt:
 
 build: bootstrap $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j$(JOBS)
+
+PREFIX ?= /usr/local
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 # the example service on 127.0.0.1:8080 (PORT=..., THREADS=...); Ctrl-C stops it
 PORT ?= 8080

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "weft/config.h"
 #include "weft/error.h"
 #include "weft/core.h"
 #include "weft/sync.h"
@@ -23,8 +24,14 @@
 #include "weft/url.h"
 #include "weft/http.h"
 #include "weft/router.h"
+#if WEFT_HAVE_PG
 #include "weft/pg.h"
+#endif
+#if WEFT_HAVE_REDIS
 #include "weft/redis.h"
+#endif
+#if WEFT_HAVE_SQLITE
 #include "weft/queue.h"
+#endif
 
 #endif

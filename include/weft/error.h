@@ -17,6 +17,7 @@
 #ifndef WEFT_ERROR_H
 #define WEFT_ERROR_H
 
+#include <errno.h>                        /* the codes are -errno values */
 #include <stdbool.h>
 
 #ifdef __cplusplus

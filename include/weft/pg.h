@@ -63,6 +63,10 @@
 
 #include "core.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft_pg weft_pg;
 typedef struct weft_pg_conn weft_pg_conn;   /* an exclusive connection, held */
 
@@ -107,12 +111,18 @@ typedef struct weft_pg_val {
 
 enum { WEFT__PG_NULL, WEFT__PG_INT, WEFT__PG_FLOAT, WEFT__PG_BOOL, WEFT__PG_TEXT, WEFT__PG_BYTES };
 
-#define WEFT_PG_NULL ((weft_pg_val){ WEFT__PG_NULL, 0, 0, 0, 0 })
-#define WEFT_PG_INT(v) ((weft_pg_val){ WEFT__PG_INT, (int64_t)(v), 0, 0, 0 })
-#define WEFT_PG_FLOAT(v) ((weft_pg_val){ WEFT__PG_FLOAT, 0, (double)(v), 0, 0 })
-#define WEFT_PG_BOOL(v) ((weft_pg_val){ WEFT__PG_BOOL, (v) ? 1 : 0, 0, 0, 0 })
-#define WEFT_PG_TEXT(s) ((weft_pg_val){ WEFT__PG_TEXT, 0, 0, (s), (size_t)-1 })
-#define WEFT_PG_BYTES(p, n) ((weft_pg_val){ WEFT__PG_BYTES, 0, 0, (p), (n) })
+/* compound literals in C, aggregates in C++ (which has no compound literal) */
+#ifdef __cplusplus
+#define WEFT__PG_VAL(...) (weft_pg_val{ __VA_ARGS__ })
+#else
+#define WEFT__PG_VAL(...) ((weft_pg_val){ __VA_ARGS__ })
+#endif
+#define WEFT_PG_NULL WEFT__PG_VAL(WEFT__PG_NULL, 0, 0, 0, 0)
+#define WEFT_PG_INT(v) WEFT__PG_VAL(WEFT__PG_INT, (int64_t)(v), 0, 0, 0)
+#define WEFT_PG_FLOAT(v) WEFT__PG_VAL(WEFT__PG_FLOAT, 0, (double)(v), 0, 0)
+#define WEFT_PG_BOOL(v) WEFT__PG_VAL(WEFT__PG_BOOL, (v) ? 1 : 0, 0, 0, 0)
+#define WEFT_PG_TEXT(s) WEFT__PG_VAL(WEFT__PG_TEXT, 0, 0, (s), (size_t)-1)
+#define WEFT_PG_BYTES(p, n) WEFT__PG_VAL(WEFT__PG_BYTES, 0, 0, (p), (n))
 
 /* ---- results -------------------------------------------------------------- */
 
@@ -282,5 +292,9 @@ typedef struct weft_pg_stats {
 } weft_pg_stats;
 
 void weft_pg_stats_get(const weft_pg *db, weft_pg_stats *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
