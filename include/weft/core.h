@@ -103,6 +103,37 @@ int weft_main(weft_fn fn, void *arg);
  * succeeded). -EINVAL for threads < 0. */
 int weft_run(int threads, weft_fn fn, void *arg);
 
+/* ---- graceful stop ------------------------------------------------------ */
+
+typedef struct weft_run_opts {
+    int threads;                  /* as weft_run's */
+    bool stop_on_signals;         /* SIGTERM and SIGINT start a graceful stop */
+    weft_time grace;              /* from the stop to cancelling the roots; 0: 10 s */
+} weft_run_opts;
+
+/* weft_run with options. Without stop_on_signals a SIGTERM kills the
+ * process at once, as it would any program (weft installs no handler).
+ * With it, SIGTERM and SIGINT are blocked in every thread for the run and
+ * the first one starts a graceful stop: it is logged ("SIGTERM: stopping
+ * gracefully"), weft_stopping() turns true and weft_stop_wait() returns in
+ * every loop, so the program can stop taking work (close its listeners)
+ * and finish what it has; when its roots return, weft_run_with returns
+ * their result. If they have not returned when the grace is over (or at a
+ * second signal), every root is cancelled and the result is -ECANCELED
+ * (or a root's error). weft_stop() starts the same stop from code. Signals
+ * left pending at the end are dropped and the caller's mask restored.
+ * (weft_http_server_run does all this for a server on its own.) */
+int weft_run_with(const weft_run_opts *o, weft_fn fn, void *arg);
+
+/* Starts the graceful stop from code, from any thread (not from a signal
+ * handler): weft_stop_wait returns everywhere; under weft_run_with the
+ * grace starts too. */
+void weft_stop(void);
+bool weft_stopping(void);
+/* Waits until a stop starts: 0 (at once if it has), -ECANCELED,
+ * -ETIMEDOUT, -EPERM outside a task. */
+int weft_stop_wait(void);
+
 /* Index of the calling loop in weft_run (0 under weft_main), -EPERM outside. */
 int weft_loop_index(void);
 

@@ -274,6 +274,9 @@ void weft__wake_remote(weft__loop *l, weft_task *t, uint32_t seq, int result);
 void weft__cancel(weft_task *t, bool by_group);
 void weft__park(weft__loop *l);
 
+/* stop.c: a new run's stop state; fd hears of a stop (-1: none) */
+void weft__stop_reset(int fd);
+
 /* task.c */
 weft_task *weft__task_new(weft__loop *l, weft_fn fn, void *arg, const char *name,
                           void *site);

@@ -5,7 +5,12 @@
  * root tasks; all are joined before returning.
  */
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "internal.h"
@@ -65,7 +70,146 @@ static void *thread_main(void *p)
     return NULL;
 }
 
+/* every root cancelled, without it counting as a loop's failure */
+static void cancel_all(struct run *r)
+{
+    pthread_mutex_lock(&r->mu);
+    for (int i = 0; i < r->count; i++)
+        if (r->loops[i])
+            weft__loop_request_cancel(r->loops[i]);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* ---- the signal thread of weft_run_with ------------------------------------ */
+
+struct watch {
+    struct run *run;
+    int sigfd, stopfd, quitfd;
+    weft_time grace;
+    pthread_t th;
+};
+
+static weft_time mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (weft_time)ts.tv_sec * WEFT_SEC + ts.tv_nsec;
+}
+
+/* A signal or weft_stop() starts the stop; the grace's end, or a second
+ * signal, cancels the roots. */
+static void *watch_main(void *arg)
+{
+    struct watch *w = arg;
+    weft_time end = WEFT_FOREVER;
+    bool cancelled = false;
+    for (;;) {
+        struct pollfd p[3] = { { w->quitfd, POLLIN, 0 }, { w->sigfd, POLLIN, 0 },
+                               { w->stopfd, POLLIN, 0 } };
+        int timeout = -1;
+        if (end != WEFT_FOREVER && !cancelled) {
+            weft_time left = end - mono_now();
+            timeout = left <= 0 ? 0 : (int)((left + WEFT_MS - 1) / WEFT_MS);
+        }
+        int n = poll(p, 3, timeout);
+        if (n < 0 && errno != EINTR)
+            break;
+        if (p[0].revents)
+            break;
+        if (p[1].revents) {
+            struct signalfd_siginfo si;
+            if (read(w->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+                const char *name = si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT";
+                if (end == WEFT_FOREVER) {
+                    weft_log(WEFT_LOG_INFO, "%s: stopping gracefully (%lld ms grace; again to"
+                             " stop at once)", name, (long long)(w->grace / WEFT_MS));
+                    weft_stop();
+                } else if (!cancelled) {
+                    weft_log(WEFT_LOG_WARN, "%s again: cancelling every task now", name);
+                    cancel_all(w->run);
+                    cancelled = true;
+                }
+            }
+        }
+        if (p[2].revents) {
+            uint64_t v;
+            if (read(w->stopfd, &v, sizeof v) == (ssize_t)sizeof v && end == WEFT_FOREVER)
+                end = weft__deadline_add(mono_now(), w->grace);
+        }
+        if (!cancelled && end != WEFT_FOREVER && mono_now() >= end) {
+            weft_log(WEFT_LOG_WARN, "graceful stop: the %lld ms grace is over, cancelling"
+                     " every task", (long long)(w->grace / WEFT_MS));
+            cancel_all(w->run);
+            cancelled = true;
+        }
+    }
+    return NULL;
+}
+
+static int run_loops(int threads, weft_fn fn, void *arg, const weft_run_opts *o);
+
 int weft_run(int threads, weft_fn fn, void *arg)
+{
+    return run_loops(threads, fn, arg, NULL);
+}
+
+int weft_run_with(const weft_run_opts *o, weft_fn fn, void *arg)
+{
+    if (!o || o->grace < 0)
+        return -EINVAL;
+    return run_loops(o->threads, fn, arg, o);
+}
+
+static int watch_start(struct watch *w, struct run *r, const weft_run_opts *o, sigset_t *old)
+{
+    *w = (struct watch){ .run = r, .sigfd = -1, .stopfd = -1, .quitfd = -1,
+                         .grace = o->grace ? o->grace : 10 * WEFT_SEC };
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    /* blocked before any loop starts: every thread inherits the mask, and a
+     * signal from now on waits for the signalfd instead of killing us */
+    pthread_sigmask(SIG_BLOCK, &set, old);
+    w->sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+    w->stopfd = eventfd(0, EFD_CLOEXEC);
+    w->quitfd = eventfd(0, EFD_CLOEXEC);
+    if (w->sigfd < 0 || w->stopfd < 0 || w->quitfd < 0 ||
+        pthread_create(&w->th, NULL, watch_main, w)) {
+        int err = errno ? -errno : -EAGAIN;
+        close(w->sigfd);
+        close(w->stopfd);
+        close(w->quitfd);
+        pthread_sigmask(SIG_SETMASK, old, NULL);
+        return err;
+    }
+    weft__stop_reset(w->stopfd);
+    return 0;
+}
+
+static void watch_end(struct watch *w, const sigset_t *old)
+{
+    uint64_t one = 1;
+    if (write(w->quitfd, &one, sizeof one) < 0) {
+        /* an eventfd write of 1 does not fail */
+    }
+    pthread_join(w->th, NULL);
+    weft__stop_reset(-1);
+    close(w->sigfd);
+    close(w->stopfd);
+    close(w->quitfd);
+    /* signals that came meanwhile were for this run: not for the caller */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    struct timespec zero = { 0, 0 };
+    while (sigtimedwait(&set, NULL, &zero) > 0)
+        ;
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
+
+static int run_loops(int threads, weft_fn fn, void *arg, const weft_run_opts *o)
 {
     if (threads < 0 || !fn)
         return -EINVAL;
@@ -82,6 +226,18 @@ int weft_run(int threads, weft_fn fn, void *arg)
         return -ENOMEM;
     }
     pthread_mutex_init(&r.mu, NULL);
+    struct watch w;
+    sigset_t old;
+    bool watching = o && o->stop_on_signals;
+    if (watching) {
+        int err = watch_start(&w, &r, o, &old);
+        if (err) {
+            pthread_mutex_destroy(&r.mu);
+            weft__free(slots);
+            weft__free(r.loops);
+            return err;
+        }
+    }
     int started = 0, rc = 0;
     for (; started < threads; started++) {
         slots[started] = (struct slot){ .run = &r, .index = started };
@@ -92,6 +248,8 @@ int weft_run(int threads, weft_fn fn, void *arg)
     }
     for (int i = 0; i < started; i++)
         pthread_join(slots[i].th, NULL);
+    if (watching)
+        watch_end(&w, &old);
     pthread_mutex_destroy(&r.mu);
     weft__free(slots);
     weft__free(r.loops);
