@@ -102,12 +102,16 @@ static int conn_connect(struct origin *o, void **res)
             rc = -WEFT_ECONNECT_TIMEOUT;
     }
     if (rc) {
+        const char *why = h && h->c && o->tls ? weft_tls_error(h->c) : NULL;
+        snprintf(o->connect_error, sizeof o->connect_error, "%s", why && *why ? why
+                                                                   : weft_strerror(rc));
         if (h)
             weft_conn_close(h->c);
         weft__free(h);
         weft_sem_release(&cl->total);
         return rc;
     }
+    o->connect_error[0] = 0;
     h->o = o;                             /* with conn_create's reference */
     cl->stats.connections++;
     cl->stats.open++;
@@ -434,6 +438,8 @@ static int acquire(struct origin *o, weft_pooled **ph, weft_http_response *r)
     }
     if (rc == -WEFT_EPOOL_TIMEOUT)
         snprintf(r->error, sizeof r->error, "%s", weft_pool_last_error(o->pool));
+    else if (rc && rc != -ECANCELED && rc != -ETIMEDOUT && o->connect_error[0])
+        snprintf(r->error, sizeof r->error, "%s", o->connect_error);   /* the connect's own */
     return rc;
 }
 

@@ -33,6 +33,8 @@ struct origin {
     bool tls;
     weft_pool *pool;                      /* closed once off the list; still
                                              valid for its lent connections */
+    char connect_error[160];              /* why the last connect failed, in
+                                             detail (TLS: OpenSSL's reason) */
 };
 
 struct weft_http_client {

@@ -35,6 +35,10 @@ static int https(void *unused)
     /* the default client verifies against the system CAs: refused */
     weft_http_client *strict = weft_http_client_new(NULL);
     EXPECT_EQ(weft_http_get(strict, url, &r), -WEFT_ETLS_VERIFY);
+    /* and says which check failed, in OpenSSL's words */
+    if (!strstr(r.error, "certificate verify failed: "))
+        fprintf(stderr, "error: %s\n", r.error);
+    EXPECT(strstr(r.error, "certificate verify failed: ") != NULL);
     weft_http_response_free(&r);
     weft_http_client_free(strict, WEFT_SEC);
 
