@@ -271,7 +271,9 @@ void weft_pg_stats_get(const weft_pg *db, weft_pg_stats *s);
  *   WEFT_PG_T_JSON     char[N]: json, jsonb, as the server writes them
  *   WEFT_PG_T_NUMERIC  char[N]: numeric, exact, as text
  *   WEFT_PG_T_STR      const char *: TEXT's columns, pointing into the
- *                      result (no copy; valid until weft_pg_result_free).
+ *                      result (no copy; valid until weft_pg_result_free:
+ *                      a struct read so must not be written back, by
+ *                      weft_pg_update, after its result was freed).
  *                      WEFT_PG_T_STR is WEFT_PG_T_TEXT | WEFT_PG_PTR, and
  *                      WEFT_PG_PTR makes JSON and NUMERIC pointers likewise.
  *   WEFT_PG_T_BYTES    weft_pg_bytes (below), pointing into the result: bytea
