@@ -293,6 +293,152 @@ typedef struct weft_pg_stats {
 
 void weft_pg_stats_get(const weft_pg *db, weft_pg_stats *s);
 
+/* ---- data mapper ------------------------------------------------------------ */
+
+/* A struct described once, field by field, is read from results and written
+ * by INSERT and UPDATE with no hand-written decoding. There is no query
+ * DSL: SELECTs are SQL you write, and their columns are matched to the
+ * fields by name (exactly, as the server spells them: lower case unless the
+ * column was created quoted). Columns the map does not name are ignored.
+ *
+ *   typedef struct user { int64_t id; char name[64]; const char *email;
+ *                         int64_t created_at; } user;
+ *   static const weft_pg_field user_fields[] = {
+ *       WEFT_PG_FIELD(user, id, "id", WEFT_PG_T_INT | WEFT_PG_GENERATED),
+ *       WEFT_PG_FIELD(user, name, "name", WEFT_PG_T_TEXT),
+ *       WEFT_PG_FIELD(user, email, "email", WEFT_PG_T_STR),
+ *       WEFT_PG_FIELD(user, created_at, "created_at", WEFT_PG_T_TIME | WEFT_PG_GENERATED),
+ *   };
+ *   static const weft_pg_map user_map = WEFT_PG_MAP("users", "id", user_fields);
+ *
+ * Field types and the member each one fills (a column fits a field when
+ * its type is one listed; anything else is -WEFT_ETYPE naming the column):
+ *   WEFT_PG_T_BOOL     bool                      bool
+ *   WEFT_PG_T_INT      int16_t, int32_t, int64_t int2, int4, int8, oid; by
+ *                      the member's size; a value that does not fit it is
+ *                      -ERANGE (an int8 of 70000 into an int16_t)
+ *   WEFT_PG_T_FLOAT    float, double             float4, float8, numeric,
+ *                      int2/4/8 (as weft_pg_get_double); past float's range
+ *                      -ERANGE
+ *   WEFT_PG_T_TEXT     char[N], copied, NUL-terminated: text, varchar, char,
+ *                      name, unknown and user-defined types (enums). A value
+ *                      of N bytes or more is -ERANGE, never truncated.
+ *   WEFT_PG_T_JSON     char[N]: json, jsonb, as the server writes them
+ *   WEFT_PG_T_NUMERIC  char[N]: numeric, exact, as text
+ *   WEFT_PG_T_STR      const char *: TEXT's columns, pointing into the
+ *                      result (no copy; valid until weft_pg_result_free:
+ *                      a struct read so must not be written back, by
+ *                      weft_pg_update, after its result was freed).
+ *                      WEFT_PG_T_STR is WEFT_PG_T_TEXT | WEFT_PG_PTR, and
+ *                      WEFT_PG_PTR makes JSON and NUMERIC pointers likewise.
+ *   WEFT_PG_T_BYTES    weft_pg_bytes (below), pointing into the result: bytea
+ *   WEFT_PG_T_TIME     int64_t Unix µs: timestamptz, timestamp (as UTC), date;
+ *                      written as UTC text, so a date column gets its day
+ *   WEFT_PG_T_UUID     uint8_t[16]: uuid
+ * A member whose size the type does not take (an INT of 3 bytes, a UUID
+ * that is not 16) makes the map invalid: -EINVAL. A char * given as TEXT
+ * cannot be told from a char[8]: use STR for pointers.
+ *
+ * NULL: a field made with WEFT_PG_FIELD_NULL has a bool member beside it,
+ * true for SQL NULL: reading NULL sets it and zeroes the member, reading a
+ * value clears it; writing sends NULL while it is true. Pointer fields
+ * (STR, JSON|PTR, NUMERIC|PTR, BYTES) need no flag: NULL is a NULL pointer
+ * both ways. NULL into any other field is -ENODATA naming the column.
+ *
+ * Keys and generated columns: WEFT_PG_GENERATED marks a field the database
+ * fills (a serial or identity key, DEFAULT now(), a trigger's column): it
+ * is left out of INSERT and out of UPDATE's SET, and comes back through
+ * RETURNING * (weft_pg_row_to on the result gives the new key). A key that
+ * is not generated is inserted like any field.
+ *
+ * Errors name what failed in r->error: the column (and the row, for a
+ * value) after the code's words, e.g. "Numerical result out of range:
+ * column "name" row 3: 40 bytes do not fit char[32]".
+ * weft_pg_row_to takes r const for its values; r->error is the one thing
+ * it writes. */
+
+enum {
+    WEFT_PG_T_BOOL = 1, WEFT_PG_T_INT, WEFT_PG_T_FLOAT, WEFT_PG_T_TEXT, WEFT_PG_T_JSON,
+    WEFT_PG_T_NUMERIC, WEFT_PG_T_BYTES, WEFT_PG_T_TIME, WEFT_PG_T_UUID,
+    WEFT_PG_PTR = 0x100,           /* TEXT, JSON, NUMERIC: a const char * into the result */
+    WEFT_PG_GENERATED = 0x200,     /* filled by the database: not inserted, not updated */
+    WEFT_PG_NULLABLE = 0x400,      /* set by WEFT_PG_FIELD_NULL: null_offset is a bool */
+    WEFT_PG_T_STR = WEFT_PG_T_TEXT | WEFT_PG_PTR,
+};
+
+/* A bytea value in place: data points into the result (decoded once, owned
+ * by it), NULL for SQL NULL; written as bytea, SQL NULL when data is NULL. */
+typedef struct weft_pg_bytes {
+    const void *data;
+    size_t len;
+} weft_pg_bytes;
+
+typedef struct weft_pg_field {
+    const char *column;
+    int type;                      /* WEFT_PG_T_* | flags */
+    size_t offset, size;           /* of the member */
+    size_t null_offset;            /* of its bool NULL flag, with WEFT_PG_NULLABLE */
+} weft_pg_field;
+
+#define WEFT_PG_FIELD(T, m, col, ty) \
+    { .column = (col), .type = (ty), .offset = offsetof(T, m), .size = sizeof(((T *)0)->m) }
+/* isnull: a bool member of T, true when the column is NULL */
+#define WEFT_PG_FIELD_NULL(T, m, col, ty, isnull)                                      \
+    { .column = (col), .type = (ty) | WEFT_PG_NULLABLE, .offset = offsetof(T, m),      \
+      .size = sizeof(((T *)0)->m), .null_offset = offsetof(T, isnull) }
+
+/* table: an identifier or schema.identifier; key: a field's column (NULL
+ * for a map never updated). Identifiers are [A-Za-z_][A-Za-z0-9_$]*, at
+ * most 63 bytes, and quoted in the SQL built. A map and its fields must not
+ * change after their first use: the SQL built from them is kept. */
+typedef struct weft_pg_map {
+    const char *table, *key;
+    const weft_pg_field *fields;
+    int n;
+} weft_pg_map;
+
+/* fields: an array (not a pointer) of weft_pg_field */
+#define WEFT_PG_MAP(table, key, fields) \
+    { (table), (key), (fields), (int)(sizeof(fields) / sizeof((fields)[0])) }
+
+/* Decodes row of r into out. The result's columns are matched to m's fields
+ * once per result and map (the binding is kept in r, so decoding the rows
+ * of a large result matches names once). 0; -ENOENT (a field's column is
+ * not in the result), -WEFT_ETYPE (a column's type does not fit its
+ * field), -ERANGE (a value does not fit: a char array too short, an
+ * integer too large for its member, a time out of range), -ENODATA (NULL
+ * into a field without a NULL flag), -EINVAL (no such row, r holds no
+ * rows, m invalid), -ENOMEM; r->error names the column. After a value
+ * error the fields before the failing one have been written. */
+int weft_pg_row_to(const weft_pg_result *r, int row, const weft_pg_map *m, void *out);
+
+/* Rows 0 .. min(nrows, max) - 1 of r into out, stride bytes apart (an
+ * array of structs: sizeof its element). The count decoded, or the first
+ * error as weft_pg_row_to (r->error names the row and column; the rows
+ * before it are decoded). -EINVAL for stride 0 or max < 0. */
+int weft_pg_rows_to(const weft_pg_result *r, const weft_pg_map *m, void *out, size_t stride, int max);
+
+/* INSERT INTO table (the fields not GENERATED) VALUES (...) RETURNING *
+ * (DEFAULT VALUES when every field is generated), through weft_pg_query:
+ * the SQL is built once per map (kept for the process, shared by every
+ * loop) and prepared once per connection by the statement cache. r holds
+ * the inserted row: weft_pg_row_to(r, 0, m, obj) reads back the generated
+ * key. weft_pg_query's codes, and -EINVAL (m invalid: a bad identifier,
+ * a bad field) or -ERANGE (a char array with no NUL) naming it in r->error
+ * before anything is sent. */
+int weft_pg_insert(weft_pg *db, const weft_pg_map *m, const void *obj, weft_pg_result *r);
+
+/* UPDATE table SET (every field neither GENERATED nor the key) WHERE key =
+ * the key field's value RETURNING *: r->affected is 1, or 0 when no row has
+ * that key (not an error). As weft_pg_insert, and -EINVAL when m has no
+ * key, its key is no field's column, or nothing is left to set. */
+int weft_pg_update(weft_pg *db, const weft_pg_map *m, const void *obj, weft_pg_result *r);
+
+/* The same on an exclusive connection (inside a transaction), through
+ * weft_pg_conn_query. */
+int weft_pg_conn_insert(weft_pg_conn *c, const weft_pg_map *m, const void *obj, weft_pg_result *r);
+int weft_pg_conn_update(weft_pg_conn *c, const weft_pg_map *m, const void *obj, weft_pg_result *r);
+
 #ifdef __cplusplus
 }
 #endif

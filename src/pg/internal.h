@@ -18,12 +18,20 @@ struct weft__pg_res {
     weft_pg_error_info err;           /* points into res (or into msg) */
     bool has_err;
     struct bytes_cache *bytes;        /* decoded bytea, one per cell asked */
+    struct binding *binds;            /* data mapper: columns of each map used (mapper.c) */
 };
 
 /* Takes res into r (nrows, ncols, affected). -ENOMEM (res freed). */
 int weft__pg_result_set(weft_pg_result *r, PGresult *res);
 /* Fills r's error from res (a server error) and keeps res; -WEFT_EPG. */
 int weft__pg_result_error(weft_pg_result *r, PGresult *res);
+/* Forgets the mapper's column bindings of p (its PGresult goes or changes). */
+void weft__pg_binds_free(struct weft__pg_res *p);
+/* How many times a result's columns were matched to a map by name, and how
+ * many times a map's INSERT/UPDATE were built: the tests' view of the
+ * mapper's caches. */
+uint64_t weft__pg_map_binds(void);
+uint64_t weft__pg_map_builds(void);
 /* r->error = the message of code (and detail, if any); returns code. */
 int weft__pg_fail(weft_pg_result *r, int code, const char *detail);
 

@@ -34,6 +34,7 @@ void weft_pg_result_free(weft_pg_result *r)
     if (!r || !r->priv_)
         return;
     PQclear(r->priv_->res);
+    weft__pg_binds_free(r->priv_);
     for (struct bytes_cache *b = r->priv_->bytes, *next; b; b = next) {
         next = b->next;
         weft__free(b);
@@ -49,6 +50,7 @@ static struct weft__pg_res *priv(weft_pg_result *r, PGresult *res)
         return NULL;
     }
     PQclear(r->priv_->res);
+    weft__pg_binds_free(r->priv_);
     r->priv_->res = res;
     return r->priv_;
 }
