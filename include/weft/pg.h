@@ -184,7 +184,9 @@ typedef struct weft_pg_stmt {
 /* n statements in one round trip and one implicit transaction: all or
  * nothing. rs[i] gets statement i's result. 0, or the first failing
  * statement's code with its error in its result; later statements are not
- * run and their results say -ECANCELED in error. */
+ * run and their results say -ECANCELED in error. A statement that
+ * weft_pg_query refuses (transaction control, COPY, session changes) is
+ * -EINVAL here too, before anything is sent. */
 int weft_pg_batch(weft_pg *db, const weft_pg_stmt *s, int n, weft_pg_result *rs);
 
 /* ---- exclusive connections ------------------------------------------------- */
@@ -202,7 +204,8 @@ void weft_pg_release(weft_pg *db, weft_pg_conn *c);
 
 /* weft_pg_query on c: the same codes; a cancel or deadline while the
  * statement runs sends a cancel request and drains (or closes c: later
- * calls give -WEFT_EBROKEN, release it). */
+ * calls give -WEFT_EBROKEN, release it). COPY is -EINVAL here: it streams
+ * through weft_pg_copy_in and weft_pg_copy_out. */
 int weft_pg_conn_query(weft_pg_conn *c, weft_pg_result *r, const char *sql, int n,
                        const weft_pg_val *params);
 

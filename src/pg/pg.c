@@ -429,6 +429,17 @@ static int conn_query(struct weft_pg_conn *c, weft_pg_result *r, const weft_pg_s
     return rc;
 }
 
+/* COPY in pipeline mode would have libpq hand out its COPY result again
+ * and again: it runs through weft_pg_copy_in/out only */
+static bool is_copy(const char *sql)
+{
+    char w[8];
+    if (!sql)
+        return false;
+    weft__pg_first_word(sql, w, sizeof w);
+    return strcmp(w, "copy") == 0;
+}
+
 int weft_pg_conn_query(weft_pg_conn *c, weft_pg_result *r, const char *sql, int n,
                        const weft_pg_val *params)
 {
@@ -440,6 +451,8 @@ int weft_pg_conn_query(weft_pg_conn *c, weft_pg_result *r, const char *sql, int 
     int rc = weft__enter(c->db->loop, &(weft_task *){ NULL });
     if (rc)
         return weft__pg_fail(r, rc, NULL);
+    if (is_copy(sql))
+        return weft__pg_fail(r, -EINVAL, "COPY: use weft_pg_copy_in or weft_pg_copy_out");
     weft_pg_stmt st = { sql, n, params };
     return count(c->db, r, conn_query(c, r, &st));
 }
@@ -791,6 +804,9 @@ int weft_pg_batch(weft_pg *db, const weft_pg_stmt *s, int n, weft_pg_result *rs)
     int rc = enter(db, rs);
     if (rc)
         return rc;
+    for (int i = 0; i < n; i++)
+        if ((rc = stateless(&rs[i], s[i].sql)))
+            return rc;
     struct call k;
     weft__pg_call_init(&k, db, s, n);
     int *mains = weft__calloc((size_t)n, 2 * sizeof(int) + 2 * sizeof(unsigned));
