@@ -114,6 +114,11 @@ static void unref(weft_pg *db)
     }
 }
 
+void weft__pg_unref(weft_pg *db)
+{
+    unref(db);
+}
+
 static void on_reader_error(const char *task, int err, void *ctx)
 {
     (void)ctx;
@@ -265,6 +270,7 @@ int weft_pg_close(weft_pg *db, weft_time grace)
         return -EINVAL;
     db->closing = true;
     weft__wq_wake_all(&db->slot_wq, -WEFT_ECLOSED);
+    weft__pg_listeners_stop(db);              /* their tasks end, their receivers get -EPIPE */
     weft_time deadline = weft__after(grace);
     /* the readers end when their segments are done; past grace, cancelled */
     int rc = weft_supervisor_close(db->bg, grace);
