@@ -324,8 +324,9 @@ static int gen_read(void *ctx, void *buf, size_t len)
     struct gen *g = ctx;
     char *p = buf;
     size_t fill = 0;
-    if (g->slow && weft_sleep(g->slow))
-        return -ECANCELED;                     /* interrupted: abort with it */
+    int rc = g->slow ? weft_sleep(g->slow) : 0;
+    if (rc)
+        return rc;                             /* interrupted: abort with it */
     while (fill < len) {
         if (g->poff == g->plen) {
             if (g->next > g->n)
@@ -465,6 +466,49 @@ static int copy_big(void *unused)
 }
 static void test_copy_big(void **s) { (void)s; RUN(copy_big, NULL); }
 
+/* what COPY TO sent, whole */
+struct text { char buf[256]; size_t len; };
+
+static int text_write(void *ctx, const void *buf, size_t len)
+{
+    struct text *t = ctx;
+    if (t->len + len >= sizeof t->buf)
+        return -EMSGSIZE;
+    memcpy(t->buf + t->len, buf, len);
+    t->len += len;
+    t->buf[t->len] = 0;
+    return 0;
+}
+
+/* the task's deadline reaches the server as the COPY's statement_timeout */
+static int copy_budget(void *unused)
+{
+    (void)unused;
+    weft_pg *db = open_db(NULL);
+    weft_pg_conn *c;
+    EXPECT_EQ(weft_pg_acquire(db, &c), 0);
+    struct text t = { .len = 0 };
+    weft_scope sc;
+    weft_scope_enter(&sc, 5 * WEFT_SEC);
+    EXPECT_EQ(weft_pg_copy_out(c, "COPY (SELECT current_setting('statement_timeout')) TO STDOUT",
+                               text_write, &t, NULL), 0);
+    weft_scope_exit(&sc);
+    /* "5s" or "4998ms", not the session's 30 s */
+    int v = atoi(t.buf);
+    bool ms = strstr(t.buf, "ms") != NULL;
+    fprintf(stderr, "statement_timeout in a 5 s scope: %s", t.buf);
+    EXPECT((ms && v > 4000 && v <= 5000) || strcmp(t.buf, "5s\n") == 0);
+    /* without a scope: query_timeout's */
+    t.len = 0;
+    EXPECT_EQ(weft_pg_copy_out(c, "COPY (SELECT current_setting('statement_timeout')) TO STDOUT",
+                               text_write, &t, NULL), 0);
+    EXPECT(strcmp(t.buf, "30s\n") == 0);
+    weft_pg_release(db, c);
+    EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    return 0;
+}
+static void test_copy_budget(void **s) { (void)s; RUN(copy_budget, NULL); }
+
 /* the callbacks abort: nothing copied in, the connection reusable */
 static int copy_aborts(void *unused)
 {
@@ -580,6 +624,7 @@ static int copy_cancelled(void *unused)
     EXPECT(k.s.rows > 1000 && !k.s.bad);
     fprintf(stderr, "cancelled COPY TO after %lld rows: connection %s\n", (long long)k.s.rows,
             k.clean ? "clean" : "closed");
+    EXPECT(k.clean);                          /* a server on this machine answers the cancel */
     int64_t left = 1;
     for (int i = 0; i < 100 && left; i++)
         if ((left = running(db, "COPY (SELECT generate_series%")))
@@ -593,7 +638,7 @@ static int copy_cancelled(void *unused)
     weft_scope_enter(&sc, 300 * WEFT_MS);
     int rc = weft_pg_copy_in(c, "COPY weft_t_copy FROM STDIN", gen_read, &gn, NULL);
     weft_scope_exit(&sc);
-    EXPECT(rc == -ETIMEDOUT || rc == -ECANCELED);   /* the callback's sleep, or ours */
+    EXPECT_EQ(rc, -ETIMEDOUT);                 /* the callback's sleep, or our wait */
     EXPECT(gn.next > 1000);
     weft_pg_result r;
     rc = weft_pg_conn_query(c, &r, "SELECT count(*) FROM weft_t_copy", 0, NULL);
@@ -618,7 +663,18 @@ static int copy_cancelled(void *unused)
     EXPECT(rc == 0 || rc == -WEFT_EBROKEN);
     weft_pg_result_free(&r);
     weft_pg_release(db, c);
-    /* the pool goes on */
+    /* the deadline before the COPY's data starts: the statement stops on
+     * the server too, the connection is clean or closed */
+    EXPECT_EQ(weft_pg_acquire(db, &c), 0);
+    weft_scope_enter(&sc, 300 * WEFT_MS);
+    rc = weft_pg_copy_out(c, "COPY (SELECT 1 FROM pg_sleep(5)) TO STDOUT", sink_write, &s, NULL);
+    weft_scope_exit(&sc);
+    EXPECT_EQ(rc, -ETIMEDOUT);
+    rc = weft_pg_conn_query(c, &r, "SELECT 1", 0, NULL);
+    EXPECT(rc == 0 || rc == -WEFT_EBROKEN);
+    weft_pg_result_free(&r);
+    weft_pg_release(db, c);
+    /* the pool goes on, no COPY left running (the pg_sleep(5) stopped) */
     EXPECT_EQ(running(db, "COPY%"), 0);
     exec(db, "DROP TABLE weft_t_copy");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
@@ -635,6 +691,7 @@ int main(void)
         cmocka_unit_test(test_close_waiting),
         cmocka_unit_test(test_copy_big),
         cmocka_unit_test(test_copy_aborts),
+        cmocka_unit_test(test_copy_budget),
         cmocka_unit_test(test_copy_cancelled),
         cmocka_unit_test(test_listen_restart),
     };
