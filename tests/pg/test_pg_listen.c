@@ -505,6 +505,18 @@ static int copy_budget(void *unused)
     EXPECT(strcmp(t.buf, "30s\n") == 0);
     weft_pg_release(db, c);
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    /* a COPY's error stays with its holder: the next one (the same
+     * connection, in a pool of one) does not see it */
+    weft_pg_opts one = { .min_size = 1, .max_size = 1 };
+    db = open_db(&one);
+    EXPECT_EQ(weft_pg_acquire(db, &c), 0);
+    EXPECT_EQ(weft_pg_copy_out(c, "COPY nothing_here TO STDOUT", text_write, &t, NULL), -WEFT_EPG);
+    EXPECT(weft_pg_copy_error(c) != NULL);
+    weft_pg_release(db, c);
+    EXPECT_EQ(weft_pg_acquire(db, &c), 0);
+    EXPECT(weft_pg_copy_error(c) == NULL);
+    weft_pg_release(db, c);
+    EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
 static void test_copy_budget(void **s) { (void)s; RUN(copy_budget, NULL); }
