@@ -96,14 +96,29 @@ static int exercise(void *arg)
     return weft_queue_close(q);
 }
 
+static void cleanup(void)
+{
+    static const char *const ext[] = { "", "-wal", "-shm" };
+    for (int i = 0; i < 3; i++) {
+        char p[96];
+        snprintf(p, sizeof p, "%s%s", path + 7, ext[i]);
+        unlink(p);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static sqlite3 *db;
     if (!db) {
         snprintf(path, sizeof path, "sqlite:/dev/shm/weft-fuzz-queue-%d.db", getpid());
+        cleanup();                        /* a file an earlier process of this pid left */
         weft_log_set(NULL, NULL, WEFT_LOG_ERROR + 1);
-        if (weft_main(exercise, NULL) || sqlite3_open(path + 7, &db))
+        int rc = weft_main(exercise, NULL);
+        if (rc || sqlite3_open(path + 7, &db)) {
+            fprintf(stderr, "fuzz_queue_record: set-up failed: %s\n", weft_strerror(rc));
             abort();                      /* the schema comes from weft */
+        }
+        atexit(cleanup);
     }
     in = data;
     left = size;

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tool.h"
 #include "weft.h"
 
 static const char usage_text[] =
@@ -174,24 +175,6 @@ static void save_body(struct fetch *f, int i, const weft_http_response *r)
 
 /* ---- stdout, off the loop ------------------------------------------------- */
 
-struct chunk { const char *p; size_t n; };
-
-/* on the blocking pool: all of it, or the error */
-static int write_stdout(void *arg)
-{
-    struct chunk *c = arg;
-    while (c->n) {
-        ssize_t w = write(STDOUT_FILENO, c->p, c->n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        c->p += w;
-        c->n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Queues one line (and its newline); waits while the queue is full. */
 static int emit(struct out *o, const char *line)
 {
@@ -236,11 +219,11 @@ static int writer(void *arg)
             continue;
         }
         char *buf = o->buf;
-        struct chunk c = { buf, o->len };
+        size_t len = o->len;
         o->buf = NULL;
         o->len = o->cap = 0;
         weft_event_set(&o->room);
-        int rc = weft_run_blocking(write_stdout, &c);
+        int rc = tool_write_stdout(buf, len);
         free(buf);
         if (rc) {
             o->err = rc;

@@ -29,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tool.h"
 #include "weft.h"
 
 #define BATCH 256                          /* jobs per commit for --count and stdin */
@@ -415,24 +416,6 @@ static int parse_id(struct cmd *c, int argc, char **argv)
 
 /* ---- output --------------------------------------------------------------- */
 
-struct chunk { const char *p; size_t n; };
-
-/* on the blocking pool: all of it, or the error */
-static int write_all(void *arg)
-{
-    struct chunk *ch = arg;
-    while (ch->n) {
-        ssize_t w = write(STDOUT_FILENO, ch->p, ch->n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        ch->p += w;
-        ch->n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Adds o (taken) as one line to the pending output. */
 static int out_json(struct cmd *c, json_t *o)
 {
@@ -463,8 +446,7 @@ static int out_json(struct cmd *c, json_t *o)
 /* Writes the pending output to stdout, off the loop. */
 static int out_flush(struct cmd *c)
 {
-    struct chunk ch = { c->out, c->out_len };
-    int rc = c->out_len ? weft_run_blocking(write_all, &ch) : 0;
+    int rc = tool_write_stdout(c->out, c->out_len);
     c->out_len = 0;
     return rc;
 }

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "weft.h"
+#include "weft/http_json.h"
 
 static const char usage_text[] =
     "usage: weft serve [--host HOST] [--port PORT] [--threads N] [--db PATH]\n"

@@ -68,6 +68,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef int64_t weft_time;                 /* nanoseconds, CLOCK_MONOTONIC */
 #define WEFT_NS 1LL
 #define WEFT_US 1000LL
@@ -242,8 +246,12 @@ void weft_fd_forget(int fd);
 /* Blocks the signals in set on the calling thread (they stay blocked) and
  * waits for one through a signalfd. Returns the signal number, -ECANCELED,
  * -ETIMEDOUT, -EINVAL, -EPERM. Threads weft starts block all signals; other
- * threads of the program should block these signals too. */
+ * threads of the program should block these signals too. sigset_t is
+ * POSIX: in strict ISO C (-std=c11 without _POSIX_C_SOURCE) this one call
+ * is not declared. */
+#ifdef _POSIX_C_SOURCE
 int weft_signal_wait(const sigset_t *set);
+#endif
 
 /* ---- blocking work ------------------------------------------------------ */
 
@@ -288,5 +296,9 @@ typedef struct weft_allocator {
     void (*free)(void *p);
 } weft_allocator;
 void weft_set_allocator(const weft_allocator *a);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

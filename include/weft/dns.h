@@ -17,6 +17,10 @@
 
 #include "core.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft_addr {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -42,5 +46,9 @@ int weft_dns_set_servers(const char *csv);
 
 /* Forgets the calling loop's cached answers. */
 void weft_dns_cache_clear(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

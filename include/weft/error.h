@@ -19,6 +19,10 @@
 
 #include <stdbool.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define WEFT_ERR_BASE 10000
 
 /* X(name, offset, message, is_timeout) — the one list every table is built from. */
@@ -60,5 +64,9 @@ const char *weft_errname(int err);
 
 /* True for -ETIMEDOUT and for every weft timeout code (either sign). */
 bool weft_is_timeout(int err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

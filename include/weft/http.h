@@ -53,6 +53,10 @@
 #include "core.h"
 #include "tls.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft_http_client weft_http_client;
 
 typedef struct weft_http_header {
@@ -322,10 +326,7 @@ int weft_http_res_status(weft_http_res *r, int status);
 int weft_http_res_header(weft_http_res *r, const char *name, const char *value);
 int weft_http_res_body(weft_http_res *r, const void *data, size_t len);
 
-/* A JSON body (jansson's json_t, serialized compactly) with Content-Type
- * application/json. -EINVAL for NULL, -ENOMEM. */
-struct json_t;
-int weft_http_res_json(weft_http_res *r, const struct json_t *json);
+/* (A jansson json_t as the body: weft_http_res_json in weft/http_json.h.) */
 
 /* Streams the body: the first call sends the status and headers with
  * Transfer-Encoding: chunked, each call sends one chunk (a response to HEAD
@@ -346,5 +347,9 @@ int weft_http_server_use(weft_http_server *s, weft_http_before before, weft_http
 
 /* The status the response will carry (for after-middleware). */
 int weft_http_res_get_status(const weft_http_res *r);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

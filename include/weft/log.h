@@ -6,6 +6,10 @@
 #ifndef WEFT_LOG_H
 #define WEFT_LOG_H
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum weft_log_level { WEFT_LOG_DEBUG, WEFT_LOG_INFO, WEFT_LOG_WARN, WEFT_LOG_ERROR };
 
 /* sink(level, message without newline, ctx); NULL restores the default.
@@ -16,5 +20,9 @@ void weft_log_set(weft_log_fn sink, void *ctx, int min_level);
 void weft_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 const char *weft_log_level_name(int level);   /* "debug", "info", "warn", "error" */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

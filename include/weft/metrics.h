@@ -14,6 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft_metric weft_metric;
 
 /* NULL with errno EINVAL (bad name, type clash) or ENOMEM. help may be NULL. */
@@ -34,5 +38,9 @@ int64_t weft_metric_value(const weft_metric *m);       /* counter/gauge value, h
 /* Prometheus text of every metric into buf (NUL-terminated); returns the
  * length the full text needs (snprintf-like). */
 size_t weft_metrics_render(char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

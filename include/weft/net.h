@@ -36,6 +36,10 @@
 
 #include "core.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft_conn weft_conn;
 typedef struct weft_listener weft_listener;
 
@@ -186,5 +190,9 @@ int weft_conn_pending(weft_conn *c);
 
 int weft_conn_fd(const weft_conn *c);
 bool weft_conn_broken(const weft_conn *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

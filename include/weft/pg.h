@@ -224,6 +224,51 @@ int weft_pg_release_savepoint(weft_pg_conn *c, const char *name);
 /* In a transaction (or a failed one) now. */
 bool weft_pg_in_transaction(const weft_pg_conn *c);
 
+/* ---- migrations ------------------------------------------------------------ */
+
+/* The files NNNN_name.sql of dir (other files are ignored), applied in
+ * numeric order, each once: each file with the simple-query protocol (any
+ * number of statements) in its own transaction, together with its row in
+ * schema_migrations(version bigint primary key, name text, checksum text
+ * (SHA-256, hex), applied_at timestamptz), so a failing file leaves
+ * nothing behind. A file whose first line is "-- weft:no-transaction"
+ * (for CREATE INDEX CONCURRENTLY) runs statement by statement outside a
+ * transaction (split at top-level semicolons; quotes, dollar quotes and
+ * comments are understood, BEGIN ATOMIC bodies are not) and is recorded
+ * after its last one: when one fails, those before it stay done. The run
+ * holds a session advisory lock (key 2004116852) on one exclusive
+ * connection: two instances starting together apply each file once. No
+ * statement_timeout applies (a migration may take long); the task's scope
+ * does (a cancel request stops the statement, the connection is closed).
+ *
+ * Returns how many files it applied (0: all were), or: -WEFT_EPG (r->error
+ * is "FILE line N: the server's message", weft_pg_error has the rest),
+ * -EINVAL (an applied file was changed since: r->error names it, nothing
+ * after it is applied; two files with one number; a NUL byte in a file),
+ * -ENOENT / -EACCES (the folder or a file), the pool's errors. */
+int weft_pg_migrate(weft_pg *db, const char *dir, weft_pg_result *r);
+
+typedef struct weft_pg_migration {
+    int64_t version;
+    char name[128];                /* "name" of NNNN_name.sql */
+    char file[256];                /* the file's name, "" when it is gone */
+    char checksum[65];             /* the file's SHA-256, hex */
+    bool applied;
+    bool changed;                  /* applied with another checksum */
+    bool file_missing;             /* applied, and no file has its number now */
+    int64_t applied_at_us;         /* Unix µs, when applied */
+} weft_pg_migration;
+
+/* The same, calling applied(m, ctx) after each file it applied. */
+int weft_pg_migrate_cb(weft_pg *db, const char *dir, weft_pg_result *r,
+                       void (*applied)(const weft_pg_migration *m, void *ctx), void *ctx);
+
+/* The status: every file of dir and every applied version, by version, in
+ * *out (free with weft_pg_migrations_free); returns how many, or < 0. */
+int weft_pg_migrations(weft_pg *db, const char *dir, weft_pg_migration **out,
+                       weft_pg_result *r);
+void weft_pg_migrations_free(weft_pg_migration *list);
+
 /* ---- LISTEN/NOTIFY and COPY ------------------------------------------------ */
 
 typedef struct weft_pg_listener weft_pg_listener;

@@ -9,10 +9,18 @@
 
 #include "pg.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* A json or jsonb cell parsed into *v, a new reference (json_decref it).
  * 0, -ENODATA (SQL NULL), -WEFT_ETYPE (another type), -ERANGE (text
  * jansson cannot parse, or nested past its depth limit), -EINVAL (no such
  * row or column), -ENOMEM. */
 int weft_pg_get_json(const weft_pg_result *r, int row, int col, json_t **v);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

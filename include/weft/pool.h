@@ -46,6 +46,10 @@
 
 #include "core.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft_pool weft_pool;
 typedef struct weft_pooled weft_pooled;   /* a lent resource */
 
@@ -147,5 +151,9 @@ void weft_pool_stats_get(const weft_pool *p, weft_pool_stats *s);
 
 /* The message of the last acquire timeout or deadlock ("" if none). */
 const char *weft_pool_last_error(const weft_pool *p);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

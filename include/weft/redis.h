@@ -37,6 +37,10 @@
 #include "core.h"
 #include "tls.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft_redis weft_redis;
 typedef struct weft_redis_conn weft_redis_conn;
 typedef struct weft_redis_sub weft_redis_sub;
@@ -170,5 +174,9 @@ void weft_redis_msg_free(weft_redis_msg *m);
 /* Unsubscribes (closes its connection) and frees s; a task waiting in
  * sub_recv gets -EPIPE. s must not be used after. */
 void weft_redis_sub_close(weft_redis_sub *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

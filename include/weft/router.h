@@ -15,6 +15,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define WEFT_ROUTE_MAX_PARAMS 8
 
 typedef struct weft_router weft_router;
@@ -47,5 +51,9 @@ int weft_router_add(weft_router *r, const char *method, const char *pattern, voi
  * "GET, HEAD, POST", NUL-terminated, truncated to allow_size). */
 int weft_router_match(const weft_router *r, const char *method, const char *path,
                       size_t path_len, weft_route_match *m, char *allow, size_t allow_size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -22,6 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct weft__waiter;
 typedef struct weft__wq {
     struct weft__waiter *head, *tail;
@@ -97,5 +101,9 @@ void weft_chan_close(weft_chan *c);
 void weft_chan_free(weft_chan *c);
 
 size_t weft_chan_len(weft_chan *c);      /* elements buffered now */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -16,6 +16,10 @@
 
 #include "net.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct weft_tls_ctx weft_tls_ctx;
 
 /* A client context: TLS 1.2+, system CA store, verification on. NULL with
@@ -57,5 +61,9 @@ const char *weft_tls_alpn(const weft_conn *c);
 
 /* OpenSSL's reason for the last TLS failure on c ("" if none). */
 const char *weft_tls_error(const weft_conn *c);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

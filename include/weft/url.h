@@ -14,6 +14,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define WEFT_URL_MAX 8192              /* longer URLs are rejected */
 
 typedef struct weft_url {
@@ -36,5 +40,9 @@ int weft_url_parse(weft_url *u, const char *s);
  * port is left out when it is the scheme's default. Returns the length
  * written (truncated to size - 1), like snprintf. */
 int weft_url_authority(const weft_url *u, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -52,6 +52,15 @@ void *weft__realloc(void *p, size_t n)
 
 void weft__free(void *p) { cur.free(p); }
 
+char *weft__strdup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = weft__malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
+}
+
 void weft__panic(const char *fmt, ...)
 {
     char buf[512];

@@ -49,6 +49,7 @@ void *weft__malloc(size_t n);
 void *weft__calloc(size_t n, size_t size);
 void *weft__realloc(void *p, size_t n);
 void weft__free(void *p);
+char *weft__strdup(const char *s);         /* through the hook */
 
 /* A large buffer (tens of KiB and up) of n bytes was freed: after a burst
  * of them, the free pages go back to the OS, off the loops (trim.c). */

@@ -48,15 +48,6 @@ static bool valid_name(const char *n, size_t *family_len)
     return n[i] == '{' && len > i + 1 && n[len - 1] == '}';
 }
 
-static char *copy_str(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *d = weft__malloc(n);
-    if (d)
-        memcpy(d, s, n);
-    return d;
-}
-
 static weft_metric *lookup(const char *name)
 {
     for (weft_metric *m = head; m; m = m->next)
@@ -82,7 +73,7 @@ static weft_metric *get(int type, const char *name, const char *help, const doub
         return m->type == type ? m : NULL;
     }
     m = weft__calloc(1, sizeof *m);
-    if (!m || !(m->name = copy_str(name)) || (help && !(m->help = copy_str(help))))
+    if (!m || !(m->name = weft__strdup(name)) || (help && !(m->help = weft__strdup(help))))
         goto nomem;
     m->type = type;
     m->family_len = flen;

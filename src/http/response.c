@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "server_internal.h"
+#include "weft/http_json.h"
 
 /* ---- responses --------------------------------------------------------------- */
 
@@ -179,7 +180,7 @@ static int json_append(const char *data, size_t len, void *arg)
     return weft__buf_append(&r->body, &r->blen, &r->bcap, data, len) ? -1 : 0;
 }
 
-int weft_http_res_json(weft_http_res *r, const struct json_t *json)
+int weft_http_res_json(weft_http_res *r, const json_t *json)
 {
     if (!r || !json || r->streaming)
         return -EINVAL;

@@ -715,6 +715,14 @@ int weft__pg_cancel_wait(struct cancel_job *j)
     return rc;
 }
 
+void weft__pg_cancel_and_break(struct weft_pg_conn *c)
+{
+    struct cancel_job *j = c->broken ? NULL : weft__pg_cancel_start(c);
+    if (j)
+        cancel_unref(j);                      /* the request goes on its own */
+    c->broken = true;
+}
+
 /* drains k's results to its Sync, within the shield's time */
 static int drain(struct weft_pg_conn *c, struct call *k)
 {

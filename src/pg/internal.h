@@ -121,6 +121,10 @@ int weft__pg_read_call(struct weft_pg_conn *c, struct call *k, weft_pg_result *r
  * statement if it runs and drain to the Sync, shielded, within
  * cancel_grace; else c->broken. */
 void weft__pg_recover(struct weft_pg_conn *c, struct call *k);
+/* A statement of c was interrupted where it cannot be drained (out of
+ * pipeline mode): a cancel request goes out (the server stops it too) and
+ * c is broken, closed on release. */
+void weft__pg_cancel_and_break(struct weft_pg_conn *c);
 /* Wakes the task parked in weft__pg_next on c (the reader), to look again:
  * libpq may have read its input while a task queued a segment. */
 void weft__pg_kick(struct weft_pg_conn *c);
@@ -149,6 +153,13 @@ int weft__pg_cancel_wait(struct cancel_job *j);
 /* A simple statement with no parameters and no result on c (BEGIN,
  * COMMIT ...): as weft_pg_conn_query, not cached. */
 int weft__pg_simple(struct weft_pg_conn *c, const char *sql, weft_pg_result *r);
+
+/* ---- SQL text into statements (split.c) ---- */
+/* called per statement (without its ';'), with the line it starts on;
+ * non-zero stops the split and is returned */
+typedef int (*weft__sql_stmt_fn)(void *ctx, const char *stmt, size_t len, int line);
+/* the count of statements, or fn's non-zero */
+int weft__sql_split(const char *sql, size_t len, weft__sql_stmt_fn fn, void *ctx);
 
 /* ---- the pool (pg.c) ---- */
 struct weft_pg {

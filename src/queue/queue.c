@@ -232,7 +232,7 @@ static int normalize(const weft_job_spec *in, weft_job_spec *out)
     else if (!is_json(out->payload))
         why = "the payload is not JSON";
     if (why) {
-        weft_log(WEFT_LOG_WARN, "queue enqueue (%s, %s): %s", in->queue ? in->queue : "NULL",
+        weft_log(WEFT_LOG_WARN, "queue enqueue (%.64s, %.64s): %s", in->queue ? in->queue : "NULL",
                  in->type ? in->type : "NULL", why);
         return -EINVAL;
     }

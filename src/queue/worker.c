@@ -102,15 +102,6 @@ static weft_time backoff(const weft_queue_opts *o, int attempt)
     return x >= 9e18 ? (weft_time)9e18 : (weft_time)x;
 }
 
-static char *text_dup(const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *c = weft__malloc(n);
-    if (c)
-        memcpy(c, s, n);
-    return c;
-}
-
 /* what became of j's run (kind: WEFT__DONE ...; text: result or error) */
 static void settle(struct job *j, int kind, const char *text)
 {
@@ -120,7 +111,7 @@ static void settle(struct job *j, int kind, const char *text)
                      : kind == WEFT__RETRY ? w->m_retry
                                            : NULL;
     int64_t now = weft__unix_ms();
-    struct weft__outcome o = { j->c.id, j->c.token, kind, now, text ? text_dup(text) : NULL };
+    struct weft__outcome o = { j->c.id, j->c.token, kind, now, text ? weft__strdup(text) : NULL };
     if (kind == WEFT__RETRY)
         o.at_ms = now + backoff(&w->q->o, j->c.attempt) / WEFT_MS;
     if (out_push(w, &o) < 0) {
@@ -220,7 +211,7 @@ static struct job *job_of(const weft_job *pub)
 
 static int set_text(char **slot, const char *s)
 {
-    char *c = text_dup(s);
+    char *c = weft__strdup(s);
     if (!c)
         return -ENOMEM;
     weft__free(*slot);

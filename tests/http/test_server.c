@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 
 #include "test.h"
+#include "weft/http_json.h"
 
 static int hello(weft_http_req *q, weft_http_res *r, void *ctx)
 {

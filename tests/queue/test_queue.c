@@ -325,10 +325,7 @@ static int open_errors(void *arg)
 
     /* a directory where the file should be */
     snprintf(url, sizeof url, "sqlite:%s", d->dir);
-    int rc = weft_queue_open(&q, url, NULL);
-    if (rc != -EISDIR && rc != -EIO && rc != -EACCES)
-        fprintf(stderr, "open of a directory: %d %s\n", rc, weft_strerror(rc));
-    EXPECT(rc == -EISDIR || rc == -EIO || rc == -EACCES);
+    EXPECT_EQ(weft_queue_open(&q, url, NULL), -EISDIR);
 
     /* a file that is not a database is refused and left alone */
     snprintf(path, sizeof path, "%s/notes.txt", d->dir);
@@ -339,7 +336,7 @@ static int open_errors(void *arg)
     struct stat before, after;
     stat(path, &before);
     snprintf(url, sizeof url, "sqlite:%s", path);
-    rc = weft_queue_open(&q, url, NULL);
+    int rc = weft_queue_open(&q, url, NULL);
     if (rc != -EIO)
         fprintf(stderr, "open of a text file: %d %s\n", rc, weft_strerror(rc));
     EXPECT_EQ(rc, -EIO);
@@ -1330,9 +1327,10 @@ static void *stop_thread(void *q)
     return NULL;
 }
 
-static int graceful_stop(void *arg)
+/* with_late: one more job waits for a slot, which must not be filled once
+ * weft_queue_stop has returned */
+static int graceful_stop_case(struct tmpdb *d, bool with_late)
 {
-    struct tmpdb *d = arg;
     weft_queue_opts qo = { .shutdown_grace = 300 * WEFT_MS };
     weft_queue *q = qopen(d->url, &qo);
     if (!q)
@@ -1351,8 +1349,7 @@ static int graceful_stop(void *arg)
     EXPECT_EQ(weft_queue_close(q), -EBUSY);
     weft_queue_stats st = stats(q, "q");
     EXPECT_EQ(st.running, 4);
-    /* one more job waits for a free slot, which it must not get after the stop */
-    weft_job_id late = enqueue(q, "q", "short", NULL, NULL);
+    weft_job_id late = with_late ? enqueue(q, "q", "short", NULL, NULL) : 0;
 
     pthread_t t;
     weft_time t_stop = weft_now();
@@ -1376,22 +1373,39 @@ static int graceful_stop(void *arg)
     EXPECT_EQ(i.state, WEFT_JOB_QUEUED);
     EXPECT_EQ(i.attempts, 0);
     weft_job_info_free(&i);
-    i = job_get(q, late);
-    EXPECT_EQ(i.state, WEFT_JOB_QUEUED);
-    EXPECT_EQ(i.attempts, 0);
-    weft_job_info_free(&i);
+    if (with_late) {
+        i = job_get(q, late);
+        EXPECT_EQ(i.state, WEFT_JOB_QUEUED);
+        EXPECT_EQ(i.attempts, 0);
+        weft_job_info_free(&i);
+    }
     EXPECT_EQ(s.started, 4);
     st = stats(q, "q");
     EXPECT_EQ(st.running, 0);
-    EXPECT_EQ(st.queued, 2);
+    EXPECT_EQ(st.queued, with_late ? 2 : 1);
     EXPECT_EQ(st.done, 3);
     EXPECT_EQ(weft_queue_close(q), 0);
     return 0;
 }
 
+static int graceful_stop(void *arg)
+{
+    return graceful_stop_case(arg, false);
+}
+
 static void test_graceful_stop(void **state)
 {
     RUN(graceful_stop, *state);
+}
+
+static int no_claim_after_stop(void *arg)
+{
+    return graceful_stop_case(arg, true);
+}
+
+static void test_no_claim_after_stop(void **state)
+{
+    RUN(no_claim_after_stop, *state);
 }
 
 /* weft_queue_work on the calling task, for calls that must return at once:
@@ -1790,13 +1804,13 @@ static void test_full_disk(void **state)
 }
 
 /* A file-size limit (RLIMIT_FSIZE, SIGXFSZ ignored): writes fail with
- * EFBIG; the enqueue must say so (-EFBIG, or -ENOSPC), and the file must
- * work again once the limit is gone. */
+ * EFBIG; the enqueue must say so (-EFBIG), and the file must work again
+ * once the limit is gone. */
 static void test_file_size_limit(void **state)
 {
     struct tmpdb *d = *state;
     long ok;
-    if (run_full_child(d->url, CHILD_FSIZE, -EFBIG, -ENOSPC, &ok)) {
+    if (run_full_child(d->url, CHILD_FSIZE, -EFBIG, -EFBIG, &ok)) {
         struct full_check f = { d->url, ok };
         RUN(full_after, &f);
     }
@@ -2131,6 +2145,7 @@ int main(int argc, char **argv)
         T(test_heartbeats),
         T(test_lease_expiry),
         T(test_graceful_stop),
+        T(test_no_claim_after_stop),
         T(test_stop_before_work_and_cancel),
         T(test_concurrency_and_stats),
         T(test_list_purge_get),
