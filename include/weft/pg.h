@@ -194,7 +194,9 @@ typedef struct weft_pg_stmt {
 /* n statements in one round trip and one implicit transaction: all or
  * nothing. rs[i] gets statement i's result. 0, or the first failing
  * statement's code with its error in its result; later statements are not
- * run and their results say -ECANCELED in error. */
+ * run and their results say -ECANCELED in error. A statement that
+ * weft_pg_query refuses (transaction control, COPY, session changes) is
+ * -EINVAL here too, before anything is sent. */
 int weft_pg_batch(weft_pg *db, const weft_pg_stmt *s, int n, weft_pg_result *rs);
 
 /* ---- exclusive connections ------------------------------------------------- */
@@ -212,7 +214,8 @@ void weft_pg_release(weft_pg *db, weft_pg_conn *c);
 
 /* weft_pg_query on c: the same codes; a cancel or deadline while the
  * statement runs sends a cancel request and drains (or closes c: later
- * calls give -WEFT_EBROKEN, release it). */
+ * calls give -WEFT_EBROKEN, release it). COPY is -EINVAL here: it streams
+ * through weft_pg_copy_in and weft_pg_copy_out. */
 int weft_pg_conn_query(weft_pg_conn *c, weft_pg_result *r, const char *sql, int n,
                        const weft_pg_val *params);
 
@@ -275,6 +278,96 @@ int weft_pg_migrate_cb(weft_pg *db, const char *dir, weft_pg_result *r,
 int weft_pg_migrations(weft_pg *db, const char *dir, weft_pg_migration **out,
                        weft_pg_result *r);
 void weft_pg_migrations_free(weft_pg_migration *list);
+
+/* ---- LISTEN/NOTIFY and COPY ------------------------------------------------ */
+
+typedef struct weft_pg_listener weft_pg_listener;
+
+/* A notification: its channel and payload (NUL-terminated, one block the
+ * receiver owns: free with weft_pg_notify_free) and the server process
+ * (pg_backend_pid()) of the session that sent it. */
+typedef struct weft_pg_notify {
+    char *channel, *payload;
+    int pid;
+} weft_pg_notify;
+
+/* LISTENs on n channels on a connection of the listener's own, made with
+ * the pool's conninfo and settings but outside the pool: it does not count
+ * toward max_size. A channel name is taken as it is, quoted (case, spaces
+ * and quotes kept), as pg_notify(channel, payload) names it (NOTIFY in SQL
+ * folds an unquoted name to lower case): 1 to 63 bytes, else -EINVAL.
+ * Returns once the LISTENs are in effect: every notification committed
+ * after it arrives. A task of the pool's background then reads them as
+ * they come; when the connection is lost it connects again (backoff
+ * 100 ms doubling to 5 s) and LISTENs again. Notifications sent while it
+ * was away are lost (the server keeps none for a session that is gone):
+ * weft_pg_listener_recv says -ECONNRESET once, after the LISTENs are back
+ * in effect, so the receiver can read again what it may have missed. A
+ * quiet connection is checked with an empty query every 30 s and
+ * connected again when no answer comes by the next.
+ * 0 and *out; connect errors (as weft_pg_acquire's), -WEFT_EPG (the server
+ * refused a LISTEN: logged with its message), -ETIMEDOUT, -ECANCELED,
+ * -EINVAL, -WEFT_ECLOSED, -EXDEV, -EPERM, -ENOMEM. */
+int weft_pg_listen(weft_pg *db, const char *const *channels, int n, weft_pg_listener **out);
+
+/* Waits for the next notification (the task's scope bounds the wait;
+ * without one it waits until one comes): 0 and *m (zeroed on every other
+ * return; free with weft_pg_notify_free). -ENOBUFS once when some were
+ * dropped: a receiver that falls behind has at most 10,000 notifications
+ * (and 64 MiB of them) kept, the newest beyond that are dropped and
+ * counted (weft_pg_listener_dropped, weft_pg_listen_dropped_total); the
+ * kept ones still come after. -ECONNRESET once after a reconnect (above),
+ * in order: what arrived before the loss comes before it. -EPIPE once the
+ * listener (or the pool) was closed and nothing is left; -ETIMEDOUT,
+ * -ECANCELED, -EINVAL, -EXDEV, -EPERM. */
+int weft_pg_listener_recv(weft_pg_listener *l, weft_pg_notify *m);
+void weft_pg_notify_free(weft_pg_notify *m);
+
+/* Notifications dropped so far because the receiver fell behind. */
+uint64_t weft_pg_listener_dropped(const weft_pg_listener *l);
+
+/* Stops listening (closes its connection) and frees l; a task waiting in
+ * weft_pg_listener_recv gets -EPIPE. Valid also after weft_pg_close (which
+ * stops every listener of the pool but frees none). l must not be used
+ * after. */
+void weft_pg_listener_close(weft_pg_listener *l);
+
+/* COPY ... FROM STDIN on c (held with weft_pg_acquire), streamed: read
+ * fills buf with up to len bytes of COPY data (any split of the rows) and
+ * returns how many (> 0), 0 at the end, or a negative code to abort: the
+ * COPY is then failed on the server (rolled back: no row stays) and that
+ * code returned. At most 64 KiB of data is in memory at a time: the next
+ * read comes once the last one is on its way. *rows (may be NULL): the
+ * rows the server copied. The deadline (the task's scope or
+ * query_timeout, whichever is earlier) bounds the whole COPY and reaches
+ * the server as its statement_timeout, as for statements. A COPY cut
+ * short (abort, deadline, cancel) is failed on the server and read to its
+ * end within cancel_grace (a cancel request if that is slow), else c is
+ * closed (later calls: -WEFT_EBROKEN): c is never left mid-COPY. A row the
+ * server refuses fails the COPY at the end of the data (libpq reports it
+ * only then). 0; -WEFT_EPG (weft_pg_copy_error says what), -ETIMEDOUT,
+ * -WEFT_EQUERY_TIMEOUT, -ECANCELED, -ECONNRESET, -WEFT_EBROKEN, -EINVAL
+ * (sql is not a COPY FROM STDIN, NULL arguments, read said more than
+ * len), -EXDEV, -EPERM, -ENOMEM, or read's own code. Inside a transaction
+ * a failed COPY fails the transaction, as any statement does. */
+int weft_pg_copy_in(weft_pg_conn *c, const char *sql,
+                    int (*read)(void *ctx, void *buf, size_t len), void *ctx, int64_t *rows);
+
+/* COPY ... TO STDOUT on c, streamed: write gets the data as it comes, in
+ * pieces of whole rows (up to 64 KiB, or one longer row) and returns 0,
+ * or a negative code to abort: a cancel request stops the COPY on the
+ * server and the rest is read and dropped within cancel_grace (else c is
+ * closed), and that code is returned. *rows (may be NULL): the rows the
+ * server copied. Deadlines, errors and the rest as weft_pg_copy_in
+ * (-EINVAL: sql is not a COPY TO STDOUT). */
+int weft_pg_copy_out(weft_pg_conn *c, const char *sql,
+                     int (*write)(void *ctx, const void *buf, size_t len), void *ctx,
+                     int64_t *rows);
+
+/* The server's error of the last weft_pg_copy_in/out on c that returned
+ * -WEFT_EPG (field by field, as weft_pg_error), else NULL. Valid until the
+ * next COPY on c or its release. */
+const weft_pg_error_info *weft_pg_copy_error(const weft_pg_conn *c);
 
 /* ---- introspection --------------------------------------------------------- */
 

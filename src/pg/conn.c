@@ -199,6 +199,7 @@ void weft__pg_conn_free(struct weft_pg_conn *c)
         weft_fd_forget(c->fd);
     PQfinish(c->pg);                          /* non-blocking: Terminate if it fits */
     weft__stmt_free(&c->stmts);
+    weft_pg_result_free(&c->copy_err);
     weft__free(c);
 }
 
@@ -479,8 +480,32 @@ void weft__pg_kick(struct weft_pg_conn *c)
     }
 }
 
+int weft__pg_conn_lost(struct weft_pg_conn *c)
+{
+    c->broken = true;
+    fd_check(c);
+    return -ECONNRESET;
+}
+
+int weft__pg_plain_next(struct weft_pg_conn *c, weft_time deadline, int err, PGresult **out)
+{
+    while (PQisBusy(c->pg)) {
+        int f = PQflush(c->pg);
+        if (f < 0)
+            return weft__pg_conn_lost(c);
+        weft_time left = deadline - weft_now();
+        int rc = weft_fd_wait_for(c->fd, WEFT_READ | (f ? WEFT_WRITE : 0), left > 0 ? left : 0, err);
+        if (rc < 0)
+            return rc;
+        if ((rc & WEFT_READ) && !PQconsumeInput(c->pg))
+            return weft__pg_conn_lost(c);
+    }
+    *out = PQgetResult(c->pg);
+    return 0;
+}
+
 /* the first keyword of sql, past white space and comments, in lower case */
-static void first_word(const char *sql, char *w, size_t cap)
+void weft__pg_first_word(const char *sql, char *w, size_t cap)
 {
     for (;;) {
         sql += strspn(sql, " \t\r\n\f(");
@@ -508,7 +533,7 @@ int weft__pg_stmt_kind(const char *sql)
     char w[16];
     if (!sql)
         return 0;
-    first_word(sql, w, sizeof w);
+    weft__pg_first_word(sql, w, sizeof w);
     for (int i = 0; tx[i]; i++)
         if (strcmp(w, tx[i]) == 0)
             return 2;
@@ -522,7 +547,7 @@ int weft__pg_stmt_kind(const char *sql)
     return 0;
 }
 
-static bool is_statement_timeout(PGresult *res)
+bool weft__pg_statement_timeout(const PGresult *res)
 {
     const char *st = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     const char *m = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
@@ -590,7 +615,7 @@ int weft__pg_read_call(struct weft_pg_conn *c, struct call *k, weft_pg_result *r
         }
         if (st == PGRES_FATAL_ERROR && !code) {
             after_error(c, k, res, k->read);
-            bool timeout = is_statement_timeout(res);
+            bool timeout = weft__pg_statement_timeout(res);
             int j = i >= 0 ? i : 0;          /* a Parse's error is its statement's, */
             for (int s = 0; s < k->nstmt; s++)   /* set_config's the first's */
                 if (k->prepared[s] && k->prepare_steps[s] == k->read)
@@ -654,8 +679,7 @@ static void cancel_unref(void *arg)
     }
 }
 
-/* a cancel request on the blocking pool; NULL if none could be sent */
-static struct cancel_job *cancel_start(struct weft_pg_conn *c)
+struct cancel_job *weft__pg_cancel_start(struct weft_pg_conn *c)
 {
     if (atomic_fetch_add(&cancels_running, 1) >= MAX_CANCELS) {
         atomic_fetch_sub(&cancels_running, 1);
@@ -683,9 +707,17 @@ static struct cancel_job *cancel_start(struct weft_pg_conn *c)
     return j;
 }
 
+int weft__pg_cancel_wait(struct cancel_job *j)
+{
+    int ok;
+    int rc = weft_chan_recv(j->done, &ok);
+    cancel_unref(j);
+    return rc;
+}
+
 void weft__pg_cancel_and_break(struct weft_pg_conn *c)
 {
-    struct cancel_job *j = c->broken ? NULL : cancel_start(c);
+    struct cancel_job *j = c->broken ? NULL : weft__pg_cancel_start(c);
     if (j)
         cancel_unref(j);                      /* the request goes on its own */
     c->broken = true;
@@ -731,15 +763,11 @@ void weft__pg_recover(struct weft_pg_conn *c, struct call *k)
         weft_scope_exit(&quick);
     }
     if (rc && running && !c->broken)
-        j = cancel_start(c);
+        j = weft__pg_cancel_start(c);
     if (rc && !c->broken)
         rc = drain(c, k);
-    if (j) {
-        int ok;
-        if (weft_chan_recv(j->done, &ok) != 0)
-            rc = -ETIMEDOUT;                  /* a late cancel could stop the next statement */
-        cancel_unref(j);
-    }
+    if (j && weft__pg_cancel_wait(j))
+        rc = -ETIMEDOUT;                      /* a late cancel could stop the next statement */
     weft_scope_exit(&sc);
     if (rc)
         c->broken = true;

@@ -1,7 +1,8 @@
 /* The PostgreSQL client's private parts, shared by its files:
  * conn.c (a libpq connection on the loop: connect, send, read, cancel),
  * stmt.c (the prepared statement cache), result.c (results and getters),
- * pg.c (the pool, statements on it, exclusive connections). */
+ * pg.c (the pool, statements on it, exclusive connections), listen.c
+ * (LISTEN/NOTIFY on connections of their own), copy.c (COPY streams). */
 #ifndef WEFT_PG_INTERNAL_H
 #define WEFT_PG_INTERNAL_H
 
@@ -78,6 +79,7 @@ struct weft_pg_conn {
     bool parked;                      /* a task waits on fd in weft__pg_next */
     bool kicked;                      /* ... and was woken to look again */
     bool dirty;                       /* session state changed (SET, LISTEN ...) */
+    weft_pg_result copy_err;          /* the last COPY's server error (copy.c) */
     struct weft_pg_conn *snext, **sprev;
 };
 
@@ -138,6 +140,24 @@ void weft__pg_kick(struct weft_pg_conn *c);
  * the pool must know, 1 session state (SET, LISTEN, PREPARE ...),
  * 2 transaction control or COPY (never on a shared connection). */
 int weft__pg_stmt_kind(const char *sql);
+/* res is the server's "canceling statement due to statement timeout". */
+bool weft__pg_statement_timeout(const PGresult *res);
+/* The first keyword of sql, past white space and comments, in lower case. */
+void weft__pg_first_word(const char *sql, char *w, size_t cap);
+/* c is lost (a read or write failed): marks it broken, forgets its fd if
+ * libpq closed it; -ECONNRESET. */
+int weft__pg_conn_lost(struct weft_pg_conn *c);
+/* Outside pipeline mode (COPY, a listener): the next result of the command
+ * sent, NULL at its end; waits until deadline (then err). 0, the wait's
+ * error, -ECONNRESET (c lost). */
+int weft__pg_plain_next(struct weft_pg_conn *c, weft_time deadline, int err, PGresult **out);
+/* A cancel request for c's running statement, sent from the blocking pool;
+ * NULL when none could be sent (too many at once, no memory). Then
+ * weft__pg_cancel_wait: 0 once it was sent (the caller's scope bounds the
+ * wait, else its error), and j is gone. */
+struct cancel_job;
+struct cancel_job *weft__pg_cancel_start(struct weft_pg_conn *c);
+int weft__pg_cancel_wait(struct cancel_job *j);
 /* A simple statement with no parameters and no result on c (BEGIN,
  * COMMIT ...): as weft_pg_conn_query, not cached. */
 int weft__pg_simple(struct weft_pg_conn *c, const char *sql, weft_pg_result *r);
@@ -166,6 +186,14 @@ struct weft_pg {
     weft_pg_stats st;
     weft_metric *m_queries, *m_timeouts, *m_cancels;
     weft_metric *m_errors[5];         /* by kind: server, connection, timeout, cancelled, other */
+    struct weft_pg_listener *listeners; /* open ones (listen.c) */
 };
+
+/* Drops a reference to db (pg.c): the last frees it. */
+void weft__pg_unref(weft_pg *db);
+
+/* ---- listeners (listen.c) ---- */
+/* weft_pg_close: every listener of db stops (its receivers get -EPIPE). */
+void weft__pg_listeners_stop(weft_pg *db);
 
 #endif

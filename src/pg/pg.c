@@ -114,6 +114,11 @@ static void unref(weft_pg *db)
     }
 }
 
+void weft__pg_unref(weft_pg *db)
+{
+    unref(db);
+}
+
 static void on_reader_error(const char *task, int err, void *ctx)
 {
     (void)ctx;
@@ -265,6 +270,7 @@ int weft_pg_close(weft_pg *db, weft_time grace)
         return -EINVAL;
     db->closing = true;
     weft__wq_wake_all(&db->slot_wq, -WEFT_ECLOSED);
+    weft__pg_listeners_stop(db);              /* their tasks end, their receivers get -EPIPE */
     weft_time deadline = weft__after(grace);
     /* the readers end when their segments are done; past grace, cancelled */
     int rc = weft_supervisor_close(db->bg, grace);
@@ -368,6 +374,8 @@ void weft_pg_release(weft_pg *db, weft_pg_conn *c)
         c->dirty = false;
     }
     weft_scope_exit(&sc);
+    weft_pg_result_free(&c->copy_err);        /* the holder's, not the next one's */
+    memset(&c->copy_err, 0, sizeof c->copy_err);
     give_back(db, c);
     unref(db);
 }
@@ -429,6 +437,17 @@ static int conn_query(struct weft_pg_conn *c, weft_pg_result *r, const weft_pg_s
     return rc;
 }
 
+/* COPY in pipeline mode would have libpq hand out its COPY result again
+ * and again: it runs through weft_pg_copy_in/out only */
+static bool is_copy(const char *sql)
+{
+    char w[8];
+    if (!sql)
+        return false;
+    weft__pg_first_word(sql, w, sizeof w);
+    return strcmp(w, "copy") == 0;
+}
+
 int weft_pg_conn_query(weft_pg_conn *c, weft_pg_result *r, const char *sql, int n,
                        const weft_pg_val *params)
 {
@@ -440,6 +459,8 @@ int weft_pg_conn_query(weft_pg_conn *c, weft_pg_result *r, const char *sql, int 
     int rc = weft__enter(c->db->loop, &(weft_task *){ NULL });
     if (rc)
         return weft__pg_fail(r, rc, NULL);
+    if (is_copy(sql))
+        return weft__pg_fail(r, -EINVAL, "COPY: use weft_pg_copy_in or weft_pg_copy_out");
     weft_pg_stmt st = { sql, n, params };
     return count(c->db, r, conn_query(c, r, &st));
 }
@@ -791,6 +812,9 @@ int weft_pg_batch(weft_pg *db, const weft_pg_stmt *s, int n, weft_pg_result *rs)
     int rc = enter(db, rs);
     if (rc)
         return rc;
+    for (int i = 0; i < n; i++)
+        if ((rc = stateless(&rs[i], s[i].sql)))
+            return rc;
     struct call k;
     weft__pg_call_init(&k, db, s, n);
     int *mains = weft__calloc((size_t)n, 2 * sizeof(int) + 2 * sizeof(unsigned));
