@@ -201,17 +201,12 @@ static int simple(struct weft_pg_conn *c, const char *sql, weft_pg_result *r, in
     }
     int rc = weft__pg_flush(c, &k);
     while (!rc) {
-        if (PQisBusy(c->pg)) {
-            weft_time left = k.deadline - weft_now();
-            rc = weft_fd_wait_for(c->fd, WEFT_READ, left > 0 ? left : 0, k.timeout_err);
-            if (rc < 0) {
+        PGresult *res;
+        if ((rc = weft__pg_plain_next(c, k.deadline, k.timeout_err, &res)) != 0) {
+            if (rc != -ECONNRESET && rc != -WEFT_EEOF)
                 weft__pg_cancel_and_break(c);
-                break;
-            }
-            rc = PQconsumeInput(c->pg) ? 0 : -ECONNRESET;
-            continue;
+            break;
         }
-        PGresult *res = PQgetResult(c->pg);
         if (!res)
             break;                         /* the query's results are over */
         switch (PQresultStatus(res)) {
