@@ -79,7 +79,8 @@ typedef int64_t weft_time;                 /* nanoseconds, CLOCK_MONOTONIC */
 #define WEFT_SEC 1000000000LL
 #define WEFT_FOREVER INT64_MAX             /* "no deadline" */
 
-typedef int (*weft_fn)(void *arg);         /* returns 0 or a negative code */
+typedef int (*weft_fn)(void *arg);         /* returns 0 or a negative code (a task
+                                              returning > 0 is logged, fails -EINVAL) */
 
 typedef struct weft_task weft_task;
 typedef struct weft_group weft_group;

@@ -204,7 +204,12 @@ static inline weft_task *weft__self(void)
 /* Binds a loop-local object to the calling loop on first use. Loops are
  * named by a process-unique id, not their address, which a later loop may
  * reuse. */
-static inline int weft__bind(uint64_t *owner)
+/* -EXDEV, after logging which loop's object (the owner) was used from
+ * which loop, and by which call (its name, else a return address in it) */
+int weft__cross_loop(uint64_t owner, const char *fn, const void *caller);
+
+#define weft__bind(owner) weft__bind_in((owner), __func__)
+static inline int weft__bind_in(uint64_t *owner, const char *fn)
 {
     weft__loop *l = weft__cur_loop;
     if (unlikely(!l || !l->cur))
@@ -214,7 +219,7 @@ static inline int weft__bind(uint64_t *owner)
     if (unlikely(o != l->id)) {
         if (o || !__atomic_compare_exchange_n(owner, &o, l->id, false, __ATOMIC_RELAXED,
                                               __ATOMIC_RELAXED))
-            return -EXDEV;
+            return weft__cross_loop(o, fn, NULL);
     }
     return 0;
 }
@@ -273,6 +278,9 @@ static inline void weft__wake(weft_task *t, int result);
 void weft__wake_remote(weft__loop *l, weft_task *t, uint32_t seq, int result);
 void weft__cancel(weft_task *t, bool by_group);
 void weft__park(weft__loop *l);
+
+/* stall.c: the index and thread of the loop with this id, false if gone */
+bool weft__loop_find(uint64_t id, int *index, int *tid);
 
 /* stop.c: a new run's stop state; fd hears of a stop (-1: none) */
 void weft__stop_reset(int fd);

@@ -3,21 +3,52 @@
  * state: loop ownership and the interruption check, out of line for the
  * layers above core.
  */
+#include <dlfcn.h>
+#include <stdio.h>
+
 #include "internal.h"
 
 __thread uint64_t weft__tls_loop_id __attribute__((tls_model("initial-exec")));
 
-int weft__owner_check(uint64_t owner)
+/* A misuse, not a condition to handle: said plainly, the first times. */
+int weft__cross_loop(uint64_t owner, const char *fn, const void *caller)
+{
+    static _Atomic int told;
+    if (atomic_fetch_add(&told, 1) >= 20)
+        return -EXDEV;
+    weft__loop *l = weft__cur_loop;
+    int index = -1, tid = 0;
+    bool alive = weft__loop_find(owner, &index, &tid);
+    Dl_info di;
+    if (!fn)
+        fn = caller && dladdr(caller, &di) && di.dli_sname ? di.dli_sname : "a weft call";
+    char whose[64];
+    if (alive)
+        snprintf(whose, sizeof whose, "loop %d (thread %d)", index, tid);
+    else
+        snprintf(whose, sizeof whose, "a loop that has ended");
+    weft_log(WEFT_LOG_ERROR, "%s: an object of %s used from loop %d (thread %d), task '%s':"
+             " weft objects are loop-local, make one per loop (or use a shared channel);"
+             " -EXDEV", fn, whose, l->index, (int)l->tid, l->cur ? l->cur->name : "?");
+    return -EXDEV;
+}
+
+static inline int owner_check(uint64_t owner, const void *caller)
 {
     weft__loop *l = weft__cur_loop;
     if (unlikely(!l || !l->cur))
         return -EPERM;
-    return likely(l->id == owner) ? 0 : -EXDEV;
+    return likely(l->id == owner) ? 0 : weft__cross_loop(owner, NULL, caller);
+}
+
+int weft__owner_check(uint64_t owner)
+{
+    return owner_check(owner, __builtin_return_address(0));
 }
 
 int weft__enter(uint64_t owner, weft_task **self)
 {
-    int rc = weft__owner_check(owner);
+    int rc = owner_check(owner, __builtin_return_address(0));
     if (rc)
         return rc;
     *self = weft__cur_loop->cur;

@@ -144,6 +144,13 @@ void weft__task_entry(void *p)
         weft__task_reap(l);
     int rc = t->fn(t->arg);
     check_stack(t);
+    if (unlikely(rc > 0)) {
+        /* read as an errno it would say something false ("Input/output
+         * error" for a count of 5): say what it is, and fail with it */
+        weft_log(WEFT_LOG_WARN, "task '%s' returned %d: a task returns 0 or a negative code;"
+                 " reported as a failure (-EINVAL)", t->name, rc);
+        rc = -EINVAL;
+    }
     rc = weft__groups_orphaned(t, rc);
     if (t->scope)
         weft__panic("task '%s' returned inside a weft_scope (scopes must be exited "

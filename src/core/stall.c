@@ -269,6 +269,20 @@ void weft__stall_yielded(weft__loop *l)
     atomic_store_explicit(&l->stall_reported, 0, memory_order_release);
 }
 
+bool weft__loop_find(uint64_t id, int *index, int *tid)
+{
+    bool found = false;
+    pthread_mutex_lock(&reg_mu);
+    for (weft__loop *l = loops; l && !found; l = l->reg_next)
+        if (l->id == id) {
+            *index = l->index;
+            *tid = (int)l->tid;
+            found = true;
+        }
+    pthread_mutex_unlock(&reg_mu);
+    return found;
+}
+
 /* Asks every loop to log its task dump at its next turn (SIGQUIT). */
 void weft__loops_request_dump(void)
 {
