@@ -306,6 +306,28 @@ int weft_blocking_set_threads(int n);
 
 /* ---- introspection ------------------------------------------------------ */
 
+/* THE STALL DETECTOR. A task that holds its loop (runs without reaching a
+ * suspension point) past WEFT_STALL_MS milliseconds (default 100; 0 turns
+ * the detector off) is named at once, while it still holds it, in one
+ * WARN line:
+ *
+ *   stall: task 'import' (spawned at handle_upload (app.c:88)) has held
+ *   loop 0 for 100.2 ms without yielding; stack:
+ *       #0 parse_csv (app.c:41)
+ *       #1 import_task (app.c:97) ...
+ *
+ * (or "; blocked in syscall read (0)" when the thread sits in a blocking
+ * system call: then no signal is sent, so no call sees EINTR because of
+ * it), and again when it yields: "stall: task 'import' held loop 0 for
+ * 412.0 ms in total before yielding". Frames are named with file:line
+ * through libdw where weft was built with it and the program has debug
+ * information, else by the dynamic symbol table (link with -rdynamic to
+ * see your own functions). The counter weft_loop_stalls_total counts them.
+ * Cost: the loop only bumps a counter at each task switch (no clock read);
+ * one watchdog thread per process wakes every threshold/4 to compare the
+ * counters, and a stall costs one signal to the loop thread to capture its
+ * stack. Move CPU-bound or blocking work to weft_run_blocking. */
+
 /* Writes one line per task of the calling loop (name, spawn site, state,
  * wait reason) into buf, NUL-terminated; returns the length the full dump
  * needs (snprintf-like: weft_task_dump(NULL, 0) + 1 bytes hold it all).

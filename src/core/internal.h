@@ -279,6 +279,11 @@ void weft__wake_remote(weft__loop *l, weft_task *t, uint32_t seq, int result);
 void weft__cancel(weft_task *t, bool by_group);
 void weft__park(weft__loop *l);
 
+/* symbolize.c: line(ctx, i, "function (file:line)") for each of n code
+ * addresses (return addresses after the first); not in a signal handler */
+void weft__symbolize(void *const *frames, int n, void (*line)(void *ctx, int i, const char *s),
+                     void *ctx);
+
 /* stall.c: the index and thread of the loop with this id, false if gone */
 bool weft__loop_find(uint64_t id, int *index, int *tid);
 

@@ -130,11 +130,36 @@ static void append(char *buf, size_t size, size_t *len, const char *fmt, ...)
         *len += (size_t)n;
 }
 
+struct lines {
+    char *msg;
+    size_t size, *len;
+};
+
+static void stack_line(void *ctx, int i, const char *s)
+{
+    struct lines *o = ctx;
+    append(o->msg, o->size, o->len, "\n    #%d %s", i, s);
+}
+
+struct one {
+    char *buf;
+    size_t size;
+};
+
+static void one_name(void *ctx, int i, const char *s)
+{
+    struct one *o = ctx;
+    if (i == 1)
+        snprintf(o->buf, o->size, "%s", s);
+}
+
 static void report(weft__loop *l, weft_task *t, weft_time held)
 {
     char site[160], msg[3800];
     size_t len = 0;
-    weft__site_name(t->spawn_site, site, sizeof site);
+    void *spawn[2] = { NULL, t->spawn_site };   /* a return address: second place */
+    struct one o = { site, sizeof site };
+    weft__symbolize(spawn, 2, one_name, &o);
     append(msg, sizeof msg, &len,
            "stall: task '%s' (spawned at %s) has held loop %d for %.1f ms without yielding",
            t->name, site, l->index, (double)held / WEFT_MS);
@@ -149,14 +174,14 @@ static void report(weft__loop *l, weft_task *t, weft_time held)
                 nanosleep(&ms, NULL);
         }
         int n = atomic_load(&nframes);
-        char **sym = n > 1 ? backtrace_symbols(frames, n) : NULL;
         append(msg, sizeof msg, &len, "; stack:");
-        /* frames 0-1 are the handler and the signal trampoline */
-        for (int i = 2; sym && i < n; i++)
-            append(msg, sizeof msg, &len, "\n    #%d %s", i - 2, sym[i]);
-        if (!sym)
+        /* frames 0-1 are the handler and the signal trampoline; frame 2 is
+         * where the signal caught the task (not a return address) */
+        struct lines out = { msg, sizeof msg, &len };
+        if (n > 2)
+            weft__symbolize(frames + 2, n - 2, stack_line, &out);
+        else
             append(msg, sizeof msg, &len, " (not captured)");
-        free(sym);
     }
     weft_log(WEFT_LOG_WARN, "%s", msg);
 }
