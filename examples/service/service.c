@@ -488,47 +488,6 @@ static int healthz(weft_http_req *q, weft_http_res *r, void *ctx)
     return weft_http_res_body(r, "ok\n", 3);
 }
 
-static int metrics(weft_http_req *q, weft_http_res *r, void *ctx)
-{
-    (void)q;
-    (void)ctx;
-    size_t need = weft_metrics_render(NULL, 0) + 1;
-    char *buf = malloc(need);
-    if (!buf)
-        return -ENOMEM;
-    weft_metrics_render(buf, need);
-    weft_http_res_header(r, "Content-Type", "text/plain; version=0.0.4");
-    int rc = weft_http_res_body(r, buf, strlen(buf));
-    free(buf);
-    return rc;
-}
-
-/* requests by route and status, after every response is ready: each
- * loop looks a (route, status) counter up in the registry once */
-static void count(weft_http_req *q, weft_http_res *r, void *ctx)
-{
-    (void)ctx;
-    static __thread struct { const char *route; int status; weft_metric *m; } seen[64];
-    static __thread int nseen;
-    const char *route = weft_http_req_route(q);  /* owned by the router: stable */
-    if (!route)
-        route = "other";
-    int status = weft_http_res_get_status(r);
-    for (int i = 0; i < nseen; i++) {
-        if (seen[i].route == route && seen[i].status == status) {
-            weft_metric_add(seen[i].m, 1);
-            return;
-        }
-    }
-    char name[160];
-    snprintf(name, sizeof name, "weft_http_requests_total{route=\"%s\",status=\"%d\"}", route,
-             status);
-    weft_metric *m = weft_counter(name, "HTTP requests by route and status");
-    if (m && nseen < 64)
-        seen[nseen++] = (typeof(seen[0])){ route, status, m };
-    weft_metric_add(m, 1);
-}
-
 static int on_signal(void *arg)
 {
     struct service *sv = arg;
@@ -702,8 +661,8 @@ int weft_cmd_serve(int argc, char **argv)
     weft_http_server_route(sv.server, "GET", "/plaintext", plaintext, NULL);
     weft_http_server_route(sv.server, "GET", "/json", json, NULL);
     weft_http_server_route(sv.server, "GET", "/healthz", healthz, NULL);
-    weft_http_server_route(sv.server, "GET", "/metrics", metrics, NULL);
-    weft_http_server_use(sv.server, NULL, count, NULL);
+    weft_http_server_route(sv.server, "GET", "/metrics", weft_http_metrics_handler, NULL);
+    weft_http_server_use_metrics(sv.server);
     int rc = weft_run(sv.threads, loop_main, &sv);
     weft_http_server_free(sv.server);
     if (rc)

@@ -348,6 +348,25 @@ int weft_http_server_use(weft_http_server *s, weft_http_before before, weft_http
 /* The status the response will carry (for after-middleware). */
 int weft_http_res_get_status(const weft_http_res *r);
 
+/* When the request's head was read whole (weft_now's clock): the start of
+ * its latency. */
+weft_time weft_http_req_started(const weft_http_req *r);
+
+/* ---- observability ready-made ---------------------------------------------- */
+
+/* A /metrics handler: every metric of the process (weft_metrics_render) in
+ * Prometheus' text format:
+ *   weft_http_server_route(s, "GET", "/metrics", weft_http_metrics_handler, NULL); */
+int weft_http_metrics_handler(weft_http_req *req, weft_http_res *res, void *ctx);
+
+/* Per-route metrics as after-middleware (weft_http_server_use):
+ * weft_http_requests_total{route,status} and the latency histogram
+ * weft_http_request_duration_seconds{route} (0.5 ms .. 10 s buckets), from
+ * the head read to the response ready. route is the matched pattern
+ * ("/users/{id}"), "unrouted" for 404s and the like: a path is never a
+ * label, so a client cannot grow the registry. 0, -ENOMEM. */
+int weft_http_server_use_metrics(weft_http_server *s);
+
 #ifdef __cplusplus
 }
 #endif

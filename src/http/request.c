@@ -179,6 +179,7 @@ static int on_headers(llhttp_t *p)
         return limit(q, 503, "request bodies held by the server at their limit");
     q->method = llhttp_method_name(p->method);
     q->headers_done = true;
+    q->started = weft_now();
     if (p->flags & F_CHUNKED) {
         /* llhttp 8 reads chunks leniently (chunked.c): it is told there is
          * no body, and weft__read_request reads the chunks itself */
@@ -533,6 +534,7 @@ const char *weft_http_req_method(const weft_http_req *q) { return q ? q->method 
 const char *weft_http_req_path(const weft_http_req *q) { return q ? q->path : NULL; }
 const char *weft_http_req_query(const weft_http_req *q) { return q ? q->query : NULL; }
 const char *weft_http_req_route(const weft_http_req *q) { return q ? q->m.pattern : NULL; }
+weft_time weft_http_req_started(const weft_http_req *q) { return q ? q->started : 0; }
 const char *weft_http_req_header(const weft_http_req *q, const char *n)
 {
     return q && n ? weft__head_get(&q->hd, n) : NULL;

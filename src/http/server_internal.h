@@ -84,6 +84,7 @@ struct weft_http_req {
     size_t announced;                     /* Content-Length, 0 without (llhttp counts
                                              its copy down) */
     weft_time idle_waited;                /* of keepalive_timeout, before the read */
+    weft_time started;                    /* when its head was read whole */
     const char *method;                   /* llhttp's static name */
     const char *path, *query;
     weft_route_match m;

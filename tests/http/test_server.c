@@ -1327,6 +1327,52 @@ static void test_idle_memory_after_big_bodies(void **s)
     weft_set_allocator(NULL);
 }
 
+
+/* the ready-made /metrics and per-route metrics: by pattern, never by path */
+static int ready_metrics(void *unused)
+{
+    (void)unused;
+    struct served v = { weft_http_server_new(NULL), NULL, 1 };
+    weft_http_server_route(v.s, "GET", "/metrics", weft_http_metrics_handler, NULL);
+    weft_http_server_route(v.s, "GET", "/things/{id}", hello, NULL);
+    EXPECT_EQ(weft_http_server_use_metrics(v.s), 0);
+    EXPECT_EQ(weft_tcp_listen(&v.l, "127.0.0.1", 0, 0, 0), 0);
+    int port = weft_listener_port(v.l);
+    weft_group *sg = weft_group_new();
+    weft_spawn(sg, serve_task, &v, "serve");
+    weft_http_client *cl = weft_http_client_new(NULL);
+    weft_http_response r;
+    char url[96];
+    for (int i = 0; i < 3; i++) {
+        snprintf(url, sizeof url, "http://127.0.0.1:%d/things/%d", port, i);
+        EXPECT_EQ(weft_http_get(cl, url, &r), 0);
+        weft_http_response_free(&r);
+    }
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/nowhere-%d", port, 7);
+    EXPECT_EQ(weft_http_get(cl, url, &r), 0);
+    EXPECT_EQ(r.status, 404);
+    weft_http_response_free(&r);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/metrics", port);
+    EXPECT_EQ(weft_http_get(cl, url, &r), 0);
+    EXPECT_EQ(r.status, 200);
+    EXPECT(!strncmp(weft_http_header_get(&r, "Content-Type"), "text/plain", 10));
+    const char *b = r.body ? r.body : "";
+    EXPECT(strstr(b, "weft_http_requests_total{route=\"/things/{id}\",status=\"200\"} 3\n"));
+    EXPECT(strstr(b, "weft_http_requests_total{route=\"unrouted\",status=\"404\"} 1\n"));
+    EXPECT(strstr(b, "weft_http_request_duration_seconds_count{route=\"/things/{id}\"} 3\n"));
+    EXPECT(strstr(b, "weft_http_request_duration_seconds_bucket{route=\"/things/{id}\",le="));
+    EXPECT(!strstr(b, "nowhere"));        /* a path is never a label */
+    EXPECT(!strstr(b, "/things/1"));
+    weft_http_response_free(&r);
+    weft_http_client_free(cl, WEFT_SEC);
+    weft_http_server_shutdown(v.s);
+    EXPECT_EQ(weft_group_wait(sg), 0);
+    weft_http_server_free(v.s);
+    return 0;
+}
+
+static void test_ready_metrics(void **s) { (void)s; RUN(ready_metrics, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1343,7 +1389,7 @@ int main(void)
         cmocka_unit_test(test_shedding_and_backpressure),
         cmocka_unit_test(test_slow_body_outlasts_header_timeout),
         cmocka_unit_test(test_idle_and_draining_do_not_poll),
-        cmocka_unit_test(test_middleware_json_streaming),
+        cmocka_unit_test(test_middleware_json_streaming), cmocka_unit_test(test_ready_metrics),
         cmocka_unit_test(test_framing_faults),
         cmocka_unit_test(test_health_and_keepalive),
         cmocka_unit_test(test_idle_memory_after_big_bodies),
