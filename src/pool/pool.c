@@ -372,6 +372,8 @@ static void describe(weft_pool *p, const char *what)
 
 static int usable(const weft_pool *p) { return p ? weft__owner_check(p->loop) : -EINVAL; }
 
+static void sync_metrics(weft_pool *p);
+
 static int acquire_wait(weft_pool *p, weft_task *self, weft_pooled **out)
 {
     if (deadlock(p, self)) {
@@ -395,6 +397,10 @@ static int acquire_wait(weft_pool *p, weft_task *self, weft_pooled **out)
         p->timeouts++;
         describe(p, "acquire timeout");
     }
+    /* a wait is published at once, so the counters with it: the fast
+     * path's stay batched until the maintenance round (they cost nothing
+     * there), and every acquire the histogram counts is in acquires_total */
+    sync_metrics(p);
     return rc;
 }
 

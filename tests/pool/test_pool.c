@@ -889,9 +889,52 @@ static void test_min_size_split_exactly(void **s)
     assert_int_equal(atomic_load(&min_open), 1);
 }
 
+
+/* The pool's metrics agree at any moment: every acquire the wait histogram
+ * has counted is in acquires_total too (it lagged until the pool's next
+ * maintenance round, while the waits were counted at once). */
+struct holder { weft_pool *p; weft_pooled *h; weft_event got; };
+
+static int agree_waiter(void *arg)
+{
+    struct holder *w = arg;
+    EXPECT_EQ(weft_pool_acquire(w->p, &w->h), 0);
+    weft_event_set(&w->got);
+    return 0;
+}
+
+static int metrics_agree(void *unused)
+{
+    (void)unused;
+    struct res_ctx rc = { 0 };
+    weft_pool_config cfg = { .name = "agree", .max_size = 1 };
+    weft_pool *p = weft_pool_new(&cfg, &ops, &rc);
+    weft_metric *acq = weft_counter("weft_pool_acquires_total{pool=\"agree\"}", NULL);
+    static const double b[] = { 0.0001, 0.001, 0.01, 0.1, 1, 10 };
+    weft_metric *hist = weft_histogram("weft_pool_acquire_wait_seconds{pool=\"agree\"}", NULL, b, 6);
+    weft_pooled *a;
+    EXPECT_EQ(weft_pool_acquire(p, &a), 0);
+    struct holder w = { .p = p };
+    weft_event_init(&w.got);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, agree_waiter, &w, "waiter");
+    weft_yield();                         /* it waits now */
+    weft_pool_release(p, a);
+    EXPECT_EQ(weft_event_wait(&w.got), 0);
+    /* right after the waited acquire, before any maintenance round */
+    EXPECT(weft_metric_value(hist) >= 1);
+    EXPECT(weft_metric_value(acq) >= weft_metric_value(hist));
+    weft_pool_release(p, w.h);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    return weft_pool_close(p, WEFT_SEC);
+}
+
+static void test_metrics_agree(void **s) { (void)s; RUN(metrics_agree, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_metrics_agree),
         cmocka_unit_test(test_basics),
         cmocka_unit_test(test_bound_1000_acquirers),
         cmocka_unit_test(test_acquire_timeout),
