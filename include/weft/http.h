@@ -1,5 +1,6 @@
 /*
- * weft http: the HTTP/1.1 client (the server part lands with its issue).
+ * weft http: the HTTP/1.1 client (first) and server (from "---- server":
+ * routes, limits, graceful shutdown; route patterns are weft/router.h's).
  *
  * One weft_http_client is shared by every task of a loop ("connection
  * pools, never a client per request"): it keeps a weft_pool of keep-alive
