@@ -88,7 +88,7 @@ void weft__task_entry(void *task);                   /* called on a fresh stack 
 enum { WEFT__READY = 1, WEFT__RUNNING, WEFT__WAITING, WEFT__DEAD };
 
 /* wake results above the error range, resolved by weft__wait */
-#define WEFT__WAKE_TIMER 1
+#define WEFT__WAKE_TIMER 0x7fffffff         /* no hand-off passes it (a pool passes 1) */
 
 struct weft_task {
     void *sp;

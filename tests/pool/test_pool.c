@@ -931,9 +931,41 @@ static int metrics_agree(void *unused)
 
 static void test_metrics_agree(void **s) { (void)s; RUN(metrics_agree, NULL); }
 
+
+/* A hand-off (result 1) must not pass for the timer: a scope whose deadline
+ * never fired was marked caught (weft_scope_exit true) after an acquire
+ * that waited for the background create. */
+static int slow_make(void *ctx, void **res)
+{
+    (void)ctx;
+    *res = malloc(1);
+    return weft_sleep(WEFT_MS);
+}
+static void slow_free(void *ctx, void *res) { (void)ctx; free(res); }
+
+static int handoff_not_timer(void *unused)
+{
+    (void)unused;
+    static const weft_pool_ops slow = { .create = slow_make, .destroy = slow_free };
+    weft_pool_config cfg = { .name = "handoff" };
+    weft_pool *p = weft_pool_new(&cfg, &slow, NULL);
+    weft_scope s;
+    weft_scope_enter(&s, 5 * WEFT_SEC);
+    weft_pooled *h;
+    int rc = weft_pool_acquire(p, &h);    /* waits for the background create */
+    EXPECT_EQ(rc, 0);
+    EXPECT(!weft_scope_exit(&s));         /* its deadline never fired */
+    if (!rc)
+        weft_pool_release(p, h);
+    return weft_pool_close(p, WEFT_SEC);
+}
+
+static void test_handoff_not_timer(void **s) { (void)s; RUN(handoff_not_timer, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_handoff_not_timer),
         cmocka_unit_test(test_metrics_agree),
         cmocka_unit_test(test_basics),
         cmocka_unit_test(test_bound_1000_acquirers),
