@@ -313,7 +313,7 @@ static int send_bind(struct weft_pg_conn *c, const weft_pg_stmt *st, const char 
         case WEFT__PG_TEXT: vals[i] = v->p_; break;          /* NULL: SQL NULL */
         case WEFT__PG_BYTES:
             vals[i] = v->p_ ? v->p_ : "";
-            lens[i] = (int)v->len_;
+            lens[i] = (int)v->len_;           /* over INT_MAX: refused by check_stmt */
             fmts[i] = 1;
             break;
         }
@@ -540,7 +540,12 @@ int weft__pg_stmt_kind(const char *sql)
     for (int i = 0; session[i]; i++)
         if (strcmp(w, session[i]) == 0)
             return 1;
-    /* CREATE TEMP ... and SELECT set_config(...) change the session too */
+    /* CREATE TEMP ..., SELECT set_config(...) and session advisory locks
+     * change the session too (pg_advisory_xact_lock ends with the
+     * transaction: only the session-level ones count) */
+    const char *adv = strcasestr(sql, "advisory_lock");
+    if (adv && !(adv - sql >= 5 && strncasecmp(adv - 5, "xact_", 5) == 0))
+        return 1;
     if (strstr(sql, "set_config") || ((strcmp(w, "create") == 0) &&
                                       (strcasestr(sql, " temp ") || strcasestr(sql, " temporary "))))
         return 1;

@@ -395,8 +395,8 @@ static void stop(struct weft_pg_listener *l)
 
 void weft_pg_listener_close(weft_pg_listener *l)
 {
-    if (!l)
-        return;
+    if (!l || weft__owner_check(l->db->loop) != 0)
+        return;                               /* another loop's: logged, left alone */
     stop(l);
     unref(l);
 }

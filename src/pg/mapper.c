@@ -741,8 +741,11 @@ static int write_obj(weft_pg *db, weft_pg_conn *c, const weft_pg_map *m, const v
     for (int i = 0; i < q->n && !rc; i++)
         if (update ? in_set(q, i) : in_insert(&q->fields[i]))
             rc = param(r, &q->fields[i], obj, texts[np], &vals[np]), np++;
-    if (!rc && update)
+    if (!rc && update) {
         rc = param(r, &q->fields[q->key_field], obj, texts[np], &vals[np]), np++;
+        if (!rc && vals[np - 1].kind_ == WEFT__PG_NULL)   /* WHERE key = NULL matches nothing */
+            rc = fail(r, -EINVAL, "the key is NULL: there is no row to update");
+    }
     if (!rc) {
         const char *sql = update ? q->update : q->insert;
         rc = c ? weft_pg_conn_query(c, r, sql, np, vals) : weft_pg_query(db, r, sql, np, vals);

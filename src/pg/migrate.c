@@ -18,11 +18,14 @@
  * before it goes back to the pool.
  */
 #include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "internal.h"
@@ -84,29 +87,67 @@ static void sha256_hex(const char *data, size_t len, char out[65])
         snprintf(out + 2 * i, 3, "%02x", md[i]);
 }
 
+/* true for well-formed UTF-8 (a name goes into JSON and SQL literals) */
+static bool utf8_ok(const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    while (*u) {
+        int n = *u < 0x80 ? 0 : (*u & 0xe0) == 0xc0 ? 1 : (*u & 0xf0) == 0xe0 ? 2
+                : (*u & 0xf8) == 0xf0 ? 3 : -1;
+        if (n < 0 || (n == 1 && *u < 0xc2))
+            return false;
+        for (u++; n > 0; n--, u++)
+            if ((*u & 0xc0) != 0x80)
+                return false;
+    }
+    return true;
+}
+
+static int refuse(struct scan *s, const char *path, int err, const char *why)
+{
+    snprintf(s->err, sizeof s->err, "%.200s: %.50s", path, why ? why : strerror(-err));
+    return err;
+}
+
+/* A regular file (through symlinks), read whole: a directory, a FIFO, a
+ * device or a file that changes under us is an error naming it. */
 static int read_file(struct scan *s, const char *dir, struct mfile *m)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/%s", dir, m->file);
-    FILE *fp = fopen(path, "rb");
+    if (snprintf(path, sizeof path, "%s/%s", dir, m->file) >= (int)sizeof path)
+        return refuse(s, m->file, -ENAMETOOLONG, NULL);
+    if (!utf8_ok(m->file))
+        return refuse(s, path, -EINVAL, "the file name is not UTF-8");
+    if (strlen(m->name) >= sizeof(((weft_pg_migration *)0)->name))
+        return refuse(s, path, -EINVAL, "the name is too long");
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat sb;
-    if (!fp || fstat(fileno(fp), &sb) < 0 || sb.st_size > FILE_MAX) {
-        int e = fp ? (sb.st_size > FILE_MAX ? EFBIG : errno) : errno;
-        snprintf(s->err, sizeof s->err, "%.200s: %.50s", path, strerror(e));
-        if (fp)
-            fclose(fp);
-        return -e;
+    if (fd < 0)
+        return refuse(s, path, -errno, NULL);
+    int bad = fstat(fd, &sb) < 0 ? -errno : !S_ISREG(sb.st_mode) ? -EINVAL
+                                          : sb.st_size > FILE_MAX ? -EFBIG : 0;
+    if (bad) {
+        close(fd);
+        return refuse(s, path, bad, bad == -EINVAL ? "not a regular file"
+                                    : bad == -EFBIG ? "over 64 MiB" : NULL);
     }
     m->sql = malloc((size_t)sb.st_size + 1);
-    m->len = m->sql ? fread(m->sql, 1, (size_t)sb.st_size, fp) : 0;
-    fclose(fp);
+    size_t got = 0;
+    ssize_t n = 1;
+    while (m->sql && got < (size_t)sb.st_size &&
+           ((n = read(fd, m->sql + got, (size_t)sb.st_size - got)) > 0 || (n < 0 && errno == EINTR)))
+        got += n > 0 ? (size_t)n : 0;
+    char extra;
+    bool grew = m->sql && n >= 0 && read(fd, &extra, 1) > 0;
+    close(fd);
     if (!m->sql)
         return -ENOMEM;
+    if (n < 0 || got != (size_t)sb.st_size || grew)
+        return refuse(s, path, -EIO, "changed while read");
+    m->len = got;
     m->sql[m->len] = 0;
-    if (strlen(m->sql) != m->len) {
-        snprintf(s->err, sizeof s->err, "%.200s: a NUL byte in the file", path);
-        return -EINVAL;
-    }
+    if (strlen(m->sql) != m->len)
+        return refuse(s, path, -EINVAL, "a NUL byte in the file");
     sha256_hex(m->sql, m->len, m->sum);
     size_t nl = strlen(NO_TX);
     m->notx = strncmp(m->sql, NO_TX, nl) == 0 && strspn(m->sql + nl, " \t\r") ==
@@ -223,6 +264,13 @@ static int simple(struct weft_pg_conn *c, const char *sql, weft_pg_result *r, in
             PQputCopyEnd(c->pg, "COPY FROM STDIN cannot run here");
             PQclear(res);
             break;
+        case PGRES_COPY_OUT:
+        case PGRES_COPY_BOTH:
+            /* its data would come forever to nobody: stop it, drop c */
+            PQclear(res);
+            weft__pg_cancel_and_break(c);
+            weft_pg_result_free(r);
+            return weft__pg_fail(r, -EINVAL, "COPY ... TO STDOUT cannot run here");
         case PGRES_FATAL_ERROR:
             if (!err) {
                 weft_pg_result_free(r);
@@ -306,14 +354,52 @@ static int record(struct weft_pg_conn *c, const struct mfile *m, weft_pg_result 
     return rc;
 }
 
+struct txctl {
+    int line;
+    char word[16];
+};
+
+/* a statement that would end the file's transaction (or start another) */
+static int find_txctl(void *ctx, const char *stmt, size_t len, int line)
+{
+    (void)len;
+    struct txctl *t = ctx;
+    char w[16];
+    weft__pg_first_word(stmt, w, sizeof w);
+    static const char *const ends[] = { "begin", "start", "commit", "end", "rollback", "abort",
+                                        NULL };
+    for (int i = 0; ends[i]; i++)
+        if (strcmp(w, ends[i]) == 0 && !(i == 4 && strncasecmp(stmt + 8, " to", 3) == 0)) {
+            t->line = line;
+            snprintf(t->word, sizeof t->word, "%s", w);
+            return 1;
+        }
+    return 0;
+}
+
 static int apply_in_tx(struct weft_pg_conn *c, const struct mfile *m, weft_pg_result *r)
 {
+    struct txctl t = { 0 };
+    weft__sql_split(m->sql, m->len, find_txctl, &t);
+    if (t.line) {
+        weft_pg_result_free(r);
+        weft__pg_fail(r, -EINVAL, NULL);
+        snprintf(r->error, sizeof r->error, "%.80s line %d: %s in a migration: each file is its"
+                 " own transaction (or starts \"-- weft:no-transaction\")", m->file, t.line,
+                 t.word);
+        return -EINVAL;
+    }
     int done, rc = simple(c, "BEGIN", r, NULL);
     if (!rc && (rc = simple(c, m->sql, r, &done)) != 0) {
         long pos = error_pos(r);
         struct nth t = { .want = done, .line = 0 };
         weft__sql_split(m->sql, m->len, nth_stmt, &t);
         name_failure(r, m, pos ? line_at(m->sql, pos) : t.line ? t.line : 1);
+    }
+    if (!rc && PQtransactionStatus(c->pg) != PQTRANS_INTRANS) {
+        weft_pg_result_free(r);            /* the file ended its transaction somehow */
+        rc = weft__pg_fail(r, -EINVAL, NULL);
+        snprintf(r->error, sizeof r->error, "%.80s: the file ended its transaction", m->file);
     }
     if (!rc)
         rc = record(c, m, r);
@@ -410,6 +496,9 @@ static int migrate_on(struct weft_pg_conn *c, const struct scan *s, weft_pg_resu
     int nrows = 0, count = 0;
     if (!rc)
         rc = applied_rows(c, r, &rows, &nrows);
+    /* every applied file checked before anything is applied, and nothing
+     * numbered below what is applied already */
+    int64_t top = nrows ? rows[nrows - 1].version : INT64_MIN;
     for (int i = 0; !rc && i < s->n; i++) {
         const struct mfile *m = &s->f[i];
         const struct done_row *d = find_row(rows, nrows, m->version);
@@ -418,17 +507,32 @@ static int migrate_on(struct weft_pg_conn *c, const struct scan *s, weft_pg_resu
             rc = weft__pg_fail(r, -EINVAL, NULL);
             snprintf(r->error, sizeof r->error, "%s was changed after it was applied"
                      " (checksum %.12s..., applied %.12s...)", m->file, m->sum, d->sum);
-        } else if (!d) {
-            rc = m->notx ? apply_alone(c, m, r) : apply_in_tx(c, m, r);
-            if (!rc) {
-                count++;
-                weft_pg_migration info = { .version = m->version, .applied = true };
-                snprintf(info.name, sizeof info.name, "%s", m->name);
-                snprintf(info.file, sizeof info.file, "%s", m->file);
-                memcpy(info.checksum, m->sum, sizeof info.checksum);
-                if (applied)
-                    applied(&info, ctx);
-            }
+        } else if (!d && m->version < top) {
+            weft_pg_result_free(r);
+            rc = weft__pg_fail(r, -EINVAL, NULL);
+            snprintf(r->error, sizeof r->error, "%.100s is numbered below %lld, applied already:"
+                     " migrations apply in order (renumber it)", m->file, (long long)top);
+        }
+    }
+    for (int i = 0; !rc && i < s->n; i++) {
+        const struct mfile *m = &s->f[i];
+        if (find_row(rows, nrows, m->version))
+            continue;
+        rc = m->notx ? apply_alone(c, m, r) : apply_in_tx(c, m, r);
+        if (!rc) {                         /* what a file SET does not reach the next */
+            weft_pg_result scratch = { 0 };
+            rc = simple(c, "RESET ALL; SET statement_timeout = 0;"
+                           " SET client_min_messages = warning", &scratch, NULL);
+            weft_pg_result_free(&scratch);
+        }
+        if (!rc) {
+            count++;
+            weft_pg_migration info = { .version = m->version, .applied = true };
+            snprintf(info.name, sizeof info.name, "%s", m->name);
+            snprintf(info.file, sizeof info.file, "%s", m->file);
+            memcpy(info.checksum, m->sum, sizeof info.checksum);
+            if (applied)
+                applied(&info, ctx);
         }
     }
     free(rows);

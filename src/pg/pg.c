@@ -374,6 +374,9 @@ void weft_pg_release(weft_pg *db, weft_pg_conn *c)
         c->dirty = false;
     }
     weft_scope_exit(&sc);
+    /* notifications a LISTEN on it queued in libpq: nobody reads them here */
+    for (PGnotify *n; !c->broken && (n = PQnotifies(c->pg)) != NULL;)
+        PQfreemem(n);
     weft_pg_result_free(&c->copy_err);        /* the holder's, not the next one's */
     memset(&c->copy_err, 0, sizeof c->copy_err);
     give_back(db, c);

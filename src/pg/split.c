@@ -97,7 +97,8 @@ int weft__sql_split(const char *sql, size_t len, weft__sql_stmt_fn fn, void *ctx
             next = skip_quoted(p, end, '\'', e);
         } else if (*p == '"') {
             next = skip_quoted(p, end, '"', false);
-        } else if (*p == '$' && (p == sql || !(isalnum((unsigned char)p[-1]) || p[-1] == '_'))) {
+        } else if (*p == '$' && (p == sql || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' ||
+                                               p[-1] == '$' || (unsigned char)p[-1] >= 0x80))) {
             const char *t = dollar_tag(p, end);
             if (t) {
                 size_t tl = (size_t)(t - p);

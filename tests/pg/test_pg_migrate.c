@@ -5,6 +5,7 @@
  * folders; the statement splitter on the SQL it must not cut.
  */
 #include <dirent.h>
+#include <sys/stat.h>
 #include <limits.h>
 
 #include "services.h"
@@ -338,6 +339,92 @@ static void test_bad_dirs(void **state)
     RUN(bad_dirs, NULL);
 }
 
+
+/* ---- what the review found -------------------------------------------------- */
+
+static int review(void *arg)
+{
+    (void)arg;
+    weft_pg *db = weft_pg_new(url(), NULL);
+    weft_pg_result r;
+    EXPECT_EQ(weft_pg_migrate(db, dir, &r), 2);
+    weft_pg_result_free(&r);
+    /* a COPY TO STDOUT in a file: an error, not a loop that never ends */
+    put("0003_copy.sql", "COPY (SELECT 1) TO STDOUT;");
+    weft_scope sc;
+    weft_scope_enter(&sc, 10 * WEFT_SEC);
+    EXPECT_EQ(weft_pg_migrate(db, dir, &r), -EINVAL);
+    EXPECT(!weft_scope_exit(&sc));
+    EXPECT(strstr(r.error, "COPY") != NULL);
+    weft_pg_result_free(&r);
+    drop("0003_copy.sql");
+    /* a file that ends its own transaction: refused before it runs */
+    put("0003_tx.sql", "CREATE TABLE m_t3(a int);\nCOMMIT;\nCREATE TABLE m_t4(a int);\n");
+    EXPECT_EQ(weft_pg_migrate(db, dir, &r), -EINVAL);
+    EXPECT(strstr(r.error, "0003_tx.sql line 2: commit") != NULL);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(count(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'm_t3'"), 0);
+    put("0003_tx.sql", "CREATE TABLE m_t3(a int);\nROLLBACK;\n");
+    EXPECT_EQ(weft_pg_migrate(db, dir, &r), -EINVAL);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(count(db, "SELECT count(*) FROM schema_migrations"), 2);
+    drop("0003_tx.sql");
+    /* a directory with a migration's name */
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/0003_dir.sql", dir);
+    EXPECT_EQ(mkdir(p, 0700), 0);
+    EXPECT_EQ(weft_pg_migrate(db, dir, &r), -EINVAL);
+    EXPECT(strstr(r.error, "not a regular file") != NULL);
+    weft_pg_result_free(&r);
+    rmdir(p);
+    /* a name that is not UTF-8 */
+    put("0003_caf\xe9.sql", "SELECT 1;");
+    EXPECT_EQ(weft_pg_migrate(db, dir, &r), -EINVAL);
+    EXPECT(strstr(r.error, "not UTF-8") != NULL);
+    weft_pg_result_free(&r);
+    drop("0003_caf\xe9.sql");
+    /* numbered below an applied one; and every checksum checked first */
+    put("0010_c.sql", "CREATE TABLE m_t3(a int);");
+    EXPECT_EQ(weft_pg_migrate(db, dir, NULL), 1);
+    put("0007_late.sql", "CREATE TABLE m_t4(a int);");
+    EXPECT_EQ(weft_pg_migrate(db, dir, &r), -EINVAL);
+    EXPECT(strstr(r.error, "0007_late.sql is numbered below 10") != NULL);
+    weft_pg_result_free(&r);
+    drop("0007_late.sql");
+    put("0011_d.sql", "CREATE TABLE m_side(a int);");
+    put("0010_c.sql", "CREATE TABLE m_t3(a int); -- edited");
+    EXPECT_EQ(weft_pg_migrate(db, dir, &r), -EINVAL);
+    weft_pg_result_free(&r);
+    EXPECT_EQ(count(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'm_side'"), 0);
+    put("0010_c.sql", "CREATE TABLE m_t3(a int);");
+    drop("0011_d.sql");
+    /* a file's SET does not reach the next file */
+    put("0012_set.sql", "SET statement_timeout = 1;");
+    put("0013_slow.sql", "SELECT pg_sleep(0.05);");
+    int rc = weft_pg_migrate(db, dir, &r);
+    if (rc != 2)
+        fprintf(stderr, "set/slow: %s\n", r.error);
+    EXPECT_EQ(rc, 2);
+    weft_pg_result_free(&r);
+    /* a session advisory lock taken on a pooled connection is gone on release */
+    weft_pg_conn *c;
+    EXPECT_EQ(weft_pg_acquire(db, &c), 0);
+    EXPECT_EQ(weft_pg_conn_query(c, &r, "SELECT pg_advisory_lock(4242)", 0, NULL), 0);
+    weft_pg_result_free(&r);
+    weft_pg_release(db, c);
+    EXPECT_EQ(count(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+                        " AND objid = 4242"), 0);
+    return weft_pg_close(db, WEFT_SEC);
+}
+
+static void test_review(void **state)
+{
+    (void)state;
+    put("0001_init.sql", init_sql);
+    put("0002_b.sql", "SELECT 1;");
+    RUN(review, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +434,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_failing_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_dirs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_review, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
