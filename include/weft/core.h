@@ -121,9 +121,14 @@ typedef struct weft_run_opts {
  * and finish what it has; when its roots return, weft_run_with returns
  * their result. If they have not returned when the grace is over (or at a
  * second signal), every root is cancelled and the result is -ECANCELED
- * (or a root's error). weft_stop() starts the same stop from code. Signals
- * left pending at the end are dropped and the caller's mask restored.
- * (weft_http_server_run does all this for a server on its own.) */
+ * (or a root's error); a third signal exits the process at once (128 +
+ * the signal). weft_stop() starts the same stop from code. Signals left
+ * pending at the end are dropped and the caller's mask restored. The mask
+ * reaches the threads the run starts: block SIGTERM and SIGINT yourself in
+ * threads you started before it, or the kernel may deliver the signal to
+ * one of them and kill the process. A stop belongs to the run it was made
+ * in: every weft_run and weft_run_with starts without one (one run at a
+ * time uses it). (weft_http_server_run does all this for a server.) */
 int weft_run_with(const weft_run_opts *o, weft_fn fn, void *arg);
 
 /* Starts the graceful stop from code, from any thread (not from a signal

@@ -486,6 +486,7 @@ int weft_main(weft_fn fn, void *arg)
 {
     if (!fn)
         return -EINVAL;
+    weft__stop_reset(-1);                 /* a stop belongs to the run it was made in */
     return weft__loop_main(0, 1, NULL, NULL, fn, arg, __builtin_return_address(0));
 }
 

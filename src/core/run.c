@@ -128,6 +128,11 @@ static void *watch_main(void *arg)
                     weft_log(WEFT_LOG_WARN, "%s again: cancelling every task now", name);
                     cancel_all(w->run);
                     cancelled = true;
+                } else {
+                    /* cancelling did not end it (work that no cancel reaches):
+                     * the operator asked three times */
+                    weft_log(WEFT_LOG_ERROR, "%s a third time: exiting now", name);
+                    _exit(128 + (int)si.ssi_signo);
                 }
             }
         }
@@ -229,6 +234,8 @@ static int run_loops(int threads, weft_fn fn, void *arg, const weft_run_opts *o)
     struct watch w;
     sigset_t old;
     bool watching = o && o->stop_on_signals;
+    if (!watching)
+        weft__stop_reset(-1);             /* a stop belongs to the run it was made in */
     if (watching) {
         int err = watch_start(&w, &r, o, &old);
         if (err) {

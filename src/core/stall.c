@@ -155,14 +155,16 @@ static void one_name(void *ctx, int i, const char *s)
 
 static void report(weft__loop *l, weft_task *t, weft_time held)
 {
-    char site[160], msg[3800];
+    char site[160], msg[3800], name[sizeof t->name];
     size_t len = 0;
+    /* read before the slow naming below: the task may end meanwhile */
+    memcpy(name, t->name, sizeof name);
     void *spawn[2] = { NULL, t->spawn_site };   /* a return address: second place */
     struct one o = { site, sizeof site };
     weft__symbolize(spawn, 2, one_name, &o);
     append(msg, sizeof msg, &len,
-           "stall: task '%s' (spawned at %s) has held loop %d for %.1f ms without yielding",
-           t->name, site, l->index, (double)held / WEFT_MS);
+           "stall: task '%.*s' (spawned at %s) has held loop %d for %.1f ms without yielding",
+           (int)sizeof name, name, site, l->index, (double)held / WEFT_MS);
     long nr = blocked_syscall(l->tid);
     if (nr >= 0) {
         append(msg, sizeof msg, &len, "; blocked in syscall %s (%ld)", syscall_name(nr), nr);

@@ -17,13 +17,16 @@
 int weft_http_metrics_handler(weft_http_req *req, weft_http_res *res, void *ctx)
 {
     (void)req, (void)ctx;
-    size_t need = weft_metrics_render(NULL, 0) + 1;
-    char *buf = weft__malloc(need);
-    if (!buf)
-        return -ENOMEM;
-    size_t len = weft_metrics_render(buf, need);
-    if (len >= need)
-        len = need - 1;                   /* a metric born meanwhile waits for the next scrape */
+    size_t need = weft_metrics_render(NULL, 0) + 1, len;
+    char *buf = NULL;
+    for (;;) {                            /* a metric born meanwhile: render again, whole */
+        weft__free(buf);
+        if (!(buf = weft__malloc(need)))
+            return -ENOMEM;
+        if ((len = weft_metrics_render(buf, need)) < need)
+            break;
+        need = len + 4096;
+    }
     int rc = weft_http_res_header(res, "Content-Type", "text/plain; version=0.0.4");
     if (!rc)
         rc = weft_http_res_body(res, buf, len);
@@ -34,7 +37,7 @@ int weft_http_metrics_handler(weft_http_req *req, weft_http_res *res, void *ctx)
 #define SEEN 128
 
 struct seen {
-    const char *route;                    /* the router's: a stable pointer */
+    char route[128];                      /* a copy: a freed server's may be reused */
     int status;
     weft_metric *count, *latency;
 };
@@ -59,11 +62,13 @@ static void label(char *out, size_t size, const char *v)
 static struct seen *series(const char *route, int status)
 {
     for (int i = 0; i < nseen; i++)
-        if (seen[i].route == route && seen[i].status == status)
+        if (seen[i].status == status &&
+            strcmp(seen[i].route, route) == 0)
             return &seen[i];
     char r[256], name[400];
     label(r, sizeof r, route);
-    struct seen s = { route, status, NULL, NULL };
+    struct seen s = { .status = status };
+    snprintf(s.route, sizeof s.route, "%s", route);
     snprintf(name, sizeof name, "weft_http_requests_total{route=\"%s\",status=\"%d\"}", r, status);
     s.count = weft_counter(name, "HTTP requests answered, by route and status");
     snprintf(name, sizeof name, "weft_http_request_duration_seconds{route=\"%s\"}", r);
