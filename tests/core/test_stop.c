@@ -144,12 +144,40 @@ static void test_bad_opts(void **state)
     assert_int_equal(weft_stop_wait(), -EPERM);
 }
 
+
+/* a stop belongs to its run: the next run starts without one */
+static int stops(void *arg)
+{
+    (void)arg;
+    weft_stop();
+    return 0;
+}
+
+static int not_stopping(void *arg)
+{
+    (void)arg;
+    EXPECT(!weft_stopping());
+    return 0;
+}
+
+static void test_stop_per_run(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_run(1, stops, NULL), 0);
+    test_failures = 0;
+    assert_int_equal(weft_run(1, not_stopping, NULL), 0);
+    assert_int_equal(test_failures, 0);
+    assert_int_equal(weft_main(stops, NULL), 0);
+    RUN(not_stopping, NULL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signal_stops_gracefully), cmocka_unit_test(test_grace_over_cancels),
         cmocka_unit_test(test_second_signal_cancels), cmocka_unit_test(test_stop_from_code),
         cmocka_unit_test(test_plain_run_is_killed), cmocka_unit_test(test_bad_opts),
+        cmocka_unit_test(test_stop_per_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
