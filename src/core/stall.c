@@ -153,35 +153,59 @@ static void one_name(void *ctx, int i, const char *s)
         snprintf(o->buf, o->size, "%s", s);
 }
 
-static void report(weft__loop *l, weft_task *t, weft_time held)
+/* What a stall's report needs, taken under the registry's lock (the loop
+ * cannot go away meanwhile); named and logged after it (symbolize is slow:
+ * loops starting or ending must not wait for it). */
+struct stall {
+    char name[sizeof ((weft_task *)0)->name];
+    void *site;
+    int index;
+    weft_time held;
+    long syscall;                         /* >= 0: blocked in it, no stack */
+    int n;
+    void *frames[MAX_FRAMES];
+};
+
+static void capture(weft__loop *l, weft_task *t, weft_time held, struct stall *st)
 {
-    char site[160], msg[3800], name[sizeof t->name];
+    memcpy(st->name, t->name, sizeof st->name);
+    st->site = t->spawn_site;
+    st->index = l->index;
+    st->held = held;
+    st->n = 0;
+    st->syscall = blocked_syscall(l->tid);
+    if (st->syscall >= 0)
+        return;
+    atomic_store(&nframes, 0);
+    if (pthread_kill(l->thread, capture_sig) == 0) {
+        struct timespec ms = { 0, 1000000 };
+        for (int i = 0; i < 200 && !atomic_load(&nframes); i++)
+            nanosleep(&ms, NULL);
+    }
+    st->n = atomic_load(&nframes);
+    memcpy(st->frames, frames, sizeof st->frames);
+}
+
+static void report(const struct stall *st)
+{
+    char site[160], msg[3800];
     size_t len = 0;
-    /* read before the slow naming below: the task may end meanwhile */
-    memcpy(name, t->name, sizeof name);
-    void *spawn[2] = { NULL, t->spawn_site };   /* a return address: second place */
+    void *spawn[2] = { NULL, st->site };  /* a return address: second place */
     struct one o = { site, sizeof site };
     weft__symbolize(spawn, 2, one_name, &o);
     append(msg, sizeof msg, &len,
            "stall: task '%.*s' (spawned at %s) has held loop %d for %.1f ms without yielding",
-           (int)sizeof name, name, site, l->index, (double)held / WEFT_MS);
-    long nr = blocked_syscall(l->tid);
-    if (nr >= 0) {
-        append(msg, sizeof msg, &len, "; blocked in syscall %s (%ld)", syscall_name(nr), nr);
+           (int)sizeof st->name, st->name, site, st->index, (double)st->held / WEFT_MS);
+    if (st->syscall >= 0) {
+        append(msg, sizeof msg, &len, "; blocked in syscall %s (%ld)", syscall_name(st->syscall),
+               st->syscall);
     } else {
-        atomic_store(&nframes, 0);
-        if (pthread_kill(l->thread, capture_sig) == 0) {
-            struct timespec ms = { 0, 1000000 };
-            for (int i = 0; i < 200 && !atomic_load(&nframes); i++)
-                nanosleep(&ms, NULL);
-        }
-        int n = atomic_load(&nframes);
         append(msg, sizeof msg, &len, "; stack:");
         /* frames 0-1 are the handler and the signal trampoline; frame 2 is
          * where the signal caught the task (not a return address) */
         struct lines out = { msg, sizeof msg, &len };
-        if (n > 2)
-            weft__symbolize(frames + 2, n - 2, stack_line, &out);
+        if (st->n > 2)
+            weft__symbolize((void *const *)st->frames + 2, st->n - 2, stack_line, &out);
         else
             append(msg, sizeof msg, &len, " (not captured)");
     }
@@ -205,7 +229,8 @@ static void hand_over(weft__loop *l, weft_task *t, uint64_t s, weft_time held)
 }
 
 /* One look at one loop, under reg_mu. */
-static void watch(weft__loop *l, weft_time now)
+/* true when l stalls: its report's material is in st */
+static bool watch(weft__loop *l, weft_time now, struct stall *st)
 {
     uint64_t s = atomic_load_explicit(&l->switches, memory_order_acquire);
     weft_task *t = atomic_load_explicit(&l->running, memory_order_acquire);
@@ -213,15 +238,16 @@ static void watch(weft__loop *l, weft_time now)
     if (s != l->wd_seen || atomic_load_explicit(&l->switches, memory_order_relaxed) != s) {
         l->wd_seen = atomic_load_explicit(&l->switches, memory_order_relaxed);
         l->wd_since = now;
-        return;
+        return false;
     }
     if (!t || l->wd_reported == s + 1 || now - l->wd_since < threshold)
-        return;
+        return false;
     l->wd_reported = s + 1;
     if (stalls_metric)
         weft_metric_add(stalls_metric, 1);
     hand_over(l, t, s, now - l->wd_since);
-    report(l, t, now - l->wd_since);
+    capture(l, t, now - l->wd_since, st);
+    return true;
 }
 
 static void *watchdog(void *unused)
@@ -233,13 +259,17 @@ static void *watchdog(void *unused)
     if (tick > 50 * WEFT_MS)
         tick = 50 * WEFT_MS;
     struct timespec ts = { tick / WEFT_SEC, tick % WEFT_SEC };
+    static struct stall found[4];         /* this thread's alone */
     for (;;) {
         nanosleep(&ts, NULL);
+        int n = 0;
         pthread_mutex_lock(&reg_mu);
         weft_time now = weft_now();
-        for (weft__loop *l = loops; l; l = l->reg_next)
-            watch(l, now);
+        for (weft__loop *l = loops; l && n < 4; l = l->reg_next)
+            n += watch(l, now, &found[n]);
         pthread_mutex_unlock(&reg_mu);
+        for (int i = 0; i < n; i++)
+            report(&found[i]);
     }
     return NULL;
 }
