@@ -15,9 +15,22 @@
 #if WEFT_HAVE_LIBDW
 #include <elfutils/libdwfl.h>
 
+/* The DWARF in the binaries themselves only: dwfl_standard_find_debuginfo
+ * may load libdebuginfod (and through it libcurl) into the process, and ask
+ * a network server, from a stall report. */
+static int own_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                         const char *file_name, const char *debuglink_file,
+                         GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+    (void)mod, (void)userdata, (void)modname, (void)base, (void)file_name;
+    (void)debuglink_file, (void)debuglink_crc;
+    *debuginfo_file_name = NULL;
+    return -1;
+}
+
 static const Dwfl_Callbacks callbacks = {
     .find_elf = dwfl_linux_proc_find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = own_debuginfo,
 };
 
 static void *dwfl_open(void)
