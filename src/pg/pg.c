@@ -686,8 +686,15 @@ static int pick(weft_pg *db, struct weft_pg_conn **out, weft_time deadline)
             /* share_new may suspend (a connect): nothing seen before it
              * holds after it, so a failure looks again from the start */
             int rc = share_new(db, out);
-            if (rc == 0 || !c)
-                return rc;
+            if (rc == 0 || !c || rc == -ECANCELED || weft_is_timeout(rc))
+                return rc;                    /* a cancelled task's acquire fails at once:
+                                                 looping on it never suspends */
+            /* no new connection now (the server refuses, backoff): a shared
+             * one still takes it; share_new may have suspended, so look again */
+            if ((c = least_loaded(db)) != NULL) {
+                *out = c;
+                return 0;
+            }
             continue;
         }
         struct weft__waiter w = { 0 };
