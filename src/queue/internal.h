@@ -6,6 +6,9 @@
  * processes and, on a server, hosts). It knows nothing of handlers, tasks,
  * backoff or heartbeats: worker.c does those the same way on every store.
  * Every call is made from a task of the handle's loop and may suspend.
+ * A backend on a server (Redis, PostgreSQL) keeps time by the server's
+ * clock, which all hosts share: it takes the caller's now_ms only to turn
+ * lease_until and until_ms into durations.
  *
  *   enqueue   n jobs, durable on return, all or nothing; dup[i] set when a
  *             key matched (ids[i] is then the existing job's)
@@ -20,7 +23,7 @@
  *             when job i is no longer held with that token
  *   watch     waits until another writer may have added work (or an
  *             error); the worker wakes on it. watch_new makes the state of
- *             one waiter (NULL: ENOMEM), watch_free frees it.
+ *             one waiter on queue (NULL: ENOMEM), watch_free frees it.
  */
 #ifndef WEFT_QUEUE_INTERNAL_H
 #define WEFT_QUEUE_INTERNAL_H
@@ -66,7 +69,7 @@ struct weft__qbackend {
                  int64_t *next_ms);
     int (*extend)(weft_queue *q, const weft_job_id *ids, const uint64_t *tokens, int n,
                   int64_t until_ms, bool *lost);
-    void *(*watch_new)(weft_queue *q);
+    void *(*watch_new)(weft_queue *q, const char *queue);
     int (*watch)(void *w);
     void (*watch_free)(void *w);
     int (*get)(weft_queue *q, weft_job_id id, int64_t now_ms, weft_job_info *out);

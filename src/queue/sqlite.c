@@ -984,8 +984,9 @@ struct watch {
     int fd;                              /* inotify on the file's directory, -1: poll */
 };
 
-static void *sq_watch_new(weft_queue *q)
+static void *sq_watch_new(weft_queue *q, const char *queue)
 {
+    (void)queue;                         /* any commit to the file wakes */
     struct handle *h = q->impl;
     struct watch *w = weft__malloc(sizeof *w);
     if (!w)

@@ -541,7 +541,7 @@ static int work(struct worker *w)
         return -ENOMEM;
     if (!(w->jobs_g = weft_group_new()))
         return -errno;
-    if (!(w->aux_g = weft_group_new()) || !(w->watch = q->be->watch_new(q)) ||
+    if (!(w->aux_g = weft_group_new()) || !(w->watch = q->be->watch_new(q, w->queue)) ||
         weft_spawn(w->aux_g, stopper_main, w, "queue stopper") ||
         weft_spawn(w->aux_g, heartbeat_main, w, "queue heartbeat") ||
         weft_spawn(w->aux_g, watch_main, w, "queue watcher")) {
