@@ -1,32 +1,27 @@
 #!/usr/bin/env bash
-# `weft queue` end to end on a throwaway SQLite file: every subcommand, its
-# JSON, its exit codes (bad usage 2, failure 1, --help 0) and the built-in
-# job types run by a background worker. Nothing sleeps to synchronise:
-# every wait polls for what it waits for, with a bound.
+# `weft queue` end to end: every subcommand, its JSON, its exit codes (bad
+# usage 2, failure 1, --help 0) and the built-in job types run by a
+# background worker, on the queue of BACKEND: sqlite (the default: a
+# throwaway file), redis or pg (the test servers, wiped first: lib.sh's
+# queue_setup), or a queue URL. Nothing sleeps to synchronise: every wait
+# polls for what it waits for, with a bound.
+#
+#   test_cli.sh path/to/weft [BACKEND|URL]
 set -uo pipefail
-WEFT=$(realpath "${1:?usage: test_cli.sh path/to/weft}")
+WEFT=$(realpath "${1:?usage: test_cli.sh path/to/weft [BACKEND|URL]}")
 T=$(mktemp -d /tmp/weft-queue-cli-XXXXXX)
-PIDS=()
-trap 'for p in "${PIDS[@]}"; do kill -9 $p 2>/dev/null; done; rm -rf $T' EXIT
-export WEFT_QUEUE_URL=sqlite:$T/q.db
+source "$(dirname "$(realpath "$0")")/lib.sh"
+queue_setup "${2:-}"
 cd $T                                    # a default URL would land here, not in the tree
 
-fails=0
-check() { local what=$1; shift; if "$@"; then echo "ok - $what"; else echo "not ok - $what"; fails=$((fails + 1)); fi; }
-# runs the command every 0.05 s until it succeeds, for at most 15 s
-wait_for() { for _ in $(seq 300); do "$@" && return 0; sleep 0.05; done; return 1; }
-q() { "$WEFT" queue "$@"; }
-# a number or a string field of one line of compact JSON
-num() { sed -nE "s/.*\"$2\":(-?[0-9][0-9.eE+-]*).*/\1/p" <<<"$1"; }
-str() { sed -nE "s/.*\"$2\":\"([^\"]*)\".*/\1/p" <<<"$1"; }
 # runs the command, keeps stdout in $out and stderr in $err, returns its status
 run() { "$@" >$T/stdout 2>$T/stderr; local rc=$?; out=$(cat $T/stdout); err=$(cat $T/stderr); return $rc; }
 # the same, with the status in $rc
 st() { run "$@"; rc=$?; }
 # waits (bounded) for a background process to exit and gives its status
 reap() {
-    wait_for bash -c "! kill -0 $1 2>/dev/null" || { echo "# pid $1 did not exit"; kill -9 $1; }
-    wait $1
+    wait_for 15 gone $1 || { echo "# pid $1 did not exit"; kill -9 $1; }
+    reaped $1
 }
 stat_of() { q stats "$1" | sed -nE "s/.*\"$2\":([0-9]+).*/\1/p"; }
 
@@ -39,7 +34,7 @@ for c in enqueue work stats list show retry purge; do
     check "$c --help: its usage on stdout" grep -q "^usage: weft queue $c" <<<"$out"
 done
 st q enqueue q noop --count 3 --help; check "a --help among other arguments: 0" test $rc = 0
-check "--help enqueued nothing" test ! -e $T/q.db
+check "--help enqueued nothing" queue_untouched
 
 # ---- bad usage: 2, a message on stderr -----------------------------------------
 bad() {  # expected words in the message, then the arguments
@@ -85,7 +80,7 @@ bad "bad job id '1.5'" retry 1.5
 bad "--state: bad value 'queued'" purge --state queued
 bad "unknown option '--limit'" purge --limit 3
 bad "'--url' needs a value" --url
-check "bad usage created no queue" test ! -e $T/q.db
+check "bad usage created no queue" queue_untouched
 
 # ---- enqueue and show -------------------------------------------------------------
 run q enqueue mail send '{"to":"a@example.com"}'
@@ -183,9 +178,9 @@ run q enqueue $W bogus '{}';                             BOGUS=$(num "$out" id)
 run q enqueue $W sleep '{"ms":"soon"}';                  BADMS=$(num "$out" id)
 run q enqueue $W noop --key w-once;                      KEYED=$(num "$out" id)
 "$WEFT" queue work $W -c 4 2>$T/work.err &
-WPID=$!; PIDS+=($WPID)
-drained() { local s; s=$(q stats $W); [ "$(num "$s" done) $(num "$s" dead)" = "5 3" ]; }
-check "work: 5 done, 3 dead (the retry after a ~1 s backoff)" wait_for drained
+WPID=$!; started $WPID
+settled() { local s; s=$(q stats $W); [ "$(num "$s" done) $(num "$s" dead)" = "5 3" ]; }
+check "work: 5 done, 3 dead (the retry after a ~1 s backoff)" wait_for 15 settled
 kill -TERM $WPID; reap $WPID; rc=$?
 check "work: SIGTERM exits 0" test $rc = 0
 check "work: no failure on stderr" bash -c "! grep -q 'weft queue work:' $T/work.err"
@@ -206,9 +201,9 @@ check "list --state dead --queue w: 3" test "$(q list --state dead --queue $W | 
 # a job enqueued without its own max-attempts takes the worker's
 run q enqueue w1 fail '{"times":9}';                    WMAX=$(num "$out" id)
 "$WEFT" queue work w1 --max-attempts 1 2>>$T/work.err &
-WPID=$!; PIDS+=($WPID)
+WPID=$!; started $WPID
 w1_dead() { [ "$(stat_of w1 dead)" = 1 ]; }
-check "work --max-attempts 1: a job without its own is dead after one run" wait_for w1_dead
+check "work --max-attempts 1: a job without its own is dead after one run" wait_for 15 w1_dead
 kill -TERM $WPID; reap $WPID
 J=$(q show $WMAX);  check "work --max-attempts 1: dead 1, max_attempts 1" test "$(str "$J" state) $(num "$J" attempts) $(num "$J" max_attempts)" = "dead 1 1"
 q purge --queue w1 >/dev/null
@@ -225,9 +220,9 @@ st q retry 999999; check "retry of no job: 1" test $rc = 1
 # graceful stop: a running job finishes, then exit 0
 run q enqueue $W sleep '{"ms":1500}'; LONGJ=$(num "$out" id)
 "$WEFT" queue work $W -c 4 2>>$T/work.err &
-WPID=$!; PIDS+=($WPID)
+WPID=$!; started $WPID
 long_running() { [ "$(str "$(q show $LONGJ)" state) $(str "$(q show $BOGUS)" state)" = "running dead" ]; }
-check "a long job is running (and the retried one dead again)" wait_for long_running
+check "a long job is running (and the retried one dead again)" wait_for 15 long_running
 kill -INT $WPID; reap $WPID; rc=$?
 check "work: SIGINT exits 0" test $rc = 0
 check "the running job finished within the grace" test "$(str "$(q show $LONGJ)" state)" = done
@@ -256,8 +251,16 @@ check "no such directory: says why" grep -q "cannot open sqlite:$T/none/q.db" <<
 st q --url bogus://x stats; check "a bad URL: 2" test $rc = 2
 echo "not a database, not at all: the file's header is wrong from the very first page" > $T/junk.db
 st q --url sqlite:$T/junk.db stats; check "not a database: 1" test $rc = 1
+case $BACKEND in                         # a server that is not there (port 1)
+    redis) NOBODY=redis://127.0.0.1:1 ;;
+    pg) NOBODY=postgresql://weft:weft@127.0.0.1:1/weft ;;
+    *) NOBODY= ;;
+esac
+if [ -n "$NOBODY" ]; then
+    st q --url $NOBODY stats; check "no server at $NOBODY: 1" test $rc = 1
+    check "no server: says so" test -n "$err"
+fi
 (unset WEFT_QUEUE_URL; cd $T && "$WEFT" queue stats >/dev/null)
 check "no URL at all: ./weft-queue.db" test -e $T/weft-queue.db
 
-echo "$fails failed"
-[ $fails -eq 0 ]
+finish
