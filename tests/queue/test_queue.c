@@ -1,15 +1,18 @@
-/* The durable queue's public API against real SQLite files: open errors,
- * enqueue and its validation, idempotency keys, batches, order (priority,
- * FIFO, delays), retries with backoff, dead letters and retry, results,
- * unknown types and broken payloads, job timeouts, heartbeats, lease
- * expiry after a kill -9, graceful stop, bounded concurrency, stats,
- * list/purge/get, a read-only file and a full disk, and the metrics.
+/* The durable queue's public API: open errors, enqueue and its validation,
+ * idempotency keys, batches, order (priority, FIFO, delays), retries with
+ * backoff, dead letters and retry, results, unknown types and broken
+ * payloads, job timeouts, heartbeats, lease expiry after a kill -9,
+ * graceful stop, bounded concurrency, stats, list/purge/get, a read-only
+ * file and a full disk, and the metrics.
  *
- * Each test gets its own temp directory with one queue file. Work that
- * needs another process (a worker killed with SIGKILL, a producer waking
- * an idle worker, a file-size limit, another uid) re-executes this binary
- * with "--child MODE URL", so the child starts fresh instead of inheriting
- * a forked copy of this process's loops and thread pool. */
+ * On every backend (qbackend.h: $WEFT_TEST_QUEUE_BACKEND): each test gets
+ * its own temp directory and either one queue file in it or a server whose
+ * queue state was wiped. The tests of files (read-only, full disk, size
+ * limit) are SQLite's only. Work that needs another process (a worker
+ * killed with SIGKILL, a producer waking an idle worker, a file-size
+ * limit, another uid) re-executes this binary with "--child MODE URL", so
+ * the child starts fresh instead of inheriting a forked copy of this
+ * process's loops and thread pool. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -23,26 +26,32 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "test.h"
+#include "qbackend.h"
 
 /* ---- fixture: one temp directory and queue URL per test ------------------ */
 
 struct tmpdb {
     char dir[64];
-    char path[128];                 /* DIR/q.db */
-    char url[160];                  /* sqlite:DIR/q.db */
+    char path[128];                 /* DIR/q.db (SQLite's file) */
+    char url[600];                  /* sqlite:DIR/q.db, or the server's */
 };
+
+static int db_teardown(void **state);
 
 static int db_setup(void **state)
 {
     struct tmpdb *d = calloc(1, sizeof *d);
     strcpy(d->dir, "/tmp/weft-qtest-XXXXXX");
-    if (!mkdtemp(d->dir))
+    if (!mkdtemp(d->dir)) {
+        free(d);
         return -1;
+    }
     snprintf(d->path, sizeof d->path, "%s/q.db", d->dir);
-    snprintf(d->url, sizeof d->url, "sqlite:%s", d->path);
     *state = d;
-    return 0;
+    if (qbackend_url(d->dir, d->url, sizeof d->url) == 0)
+        return 0;
+    db_teardown(state);             /* cmocka runs none after a failed setup */
+    return -1;
 }
 
 static int db_teardown(void **state)
@@ -299,23 +308,11 @@ static int child_run(const char *mode, const char *url, enum child_setup setup, 
 
 /* ---- open ---------------------------------------------------------------- */
 
-static int open_errors(void *arg)
+/* SQLite's: a missing directory, a directory, a file that is not a database */
+static void open_file_errors(struct tmpdb *d)
 {
-    struct tmpdb *d = arg;
     weft_queue *q = NULL;
     char url[300], path[256];
-
-    EXPECT_EQ(weft_queue_open(&q, "", NULL), -EINVAL);
-    EXPECT_EQ(weft_queue_open(&q, "sqlite:", NULL), -EINVAL);
-    EXPECT_EQ(weft_queue_open(&q, "bogus:x", NULL), -EINVAL);
-    EXPECT_EQ(weft_queue_open(&q, NULL, NULL), -EINVAL);
-    EXPECT_EQ(weft_queue_open(NULL, d->url, NULL), -EINVAL);
-
-    /* bad options */
-    weft_queue_opts o = { .max_attempts = -1 };
-    EXPECT_EQ(weft_queue_open(&q, d->url, &o), -EINVAL);
-    o = (weft_queue_opts){ .lease = -WEFT_SEC };
-    EXPECT_EQ(weft_queue_open(&q, d->url, &o), -EINVAL);
 
     /* a missing directory is not created */
     snprintf(path, sizeof path, "%s/missing", d->dir);
@@ -342,6 +339,49 @@ static int open_errors(void *arg)
     EXPECT_EQ(rc, -EIO);
     stat(path, &after);
     EXPECT_EQ(after.st_size, before.st_size);
+}
+
+/* A server's: nothing listens at the address (port 1 of this host). The
+ * open fails, with the connection's error, and does not hang. */
+static void open_server_errors(void)
+{
+    static const char *const nobody[] = {
+        [QB_REDIS] = "redis://127.0.0.1:1",
+        [QB_PG] = "postgresql://weft:weft@127.0.0.1:1/weft",
+    };
+    weft_queue *q = NULL;
+    weft_scope sc;
+    weft_scope_enter(&sc, 60 * WEFT_SEC);
+    int rc = weft_queue_open(&q, nobody[qbackend()], NULL);
+    weft_scope_exit(&sc);
+    if (rc >= 0 || rc == -EINVAL || rc == -ETIMEDOUT)
+        fprintf(stderr, "open of %s: %d %s\n", nobody[qbackend()], rc, weft_strerror(rc));
+    EXPECT(rc < 0 && rc != -EINVAL && rc != -ETIMEDOUT);
+    if (rc == 0)
+        weft_queue_close(q);
+}
+
+static int open_errors(void *arg)
+{
+    struct tmpdb *d = arg;
+    weft_queue *q = NULL;
+
+    EXPECT_EQ(weft_queue_open(&q, "", NULL), -EINVAL);
+    EXPECT_EQ(weft_queue_open(&q, "sqlite:", NULL), -EINVAL);
+    EXPECT_EQ(weft_queue_open(&q, "bogus:x", NULL), -EINVAL);
+    EXPECT_EQ(weft_queue_open(&q, NULL, NULL), -EINVAL);
+    EXPECT_EQ(weft_queue_open(NULL, d->url, NULL), -EINVAL);
+
+    /* bad options */
+    weft_queue_opts o = { .max_attempts = -1 };
+    EXPECT_EQ(weft_queue_open(&q, d->url, &o), -EINVAL);
+    o = (weft_queue_opts){ .lease = -WEFT_SEC };
+    EXPECT_EQ(weft_queue_open(&q, d->url, &o), -EINVAL);
+
+    if (qbackend() == QB_SQLITE)
+        open_file_errors(d);
+    else
+        open_server_errors();
 
     /* and a good one; close of NULL is a no-op */
     q = qopen(d->url, NULL);
@@ -987,10 +1027,8 @@ static void test_results(void **state)
 
 /* ---- what no handler can run --------------------------------------------- */
 
-/* Overwrites a stored job's payload behind the API's back with text that is
- * not JSON: finds the table with a payload column, the job by its rowid.
- * 1 done, 0 when the schema refuses it (a CHECK), -1 on failure. */
-static int corrupt_payload(const char *path, weft_job_id id)
+/* SQLite: finds the table with a payload column, the job by its rowid. */
+static int corrupt_sqlite(const char *path, weft_job_id id)
 {
     sqlite3 *db;
     if (sqlite3_open(path, &db) != SQLITE_OK)
@@ -1019,6 +1057,113 @@ static int corrupt_payload(const char *path, weft_job_id id)
     return done;
 }
 
+/* Redis: the hash of the job is the one key "weft:..." whose field payload
+ * holds the job's (unique) payload was. */
+static int corrupt_redis(const char *url, const char *was)
+{
+#if WEFT_HAVE_REDIS
+    weft_redis *r = weft_redis_new(url, NULL);
+    char cursor[32] = "0";
+    int found = 0;
+    if (!r)
+        return -1;
+    do {
+        weft_redis_reply *keys = NULL;
+        int rc = weft_redis_commandf(r, &keys, "SCAN %s MATCH weft:* COUNT 1000", cursor);
+        if (rc || keys->type != WEFT_REDIS_ARRAY || keys->elements != 2) {
+            fprintf(stderr, "corrupt_payload: SCAN: %s\n", weft_strerror(rc));
+            weft_redis_reply_free(keys);
+            found = -1;
+            break;
+        }
+        snprintf(cursor, sizeof cursor, "%s", keys->element[0].str);
+        for (size_t k = 0; k < keys->element[1].elements; k++) {
+            const char *key = keys->element[1].element[k].str;
+            weft_redis_reply *v = NULL;
+            if (weft_redis_commandf(r, &v, "HGET %s payload", key) == 0 &&
+                v->type == WEFT_REDIS_STRING && !strcmp(v->str, was)) {
+                weft_redis_reply *set = NULL;
+                if (weft_redis_commandf(r, &set, "HSET %s payload %s", key, "{\"broken") == 0)
+                    found++;
+                weft_redis_reply_free(set);
+            }
+            weft_redis_reply_free(v);
+        }
+        weft_redis_reply_free(keys);
+    } while (strcmp(cursor, "0") != 0);
+    weft_redis_close(r, WEFT_SEC);
+    if (found != 1)
+        fprintf(stderr, "corrupt_payload: %d hashes hold the payload %s\n", found, was);
+    return found == 1 ? 1 : -1;
+#else
+    (void)url;
+    (void)was;
+    return -1;
+#endif
+}
+
+/* PostgreSQL: the table of schema weft_queue with columns id and payload;
+ * a json or jsonb column (22P02) or a CHECK (23514) refuses it. */
+static int corrupt_pg(const char *url, weft_job_id id)
+{
+#if WEFT_HAVE_PG
+    weft_pg *db = weft_pg_new(url, &(weft_pg_opts){ .min_size = 1, .max_size = 1 });
+    weft_pg_result r;
+    int done = -1;
+    if (!db)
+        return -1;
+    int rc = weft_pg_query(db, &r,
+                           "SELECT c.table_name FROM information_schema.columns c "
+                           "JOIN information_schema.columns i USING (table_schema, table_name) "
+                           "WHERE c.table_schema = 'weft_queue' AND c.column_name = 'payload' "
+                           "AND i.column_name = 'id'",
+                           0, NULL);
+    if (rc)
+        fprintf(stderr, "corrupt_payload: %s\n", r.error);
+    for (int row = 0; rc == 0 && row < r.nrows && done < 0; row++) {
+        const char *table = NULL;
+        char sql[300];
+        weft_pg_result u;
+        weft_pg_get_text(&r, row, 0, &table, NULL);
+        snprintf(sql, sizeof sql,
+                 "UPDATE weft_queue.\"%s\" SET payload = '{\"broken' WHERE id = $1", table);
+        int urc = weft_pg_query(db, &u, sql, 1, (weft_pg_val[]){ WEFT_PG_INT(id) });
+        const weft_pg_error_info *e = weft_pg_error(&u);
+        if (urc == 0 && u.affected == 1)
+            done = 1;
+        else if (urc == -WEFT_EPG && e && e->sqlstate &&
+                 (!strcmp(e->sqlstate, "22P02") || !strcmp(e->sqlstate, "23514")))
+            done = 0;
+        else if (urc)
+            fprintf(stderr, "corrupt_payload: %s\n", u.error);
+        weft_pg_result_free(&u);
+    }
+    weft_pg_result_free(&r);
+    weft_pg_close(db, WEFT_SEC);
+    return done;
+#else
+    (void)url;
+    (void)id;
+    return -1;
+#endif
+}
+
+/* Overwrites a stored job's payload behind the API's back with text that is
+ * not JSON, as another program writing the store could (was: its payload
+ * now, unique among the stored ones). 1 done, 0 when the store refuses it,
+ * -1 on failure. */
+static int corrupt_payload(const struct tmpdb *d, weft_job_id id, const char *was)
+{
+    switch (qbackend()) {
+    case QB_REDIS:
+        return corrupt_redis(d->url, was);
+    case QB_PG:
+        return corrupt_pg(d->url, id);
+    default:
+        return corrupt_sqlite(d->path, id);
+    }
+}
+
 static int unknown_and_invalid(void *arg)
 {
     struct tmpdb *d = arg;
@@ -1029,7 +1174,7 @@ static int unknown_and_invalid(void *arg)
     weft_job_id mystery = enqueue(q, "q", "mystery-type", "{\"x\":1}", NULL);
     weft_job_id broken = enqueue(q, "q", "known", "{\"fine\":true}", NULL);
     weft_job_id b = enqueue(q, "q", "known", NULL, NULL);
-    int corrupted = corrupt_payload(d->path, broken);
+    int corrupted = corrupt_payload(d, broken, "{\"fine\":true}");
     EXPECT(corrupted >= 0);
     if (corrupted == 0)
         fprintf(stderr, "skipped the invalid payload: the schema refuses it\n");
@@ -1713,6 +1858,7 @@ static int read_only_in_process(void *arg)
 static void test_read_only_file(void **state)
 {
     struct tmpdb *d = *state;
+    SQLITE_ONLY("file permissions");
     RUN(make_db, d->url);
     assert_int_equal(chmod(d->path, 0444), 0);
     if (geteuid() != 0) {
@@ -1794,6 +1940,7 @@ static bool run_full_child(const char *url, enum child_setup setup, int code1, i
 static void test_full_disk(void **state)
 {
     struct tmpdb *d = *state;
+    SQLITE_ONLY("a file system that fills up");
     char dir[128], url[160];
     snprintf(dir, sizeof dir, "%s/small", d->dir);
     snprintf(url, sizeof url, "sqlite:%s/q.db", dir);
@@ -1809,6 +1956,7 @@ static void test_full_disk(void **state)
 static void test_file_size_limit(void **state)
 {
     struct tmpdb *d = *state;
+    SQLITE_ONLY("a file-size limit (RLIMIT_FSIZE) on the queue's file");
     long ok;
     if (run_full_child(d->url, CHILD_FSIZE, -EFBIG, -EFBIG, &ok)) {
         struct full_check f = { d->url, ok };

@@ -1,14 +1,15 @@
 /* Regression tests for what the first review of the queue found: a close
  * that freed the store under a call in flight, a graceful stop that
  * released a job whose handler still ran (and dropped its ack), durations
- * that overflowed (shutdown_grace, backoff). Each failed before its fix. */
+ * that overflowed (shutdown_grace, backoff). Each failed before its fix.
+ * On every backend (qbackend.h). */
 #include <dirent.h>
 #include <limits.h>
 #include <time.h>
 
-#include "test.h"
+#include "qbackend.h"
 
-static char dir[64], url[160];
+static char dir[64], url[600];
 
 static void cleanup(void)
 {
@@ -32,8 +33,10 @@ static int setup(void **state)
     strcpy(dir, "/tmp/weft-qreview-XXXXXX");
     if (!mkdtemp(dir))
         return -1;
-    snprintf(url, sizeof url, "sqlite:%s/q.db", dir);
-    return 0;
+    if (qbackend_url(dir, url, sizeof url) == 0)
+        return 0;
+    cleanup();                          /* cmocka runs no teardown after a failed setup */
+    return -1;
 }
 
 static int teardown(void **state)
