@@ -79,14 +79,11 @@ static inline int qbackend_wipe_task(void *url)
         weft_pg_result res;
         if (!db)
             return -errno;
-        /* asked first: the server's NOTICE for a missing schema is logged */
-        rc = weft_pg_query(db, &res, "SELECT 1 FROM pg_namespace WHERE nspname = 'weft_queue'",
+        /* quietly: the server's NOTICEs (what the drop cascades to) are logged */
+        rc = weft_pg_query(db, &res,
+                           "DO $$BEGIN SET LOCAL client_min_messages = warning; "
+                           "DROP SCHEMA IF EXISTS weft_queue CASCADE; END$$",
                            0, NULL);
-        bool there = rc == 0 && res.nrows == 1;
-        if (there) {
-            weft_pg_result_free(&res);
-            rc = weft_pg_query(db, &res, "DROP SCHEMA IF EXISTS weft_queue CASCADE", 0, NULL);
-        }
         if (rc)
             fprintf(stderr, "DROP SCHEMA weft_queue on %s: %s %s\n", (char *)url,
                     weft_strerror(rc), res.error);
