@@ -20,7 +20,7 @@ CYCLES=${2:-20}
 CONC=32
 PER_ROUND=200                            # jobs per producer enqueue
 T=$(mktemp -d /tmp/weft-queue-crash-XXXXXX)
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$(realpath "$0")")/lib.sh"
 queue_setup "${3:-}"
 
 # the schema exists before the producer and the first worker race to make it

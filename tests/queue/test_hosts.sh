@@ -24,7 +24,7 @@ CONC=16
 LEASE=2                                  # s: a killed worker's jobs run again after it
 PER_ROUND=200                            # jobs per producer enqueue
 T=$(mktemp -d /tmp/weft-queue-hosts-XXXXXX)
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "$(realpath "$0")")/lib.sh"
 queue_setup "${3:-}"
 
 # the schema exists before the processes race to make it
