@@ -109,8 +109,20 @@ worker_stop() {
     wait_for 15 gone $p || { echo "# worker $p did not stop on SIGTERM"; return 1; }
     reaped $p
 }
-# queued + scheduled + running of QUEUE are 0
-drained() { local s; s=$(q stats $1); [ "$(num "$s" queued)+$(num "$s" scheduled)+$(num "$s" running)" = 0+0+0 ]; }
+# drain QUEUE: waits until no job of QUEUE is queued, scheduled or
+# running; fails once 60 s pass without one fewer (a backlog of any size
+# drains, a stuck queue does not hold the test for ever)
+drain() {
+    local s left best= since=$SECONDS
+    while :; do
+        s=$(q stats $1) || return 1
+        left=$(($(num "$s" queued) + $(num "$s" scheduled) + $(num "$s" running)))
+        [ $left = 0 ] && return 0
+        if [ -z "$best" ] || [ $left -lt $best ]; then best=$left; since=$SECONDS; fi
+        [ $((SECONDS - since)) -ge 60 ] && { echo "# $left jobs left, none out in 60 s: $s"; return 1; }
+        sleep 0.2
+    done
+}
 
 # check_runs QUEUE CONC: what the runs of the `append` jobs say, once the
 # queue is drained. Every id a producer printed (durable) ran (none lost)

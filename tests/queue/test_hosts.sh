@@ -53,7 +53,7 @@ while [ $SECONDS -lt $end ]; do
 done
 producers_stop || exit 1
 
-check "the $WORKERS workers drain the queue" wait_for 120 drained q
+check "the $WORKERS workers drain the queue" drain q
 for slot in $(seq 0 $((WORKERS - 1))); do
     check "worker $slot stops on SIGTERM and exits 0" worker_stop $slot
 done
