@@ -62,7 +62,7 @@ static weft_pg *db_of(weft_queue *q)
 /* logs what failed with the server's words; the code stays the pool's */
 static int failed(weft_queue *q, const char *what, int rc, const weft_pg_result *r)
 {
-    weft_log(WEFT_LOG_WARN, "queue %s: %s: %s", q->url, what,
+    weft_log(WEFT_LOG_WARN, "queue %s: %s: %s", q->shown, what,
              r && r->error[0] ? r->error : weft_strerror(rc));
     return rc;
 }
