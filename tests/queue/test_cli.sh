@@ -252,13 +252,15 @@ st q --url bogus://x stats; check "a bad URL: 2" test $rc = 2
 echo "not a database, not at all: the file's header is wrong from the very first page" > $T/junk.db
 st q --url sqlite:$T/junk.db stats; check "not a database: 1" test $rc = 1
 case $BACKEND in                         # a server that is not there (port 1)
-    redis) NOBODY=redis://127.0.0.1:1 ;;
-    pg) NOBODY=postgresql://weft:weft@127.0.0.1:1/weft ;;
+    redis) NOBODY=redis://weft:sekrit@127.0.0.1:1 ;;
+    pg) NOBODY=postgresql://weft:sekrit@127.0.0.1:1/weft ;;
     *) NOBODY= ;;
 esac
 if [ -n "$NOBODY" ]; then
     st q --url $NOBODY stats; check "no server at $NOBODY: 1" test $rc = 1
-    check "no server: says so" test -n "$err"
+    check "no server: says so" grep -q "127.0.0.1:1" <<<"$err"
+    hidden() { ! grep -q sekrit <<<"$err"; }
+    check "no server: the password is not shown" hidden
 fi
 (unset WEFT_QUEUE_URL; cd $T && "$WEFT" queue stats >/dev/null)
 check "no URL at all: ./weft-queue.db" test -e $T/weft-queue.db
