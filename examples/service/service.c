@@ -32,7 +32,6 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <sqlite3.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -488,32 +487,27 @@ static int healthz(weft_http_req *q, weft_http_res *r, void *ctx)
     return weft_http_res_body(r, "ok\n", 3);
 }
 
-static int on_signal(void *arg)
+/* Per loop, once its HTTP drained: accepted events finish, then the
+ * client and the pool close. */
+static void loop_stop(void *arg)
 {
-    struct service *sv = arg;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    int sig = weft_signal_wait(&set);
-    if (sig > 0) {
-        weft_log(WEFT_LOG_INFO, "serve: %s, shutting down gracefully",
-                 sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        weft_http_server_shutdown(sv->server);
-    }
-    return 0;
+    (void)arg;
+    if (events)
+        weft_supervisor_close(events, 5 * WEFT_SEC);
+    if (proxy_client)
+        weft_http_client_free(proxy_client, WEFT_SEC);
+    if (db_pool)
+        weft_pool_close(db_pool, WEFT_SEC);
+    events = NULL;
+    proxy_client = NULL;
+    db_pool = NULL;
 }
 
-static int loop_main(void *arg)
+/* Per loop, before it serves (weft_http_server_run_with's hook): the
+ * loop's pools, client and event supervisor. */
+static int loop_start(void *arg)
 {
     struct service *sv = arg;
-    weft_listener *l;
-    int rc = weft_tcp_listen(&l, sv->host, sv->port, 4096, WEFT_REUSEPORT);
-    if (rc) {
-        weft_log(WEFT_LOG_ERROR, "serve: cannot listen on %s:%d: %s", sv->host, sv->port,
-                 weft_strerror(rc));
-        return rc;
-    }
     weft_pool_config dbc = { .name = "sqlite", .min_size = 1, .max_size = 16,
                              .acquire_timeout = 2 * WEFT_SEC };
     static const weft_pool_ops db_ops = { .create = db_create, .destroy = db_destroy };
@@ -526,9 +520,10 @@ static int loop_main(void *arg)
     /* an answer relayed is held twice (decoded, then as ours): at most
      * 1 MiB, so a gzip bomb behind /proxy costs what an upload costs */
     proxy_client = weft_http_client_new(&(weft_http_client_opts){ .max_body = 1 << 20 });
-    if (!db_pool || !events || !proxy_client)
+    if (!db_pool || !events || !proxy_client) {
+        loop_stop(sv);
         return -ENOMEM;
-    weft_group *g = NULL;
+    }
     if (weft_loop_index() == 0) {
         const char *h = sv->host;
         int p = sv->port;
@@ -542,18 +537,8 @@ static int loop_main(void *arg)
                h, p, weft_loop_count(), weft_loop_count() > 1 ? "s" : "", sv->db_path, h, p, h, p,
                h, p, h, p, h, p, h, p, h, p);
         fflush(stdout);
-        g = weft_group_new();
-        weft_spawn(g, on_signal, sv, "signals");
     }
-    rc = weft_http_serve(sv->server, l);
-    weft_supervisor_close(events, 5 * WEFT_SEC);   /* accepted events finish */
-    weft_http_client_free(proxy_client, WEFT_SEC);
-    weft_pool_close(db_pool, WEFT_SEC);
-    if (g) {
-        weft_group_cancel(g);
-        weft_group_wait(g);
-    }
-    return rc;
+    return 0;
 }
 
 int weft_cmd_serve(int argc, char **argv)
@@ -634,19 +619,14 @@ int weft_cmd_serve(int argc, char **argv)
         return 2;
     }
     snprintf(via_self, sizeof via_self, "1.1 weft-serve-%ld", (long)getpid());
-    /* our loops share the port (SO_REUSEPORT), never with another process */
+    /* our loops share the port (SO_REUSEPORT), never with another process:
+     * said before the database is made */
     int prc = weft_tcp_port_check(sv.host, sv.port);
     if (prc) {
         fprintf(stderr, "weft serve: cannot listen on %s:%d: %s\n", sv.host, sv.port,
                 prc == -EADDRINUSE ? "the port is in use by another socket" : weft_strerror(prc));
         return 1;
     }
-    /* the signals go to the signalfd of loop 0, whichever thread gets them */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
     if (prepare_db(sv.db_path))
         return 1;
     events_done = weft_counter("weft_example_events_total{result=\"done\"}", "Events processed");
@@ -663,7 +643,8 @@ int weft_cmd_serve(int argc, char **argv)
     weft_http_server_route(sv.server, "GET", "/healthz", healthz, NULL);
     weft_http_server_route(sv.server, "GET", "/metrics", weft_http_metrics_handler, NULL);
     weft_http_server_use_metrics(sv.server);
-    int rc = weft_run(sv.threads, loop_main, &sv);
+    weft_http_run_hooks hooks = { loop_start, loop_stop, &sv };
+    int rc = weft_http_server_run_with(sv.server, sv.host, sv.port, sv.threads, &hooks);
     weft_http_server_free(sv.server);
     if (rc)
         fprintf(stderr, "weft serve: %s\n", weft_strerror(rc));
