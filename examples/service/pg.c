@@ -112,7 +112,9 @@ static int random_10k(void)
 
 /* The server's own "go away" (shutting down, starting up, too many
  * connections, a lost connection) is the database being unavailable, as a
- * refused connection is: 503 for the client, not 500. */
+ * refused connection is: 503 for the client, not 500. So is -WEFT_EPG
+ * without the server's error fields: a connection the server refused
+ * (weft_pg's connect errors). */
 static int pg_code(int rc, const weft_pg_result *r)
 {
     if (rc != -WEFT_EPG)
@@ -209,9 +211,12 @@ static int worlds_read(struct world *w, int n)
         rc = n == 1 ? weft_pg_query(pg, rs, select_world, 1, p) : weft_pg_batch(pg, st, n, rs);
     for (int i = 0; i < n && !rc; i++)
         rc = rs[i].nrows == 1 ? weft_pg_row_to(&rs[i], 0, &world_map, &w[i]) : -ENOENT;
-    for (int i = 0; rc == -WEFT_EPG && i < n; i++)
-        if (weft_pg_error(&rs[i]))        /* the failing statement's */
-            rc = pg_code(rc, &rs[i]);
+    if (rc == -WEFT_EPG && rs) {          /* the failing statement's, if the server said */
+        int i = 0;
+        while (i < n - 1 && !weft_pg_error(&rs[i]))
+            i++;
+        rc = pg_code(rc, &rs[i]);
+    }
     for (int i = 0; rs && i < n; i++)
         weft_pg_result_free(&rs[i]);
     free(st);
