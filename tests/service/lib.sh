@@ -44,4 +44,8 @@ serve_stop() {
 }
 # code URL [curl args]: the status only
 code() { curl -s -o /dev/null --max-time 20 -w '%{http_code}' "$@"; }
-finish() { echo "$(basename "$0"): $fails failed"; [ $fails -eq 0 ]; }
+finish() {
+    # under ASan/UBSan (WEFT_UNDER_SANITIZER=1, a build-asan weft): no report
+    check "no sanitizer report" bash -c "! grep -l -E 'Sanitizer|runtime error:' $T/*.out"
+    echo "$(basename "$0"): $fails failed"; [ $fails -eq 0 ]
+}

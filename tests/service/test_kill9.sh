@@ -26,12 +26,18 @@ lost() { sql "SELECT count(*) FROM (VALUES $(cat $T/values)) v(id) WHERE NOT EXI
 none_lost() { test "$(lost)" = 0; }
 WAIT=90 wait_for none_lost
 check "after the restart every accepted event is recorded ($(lost) missing of $N)" test "$(lost)" = 0
-check "every accepted event's job is done" python3 - $U $T/ids <<'PY'
+# recorded is not yet done: a job whose event was recorded before the kill
+# and whose ack was not committed runs again once its lease expires
+cat >$T/done.py <<'PY'
 import json, sys, urllib.request
 ids = sorted(set(int(l) for l in open(sys.argv[2])))
 bad = [i for i in ids if json.load(urllib.request.urlopen("%s/events/%d" % (sys.argv[1], i)))["state"] != "done"]
-assert not bad, bad[:10]
+if bad: print("not done:", bad[:10])
+sys.exit(1 if bad else 0)
 PY
+all_done() { python3 $T/done.py $U $T/ids >$T/not-done; }
+WAIT=90 wait_for all_done
+check "every accepted event's job is done $(cat $T/not-done)" all_done
 check "no event dead" bash -c "! curl -s $U/metrics | grep -q '^weft_queue_jobs_total{queue=\"events\",result=\"dead\"} [1-9]'"
 serve_stop a; check "SIGTERM after: exit 0" test $? -eq 0
 finish
