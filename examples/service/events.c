@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "service.h"
 
@@ -113,9 +112,7 @@ void svc_events_loop_stop(void)
 static int post_event(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     (void)ctx;
-    const char *ct = weft_http_req_header(q, "Content-Type");
-    if (!ct || strncasecmp(ct, "application/json", 16) != 0 ||
-        (ct[16] && ct[16] != ';' && ct[16] != ' '))
+    if (!svc_is_json(q))
         return svc_error(r, 415, "Content-Type must be application/json");
     size_t len;
     const char *body = weft_http_req_body(q, &len);

@@ -152,6 +152,17 @@ int svc_pg_user_find(int64_t id, svc_user *u, bool *found)
     return rc;
 }
 
+/* the data mapper's UPDATE users SET name, email WHERE id */
+int svc_pg_user_update(const svc_user *u, bool *found)
+{
+    weft_pg_result r = { 0 };
+    int rc = weft_pg_update(pg, &user_map, u, &r);
+    *found = !rc && r.affected == 1;
+    rc = pg_code(rc, &r);
+    weft_pg_result_free(&r);
+    return rc;
+}
+
 /* one round trip: the user looked up and the event recorded if it exists */
 int svc_pg_event_record(int64_t job_id, const char *type, int64_t user_id, const char *data,
                         bool *found)

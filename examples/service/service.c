@@ -22,7 +22,10 @@
  *   GET /metrics     Prometheus text: requests by route and status, and
  *                    everything weft registers (pools, queue, loop stalls)
  *   GET /users/{id}  a user ({"id","name","email"}); 404 JSON when absent,
- *                    400 for an id that is not a positive decimal integer
+ *                    400 for an id that is not a positive decimal integer;
+ *                    with --redis cached for 60 s (cache.c; "X-Cache: hit")
+ *   PUT /users/{id}  {"name","email"}: the user changed, its cache entry
+ *                    deleted; 400, 404, 413, 415
  *   POST /events     {"type": string, "user_id": int > 0, "data": object?}
  *                    -> 202 {"status":"accepted","id":N} once the job is
  *                    durable; 400 (shape), 413 (over 64 KiB), 415
@@ -47,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "service.h"
@@ -54,8 +58,8 @@
 
 static const char usage_text[] =
     "usage: weft serve [--host HOST] [--port PORT] [--threads N] [--db PATH]\n"
-    "                  [--pg URL] [--queue URL] [--workers N] [--attempts N]\n"
-    "                  [--timeout S] [--proxy-allow HOST[:PORT],...]\n"
+    "                  [--pg URL] [--queue URL] [--redis URL] [--workers N]\n"
+    "                  [--attempts N] [--timeout S] [--proxy-allow HOST[:PORT],...]\n"
     "  --host HOST    IP address to listen on, or localhost (default 127.0.0.1;\n"
     "                 \"\" for every address)\n"
     "  --port PORT    default 8080\n"
@@ -67,6 +71,8 @@ static const char usage_text[] =
     "                 /fortunes\n"
     "  --queue URL    the events' durable queue (default $WEFT_QUEUE_URL, else\n"
     "                 sqlite: beside --db): sqlite:PATH, postgres://...\n"
+    "  --redis URL    /users/{id} cached in Redis for 60 s, deleted when PUT\n"
+    "                 /users/{id} changes the user (default $WEFT_REDIS_URL)\n"
     "  --workers N    event jobs each loop runs at once (default 64)\n"
     "  --attempts N   runs of an event's job before it is dead (default 5)\n"
     "  --timeout S    each request's deadline in seconds, fractions allowed\n"
@@ -140,7 +146,7 @@ static int prepare_db(const char *path)
 
 /* ---- the pool of SQLite connections ---- */
 
-struct db_conn { sqlite3 *db; sqlite3_stmt *get_user, *add_event; };
+struct db_conn { sqlite3 *db; sqlite3_stmt *get_user, *add_event, *set_user; };
 
 static void db_destroy(void *ctx, void *res)
 {
@@ -148,6 +154,7 @@ static void db_destroy(void *ctx, void *res)
     struct db_conn *c = res;
     sqlite3_finalize(c->get_user);
     sqlite3_finalize(c->add_event);
+    sqlite3_finalize(c->set_user);
     sqlite3_close(c->db);
     free(c);
 }
@@ -164,7 +171,9 @@ static int db_open(void *arg)             /* on the blocking pool: file I/O */
         sqlite3_prepare_v2(c->db, "SELECT name, email FROM users WHERE id = ?", -1,
                            &c->get_user, NULL) ||
         sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO events (job_id, type, user_id, data)"
-                                  " VALUES (?, ?, ?, ?)", -1, &c->add_event, NULL)) {
+                                  " VALUES (?, ?, ?, ?)", -1, &c->add_event, NULL) ||
+        sqlite3_prepare_v2(c->db, "UPDATE users SET name = ?, email = ? WHERE id = ?", -1,
+                           &c->set_user, NULL)) {
         weft_log(WEFT_LOG_ERROR, "serve: %s: %s", o->path, sqlite3_errmsg(c->db));
         db_destroy(NULL, c);
         return -EIO;
@@ -184,19 +193,36 @@ static int db_create(void *ctx, void **res)
     return rc;
 }
 
-/* a user looked up, and an event recorded when job_id is set and the user exists */
+/* a user looked up (into u), or changed (from set), and an event recorded
+ * when job_id is set and the user exists */
 struct db_call {
     struct db_conn *c;
     int64_t id;
     svc_user *u;
+    const svc_user *set;
     bool found;
     int64_t job_id;
     const char *type, *data;
 };
 
+static int db_set(struct db_call *d)
+{
+    sqlite3_stmt *st = d->c->set_user;
+    sqlite3_bind_text(st, 1, d->set->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, d->set->email, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, d->set->id);
+    int rc = sqlite3_step(st);
+    d->found = rc == SQLITE_DONE && sqlite3_changes(d->c->db) == 1;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : rc == SQLITE_BUSY ? -EBUSY : -EIO;
+}
+
 static int db_step(void *arg)             /* on the blocking pool */
 {
     struct db_call *d = arg;
+    if (d->set)
+        return db_set(d);
     sqlite3_stmt *st = d->c->get_user;
     sqlite3_bind_int64(st, 1, d->id);
     int rc = sqlite3_step(st);
@@ -251,6 +277,18 @@ int svc_user_find(int64_t id, svc_user *u, bool *found)
     return rc;
 }
 
+int svc_user_update(const svc_user *u, bool *found)
+{
+#if WEFT_HAVE_PG
+    if (the_service->pg_url)
+        return svc_pg_user_update(u, found);
+#endif
+    struct db_call d = { .set = u };
+    int rc = db_call(&d);
+    *found = d.found;
+    return rc;
+}
+
 int svc_event_record(int64_t job_id, const char *type, int64_t user_id, const char *data,
                      bool *found)
 {
@@ -295,6 +333,13 @@ int svc_data_error(weft_http_res *r, int rc)
     }
 }
 
+bool svc_is_json(weft_http_req *q)
+{
+    const char *ct = weft_http_req_header(q, "Content-Type");
+    return ct && strncasecmp(ct, "application/json", 16) == 0 &&
+           (!ct[16] || ct[16] == ';' || ct[16] == ' ');
+}
+
 long long svc_parse_id(const char *s)
 {
     if (!s || !*s || s[strspn(s, "0123456789")])
@@ -332,12 +377,26 @@ int svc_route(struct service *sv, const char *method, const char *pattern, weft_
     return weft_http_server_route(sv->server, method, pattern, under_deadline, &routes[nroutes++]);
 }
 
+static int user_json(weft_http_res *r, int status, const char *json)
+{
+    weft_http_res_status(r, status);
+    weft_http_res_header(r, "Content-Type", "application/json");
+    return weft_http_res_body(r, json, strlen(json));
+}
+
 static int users(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     (void)ctx;
     long long v = svc_parse_id(weft_http_req_param(q, "id"));
     if (v < 1)
         return svc_error(r, 400, "id must be a positive integer");
+    char body[512];
+#if WEFT_HAVE_REDIS
+    if (svc_cache_get(v, body, sizeof body) > 0) {
+        weft_http_res_header(r, "X-Cache", "hit");
+        return user_json(r, 200, body);
+    }
+#endif
     svc_user u;
     bool found = false;
     int rc = svc_user_find(v, &u, &found);
@@ -346,6 +405,61 @@ static int users(weft_http_req *q, weft_http_res *r, void *ctx)
     if (!found)
         return svc_json(r, 404, json_pack("{s:s, s:I}", "error", "no such user", "id",
                                           (json_int_t)v));
+    json_t *j = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)v, "name", u.name, "email",
+                          u.email);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s)
+        return -ENOMEM;
+#if WEFT_HAVE_REDIS
+    svc_cache_put(v, s);
+#endif
+    rc = user_json(r, 200, s);
+    free(s);
+    return rc;
+}
+
+/* PUT /users/{id} {"name": string, "email": string}: the change in the
+ * database first, then the cached answer deleted (cache-aside) */
+static int put_user(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    (void)ctx;
+    long long v = svc_parse_id(weft_http_req_param(q, "id"));
+    if (v < 1)
+        return svc_error(r, 400, "id must be a positive integer");
+    if (!svc_is_json(q))
+        return svc_error(r, 415, "Content-Type must be application/json");
+    size_t len;
+    const char *body = weft_http_req_body(q, &len);
+    json_t *j = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *name = json_object_get(j, "name"), *email = json_object_get(j, "email");
+    svc_user u = { .id = v };
+    const char *why = NULL;
+    if (!json_is_object(j))
+        why = "body is not a JSON object";
+    else if (!json_is_string(name) || !json_string_length(name) ||
+             json_string_length(name) >= sizeof u.name)
+        why = "name must be a string of 1 to 127 bytes";
+    else if (!json_is_string(email) || !json_string_length(email) ||
+             json_string_length(email) >= sizeof u.email)
+        why = "email must be a string of 1 to 127 bytes";
+    if (!why) {
+        snprintf(u.name, sizeof u.name, "%s", json_string_value(name));
+        snprintf(u.email, sizeof u.email, "%s", json_string_value(email));
+    }
+    json_decref(j);
+    if (why)
+        return svc_error(r, 400, why);
+    bool found = false;
+    int rc = svc_user_update(&u, &found);
+    if (rc)
+        return svc_data_error(r, rc);
+    if (!found)
+        return svc_json(r, 404, json_pack("{s:s, s:I}", "error", "no such user", "id",
+                                          (json_int_t)v));
+#if WEFT_HAVE_REDIS
+    svc_cache_del(v);
+#endif
     return svc_json(r, 200, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)v, "name", u.name,
                                       "email", u.email));
 }
@@ -515,6 +629,9 @@ static void loop_stop(void *arg)
 {
     (void)arg;
     svc_events_loop_stop();
+#if WEFT_HAVE_REDIS
+    svc_cache_loop_stop();
+#endif
     if (proxy_client)
         weft_http_client_free(proxy_client, WEFT_SEC);
     if (db_pool)
@@ -573,6 +690,10 @@ static int loop_start(void *arg)
     if (!rc && !(proxy_client = weft_http_client_new(&(weft_http_client_opts){
                      .max_body = 1 << 20 })))
         rc = -ENOMEM;
+#if WEFT_HAVE_REDIS
+    if (!rc)
+        rc = svc_cache_loop_start(sv);
+#endif
     if (!rc)
         rc = svc_events_loop_start(sv);
     if (rc) {
@@ -604,8 +725,10 @@ int weft_cmd_serve(int argc, char **argv)
                            .workers = 64, .attempts = 5, .timeout = 10 * WEFT_SEC };
     the_service = &sv;
     const char *env_pg = getenv("WEFT_PG_URL"), *env_queue = getenv("WEFT_QUEUE_URL");
+    const char *env_redis = getenv("WEFT_REDIS_URL");
     sv.pg_url = env_pg && *env_pg ? env_pg : NULL;
     sv.queue_url = env_queue && *env_queue ? env_queue : NULL;
+    sv.redis_url = env_redis && *env_redis ? env_redis : NULL;
     static const struct option longopts[] = {
         { "host", required_argument, NULL, 'H' },
         { "port", required_argument, NULL, 'p' },
@@ -614,6 +737,7 @@ int weft_cmd_serve(int argc, char **argv)
         { "proxy-allow", required_argument, NULL, 'a' },
         { "pg", required_argument, NULL, 'g' },
         { "queue", required_argument, NULL, 'q' },
+        { "redis", required_argument, NULL, 'r' },
         { "workers", required_argument, NULL, 'w' },
         { "attempts", required_argument, NULL, 'n' },
         { "timeout", required_argument, NULL, 'T' },
@@ -659,6 +783,9 @@ int weft_cmd_serve(int argc, char **argv)
             break;
         case 'q':
             sv.queue_url = *optarg ? optarg : NULL;
+            break;
+        case 'r':
+            sv.redis_url = *optarg ? optarg : NULL;
             break;
         case 'w':
         case 'n':
@@ -709,6 +836,15 @@ int weft_cmd_serve(int argc, char **argv)
                 prc == -EADDRINUSE ? "the port is in use by another socket" : weft_strerror(prc));
         return 1;
     }
+#if !WEFT_HAVE_REDIS
+    if (sv.redis_url) {
+        fprintf(stderr, "weft serve: --redis: this weft was built without Redis\n");
+        return 1;
+    }
+#else
+    if (sv.redis_url)
+        svc_cache_metrics();
+#endif
 #if !WEFT_HAVE_PG
     if (sv.pg_url) {
         fprintf(stderr, "weft serve: --pg: this weft was built without PostgreSQL\n");
@@ -736,6 +872,7 @@ int weft_cmd_serve(int argc, char **argv)
     if (!(sv.server = weft_http_server_new(&so)))
         return 1;
     int rrc = svc_route(&sv, "GET", "/users/{id}", users, NULL);
+    rrc = rrc ? rrc : svc_route(&sv, "PUT", "/users/{id}", put_user, NULL);
     rrc = rrc ? rrc : svc_events_routes(&sv);
 #if WEFT_HAVE_PG
     rrc = rrc ? rrc : sv.pg_url ? svc_pg_routes(&sv) : 0;

@@ -22,6 +22,7 @@ struct service {
     const char *host, *db_path;
     const char *pg_url;                   /* NULL: the SQLite data */
     const char *queue_url;                /* the events' queue */
+    const char *redis_url;                /* NULL: no cache */
     char queue_default[4096];             /* sqlite: beside db_path */
     int port, threads;
     int workers;                          /* jobs at once per loop */
@@ -51,11 +52,15 @@ int svc_data_error(weft_http_res *r, int rc);
  * (sv->timeout, which reaches PostgreSQL: its statement stops there too) */
 int svc_route(struct service *sv, const char *method, const char *pattern, weft_http_handler h,
               void *ctx);
+/* the request's Content-Type is application/json (parameters allowed) */
+bool svc_is_json(weft_http_req *q);
 /* a positive decimal integer, digits only, or 0 */
 long long svc_parse_id(const char *s);
 
 /* the user's record: 0 (*found says whether there is one) or an error */
 int svc_user_find(int64_t id, svc_user *u, bool *found);
+/* Sets u's name and email: 0 (*found: whether the user exists), or an error. */
+int svc_user_update(const svc_user *u, bool *found);
 /* Records an event once per job (a job run again records nothing more):
  * 0 (*found: whether its user exists; nothing is recorded when not), or
  * an error. data is JSON text or NULL. */
@@ -68,6 +73,7 @@ int svc_pg_loop_start(const struct service *sv);
 void svc_pg_loop_stop(void);
 int svc_pg_routes(struct service *sv);
 int svc_pg_user_find(int64_t id, svc_user *u, bool *found);
+int svc_pg_user_update(const svc_user *u, bool *found);
 int svc_pg_event_record(int64_t job_id, const char *type, int64_t user_id, const char *data,
                         bool *found);
 
@@ -75,5 +81,14 @@ int svc_pg_event_record(int64_t job_id, const char *type, int64_t user_id, const
 int svc_events_loop_start(const struct service *sv);
 void svc_events_loop_stop(void);          /* running jobs finish within the grace */
 int svc_events_routes(struct service *sv);
+
+/* ---- cache.c (WEFT_HAVE_REDIS): /users/{id} cache-aside ---- */
+void svc_cache_metrics(void);
+int svc_cache_loop_start(const struct service *sv);
+void svc_cache_loop_stop(void);
+/* the cached answer into buf: its length, or 0 (a miss, or no cache) */
+int svc_cache_get(int64_t id, char *buf, size_t size);
+void svc_cache_put(int64_t id, const char *json);
+int svc_cache_del(int64_t id);
 
 #endif
