@@ -202,8 +202,8 @@ static int query_count(weft_http_req *q)
     const char *s = weft_http_req_query_param(q, "queries");
     if (!s || !*s || s[strspn(s, "0123456789")])
         return 1;
-    size_t digits = strlen(s);
-    long v = digits > 4 ? 501 : strtol(s, NULL, 10);
+    s += strspn(s, "0");                   /* "0005" is 5 */
+    long v = strlen(s) > 4 ? 501 : strtol(s, NULL, 10);
     return v < 1 ? 1 : v > 500 ? 500 : (int)v;
 }
 

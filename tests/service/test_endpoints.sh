@@ -41,7 +41,7 @@ assert isinstance(a, list)
 for w in a: assert sorted(w) == ["id", "randomNumber"] and 1 <= w["id"] <= 10000 and 1 <= w["randomNumber"] <= 10000
 print(len(a))'; }
 for q in "queries=20:20" "queries=1:1" "queries=500:500" "queries=501:500" "queries=99999999999999999999:500" \
-         "queries=0:1" "queries=-5:1" "queries=abc:1" "queries=5x:1" "queries=:1" ":1" "other=7:1"; do
+         "queries=0:1" "queries=00007:7" "queries=000:1" "queries=-5:1" "queries=abc:1" "queries=5x:1" "queries=:1" ":1" "other=7:1"; do
     check "/queries?${q%:*} is ${q##*:} rows" test "$(rows "queries?${q%:*}")" = "${q##*:}"
 done
 
