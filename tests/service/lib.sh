@@ -42,6 +42,8 @@ serve_stop() {
     kill -"${2:-TERM}" "$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
 }
+# serve_wait NAME: its exit status, once it exits by itself
+serve_wait() { wait "$(cat "$T/$1.pid")" 2>/dev/null; }
 # code URL [curl args]: the status only
 code() { curl -s -o /dev/null --max-time 20 -w '%{http_code}' "$@"; }
 finish() {
