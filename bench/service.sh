@@ -75,21 +75,27 @@ HARGS=(--out "$OUT" --work "$W" --logs "$LOGS" --weft "$BUILD/weft" --anchor "$A
 if [ $PGROWS = 1 ]; then
   PGU=$(id -u postgres); PGG=$(id -g postgres)
   mkdir -p "$W/pg/sock"; chown -R postgres:postgres "$W/pg"
-  if [ "${HUGEPAGES:-1}" = 1 ] && echo 160 > /proc/sys/vm/nr_hugepages 2>/dev/null; then HP=on; fi
+  if [ "${HUGEPAGES:-1}" = 1 ] && echo 160 > /proc/sys/vm/nr_hugepages 2>/dev/null; then
+    HP=on                                   # restored by the trap
+    [ "$(cat /proc/sys/vm/nr_hugepages)" -ge 160 ] ||
+      { echo "bench: the kernel gave fewer than 160 huge pages: huge_pages=off" >&2; PGHP=off; }
+  fi
   setpriv --reuid="$PGU" --regid="$PGG" --init-groups -- $BIN/initdb -D "$W/pg/data" -U postgres \
     -A trust -E UTF8 --locale=C --no-sync > "$LOGS/initdb.log"
   setsid taskset -c 0 setpriv --reuid="$PGU" --regid="$PGG" --init-groups -- $BIN/postgres \
     -D "$W/pg/data" -p $PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories="$W/pg/sock" \
     -c max_connections=100 -c shared_buffers=256MB -c fsync=off -c synchronous_commit=off \
-    -c full_page_writes=off -c huge_pages=$HP -c logging_collector=off \
+    -c full_page_writes=off -c huge_pages=${PGHP:-$HP} -c logging_collector=off \
     -c log_min_messages=warning > "$LOGS/postgres.log" 2>&1 &
   PG=$!
-  for i in $(seq 100); do $BIN/pg_isready -q -h 127.0.0.1 -p $PORT && break; sleep 0.1; done
-  PSQL=($BIN/psql -q -h 127.0.0.1 -p $PORT -U postgres -v ON_ERROR_STOP=1)
+  for _ in $(seq 100); do $BIN/pg_isready -q -h 127.0.0.1 -p $PORT && break; sleep 0.1; done
+  $BIN/pg_isready -q -h 127.0.0.1 -p $PORT ||
+    { echo "bench: PostgreSQL did not start (see $LOGS/postgres.log)" >&2; exit 1; }
+  PSQL=("$BIN/psql" -q -h 127.0.0.1 -p "$PORT" -U postgres -v ON_ERROR_STOP=1)
   "${PSQL[@]}" -d postgres -f "$OURS/te.sql"
   "${PSQL[@]}" -d postgres -c "CREATE DATABASE weft"
   URL=postgresql://postgres@127.0.0.1:$PORT/weft
-  HARGS+=(--pg-url "$URL" --pg-pid "$PG" --anchor-dsn postgresql://postgres@127.0.0.1:$PORT/postgres)
+  HARGS+=(--pg-url "$URL" --pg-pid "$PG" --anchor-dsn "postgresql://postgres@127.0.0.1:$PORT/postgres")
   "${H[@]}" migrate "${HARGS[@]}"
   "${PSQL[@]}" -d postgres -c "VACUUM ANALYZE"
   "${PSQL[@]}" -d weft -c "VACUUM ANALYZE"
