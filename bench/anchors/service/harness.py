@@ -248,7 +248,7 @@ def one_run(args, run):
     for loop in [x for x in args.loops.split(",") if x] if args.pg_url else []:
         row = dict(system="fastapi", stack=f"FastAPI+asyncpg, uvicorn {loop}+httptools",
                    loop=loop, run=run)
-        env = dict(os.environ, SVC_DSN=args.anchor_dsn)
+        env = dict(os.environ, SVC_DSN=args.anchor_dsn, PYTHONDONTWRITEBYTECODE="1")  # no __pycache__ in the tree
         for app, cwd, eps in (("app", args.anchor, ENDPOINTS[:1]), ("app_te", HERE, TE)):
             s = Server(args, ["/usr/bin/python3", "-m", "uvicorn", f"{app}:app", "--host",
                               "127.0.0.1", "--port", "PORT", "--loop", loop, "--http",
