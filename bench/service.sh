@@ -7,7 +7,8 @@
 #
 #   bench/service.sh [build-dir]    RUNS (3) runs of D (10) seconds each, medians;
 #                                   WARM (2) seconds of warm-up before each;
-#                                   LOOPS uvicorn loops ("asyncio,uvloop"; "" none);
+#                                   LOOPS uvicorn loops[:parser] ("asyncio:h11,asyncio,uvloop";
+#                                   httptools unless said; "" none);
 #                                   HUGEPAGES (1)
 #
 # Rows: GET /users/{id} (random ids 1..10000, the anchor's rand.lua), /db,
@@ -28,7 +29,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
 ANCH=$ROOT/../shared/bench/anchors/service
 OURS=$ROOT/bench/anchors/service
-RUNS=${RUNS:-3}; D=${D:-10}; WARM=${WARM:-2}; LOOPS=${LOOPS-asyncio,uvloop}
+RUNS=${RUNS:-3}; D=${D:-10}; WARM=${WARM:-2}; LOOPS=${LOOPS-asyncio:h11,asyncio,uvloop}
 BIN=/usr/lib/postgresql/15/bin; PORT=55432         # where the seed's app.py connects
 PY=/usr/bin/python3
 [ -x "$BUILD/weft" ] || { echo "bench: $BUILD/weft is not built" >&2; exit 1; }
