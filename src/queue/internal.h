@@ -81,6 +81,7 @@ struct weft__qbackend {
 };
 
 extern const struct weft__qbackend weft__qsqlite;
+extern const struct weft__qbackend weft__qredis;    /* built WEFT_WITH_REDIS */
 
 struct weft_queue {
     const struct weft__qbackend *be;

@@ -121,6 +121,13 @@ static int backend_of(const char *url, const struct weft__qbackend **be, const c
             *rest += 2;
         return 0;
     }
+#if WEFT_HAVE_REDIS
+    if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0) {
+        *be = &weft__qredis;
+        *rest = url;                      /* the whole URL is the server's address */
+        return 0;
+    }
+#endif
     static const char *const later[] = { "redis://", "rediss://", "postgres://",
                                          "postgresql://" };
     for (size_t i = 0; i < sizeof later / sizeof *later; i++)
