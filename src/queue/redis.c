@@ -55,10 +55,13 @@ static const char *const body[S_N] = {
 static const char *const names[S_N] = { "enqueue", "claim", "extend", "get",
                                         "list",    "retry", "purge",  "stats" };
 
+struct enq;
+
 struct rq {
     weft_redis *r;
-    weft_task *owner;                    /* the client's background is its task's */
     char sha[S_N][41];
+    struct enq *head, **tail;            /* enqueues waiting for a script */
+    int inflight;                        /* enqueue scripts on their way */
 };
 
 /* ---- arguments ----------------------------------------------------------- */
@@ -266,7 +269,7 @@ static int rd_open(weft_queue *q, const char *url)
         weft__free(h);
         return rc;
     }
-    h->owner = weft_self();
+    h->tail = &h->head;
     q->impl = h;
     int rc = load_scripts(q, h);
     if (rc) {
@@ -292,41 +295,158 @@ static void rd_close(weft_queue *q)
 
 /* ---- writes -------------------------------------------------------------- */
 
+/* ---- enqueue: many tasks' calls in one script ------------------------------
+ *
+ * An enqueue joins the pending list; when fewer than ENQ_INFLIGHT scripts
+ * are on their way, it takes itself and the calls pending before it (up
+ * to ENQ_JOBS jobs, its own always) into one script, which is atomic: each
+ * call stays all or nothing. Under load the calls that come while scripts
+ * run gather into the next one: one script and a few Redis calls per job
+ * instead of a script each. A call still pending when its task is
+ * cancelled leaves, nothing enqueued; once taken, it waits for the result.
+ */
+
+#define ENQ_JOBS 512
+#define ENQ_INFLIGHT 2
+
+struct enq {
+    struct enq *next, **pprev;
+    const weft_job_spec *jobs;
+    int n, rc;
+    weft_job_id *ids;
+    bool *dup;
+    bool taken, done;
+    weft_event ev;                       /* set: done, or it may lead */
+};
+
+static void enq_unlink(struct rq *h, struct enq *e)
+{
+    *e->pprev = e->next;
+    if (e->next)
+        e->next->pprev = e->pprev;
+    else
+        h->tail = e->pprev;
+}
+
+/* the first pending call leads the next script */
+static void enq_pass_on(struct rq *h)
+{
+    if (h->head && h->inflight < ENQ_INFLIGHT)
+        weft_event_set(&h->head->ev);
+}
+
+static int enq_script(weft_queue *q, struct enq *batch, int total)
+{
+    struct args a;
+    if (args_init(&a, 1 + 8 * total))
+        return -ENOMEM;
+    arg_num(&a, total);
+    for (struct enq *e = batch; e; e = e->next)
+        for (int i = 0; i < e->n; i++) {
+            const weft_job_spec *j = &e->jobs[i];
+            arg_str(&a, j->queue);
+            arg_str(&a, j->type);
+            arg_str(&a, j->payload);
+            arg_num(&a, j->opts.priority);
+            arg_num(&a, j->opts.delay / WEFT_MS);
+            arg_num(&a, j->opts.run_at_ms);
+            arg_num(&a, j->opts.max_attempts);
+            arg_str(&a, j->opts.key ? j->opts.key : "");
+        }
+    weft_redis_reply *rep;
+    weft_scope sc;
+    weft_scope_enter_shielded(&sc, WRITE_BOUND);
+    int rc = run(q, S_ENQUEUE, &a, &rep);
+    weft_scope_exit(&sc);
+    args_free(&a);
+    if (rc)
+        return rc;
+    if (!is_array(rep, 0) || rep->elements != 2 * (size_t)total)
+        return bad_reply(q, S_ENQUEUE, rep);
+    const weft_redis_reply *el = rep->element;
+    for (struct enq *e = batch; e; e = e->next)
+        for (int i = 0; i < e->n; i++, el += 2) {
+            long long id, d;
+            if (!rnum(&el[0], &id) || !rnum(&el[1], &d))
+                return bad_reply(q, S_ENQUEUE, rep);
+            e->ids[i] = id;
+            e->dup[i] = d != 0;
+        }
+    weft_redis_reply_free(rep);
+    return 0;
+}
+
+/* me and the calls pending before it, in one script */
+static void enq_lead(weft_queue *q, struct enq *me)
+{
+    struct rq *h = q->impl;
+    enq_unlink(h, me);
+    me->taken = true;
+    me->next = NULL;
+    struct enq **last = &me->next;
+    int total = me->n;
+    while (h->head && total + h->head->n <= ENQ_JOBS) {
+        struct enq *e = h->head;
+        enq_unlink(h, e);
+        e->taken = true;
+        e->next = NULL;
+        *last = e;
+        last = &e->next;
+        total += e->n;
+    }
+    h->inflight++;
+    int rc = enq_script(q, me, total);
+    h->inflight--;
+    for (struct enq *e = me, *next; e; e = next) {
+        next = e->next;
+        e->rc = rc;
+        e->done = true;
+        weft_event_set(&e->ev);
+    }
+    enq_pass_on(h);
+}
+
 static int rd_enqueue(weft_queue *q, const weft_job_spec *jobs, int n, int64_t now,
                       weft_job_id *ids, bool *dup)
 {
     (void)now;                           /* the server's clock */
-    struct args a;
-    if (args_init(&a, 1 + 8 * n))
-        return -ENOMEM;
-    arg_num(&a, n);
-    for (int i = 0; i < n; i++) {
-        const weft_job_opts *o = &jobs[i].opts;
-        arg_str(&a, jobs[i].queue);
-        arg_str(&a, jobs[i].type);
-        arg_str(&a, jobs[i].payload);
-        arg_num(&a, o->priority);
-        arg_num(&a, o->delay / WEFT_MS);
-        arg_num(&a, o->run_at_ms);
-        arg_num(&a, o->max_attempts);
-        arg_str(&a, o->key ? o->key : "");
+    struct rq *h = q->impl;
+    struct enq me = { .jobs = jobs, .n = n, .ids = ids, .dup = dup };
+    weft_event_init(&me.ev);
+    me.pprev = h->tail;
+    *h->tail = &me;
+    h->tail = &me.next;
+    for (;;) {
+        if (me.done)
+            return me.rc;
+        if (!me.taken && h->inflight < ENQ_INFLIGHT) {
+            int rc = weft__interrupted(WEFT_FOREVER, 0);
+            if (rc) {
+                enq_unlink(h, &me);
+                enq_pass_on(h);
+                return rc;
+            }
+            enq_lead(q, &me);
+            continue;
+        }
+        int rc = weft_event_wait(&me.ev);
+        weft_event_clear(&me.ev);
+        if (rc < 0 && !me.taken) {
+            enq_unlink(h, &me);          /* not begun: nothing enqueued */
+            enq_pass_on(h);
+            return rc;
+        }
+        if (rc < 0) {
+            /* in a script on its way: its leader writes here, wait for it */
+            weft_scope sc;
+            weft_scope_enter_shielded(&sc, WEFT_FOREVER);
+            while (!me.done) {
+                weft_event_wait(&me.ev);
+                weft_event_clear(&me.ev);
+            }
+            weft_scope_exit(&sc);
+        }
     }
-    weft_redis_reply *rep;
-    int rc = run_write(q, S_ENQUEUE, &a, &rep);
-    args_free(&a);
-    if (rc)
-        return rc;
-    if (!is_array(rep, 2 * (size_t)n) || rep->elements != 2 * (size_t)n)
-        return bad_reply(q, S_ENQUEUE, rep);
-    for (int i = 0; i < n; i++) {
-        long long id, d;
-        if (!rnum(&rep->element[2 * i], &id) || !rnum(&rep->element[2 * i + 1], &d))
-            return bad_reply(q, S_ENQUEUE, rep);
-        ids[i] = id;
-        dup[i] = d != 0;
-    }
-    weft_redis_reply_free(rep);
-    return 0;
 }
 
 /* an outcome's id tok kind delay_ms (its text follows) */

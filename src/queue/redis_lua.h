@@ -104,12 +104,15 @@
     "end\n"
 
 /* ARGV: n, then per job: queue type payload prio delay_ms run_at_ms max key
- * ('' for none). Returns id, dup (0/1) per job. */
+ * ('' for none): the jobs of one call or of several calls gathered (see
+ * redis.c). Returns id, dup (0/1) per job. */
 #define LUA_ENQUEUE                                                                            \
     LUA_PRELUDE                                                                                \
     "local n = tonumber(ARGV[1])\n"                                                            \
     "local T = ms()\n"                                                                         \
-    "local out, wake, seen = {}, {}, {}\n"                                                     \
+    /* per queue: the ids for its list index; per stream: whether it was                       \
+     * empty before this script (looked up once) */                                            \
+    "local out, all, known, wake = {}, {}, {}, {}\n"                                           \
     "for i = 0, n - 1 do\n"                                                                    \
     "  local b = 2 + i * 8\n"                                                                  \
     "  local q, key = ARGV[b], ARGV[b + 7]\n"                                                  \
@@ -133,12 +136,27 @@
     "      redis.call('HSET', keys, key, id)\n"                                                \
     "    end\n"                                                                                \
     "    redis.call(unpack(h))\n"                                                              \
-    "    redis.call('ZADD', K(q, 'all'), id, id)\n"                                            \
-    "    if not seen[q] then redis.call('SADD', 'weft:queues', q); seen[q] = true end\n"       \
-    "    if waiting(q, id, prio(ARGV[b + 3]), run, T) then wake[q] = true end\n"               \
+    "    local a = all[q]\n"                                                                   \
+    "    if not a then\n"                                                                      \
+    "      a = {}; all[q] = a\n"                                                               \
+    "      redis.call('SADD', 'weft:queues', q)\n"                                             \
+    "    end\n"                                                                                \
+    "    a[#a + 1] = id; a[#a + 1] = id\n"                                                     \
+    "    local p = prio(ARGV[b + 3])\n"                                                        \
+    "    if run <= T then\n"                                                                   \
+    "      local s = K(q, 'p' .. p)\n"                                                         \
+    "      if known[s] == nil then\n"                                                          \
+    "        known[s] = true\n"                                                                \
+    "        if redis.call('XLEN', s) == 0 then wake[q] = true end\n"                          \
+    "      end\n"                                                                              \
+    "      redis.call('XADD', s, '*', 'j', id)\n"                                              \
+    "    elseif waiting(q, id, p, run, T) then\n"                                              \
+    "      wake[q] = true\n"                                                                   \
+    "    end\n"                                                                                \
     "    out[#out + 1] = id; out[#out + 1] = 0\n"                                              \
     "  end\n"                                                                                  \
     "end\n"                                                                                    \
+    "for q, a in pairs(all) do batch('ZADD', K(q, 'all'), a) end\n"                            \
     "for q in pairs(wake) do redis.call('PUBLISH', K(q, 'wake'), '') end\n"                    \
     "return out\n"
 

@@ -209,6 +209,94 @@ static int scripts_flushed(void *unused)
 }
 static void test_scripts_flushed(void **s) { (void)s; RUN(scripts_flushed, NULL); }
 
+/* ---- enqueues of many tasks gathered into one script -------------------------- */
+
+#define PRODUCERS 64
+
+struct producer {
+    weft_queue *q;
+    int index, rc, made;                 /* made: calls that returned 0 */
+    weft_job_id ids[10], shared;
+    bool dup;
+    weft_task *task;
+};
+
+static int produce(void *arg)
+{
+    struct producer *p = arg;
+    p->task = weft_self();
+    char payload[32];
+    snprintf(payload, sizeof payload, "{\"t\":%d}", p->index);
+    p->rc = weft_queue_enqueue(p->q, "e", "t", payload, NULL, &p->ids[0]);
+    p->made += p->rc == 0;
+    for (int k = 1; k < 10 && p->rc == 0; k++) {
+        snprintf(payload, sizeof payload, "{\"t\":%d,\"k\":%d}", p->index, k);
+        p->rc = weft_queue_enqueue(p->q, "e", "t", payload, NULL, &p->ids[k]);
+        p->made += p->rc == 0;
+    }
+    if (p->rc == 0) {
+        int rc = weft_queue_enqueue(p->q, "e", "t", NULL, &(weft_job_opts){ .key = "once" },
+                                    &p->shared);
+        p->dup = rc == 1;
+        p->rc = rc < 0 ? rc : 0;
+    }
+    return 0;
+}
+
+/* Sixty-four tasks enqueue at once: each call gets its own jobs' ids (the
+ * payloads say whose), a key enqueued by all of them makes one job; calls
+ * cancelled while they waited for a script enqueued nothing, and those
+ * already in one did. */
+static int gathered(void *unused)
+{
+    (void)unused;
+    weft_redis *r = admin();
+    weft_queue *q = qopen(NULL);
+    if (!r || !q)
+        return -1;
+    static struct producer p[PRODUCERS];
+    weft_group *g = weft_group_new();
+    for (int i = 0; i < PRODUCERS; i++) {
+        p[i] = (struct producer){ .q = q, .index = i, .rc = 1 };
+        EXPECT_EQ(weft_spawn(g, produce, &p[i], "producer"), 0);
+    }
+    weft_yield();                        /* two lead a script, the rest wait for theirs */
+    for (int i = 1; i < PRODUCERS; i += 2)
+        weft_task_cancel(p[i].task);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    int made = 0, cancelled = 0, first = 0;
+    weft_job_id once = 0;
+    for (int i = 0; i < PRODUCERS; i++) {
+        made += p[i].made;
+        if (p[i].rc == -ECANCELED) {
+            cancelled++;
+            continue;
+        }
+        EXPECT_EQ(p[i].rc, 0);
+        for (int k = 0; k < 10; k++) {
+            weft_job_info info;
+            EXPECT_EQ(weft_queue_get(q, p[i].ids[k], &info), 0);
+            char want[32];
+            snprintf(want, sizeof want, k ? "{\"t\":%d,\"k\":%d}" : "{\"t\":%d}", i, k);
+            EXPECT(info.payload && strcmp(info.payload, want) == 0);
+            weft_job_info_free(&info);
+        }
+        first += !p[i].dup;
+        if (!once)
+            once = p[i].shared;
+        EXPECT_EQ(p[i].shared, once);
+    }
+    EXPECT(cancelled > 0);
+    EXPECT_EQ(first, 1);
+    /* a call cancelled while it waited enqueued nothing (those that led a
+     * script were shielded and made theirs before their next call failed) */
+    weft_queue_stats s = stats(q, "e");
+    EXPECT_EQ(s.queued, made + 1);
+    EXPECT_EQ(weft_queue_close(q), 0);
+    return weft_redis_close(r, WEFT_SEC);
+}
+static void test_gathered(void **s) { (void)s; RUN(gathered, NULL); }
+
 /* ---- what another program wrote ---------------------------------------------- */
 
 static int dead_count(weft_queue *q, weft_job_id id, const char *why)
@@ -475,6 +563,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scripts_flushed),
+        cmocka_unit_test(test_gathered),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_bounded),
         cmocka_unit_test(test_disjoint),
