@@ -8,8 +8,10 @@
  *
  *   sqlite:PATH             embedded, no server (the default): a file that
  *                           several processes (producers and workers) share
- *   redis://…               (the Redis and PostgreSQL backends: -ENOTSUP
- *   postgres://…            until they land)
+ *   redis://…, rediss://…   a Redis 7 server that workers on many hosts
+ *                           share (an enqueue is as durable as its
+ *                           appendfsync: see the README)
+ *   postgres://…            (the PostgreSQL backend: -ENOTSUP until it lands)
  *
  * DURABILITY. weft_queue_enqueue returns once the job is durable: on SQLite
  * committed in WAL mode with synchronous=FULL, so kill -9 of any process
