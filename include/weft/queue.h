@@ -11,7 +11,8 @@
  *   redis://…, rediss://…   a Redis 7 server that workers on many hosts
  *                           share (an enqueue is as durable as its
  *                           appendfsync: see the README)
- *   postgres://…            (the PostgreSQL backend: -ENOTSUP until it lands)
+ *   postgres://…            a PostgreSQL server (an enqueue is durable once
+ *                           committed)
  *
  * DURABILITY. weft_queue_enqueue returns once the job is durable: on SQLite
  * committed in WAL mode with synchronous=FULL, so kill -9 of any process

@@ -11,6 +11,7 @@
 
 #include "../core/kernel.h"
 #include "weft/pg.h"
+#include "own.h"
 #include "weft/pool.h"
 
 /* ---- results (result.c) ---- */

@@ -49,6 +49,16 @@ struct scan {
     char err[256];
 };
 
+/* where a set of migrations is recorded: the application's folder, or a
+ * part of weft itself (the queue's tables) that must not share its table */
+struct mset {
+    const char *table;
+    int64_t lock;
+    const char *setup;                     /* run under the lock first, or NULL */
+};
+
+static const struct mset app_set = { "schema_migrations", LOCK_KEY, NULL };
+
 static void files_free(struct mfile *f, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -340,14 +350,14 @@ static void name_failure(weft_pg_result *r, const struct mfile *m, int line)
     snprintf(r->error, sizeof r->error, "%.80s line %d: %.150s", m->file, line, msg);
 }
 
-static int record(struct weft_pg_conn *c, const struct mfile *m, weft_pg_result *r)
+static int record(struct weft_pg_conn *c, const struct mset *set, const struct mfile *m,
+                  weft_pg_result *r)
 {
     char *name = PQescapeLiteral(c->pg, m->name, strlen(m->name));
     char *sql = NULL;
     int rc = -ENOMEM;
-    if (name && asprintf(&sql, "INSERT INTO schema_migrations(version, name, checksum)"
-                               " VALUES (%lld, %s, '%s')",
-                         (long long)m->version, name, m->sum) >= 0)
+    if (name && asprintf(&sql, "INSERT INTO %s(version, name, checksum) VALUES (%lld, %s, '%s')",
+                         set->table, (long long)m->version, name, m->sum) >= 0)
         rc = simple(c, sql, r, NULL);
     PQfreemem(name);
     free(sql);
@@ -377,7 +387,8 @@ static int find_txctl(void *ctx, const char *stmt, size_t len, int line)
     return 0;
 }
 
-static int apply_in_tx(struct weft_pg_conn *c, const struct mfile *m, weft_pg_result *r)
+static int apply_in_tx(struct weft_pg_conn *c, const struct mset *set, const struct mfile *m,
+                       weft_pg_result *r)
 {
     struct txctl t = { 0 };
     weft__sql_split(m->sql, m->len, find_txctl, &t);
@@ -402,7 +413,7 @@ static int apply_in_tx(struct weft_pg_conn *c, const struct mfile *m, weft_pg_re
         snprintf(r->error, sizeof r->error, "%.80s: the file ended its transaction", m->file);
     }
     if (!rc)
-        rc = record(c, m, r);
+        rc = record(c, set, m, r);
     if (!rc)
         rc = simple(c, "COMMIT", r, NULL);
     if (rc && !c->broken) {
@@ -436,11 +447,12 @@ static int run_one(void *ctx, const char *stmt, size_t len, int line)
     return rc;
 }
 
-static int apply_alone(struct weft_pg_conn *c, const struct mfile *m, weft_pg_result *r)
+static int apply_alone(struct weft_pg_conn *c, const struct mset *set, const struct mfile *m,
+                       weft_pg_result *r)
 {
     struct each x = { c, m, r };
     int rc = weft__sql_split(m->sql, m->len, run_one, &x);
-    return rc < 0 ? rc : record(c, m, r);
+    return rc < 0 ? rc : record(c, set, m, r);
 }
 
 /* ---- the run --------------------------------------------------------------- */
@@ -450,12 +462,15 @@ struct done_row {
     char sum[65];
 };
 
-/* schema_migrations as it is (r holds the rows) */
-static int applied_rows(struct weft_pg_conn *c, weft_pg_result *r, struct done_row **out, int *n)
+/* the set's table as it is (r holds the rows) */
+static int applied_rows(struct weft_pg_conn *c, const struct mset *set, weft_pg_result *r,
+                        struct done_row **out, int *n)
 {
     *out = NULL;
     *n = 0;
-    int rc = simple(c, "SELECT version, checksum FROM schema_migrations ORDER BY version", r, NULL);
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT version, checksum FROM %s ORDER BY version", set->table);
+    int rc = simple(c, sql, r, NULL);
     if (rc)
         return rc;
     if (r->nrows && !(*out = calloc((size_t)r->nrows, sizeof **out)))
@@ -479,23 +494,28 @@ static const struct done_row *find_row(const struct done_row *d, int n, int64_t 
     return NULL;
 }
 
-static int migrate_on(struct weft_pg_conn *c, const struct scan *s, weft_pg_result *r,
+static int migrate_on(struct weft_pg_conn *c, const struct mset *set, const struct scan *s,
+                      weft_pg_result *r,
                       void (*applied)(const weft_pg_migration *m, void *ctx), void *ctx)
 {
-    char lock[160];
+    char lock[256];
     snprintf(lock, sizeof lock, "SET statement_timeout = 0; SET client_min_messages = warning;"
-             " SELECT pg_advisory_lock(%lld)", LOCK_KEY);
+             " SELECT pg_advisory_lock(%lld)", (long long)set->lock);
     c->dirty = true;                        /* the lock and the setting: DISCARD ALL on release */
     c->timeout_ms = -1;
     int rc = simple(c, lock, r, NULL);
-    if (!rc)
-        rc = simple(c, "CREATE TABLE IF NOT EXISTS schema_migrations(version bigint PRIMARY KEY,"
-                       " name text NOT NULL, checksum text NOT NULL,"
-                       " applied_at timestamptz NOT NULL DEFAULT now())", r, NULL);
+    if (!rc && set->setup)
+        rc = simple(c, set->setup, r, NULL);
+    if (!rc) {
+        snprintf(lock, sizeof lock, "CREATE TABLE IF NOT EXISTS %s(version bigint PRIMARY KEY,"
+                 " name text NOT NULL, checksum text NOT NULL,"
+                 " applied_at timestamptz NOT NULL DEFAULT now())", set->table);
+        rc = simple(c, lock, r, NULL);
+    }
     struct done_row *rows = NULL;
     int nrows = 0, count = 0;
     if (!rc)
-        rc = applied_rows(c, r, &rows, &nrows);
+        rc = applied_rows(c, set, r, &rows, &nrows);
     /* every applied file checked before anything is applied, and nothing
      * numbered below what is applied already */
     int64_t top = nrows ? rows[nrows - 1].version : INT64_MIN;
@@ -518,7 +538,7 @@ static int migrate_on(struct weft_pg_conn *c, const struct scan *s, weft_pg_resu
         const struct mfile *m = &s->f[i];
         if (find_row(rows, nrows, m->version))
             continue;
-        rc = m->notx ? apply_alone(c, m, r) : apply_in_tx(c, m, r);
+        rc = m->notx ? apply_alone(c, set, m, r) : apply_in_tx(c, set, m, r);
         if (!rc) {                         /* what a file SET does not reach the next */
             weft_pg_result scratch = { 0 };
             rc = simple(c, "RESET ALL; SET statement_timeout = 0;"
@@ -537,13 +557,34 @@ static int migrate_on(struct weft_pg_conn *c, const struct scan *s, weft_pg_resu
     }
     free(rows);
     weft_pg_result scratch = { 0 };
-    snprintf(lock, sizeof lock, "SELECT pg_advisory_unlock(%lld)", LOCK_KEY);
+    snprintf(lock, sizeof lock, "SELECT pg_advisory_unlock(%lld)", (long long)set->lock);
     if (!c->broken)
         simple(c, lock, &scratch, NULL);
     weft_pg_result_free(&scratch);
     if (!rc)
         weft_pg_result_free(r);
     return rc ? rc : count;
+}
+
+/* the scanned files on an exclusive connection, out of pipeline mode */
+static int migrate_set(weft_pg *db, const struct mset *set, const struct scan *s,
+                       weft_pg_result *r,
+                       void (*applied)(const weft_pg_migration *m, void *ctx), void *ctx)
+{
+    weft_pg_conn *c = NULL;
+    int rc = weft_pg_acquire(db, &c);
+    if (rc)
+        return weft__pg_fail(r, rc, NULL);
+    if (PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c->pg)) {
+        c->broken = true;
+        rc = weft__pg_fail(r, -EIO, PQerrorMessage(c->pg));
+    }
+    if (!rc)
+        rc = migrate_on(c, set, s, r, applied, ctx);
+    if (!c->broken && !PQenterPipelineMode(c->pg))
+        c->broken = true;
+    weft_pg_release(db, c);
+    return rc;
 }
 
 int weft_pg_migrate_cb(weft_pg *db, const char *dir, weft_pg_result *r,
@@ -556,23 +597,35 @@ int weft_pg_migrate_cb(weft_pg *db, const char *dir, weft_pg_result *r,
         return weft__pg_fail(r, -EINVAL, NULL);
     struct scan s;
     int rc = scan(dir, &s, r);
-    weft_pg_conn *c = NULL;
     if (!rc)
-        rc = weft_pg_acquire(db, &c);
-    if (!rc && PQpipelineStatus(c->pg) != PQ_PIPELINE_OFF && !PQexitPipelineMode(c->pg)) {
-        c->broken = true;
-        rc = weft__pg_fail(r, -EIO, PQerrorMessage(c->pg));
-    }
-    if (!rc)
-        rc = migrate_on(c, &s, r, applied, ctx);
-    if (c) {
-        if (!c->broken && !PQenterPipelineMode(c->pg))
-            c->broken = true;
-        weft_pg_release(db, c);
-    }
+        rc = migrate_set(db, &app_set, &s, r, applied, ctx);
     files_free(s.f, s.n);
     if (r == &scratch)
         weft_pg_result_free(&scratch);
+    return rc;
+}
+
+int weft__pg_migrate_embedded(weft_pg *db, const char *table, int64_t lock, const char *setup,
+                              const struct weft__pg_migration_src *src, int n, weft_pg_result *r)
+{
+    struct mset set = { table, lock, setup };
+    struct scan s = { .dir = table, .n = n };
+    if (!(s.f = calloc((size_t)n, sizeof *s.f)))
+        return weft__pg_fail(r, -ENOMEM, NULL);
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++) {
+        struct mfile *m = &s.f[i];
+        m->version = src[i].version;
+        m->len = strlen(src[i].sql);
+        if (!(m->name = strdup(src[i].name)) || !(m->file = strdup(src[i].name)) ||
+            !(m->sql = strdup(src[i].sql)))
+            rc = weft__pg_fail(r, -ENOMEM, NULL);
+        else
+            sha256_hex(m->sql, m->len, m->sum);
+    }
+    if (!rc)
+        rc = migrate_set(db, &set, &s, r, NULL, NULL);
+    files_free(s.f, s.n);
     return rc;
 }
 

@@ -11,6 +11,7 @@
 
 #include "../core/kernel.h"
 #include "internal.h"
+#include "weft/config.h"
 
 #define KEY_MAX 512
 
@@ -121,6 +122,13 @@ static int backend_of(const char *url, const struct weft__qbackend **be, const c
             *rest += 2;
         return 0;
     }
+#if WEFT_HAVE_PG
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
+        *be = &weft__qpg;
+        *rest = url;
+        return 0;
+    }
+#endif
 #if WEFT_HAVE_REDIS
     if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0) {
         *be = &weft__qredis;
@@ -128,14 +136,6 @@ static int backend_of(const char *url, const struct weft__qbackend **be, const c
         return 0;
     }
 #endif
-    static const char *const later[] = { "redis://", "rediss://", "postgres://",
-                                         "postgresql://" };
-    for (size_t i = 0; i < sizeof later / sizeof *later; i++)
-        if (strncmp(url, later[i], strlen(later[i])) == 0) {
-            weft_log(WEFT_LOG_WARN, "queue url %s: the %.*s backend is not built yet", url,
-                     (int)(strchr(later[i], ':') - later[i]), later[i]);
-            return -ENOTSUP;
-        }
     weft_log(WEFT_LOG_WARN, "queue url '%s': not sqlite:PATH, redis://… or postgres://…", url);
     return -EINVAL;
 }
