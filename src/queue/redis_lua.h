@@ -5,13 +5,14 @@
  * (SCRIPT LOAD) and runs them by SHA (EVALSHA, EVAL after a NOSCRIPT).
  *
  * Keys (every one starts with "weft:"; <q> is the queue's name):
- *   weft:seq              INCR: job ids, one counter (weft_queue_get takes an id alone)
+ *   weft:seq              INCRBY: job ids, one counter (weft_queue_get takes an id alone)
  *   weft:queues           SET of queue names (stats, list and purge of all queues)
  *   weft:job:<id>         HASH: queue type payload prio state run_at attempts max created
  *                         [key finished result error tok lease]
  *   weft:q:<q>:p<0..9>    STREAM per priority of due jobs (field j = id), consumer group w
  *   weft:q:<q>:delayed    ZSET id by run_at: jobs not yet due
- *   weft:q:<q>:leased     ZSET id by lease end: running jobs
+ *   weft:q:<q>:leased     ZSET "id:tok" by lease end: running jobs, each with
+ *                         its lease's token (an ack checks many in one ZMSCORE)
  *   weft:q:<q>:done, :dead  ZSET id by id: finished jobs, until purged
  *   weft:q:<q>:all        ZSET id by id: every job of the queue until purged (list)
  *   weft:q:<q>:keys       HASH idempotency key -> id (HSETNX semantics; a hash
@@ -30,8 +31,10 @@
  * only idle times and scans the pending list from its cursor on every call
  * (O(running jobs), not O(expired)); a ZSET by lease end gives exactly the
  * expired ones. So a claim reads with NOACK (nothing enters the PEL) and
- * XDELs what it read in the same script: a stream holds only jobs not yet
- * claimed (XLEN 0 once all are), and the consumer group is the cursor.
+ * removes what it read in the same script (XTRIM MINID past the last entry
+ * read when nothing precedes the first, else XDEL): a stream holds only
+ * jobs not yet claimed (XLEN 0 once all are), and the consumer group is
+ * the cursor.
  *
  * Scripts never trust what they read: a job hash or a stream entry written
  * by another program is read with pcall and checked, and what is not a
@@ -41,6 +44,16 @@
 #ifndef WEFT_QUEUE_REDIS_LUA_H
 #define WEFT_QUEUE_REDIS_LUA_H
 
+/* Helpers every script starts with. hget: a hash's fields, nil when the
+ * key is not a hash (another program's). batch: a command over a long
+ * list in slices (unpack has a limit). to_stream: a due job into its
+ * priority's stream, true when the stream was empty (only then may a
+ * worker be idle for it). waiting: a waiting job due at `at` into its
+ * stream or delayed, true when an idle worker should look (an empty
+ * stream filled, or a new earliest time). record: a job as get and list
+ * return it: id, state as the API reads it, attempts, max, prio, created,
+ * run_at, finished, queue, type, payload, result, error; nil when it is
+ * not a job. */
 #define LUA_PRELUDE                                                                            \
     "local function ms()\n"                                                                    \
     "  local t = redis.call('TIME')\n"                                                         \
@@ -55,28 +68,22 @@
     "  if p and p >= 0 and p <= 9 and p == math.floor(p) then return p end\n"                  \
     "  return 0\n"                                                                             \
     "end\n"                                                                                    \
-    /* fields of a hash, nil when the key is not a hash (another program's) */                 \
     "local function hget(k, ...)\n"                                                            \
     "  local r = redis.pcall('HMGET', k, ...)\n"                                               \
     "  if type(r) ~= 'table' or r.err then return nil end\n"                                   \
     "  return r\n"                                                                             \
     "end\n"                                                                                    \
-    /* a command over a long list in slices (Lua's unpack has a limit) */                      \
     "local function batch(cmd, key, list)\n"                                                   \
     "  for i = 1, #list, 500 do\n"                                                             \
     "    redis.call(cmd, key, unpack(list, i, math.min(i + 499, #list)))\n"                    \
     "  end\n"                                                                                  \
     "end\n"                                                                                    \
-    /* a due job into its priority's stream: true when the stream was empty                    \
-     * (only then may a worker be idle waiting for it) */                                      \
     "local function to_stream(q, id, p)\n"                                                     \
     "  local s = K(q, 'p' .. p)\n"                                                             \
     "  local empty = redis.call('XLEN', s) == 0\n"                                             \
     "  redis.call('XADD', s, '*', 'j', id)\n"                                                  \
     "  return empty\n"                                                                         \
     "end\n"                                                                                    \
-    /* a waiting job due at `at`: its stream, or delayed; true when an idle                    \
-     * worker should look (an empty stream filled, or a new earliest time) */                  \
     "local function waiting(q, id, p, at, T)\n"                                                \
     "  if at <= T then return to_stream(q, id, p) end\n"                                       \
     "  local z = K(q, 'delayed')\n"                                                            \
@@ -84,9 +91,6 @@
     "  redis.call('ZADD', z, d(at), id)\n"                                                     \
     "  return head[2] == nil or at < tonumber(head[2])\n"                                      \
     "end\n"                                                                                    \
-    /* a job's record for get and list: id, state (as the API reads it),                       \
-     * attempts, max, prio, created, run_at, finished, queue, type,                            \
-     * payload, result, error; nil when it is not a job */                                     \
     "local F = {'state', 'attempts', 'max', 'prio', 'created', 'run_at', 'finished',"          \
     " 'lease', 'queue', 'type', 'payload', 'result', 'error'}\n"                               \
     "local function record(id, T)\n"                                                           \
@@ -96,7 +100,8 @@
     "  if st == 0 and num(f[6]) > T then st = 1\n"                                             \
     "  elseif st == 2 and num(f[8]) <= T then st = 0 end\n"                                    \
     "  if st ~= 0 and st ~= 1 and st ~= 2 and st ~= 3 and st ~= 4 then return nil end\n"       \
-    "  return {id, st, f[2], f[3], f[4], f[5], f[6], f[7], f[9], f[10], f[11], f[12], f[13]}\n" \
+    "  return {id, st, f[2], f[3], f[4], f[5], f[6], f[7], f[9], f[10], f[11], f[12],"         \
+    " f[13]}\n"                                                                                \
     "end\n"                                                                                    \
     "local function queues(q)\n"                                                               \
     "  if q ~= '' then return {q} end\n"                                                       \
@@ -110,30 +115,45 @@
     LUA_PRELUDE                                                                                \
     "local n = tonumber(ARGV[1])\n"                                                            \
     "local T = ms()\n"                                                                         \
-    /* per queue: the ids for its list index; per stream: whether it was                       \
-     * empty before this script (looked up once) */                                            \
-    "local out, all, known, wake = {}, {}, {}, {}\n"                                           \
+    "local ids, first, fresh = {}, {}, 0\n"                                                    \
     "for i = 0, n - 1 do\n"                                                                    \
     "  local b = 2 + i * 8\n"                                                                  \
     "  local q, key = ARGV[b], ARGV[b + 7]\n"                                                  \
-    "  local keys = K(q, 'keys')\n"                                                            \
-    "  local id = false\n"                                                                     \
     "  if key ~= '' then\n"                                                                    \
-    "    id = redis.call('HGET', keys, key)\n"                                                 \
-    "    if id and redis.call('EXISTS', J(id)) == 0 then id = false end\n"                     \
+    "    local mark = q .. '\\n' .. key\n"                                                     \
+    "    if first[mark] then\n"                                                                \
+    "      ids[i] = first[mark]\n"                                                             \
+    "    else\n"                                                                               \
+    "      local id = redis.call('HGET', K(q, 'keys'), key)\n"                                 \
+    "      if id and redis.call('EXISTS', J(id)) == 0 then id = false end\n"                   \
+    "      if id then ids[i] = id else first[mark] = i; fresh = fresh + 1 end\n"               \
+    "    end\n"                                                                                \
+    "  else\n"                                                                                 \
+    "    fresh = fresh + 1\n"                                                                  \
     "  end\n"                                                                                  \
-    "  if id then\n"                                                                           \
+    "end\n"                                                                                    \
+    "local nextid = 0\n"                                                                       \
+    "if fresh > 0 then nextid = redis.call('INCRBY', 'weft:seq', fresh) - fresh + 1 end\n"     \
+    "local out, all, known, wake = {}, {}, {}, {}\n"                                           \
+    "for i = 0, n - 1 do\n"                                                                    \
+    "  local b = 2 + i * 8\n"                                                                  \
+    "  local q, key, id = ARGV[b], ARGV[b + 7], ids[i]\n"                                      \
+    "  if type(id) == 'number' then\n"                                                         \
+    "    out[#out + 1] = ids[id]; out[#out + 1] = 1\n"                                         \
+    "  elseif id then\n"                                                                       \
     "    out[#out + 1] = id; out[#out + 1] = 1\n"                                              \
     "  else\n"                                                                                 \
-    "    id = d(redis.call('INCR', 'weft:seq'))\n"                                             \
+    "    id = d(nextid)\n"                                                                     \
+    "    nextid = nextid + 1\n"                                                                \
+    "    ids[i] = id\n"                                                                        \
     "    local run = T + num(ARGV[b + 4])\n"                                                   \
     "    if num(ARGV[b + 5]) > run then run = num(ARGV[b + 5]) end\n"                          \
-    "    local h = {'HSET', J(id), 'queue', q, 'type', ARGV[b + 1], 'payload', ARGV[b + 2],"   \
-    " 'prio', ARGV[b + 3], 'state', '0', 'run_at', d(run), 'attempts', '0',"                   \
-    " 'max', ARGV[b + 6], 'created', d(T)}\n"                                                  \
+    "    local h = {'HSET', J(id), 'queue', q, 'type', ARGV[b + 1], 'payload', ARGV[b +"       \
+    " 2], 'prio', ARGV[b + 3], 'state', '0', 'run_at', d(run), 'attempts', '0', 'max',"        \
+    " ARGV[b + 6], 'created', d(T)}\n"                                                         \
     "    if key ~= '' then\n"                                                                  \
     "      h[#h + 1] = 'key'; h[#h + 1] = key\n"                                               \
-    "      redis.call('HSET', keys, key, id)\n"                                                \
+    "      redis.call('HSET', K(q, 'keys'), key, id)\n"                                        \
     "    end\n"                                                                                \
     "    redis.call(unpack(h))\n"                                                              \
     "    local a = all[q]\n"                                                                   \
@@ -177,94 +197,102 @@
     "local T = ms()\n"                                                                         \
     "local leased, delayed = K(q, 'leased'), K(q, 'delayed')\n"                                \
     "local wake = false\n"                                                                     \
-    "local dropped, bad, unlease, done, dead = {}, {}, {}, {}, {}\n"                           \
-    "for i = 0, no - 1 do\n"                                                                   \
-    "  local b = 6 + i * 5\n"                                                                  \
-    "  local id, kind, text = ARGV[b], ARGV[b + 2], string.sub(ARGV[b + 4], 2)\n"              \
-    "  local k = J(id)\n"                                                                      \
-    "  local f = hget(k, 'state', 'tok', 'prio', 'attempts')\n"                                \
-    "  if not f or f[1] ~= '2' or f[2] ~= ARGV[b + 1] then\n"                                  \
-    "    dropped[#dropped + 1] = id\n"                                                         \
-    "  else\n"                                                                                 \
-    "    unlease[#unlease + 1] = id\n"                                                         \
-    "    if kind == 'D' then\n"                                                                \
-    "      if ARGV[b + 4] ~= '' then\n"                                                        \
-    "        redis.call('HSET', k, 'state', '3', 'finished', d(T), 'result', text)\n"          \
-    "      else\n"                                                                             \
-    "        redis.call('HSET', k, 'state', '3', 'finished', d(T))\n"                          \
-    "      end\n"                                                                              \
-    "      done[#done + 1] = id; done[#done + 1] = id\n"                                       \
-    "    elseif kind == 'X' then\n"                                                            \
-    "      redis.call('HSET', k, 'state', '4', 'finished', d(T), 'error', text)\n"             \
-    "      dead[#dead + 1] = id; dead[#dead + 1] = id\n"                                       \
-    "    elseif kind == 'R' then\n"                                                            \
-    "      local at = T + math.max(num(ARGV[b + 3]), 0)\n"                                     \
-    "      redis.call('HSET', k, 'state', '0', 'run_at', d(at), 'error', text)\n"              \
-    "      if waiting(q, id, prio(f[3]), at, T) then wake = true end\n"                        \
+    "local dropped, bad, held, done, dead = {}, {}, {}, {}, {}\n"                              \
+    "for c = 0, no - 1, 500 do\n"                                                              \
+    "  local m = {}\n"                                                                         \
+    "  for i = c, math.min(c + 499, no - 1) do\n"                                              \
+    "    local b = 6 + i * 5\n"                                                                \
+    "    m[#m + 1] = ARGV[b] .. ':' .. ARGV[b + 1]\n"                                          \
+    "  end\n"                                                                                  \
+    "  local sc = redis.call('ZMSCORE', leased, unpack(m))\n"                                  \
+    "  for k = 1, #m do\n"                                                                     \
+    "    local i = c + k - 1\n"                                                                \
+    "    local b = 6 + i * 5\n"                                                                \
+    "    local id, kind = ARGV[b], ARGV[b + 2]\n"                                              \
+    "    local text = string.sub(ARGV[b + 4], 2)\n"                                            \
+    "    if not sc[k] then\n"                                                                  \
+    "      dropped[#dropped + 1] = id\n"                                                       \
     "    else\n"                                                                               \
-    "      redis.call('HSET', k, 'state', '0', 'attempts', d(math.max(num(f[4]) - 1, 0)))\n"  \
-    "      if to_stream(q, id, prio(f[3])) then wake = true end\n"                             \
+    "      held[#held + 1] = m[k]\n"                                                           \
+    "      local j = J(id)\n"                                                                  \
+    "      if kind == 'D' then\n"                                                              \
+    "        if ARGV[b + 4] ~= '' then\n"                                                      \
+    "          redis.call('HSET', j, 'state', '3', 'finished', d(T), 'result', text)\n"        \
+    "        else\n"                                                                           \
+    "          redis.call('HSET', j, 'state', '3', 'finished', d(T))\n"                        \
+    "        end\n"                                                                            \
+    "        done[#done + 1] = id; done[#done + 1] = id\n"                                     \
+    "      elseif kind == 'X' then\n"                                                          \
+    "        redis.call('HSET', j, 'state', '4', 'finished', d(T), 'error', text)\n"           \
+    "        dead[#dead + 1] = id; dead[#dead + 1] = id\n"                                     \
+    "      else\n"                                                                             \
+    "        local f = hget(j, 'prio', 'attempts') or {}\n"                                    \
+    "        if kind == 'R' then\n"                                                            \
+    "          local at = T + math.max(num(ARGV[b + 3]), 0)\n"                                 \
+    "          redis.call('HSET', j, 'state', '0', 'run_at', d(at), 'error', text)\n"          \
+    "          if waiting(q, id, prio(f[1]), at, T) then wake = true end\n"                    \
+    "        else\n"                                                                           \
+    "          redis.call('HSET', j, 'state', '0', 'attempts', d(math.max(num(f[2]) - 1,"      \
+    " 0)))\n"                                                                                  \
+    "          if to_stream(q, id, prio(f[1])) then wake = true end\n"                         \
+    "        end\n"                                                                            \
+    "      end\n"                                                                              \
     "    end\n"                                                                                \
     "  end\n"                                                                                  \
     "end\n"                                                                                    \
-    "batch('ZREM', leased, unlease)\n"                                                         \
+    "batch('ZREM', leased, held)\n"                                                            \
     "batch('ZADD', K(q, 'done'), done)\n"                                                      \
     "batch('ZADD', K(q, 'dead'), dead)\n"                                                      \
     "if wake then redis.call('PUBLISH', K(q, 'wake'), '') end\n"                               \
     "local out, n = {}, 0\n"                                                                   \
-    "local function finish(nx)\n"                                                              \
-    "  local r = {n, nx, #dropped, #bad}\n"                                                    \
+    "local function finish(next)\n"                                                            \
+    "  local r = {n, next, #dropped, #bad}\n"                                                  \
     "  for _, v in ipairs(out) do r[#r + 1] = v end\n"                                         \
     "  for _, v in ipairs(dropped) do r[#r + 1] = v end\n"                                     \
     "  for _, v in ipairs(bad) do r[#r + 1] = v end\n"                                         \
     "  return r\n"                                                                             \
     "end\n"                                                                                    \
     "if max <= 0 then return finish(-1) end\n"                                                 \
-    /* due delayed jobs into their streams (a bounded number per claim:                        \
-     * the rest move on the next one, which comes at once) */                                  \
     "local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', d(T), 'LIMIT', 0, 1000)\n"       \
     "if #due > 0 then\n"                                                                       \
     "  batch('ZREM', delayed, due)\n"                                                          \
     "  for _, id in ipairs(due) do\n"                                                          \
     "    local f = hget(J(id), 'state', 'prio')\n"                                             \
-    "    if f and f[1] == '0' then to_stream(q, id, prio(f[2])) else bad[#bad + 1] = id end\n" \
+    "    if f and f[1] == '0' then to_stream(q, id, prio(f[2])) else bad[#bad + 1] = id"       \
+    " end\n"                                                                                   \
     "  end\n"                                                                                  \
     "end\n"                                                                                    \
-    /* expired leases: due again, or dead when the attempts are spent. The                     \
-     * hash is the truth: a lease it shows moved is put right in the set */                    \
     "local exp = redis.call('ZRANGEBYSCORE', leased, '-inf', d(T), 'LIMIT', 0, 256)\n"         \
-    "for _, id in ipairs(exp) do\n"                                                            \
-    "  local k = J(id)\n"                                                                      \
-    "  local f = hget(k, 'state', 'attempts', 'max', 'prio', 'lease')\n"                       \
-    "  if f and f[1] == '2' and num(f[5]) > T then\n"                                          \
-    "    redis.call('ZADD', leased, d(num(f[5])), id)\n"                                       \
+    "for _, m in ipairs(exp) do\n"                                                             \
+    "  local id, tok = string.match(m, '^(%d+):(%d+)$')\n"                                     \
+    "  local f = id and hget(J(id), 'state', 'attempts', 'max', 'prio', 'lease', 'tok')\n"     \
+    "  if f and f[1] == '2' and f[6] == tok and num(f[5]) > T then\n"                          \
+    "    redis.call('ZADD', leased, d(num(f[5])), m)\n"                                        \
     "  else\n"                                                                                 \
-    "    redis.call('ZREM', leased, id)\n"                                                     \
-    "    if f and f[1] == '2' then\n"                                                          \
-    "      local att, m = num(f[2]), num(f[3])\n"                                              \
-    "      if m <= 0 then m = defmax end\n"                                                    \
-    "      if att < m then\n"                                                                  \
-    "        redis.call('HSET', k, 'state', '0')\n"                                            \
+    "    redis.call('ZREM', leased, m)\n"                                                      \
+    "    if f and f[1] == '2' and f[6] == tok then\n"                                          \
+    "      local att, mx = num(f[2]), num(f[3])\n"                                             \
+    "      if mx <= 0 then mx = defmax end\n"                                                  \
+    "      if att < mx then\n"                                                                 \
+    "        redis.call('HSET', J(id), 'state', '0')\n"                                        \
     "        to_stream(q, id, prio(f[4]))\n"                                                   \
     "      else\n"                                                                             \
-    "        redis.call('HSET', k, 'state', '4', 'finished', d(T), 'error',"                   \
-    " 'lease expired on attempt ' .. d(att) .. ' of ' .. d(m) .."                              \
-    " ': the worker died or stopped heartbeating')\n"                                          \
+    "        redis.call('HSET', J(id), 'state', '4', 'finished', d(T), 'error', 'lease"        \
+    " expired on attempt ' .. d(att) .. ' of ' .. d(mx) .. ': the worker died or stopped"      \
+    " heartbeating')\n"                                                                        \
     "        redis.call('ZADD', K(q, 'dead'), id, id)\n"                                       \
     "      end\n"                                                                              \
-    "    else\n"                                                                               \
-    "      bad[#bad + 1] = id\n"                                                               \
+    "    elseif not f then\n"                                                                  \
+    "      bad[#bad + 1] = id or m\n"                                                          \
     "    end\n"                                                                                \
     "  end\n"                                                                                  \
     "end\n"                                                                                    \
-    /* the entries of stream s past the group's cursor, the group made                         \
-     * when missing (a new stream, or one deleted by hand) */                                  \
     "local function read(s, count)\n"                                                          \
-    "  local cmd = {'XREADGROUP', 'GROUP', 'w', 'w', 'COUNT', count, 'NOACK', 'STREAMS', s,"   \
-    " '>'}\n"                                                                                  \
+    "  local cmd = {'XREADGROUP', 'GROUP', 'w', 'w', 'COUNT', count, 'NOACK', 'STREAMS',"      \
+    " s, '>'}\n"                                                                               \
     "  local r = redis.pcall(unpack(cmd))\n"                                                   \
     "  if type(r) == 'table' and r.err then\n"                                                 \
-    "    if not string.find(r.err, 'NOGROUP', 1, true) then return redis.error_reply(r.err) end\n" \
+    "    if not string.find(r.err, 'NOGROUP', 1, true) then return r end\n"                    \
     "    redis.pcall('XGROUP', 'CREATE', s, 'w', '0')\n"                                       \
     "    r = redis.call(unpack(cmd))\n"                                                        \
     "  end\n"                                                                                  \
@@ -276,13 +304,13 @@
     "  local k = J(id)\n"                                                                      \
     "  local f = hget(k, 'state', 'attempts', 'max', 'tok', 'type', 'payload', 'run_at')\n"    \
     "  if not f or f[1] ~= '0' then bad[#bad + 1] = id; return end\n"                          \
-    "  local att, m, tok = num(f[2]) + 1, num(f[3]), num(f[4]) + 1\n"                          \
-    "  if m <= 0 then m = defmax end\n"                                                        \
-    "  redis.call('HSET', k, 'state', '2', 'attempts', d(att), 'max', d(m), 'tok', d(tok),"    \
-    " 'lease', d(T + L))\n"                                                                    \
-    "  lz[#lz + 1] = d(T + L); lz[#lz + 1] = id\n"                                             \
+    "  local att, mx, tok = num(f[2]) + 1, num(f[3]), num(f[4]) + 1\n"                         \
+    "  if mx <= 0 then mx = defmax end\n"                                                      \
+    "  redis.call('HSET', k, 'state', '2', 'attempts', d(att), 'max', d(mx), 'tok',"           \
+    " d(tok), 'lease', d(T + L))\n"                                                            \
+    "  lz[#lz + 1] = d(T + L); lz[#lz + 1] = id .. ':' .. d(tok)\n"                            \
     "  local o = #out\n"                                                                       \
-    "  out[o + 1] = id; out[o + 2] = d(tok); out[o + 3] = att; out[o + 4] = m\n"               \
+    "  out[o + 1] = id; out[o + 2] = d(tok); out[o + 3] = att; out[o + 4] = mx\n"              \
     "  out[o + 5] = T - num(f[7]); out[o + 6] = f[5] or ''; out[o + 7] = f[6] or ''\n"         \
     "  n = n + 1\n"                                                                            \
     "end\n"                                                                                    \
@@ -295,24 +323,28 @@
     "    local e = read(s, want)\n"                                                            \
     "    if type(e) == 'table' and e.err then return e end\n"                                  \
     "    if not e or #e == 0 then\n"                                                           \
-    /* entries behind the cursor: only a hand-moved cursor leaves them                         \
-     * (what is read is deleted at once), so read them again */                                \
     "      if reset then break end\n"                                                          \
     "      redis.pcall('XGROUP', 'SETID', s, 'w', '0')\n"                                      \
     "      reset = true\n"                                                                     \
     "    else\n"                                                                               \
-    "      local ids = {}\n"                                                                   \
     "      for _, x in ipairs(e) do\n"                                                         \
-    "        ids[#ids + 1] = x[1]\n"                                                           \
     "        local id = nil\n"                                                                 \
     "        local fv = x[2]\n"                                                                \
     "        if type(fv) == 'table' then\n"                                                    \
     "          for i = 1, #fv - 1, 2 do if fv[i] == 'j' then id = fv[i + 1] end end\n"         \
     "        end\n"                                                                            \
-    "        if id and string.match(id, '^[1-9]%d*$') and #id < 19 then take(id)\n"           \
+    "        if id and string.match(id, '^[1-9]%d*$') and #id < 19 then take(id)\n"            \
     "        else bad[#bad + 1] = '-' .. x[1] end\n"                                           \
     "      end\n"                                                                              \
-    "      batch('XDEL', s, ids)\n"                                                            \
+    "      local head = redis.call('XRANGE', s, '-', '+', 'COUNT', 1)\n"                       \
+    "      local ms_, seq = string.match(e[#e][1], '^(%d+)-(%d+)$')\n"                         \
+    "      if head[1] and head[1][1] == e[1][1] and ms_ and #seq < 16 then\n"                  \
+    "        redis.call('XTRIM', s, 'MINID', ms_ .. '-' .. d(tonumber(seq) + 1))\n"            \
+    "      else\n"                                                                             \
+    "        local ids = {}\n"                                                                 \
+    "        for _, x in ipairs(e) do ids[#ids + 1] = x[1] end\n"                              \
+    "        batch('XDEL', s, ids)\n"                                                          \
+    "      end\n"                                                                              \
     "      left = left - #e\n"                                                                 \
     "      if #e < want then break end\n"                                                      \
     "    end\n"                                                                                \
@@ -339,7 +371,8 @@
     "  local f = hget(k, 'state', 'tok', 'queue')\n"                                           \
     "  if f and f[1] == '2' and f[2] == ARGV[i + 1] then\n"                                    \
     "    redis.call('HSET', k, 'lease', d(T + L))\n"                                           \
-    "    if f[3] then redis.pcall('ZADD', K(f[3], 'leased'), 'XX', d(T + L), id) end\n"        \
+    "    if f[3] then redis.pcall('ZADD', K(f[3], 'leased'), 'XX', d(T + L), id .. ':'"        \
+    " .. f[2]) end\n"                                                                          \
     "    out[#out + 1] = 0\n"                                                                  \
     "  else\n"                                                                                 \
     "    out[#out + 1] = 1\n"                                                                  \
@@ -365,7 +398,8 @@
     "if want == 3 then idx = 'done' elseif want == 4 then idx = 'dead' end\n"                  \
     "local cand, bound = {}, nil\n"                                                            \
     "for _, q in ipairs(queues(ARGV[1])) do\n"                                                 \
-    "  local ids = redis.call('ZRANGEBYSCORE', K(q, idx), '(' .. after, '+inf', 'LIMIT', 0, S)\n" \
+    "  local ids = redis.call('ZRANGEBYSCORE', K(q, idx), '(' .. after, '+inf', 'LIMIT',"      \
+    " 0, S)\n"                                                                                 \
     "  for _, id in ipairs(ids) do cand[#cand + 1] = tonumber(id) end\n"                       \
     "  if #ids == S then\n"                                                                    \
     "    local last = tonumber(ids[#ids])\n"                                                   \
@@ -400,7 +434,8 @@
     "redis.call('HSET', k, 'state', '0', 'attempts', '0', 'run_at', d(T))\n"                   \
     "redis.call('HDEL', k, 'finished')\n"                                                      \
     "redis.call('ZREM', K(f[2], 'dead'), id)\n"                                                \
-    "if to_stream(f[2], id, prio(f[3])) then redis.call('PUBLISH', K(f[2], 'wake'), '') end\n" \
+    "if to_stream(f[2], id, prio(f[3])) then redis.call('PUBLISH', K(f[2], 'wake'), '')"       \
+    " end\n"                                                                                   \
     "return 0\n"
 
 /* ARGV: queue ('' all) state (-1: done and dead) limit. Removes up to
