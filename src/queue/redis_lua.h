@@ -346,7 +346,6 @@
     "        batch('XDEL', s, ids)\n"                                                          \
     "      end\n"                                                                              \
     "      left = left - #e\n"                                                                 \
-    "      if #e < want then break end\n"                                                      \
     "    end\n"                                                                                \
     "  end\n"                                                                                  \
     "end\n"                                                                                    \

@@ -372,15 +372,21 @@ static int garbage(void *unused)
     weft_queue_stats st = stats(q, NULL);
     EXPECT_EQ(st.done, 2);
 
-    /* a group cursor moved past waiting jobs by hand: they are read again */
+    /* a group cursor moved past waiting jobs by hand: they are read again,
+     * and reading the one after them does not take them away */
     worker_stop(&w);
-    weft_job_id c = enqueue(q, "g", NULL, NULL);
+    weft_job_id c = enqueue(q, "g", NULL, NULL), c2 = enqueue(q, "g", NULL, NULL);
     EXPECT_EQ(CMD(r, "XGROUP", "SETID", s0, "w", "$"), 0);
+    weft_job_id c3 = enqueue(q, "g", NULL, NULL);
     worker_start(&w);
-    WAIT_S(job_state(q, c) == WEFT_JOB_DONE, 10);
+    WAIT_S(job_state(q, c) == WEFT_JOB_DONE && job_state(q, c2) == WEFT_JOB_DONE &&
+           job_state(q, c3) == WEFT_JOB_DONE, 10);
     EXPECT_EQ(job_state(q, c), WEFT_JOB_DONE);
+    EXPECT_EQ(job_state(q, c2), WEFT_JOB_DONE);
+    EXPECT_EQ(job_state(q, c3), WEFT_JOB_DONE);
+    EXPECT_EQ(stream_len(r, "g"), 0);
     worker_stop(&w);
-    EXPECT_EQ(runs.total, 3);                           /* a, b and c: 777 and 778 never reach a handler */
+    EXPECT_EQ(runs.total, 5);                           /* a, b, c..c3: 777 and 778 never reach a handler */
     weft_log_set(NULL, NULL, WEFT_LOG_INFO);
     EXPECT_EQ(weft_queue_close(q), 0);
     return weft_redis_close(r, WEFT_SEC);
