@@ -6,7 +6,7 @@
  * How jobs are kept is told in redis_lua.h: a hash per job, a stream per
  * priority of due jobs read through a consumer group, sorted sets for
  * delayed jobs and for leases by their end, idempotency keys in a hash
- * per queue, ids from one INCR counter. Every change is one Lua script
+ * per queue, ids from one counter (INCRBY). Every change is one Lua script
  * (atomic, one round trip), loaded at open and run by SHA; a server that
  * lost its scripts (SCRIPT FLUSH, a restart) gets the body once (EVAL),
  * which loads it again. Time is the server's (TIME in the scripts), which
@@ -15,8 +15,10 @@
  *
  * Calls go through weft's client (include/weft/redis.h), which
  * auto-pipelines: the scripts many tasks run in one loop turn go out in
- * one write. A write once begun is waited for (shielded): a script that
- * ran must not be reported as not run. Replies are checked before use:
+ * one write; the enqueues of many tasks go in one script (below), the
+ * worker's acks go with its next claim (worker.c). A write once begun is
+ * waited for (shielded): a script that ran must not be reported as not
+ * run. Replies are checked before use:
  * what the server returns that is not what a script of ours returns is
  * -EPROTO, logged, never a crash.
  *
@@ -29,7 +31,6 @@
  * that fills an empty stream or brings the earliest delayed job forward.
  */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
