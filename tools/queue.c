@@ -510,7 +510,9 @@ static int open_queue(struct cmd *c, const weft_queue_opts *o, weft_queue **q)
 {
     int rc = weft_queue_open(q, c->url, o);
     if (rc) {
-        fail(c, "cannot open %s: %s", c->url, weft_strerror(rc));
+        char shown[512];
+        weft_url_redact(c->url, shown, sizeof shown);
+        fail(c, "cannot open %s: %s", shown, weft_strerror(rc));
         if (rc == -EINVAL)
             c->status = 2;                 /* the URL given is wrong */
     }

@@ -8,18 +8,21 @@
  *
  *   sqlite:PATH             embedded, no server (the default): a file that
  *                           several processes (producers and workers) share
- *   redis://…, rediss://…   a Redis 7 server that workers on many hosts
- *                           share (an enqueue is as durable as its
- *                           appendfsync: see the README)
- *   postgres://…            a PostgreSQL server (an enqueue is durable once
- *                           committed)
+ *   postgres://…            PostgreSQL (postgresql:// too): workers on many
+ *                           hosts; schema weft_queue, made at open
+ *   redis://…               Redis 7 (rediss:// with TLS): workers on many
+ *                           hosts, the highest rate
  *
  * DURABILITY. weft_queue_enqueue returns once the job is durable: on SQLite
  * committed in WAL mode with synchronous=FULL, so kill -9 of any process
  * loses nothing and a power loss loses nothing either (the commit's fsync).
  * Many tasks' enqueues, claims and acks share one transaction and one fsync
  * (group commit, one writer per file per process), so durability does not
- * cost an fsync per job.
+ * cost an fsync per job. On PostgreSQL: committed (the loop's concurrent
+ * enqueues share one transaction). On Redis: acknowledged by the server,
+ * which is as durable as its appendfsync (everysec may lose the last
+ * second on a power loss or a kill of the server; Redis 7.0 has no WAITAOF).
+ * The server backends keep leases and due times by the server's clock.
  *
  * DELIVERY is at least once. A worker claims a job with a lease (opts.lease,
  * 30 s), extended by a heartbeat every lease/3 while its handler runs; the
@@ -45,6 +48,9 @@
  * THREADS. A weft_queue is loop-local (like every weft object): open one
  * per loop. Handles of one process on one file share one writer, so loops
  * group-commit together. weft_queue_stop may be called from any thread.
+ * On a server backend the handle holds a connection pool whose background
+ * work belongs to the task that opened it: close it from that task, before
+ * it returns.
  *
  * When to use it: a supervised background task (weft_supervisor_new) is
  * enough for work you can lose on a crash (a cache refresh, a metric push).

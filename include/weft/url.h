@@ -41,6 +41,12 @@ int weft_url_parse(weft_url *u, const char *s);
  * written (truncated to size - 1), like snprintf. */
 int weft_url_authority(const weft_url *u, char *buf, size_t size);
 
+/* Any URL ("postgres://user:secret@host/db", "redis://:secret@host") as it
+ * may be logged: the password between the user and '@' of the authority
+ * becomes "***"; the rest is kept. Returns the length written (truncated
+ * to size - 1), like snprintf. */
+int weft_url_redact(const char *url, char *buf, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

@@ -179,3 +179,18 @@ int weft_url_authority(const weft_url *u, char *buf, size_t size)
         return snprintf(buf, size, "%s%s%s", l, u->host, r);
     return snprintf(buf, size, "%s%s%s:%d", l, u->host, r, u->port);
 }
+
+int weft_url_redact(const char *url, char *buf, size_t size)
+{
+    const char *auth = strstr(url, "://");
+    auth = auth ? auth + 3 : url;
+    size_t alen = strcspn(auth, "/?#");
+    const char *at = memchr(auth, '@', alen);
+    /* the last '@' of the authority ends the user information */
+    while (at && memchr(at + 1, '@', alen - (size_t)(at + 1 - auth)))
+        at = memchr(at + 1, '@', alen - (size_t)(at + 1 - auth));
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!colon)
+        return snprintf(buf, size, "%s", url);
+    return snprintf(buf, size, "%.*s***%s", (int)(colon + 1 - url), url, at);
+}

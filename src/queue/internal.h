@@ -86,6 +86,7 @@ struct weft_queue {
     const struct weft__qbackend *be;
     void *impl;                    /* the backend's */
     char *url;
+    char *shown;                   /* url without its password, for messages */
     weft_queue_opts o;
     uint64_t loop_;                /* the loop it belongs to */
     int workers;                   /* weft_queue_work calls running on it */

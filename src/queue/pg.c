@@ -62,7 +62,7 @@ static weft_pg *db_of(weft_queue *q)
 /* logs what failed with the server's words; the code stays the pool's */
 static int failed(weft_queue *q, const char *what, int rc, const weft_pg_result *r)
 {
-    weft_log(WEFT_LOG_WARN, "queue %s: %s: %s", q->url, what,
+    weft_log(WEFT_LOG_WARN, "queue %s: %s: %s", q->shown, what,
              r && r->error[0] ? r->error : weft_strerror(rc));
     return rc;
 }
@@ -586,8 +586,16 @@ static int pq_watch(void *arg)
         bool ours = strcmp(m.payload, w->queue) == 0;
         weft_pg_notify_free(&m);
         if (ours)
-            return 0;
+            break;
     }
+    /* a burst of enqueues wakes the worker once: what already came is read */
+    weft_scope s;
+    weft_scope_enter(&s, 0);
+    weft_pg_notify m;
+    while (weft_pg_listener_recv(w->l, &m) == 0)
+        weft_pg_notify_free(&m);
+    weft_scope_exit(&s);
+    return 0;
 }
 
 const struct weft__qbackend weft__qpg = {

@@ -12,6 +12,7 @@
 #include "../core/kernel.h"
 #include "internal.h"
 #include "weft/config.h"
+#include "weft/url.h"
 
 #define KEY_MAX 512
 
@@ -136,7 +137,9 @@ static int backend_of(const char *url, const struct weft__qbackend **be, const c
         return 0;
     }
 #endif
-    weft_log(WEFT_LOG_WARN, "queue url '%s': not sqlite:PATH, redis://… or postgres://…", url);
+    char shown[256];
+    weft_url_redact(url, shown, sizeof shown);
+    weft_log(WEFT_LOG_WARN, "queue url '%s': not sqlite:PATH, redis://… or postgres://…", shown);
     return -EINVAL;
 }
 
@@ -156,15 +159,18 @@ int weft_queue_open(weft_queue **out, const char *url, const weft_queue_opts *o)
         return -ENOMEM;
     const char *rest;
     if ((rc = check_opts(&q->o, o)) != 0) {
-        weft_log(WEFT_LOG_WARN, "queue %s: bad options: durations and counts must not be"
-                 " negative, a lease is 3 ms to a day", url);
+        weft_log(WEFT_LOG_WARN, "queue: bad options: durations and counts must not be"
+                 " negative, a lease is 3 ms to a day");
         goto fail;
     }
     if ((rc = backend_of(url, &q->be, &rest)) != 0)
         goto fail;
     rc = -ENOMEM;
-    if (!(q->url = strdup(url)) || !(q->stop_chan = weft_chan_new_shared(1, 1)))
+    size_t len = strlen(url) + 4;
+    if (!(q->url = strdup(url)) || !(q->shown = malloc(len)) ||
+        !(q->stop_chan = weft_chan_new_shared(1, 1)))
         goto fail;
+    weft_url_redact(url, q->shown, len);
     pthread_mutex_init(&q->stop_lock, NULL);
     q->loop_ = weft__loop_id();
     if ((rc = q->be->open(q, rest)) != 0) {
@@ -177,6 +183,7 @@ fail:
     if (q->stop_chan)
         weft_chan_free(q->stop_chan);
     free(q->url);
+    free(q->shown);
     weft__free(q);
     return rc;
 }
@@ -194,6 +201,7 @@ int weft_queue_close(weft_queue *q)
     weft_chan_free(q->stop_chan);
     pthread_mutex_destroy(&q->stop_lock);
     free(q->url);
+    free(q->shown);
     weft__free(q);
     return 0;
 }

@@ -162,7 +162,7 @@ static bool is_array(const weft_redis_reply *rep, size_t min)
 static int bad_reply(weft_queue *q, int s, weft_redis_reply *rep)
 {
     weft_log(WEFT_LOG_ERROR, "queue %s: unexpected reply to the %s script (type %d, %zu"
-             " elements): not what weft's script returns", q->url, names[s], rep ? rep->type : 0,
+             " elements): not what weft's script returns", q->shown, names[s], rep ? rep->type : 0,
              rep ? rep->elements : 0);
     weft_redis_reply_free(rep);
     return -EPROTO;
@@ -181,7 +181,7 @@ static int server_error(weft_queue *q, const char *what, const weft_redis_reply 
     else if (!strncmp(m, "LOADING", 7) || !strncmp(m, "BUSY", 4) || !strncmp(m, "MASTERDOWN", 10) ||
              !strncmp(m, "TRYAGAIN", 8))
         rc = -EAGAIN;
-    weft_log(WEFT_LOG_WARN, "queue %s: %s: %s (%s)", q->url, what, m, weft_strerror(rc));
+    weft_log(WEFT_LOG_WARN, "queue %s: %s: %s (%s)", q->shown, what, m, weft_strerror(rc));
     return rc;
 }
 
@@ -248,7 +248,7 @@ static int load_scripts(weft_queue *q, struct rq *h)
             return rc;
         }
         if (rc) {
-            weft_log(WEFT_LOG_WARN, "queue %s: %s", q->url, weft_strerror(rc));
+            weft_log(WEFT_LOG_WARN, "queue %s: %s", q->shown, weft_strerror(rc));
             return rc;
         }
         if (rep->type != WEFT_REDIS_STRING || rep->len != 40)
@@ -288,7 +288,7 @@ static void rd_close(weft_queue *q)
         /* its connections live in the opener's background: they end with
          * that task, not before */
         weft_log(WEFT_LOG_WARN, "queue %s: closed by another task than the one that opened it:"
-                 " its connections close when that task returns", q->url);
+                 " its connections close when that task returns", q->shown);
         return;
     }
     weft__free(h);
@@ -492,10 +492,10 @@ static void claim_report(weft_queue *q, const weft_redis_reply *e, long long dro
         const char *s = e[i].type == WEFT_REDIS_STRING ? e[i].str : "?";
         if (*s == '-')
             weft_log(WEFT_LOG_WARN, "queue %s: stream entry %s is not a job (written by"
-                     " another program?): dropped", q->url, s + 1);
+                     " another program?): dropped", q->shown, s + 1);
         else
             weft_log(WEFT_LOG_WARN, "queue %s: weft:job:%s is not a waiting job (written by"
-                     " another program?): dropped from the queue", q->url, s);
+                     " another program?): dropped from the queue", q->shown, s);
     }
 }
 
@@ -674,7 +674,7 @@ static int rd_get(weft_queue *q, weft_job_id id, int64_t now, weft_job_info *out
         return rc;
     if (rep->type == WEFT_REDIS_INTEGER) {
         weft_log(WEFT_LOG_WARN, "queue %s: weft:job:%lld is not a job (written by another"
-                 " program?)", q->url, (long long)id);
+                 " program?)", q->shown, (long long)id);
         weft_redis_reply_free(rep);
         return -EIO;
     }
@@ -730,7 +730,7 @@ static int rd_list(weft_queue *q, const char *queue, int state, weft_job_id afte
     }
     if (skipped)
         weft_log(WEFT_LOG_WARN, "queue %s: %lld ids of the list index are not jobs (written by"
-                 " another program?): left out", q->url, skipped);
+                 " another program?): left out", q->shown, skipped);
     if (rc) {
         while (got--)
             weft_job_info_free(&out[got]);
@@ -788,7 +788,7 @@ static void *rd_watch_new(weft_queue *q, const char *queue)
     weft__free(chan);
     if (rc) {
         weft_log(WEFT_LOG_WARN, "queue %s: cannot subscribe to wake-ups (%s): idle workers look"
-                 " once a second", q->url, weft_strerror(rc));
+                 " once a second", q->shown, weft_strerror(rc));
         w->sub = NULL;
     }
     w->q = q;
@@ -825,7 +825,7 @@ static int rd_watch(void *arg)
     if (rc == -EPIPE || rc == -EACCES) {
         if (!w->told)
             weft_log(WEFT_LOG_WARN, "queue %s: wake-ups ended (%s): idle workers look once a"
-                     " second", w->q->url, weft_strerror(rc));
+                     " second", w->q->shown, weft_strerror(rc));
         w->told = true;
         return weft_sleep(WEFT_SEC);
     }

@@ -384,12 +384,12 @@ static int close_blocking(void *arg)
 static int sq_open(weft_queue *q, const char *path)
 {
     if (!*path) {
-        weft_log(WEFT_LOG_WARN, "queue url %s: no file after sqlite:", q->url);
+        weft_log(WEFT_LOG_WARN, "queue url %s: no file after sqlite:", q->shown);
         return -EINVAL;
     }
     if (strcmp(path, ":memory:") == 0 || strncmp(path, "file:", 5) == 0) {
         weft_log(WEFT_LOG_WARN, "queue url %s: a queue is a file (in memory is neither durable"
-                 " nor shared)", q->url);
+                 " nor shared)", q->shown);
         return -EINVAL;
     }
     struct handle *h = weft__calloc(1, sizeof *h);

@@ -82,11 +82,37 @@ static void test_invalid(void **s)
     assert_non_null(strstr(u.error, "too long"));
 }
 
+/* a URL as logged: the password gone, everything else kept */
+static void test_redact(void **s)
+{
+    (void)s;
+    static const char *const cases[][2] = {
+        { "postgres://weft:secret@127.0.0.1:5432/db", "postgres://weft:***@127.0.0.1:5432/db" },
+        { "redis://:pw@host:6379/0", "redis://:***@host:6379/0" },
+        { "rediss://user:p%40ss@h/1?x=y", "rediss://user:***@h/1?x=y" },
+        { "postgresql://a:b@c@host/db", "postgresql://a:***@host/db" },
+        { "postgres://weft@host/db", "postgres://weft@host/db" },
+        { "postgres://host/db?user=a@b", "postgres://host/db?user=a@b" },
+        { "sqlite:/tmp/q.db", "sqlite:/tmp/q.db" },
+        { "", "" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char out[128];
+        int n = weft_url_redact(cases[i][0], out, sizeof out);
+        assert_string_equal(out, cases[i][1]);
+        assert_int_equal(n, (int)strlen(cases[i][1]));
+    }
+    char small[12];
+    weft_url_redact("redis://:pw@host:6379/0", small, sizeof small);
+    assert_string_equal(small, "redis://:**");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid),
         cmocka_unit_test(test_invalid),
+        cmocka_unit_test(test_redact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
