@@ -187,6 +187,11 @@ static int server_error(weft_queue *q, const char *what, const weft_redis_reply 
 
 /* ---- running scripts ----------------------------------------------------- */
 
+static bool lost(int rc)
+{
+    return rc == -ECONNRESET || rc == -WEFT_EEOF || rc == -EPIPE;
+}
+
 /* script s with a's arguments: 0 and *out, or < 0 (*out NULL) */
 static int run(weft_queue *q, int s, struct args *a, weft_redis_reply **out)
 {
@@ -198,6 +203,13 @@ static int run(weft_queue *q, int s, struct args *a, weft_redis_reply **out)
     a->v[2] = "0";
     a->len[2] = 1;
     int rc = weft_redis_command(h->r, out, a->n, a->v, a->len);
+    /* a connection the server closed while it idled in the pool (a
+     * restart) fails the first command sent on it, and is dropped: reads
+     * and extends are safe to send again, on another (a few: the pool may
+     * hold several such); a write may have run */
+    bool again = s != S_ENQUEUE && s != S_CLAIM && s != S_RETRY && s != S_PURGE;
+    for (int i = 0; again && lost(rc) && i < 3; i++)
+        rc = weft_redis_command(h->r, out, a->n, a->v, a->len);
     if (rc == -WEFT_EREDIS && *out && (*out)->str && strncmp((*out)->str, "NOSCRIPT", 8) == 0) {
         /* the server lost it (SCRIPT FLUSH, a restart): the body, which
          * loads it again under the same SHA */

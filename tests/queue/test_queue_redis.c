@@ -483,6 +483,38 @@ static int restart(void *unused)
 }
 static void test_restart(void **s) { (void)s; RUN(restart, NULL); }
 
+/* A read right after a restart, on the connection the handle used before
+ * it: a get, a list and stats answer (the first command on a connection
+ * the server closed fails, and a read is safe to send again). */
+static int read_after_restart(void *unused)
+{
+    (void)unused;
+    weft_redis *r = admin();
+    weft_queue *q = qopen(NULL);
+    if (!r || !q)
+        return -1;
+    weft_job_id id = enqueue(q, "a", NULL, NULL);
+    EXPECT_EQ(job_state(q, id), WEFT_JOB_QUEUED);
+    EXPECT_EQ(CMD(r, "SAVE"), 0);
+    int rc = weft_run_blocking(do_blocking, (void *)"restart");
+    if (rc != -ENOTSUP) {
+        EXPECT_EQ(rc, 0);
+        EXPECT_EQ(job_state(q, id), WEFT_JOB_QUEUED);
+        weft_run_blocking(do_blocking, (void *)"restart");
+        weft_job_info l[2];
+        EXPECT_EQ(weft_queue_list(q, "a", -1, 0, l, 2), 1);
+        weft_job_info_free(&l[0]);
+        weft_run_blocking(do_blocking, (void *)"restart");
+        EXPECT_EQ(weft_queue_stats_get(q, "a", &(weft_queue_stats){ 0 }), 0);
+    }
+    EXPECT_EQ(weft_queue_close(q), 0);
+    CMD(r, "PING");
+    EXPECT_EQ(CMD(r, "FLUSHALL"), 0);
+    EXPECT_EQ(CMD(r, "SAVE"), 0);
+    return weft_redis_close(r, WEFT_SEC);
+}
+static void test_read_after_restart(void **s) { (void)s; RUN(read_after_restart, NULL); }
+
 /* ---- keys stay bounded ------------------------------------------------------- */
 
 /* Thousands of jobs of every priority, some delayed, some keyed, through a
@@ -600,6 +632,7 @@ int main(void)
         cmocka_unit_test(test_bounded),
         cmocka_unit_test(test_disjoint),
         cmocka_unit_test(test_restart),
+        cmocka_unit_test(test_read_after_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
