@@ -386,8 +386,9 @@
     "return record(ARGV[1], ms()) or -1\n"
 
 /* ARGV: queue ('' all) state (-1 any) after max scan. Scans up to `scan`
- * ids of each queue past `after`, merged by id; returns more, cursor (the
- * id to go on after), skipped (not jobs), then the records found. */
+ * ids past `after` (shared among the queues, at least 16 each), merged by
+ * id; returns more, cursor (the id to go on after), skipped (not jobs),
+ * then the records found. */
 #define LUA_LIST                                                                               \
     LUA_PRELUDE                                                                                \
     "local want, after, max, S = tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[4]),"               \
@@ -396,7 +397,9 @@
     "local idx = 'all'\n"                                                                      \
     "if want == 3 then idx = 'done' elseif want == 4 then idx = 'dead' end\n"                  \
     "local cand, bound = {}, nil\n"                                                            \
-    "for _, q in ipairs(queues(ARGV[1])) do\n"                                                 \
+    "local qs = queues(ARGV[1])\n"                                                             \
+    "S = math.max(math.floor(S / math.max(#qs, 1)), 16)\n"                                     \
+    "for _, q in ipairs(qs) do\n"                                                              \
     "  local ids = redis.call('ZRANGEBYSCORE', K(q, idx), '(' .. after, '+inf', 'LIMIT',"      \
     " 0, S)\n"                                                                                 \
     "  for _, id in ipairs(ids) do cand[#cand + 1] = tonumber(id) end\n"                       \

@@ -577,6 +577,56 @@ static int bounded(void *unused)
 }
 static void test_bounded(void **s) { (void)s; RUN(bounded, NULL); }
 
+/* ---- list across many queues ------------------------------------------------ */
+
+/* Jobs of forty queues, interleaved: a list of all queues comes back in id
+ * order, each once, over many scripts (each scans a share of ids per
+ * queue), with and without a state filter, and from an `after`. */
+static int list_many(void *unused)
+{
+    (void)unused;
+    weft_redis *r = admin();
+    weft_queue *q = qopen(NULL);
+    if (!r || !q)
+        return -1;
+    enum { NQ = 40, PER = 30, N = NQ * PER };
+    static weft_job_spec spec[N];
+    static weft_job_id ids[N];
+    char names[NQ][8];
+    for (int k = 0; k < NQ; k++)
+        snprintf(names[k], sizeof names[k], "l%d", k);
+    for (int k = 0; k < N; k++)
+        spec[k] = (weft_job_spec){ names[k % NQ], "t", NULL,
+                                   { .delay = k % 3 == 0 ? 3600 * WEFT_SEC : 0 } };
+    EXPECT_EQ(weft_queue_enqueue_batch(q, spec, N, ids), 0);
+    static weft_job_info l[N + 1];
+    int n = weft_queue_list(q, NULL, -1, 0, l, N + 1);
+    EXPECT_EQ(n, N);
+    for (int k = 0; k < n && k < N; k++) {
+        EXPECT_EQ(l[k].id, ids[k]);
+        EXPECT(l[k].queue && strcmp(l[k].queue, names[k % NQ]) == 0);
+        weft_job_info_free(&l[k]);
+    }
+    n = weft_queue_list(q, NULL, WEFT_JOB_SCHEDULED, 0, l, N);
+    EXPECT_EQ(n, N / 3);
+    for (int k = 0; k < n; k++) {
+        EXPECT_EQ(l[k].id, ids[3 * k]);
+        EXPECT_EQ(l[k].state, WEFT_JOB_SCHEDULED);
+        weft_job_info_free(&l[k]);
+    }
+    n = weft_queue_list(q, NULL, WEFT_JOB_QUEUED, ids[N / 2], l, 10);
+    EXPECT_EQ(n, 10);
+    for (int k = 0, want = N / 2 + 1; k < n; k++, want++) {
+        if (want % 3 == 0)
+            want++;
+        EXPECT_EQ(l[k].id, ids[want]);
+        weft_job_info_free(&l[k]);
+    }
+    EXPECT_EQ(weft_queue_close(q), 0);
+    return weft_redis_close(r, WEFT_SEC);
+}
+static void test_list_many(void **s) { (void)s; RUN(list_many, NULL); }
+
 /* ---- many workers, one queue -------------------------------------------------- */
 
 /* Four handles (four clients, as four hosts would have) work one queue:
@@ -630,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_gathered),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_bounded),
+        cmocka_unit_test(test_list_many),
         cmocka_unit_test(test_disjoint),
         cmocka_unit_test(test_restart),
         cmocka_unit_test(test_read_after_restart),
