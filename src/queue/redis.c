@@ -259,16 +259,39 @@ static int load_scripts(weft_queue *q, struct rq *h)
             weft_redis_reply_free(rep);
             return rc;
         }
-        if (rc) {
-            weft_log(WEFT_LOG_WARN, "queue %s: %s", q->shown, weft_strerror(rc));
+        if (rc)
             return rc;
-        }
         if (rep->type != WEFT_REDIS_STRING || rep->len != 40)
             return bad_reply(q, s, rep);
         memcpy(h->sha[s], rep->str, 41);
         weft_redis_reply_free(rep);
     }
     return 0;
+}
+
+/* Redis 6.2 at least (ZMSCORE, XTRIM MINID): an older server would fail
+ * every claim with an unknown command. A server that will not say (INFO
+ * refused by an ACL) is taken at its word. */
+static int check_version(weft_queue *q, struct rq *h)
+{
+    weft_redis_reply *rep;
+    const char *argv[] = { "INFO", "server" };
+    int rc = weft_redis_command(h->r, &rep, 2, argv, NULL);
+    if (rc == -WEFT_EREDIS)
+        rc = 0;
+    const char *v = !rc && rep->type == WEFT_REDIS_STRING ? strstr(rep->str, "redis_version:")
+                                                          : NULL;
+    int major = 0, minor = 0;
+    if (v && sscanf(v, "redis_version:%d.%d", &major, &minor) == 2 &&
+        (major < 6 || (major == 6 && minor < 2))) {
+        weft_log(WEFT_LOG_WARN, "queue %s: Redis %d.%d: the queue needs 6.2 or later", q->shown,
+                 major, minor);
+        rc = -ENOTSUP;
+    } else if (rc) {
+        weft_log(WEFT_LOG_WARN, "queue %s: %s", q->shown, weft_strerror(rc));
+    }
+    weft_redis_reply_free(rep);
+    return rc;
 }
 
 static int rd_open(weft_queue *q, const char *url)
@@ -284,7 +307,9 @@ static int rd_open(weft_queue *q, const char *url)
     }
     h->tail = &h->head;
     q->impl = h;
-    int rc = load_scripts(q, h);
+    int rc = check_version(q, h);
+    if (!rc)
+        rc = load_scripts(q, h);
     if (rc) {
         weft_redis_close(h->r, 0);
         weft__free(h);
