@@ -2,7 +2,7 @@
 # make bench: every benchmark beside its anchor, in one run, ratios printed.
 #
 #   bench/run.sh [build-dir]        RUNS=5 for more repetitions (default 3),
-#                                   ONLY=core|http|server|net|pg|redis|queue for one part
+#                                   ONLY=core|http|server|net|pg|redis|queue|service for one part
 #                                   (http: the client and the server)
 #
 # Core microbenchmarks run pinned to CPU 1 next to the Go (GOMAXPROCS=1)
@@ -35,11 +35,11 @@ value() {  # value NAME KEY-PREFIX -> median of that key over the runs
 
 PY=/usr/bin/python3
 [ -x $PY ] || PY=python3
-ONLY=${ONLY:-all}     # core | http | server | net | pg | redis | queue | all
+ONLY=${ONLY:-all}     # core | http | server | net | pg | redis | queue | service | all
 
 # the data layer's clients beside their anchors (each its own script: they
 # run the anchors' own server setups; root, for postgres and huge pages)
-if [ "$ONLY" = pg ] || [ "$ONLY" = redis ] || [ "$ONLY" = queue ]; then
+if [ "$ONLY" = pg ] || [ "$ONLY" = redis ] || [ "$ONLY" = queue ] || [ "$ONLY" = service ]; then
   exec "$ROOT/bench/$ONLY.sh" "$BUILD"
 fi
 
@@ -173,4 +173,6 @@ if [ "$ONLY" = all ]; then
   RUNS=$RUNS "$ROOT/bench/redis.sh" "$BUILD" | grep '^|' || echo "bench: redis.sh failed" >&2
   echo "== Durable queue: weft (SQLite) vs Celery, RQ, Redis Streams (bench/queue.sh) =="
   RUNS=$RUNS "$ROOT/bench/queue.sh" "$BUILD" | grep '^|' || echo "bench: queue.sh failed" >&2
+  echo "== The service: weft serve vs FastAPI + asyncpg, TechEmpower's tests, POST /events (bench/service.sh) =="
+  RUNS=$RUNS "$ROOT/bench/service.sh" "$BUILD" | grep -E '^(\||- |  \()' || echo "bench: service.sh failed" >&2
 fi

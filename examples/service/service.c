@@ -1,23 +1,38 @@
 /*
  * weft serve: the example service (`make run`), built into the weft CLI.
- * One loop per thread, each with its own SO_REUSEPORT
- * listener on the same port; SIGTERM or SIGINT shuts every loop down
- * gracefully.
+ * One loop per thread, each with its own SO_REUSEPORT listener on the same
+ * port (weft_http_server_run_with, whose per-loop hooks make and close
+ * each loop's pools, queue handle and client); SIGTERM or SIGINT shuts it
+ * down in one sequence: HTTP drained, then the running jobs finish within
+ * the grace, then the pools close.
+ *
+ * The data lives in SQLite by default (--db, made and seeded with users
+ * 1-1000 on first start: `make run` needs no server), or in PostgreSQL
+ * with --pg URL / WEFT_PG_URL (pg.c: migrations applied at start, users
+ * 1-10,000 and TechEmpower's World and Fortune tables). Events go through
+ * the durable queue (events.c): a sqlite: queue beside --db, or --queue
+ * URL / WEFT_QUEUE_URL. Every handler below runs under the request's
+ * deadline (--timeout): past it the answer is 504 and a PostgreSQL
+ * statement is stopped on the server too; a database that is busy (its
+ * pool's acquire timeout) or away is 503 with Retry-After.
  *
  *   GET /plaintext   "Hello, World!" (the TechEmpower plaintext test)
  *   GET /json        {"message":"Hello, World!"}
  *   GET /healthz     ok
  *   GET /metrics     Prometheus text: requests by route and status, and
- *                    everything weft registers (pools, loop stalls)
- *   GET /users/{id}  a user from the embedded SQLite database (made and
- *                    seeded with users 1-1000 on first start), queried on
- *                    the blocking pool through a weft_pool of connections
- *                    ("sqlite" in /metrics); 404 JSON when absent, 400 for
- *                    an id that is not a positive decimal integer
+ *                    everything weft registers (pools, queue, loop stalls)
+ *   GET /users/{id}  a user ({"id","name","email"}); 404 JSON when absent,
+ *                    400 for an id that is not a positive decimal integer;
+ *                    with --redis cached for 60 s (cache.c; "X-Cache: hit")
+ *   PUT /users/{id}  {"name","email"}: the user changed, its cache entry
+ *                    deleted; 400, 404, 413, 415
  *   POST /events     {"type": string, "user_id": int > 0, "data": object?}
- *                    -> 202, processed by a supervised background task that
- *                    checks the user exists; a failure (no such user) is
- *                    logged by the supervisor's error handler and counted
+ *                    -> 202 {"status":"accepted","id":N} once the job is
+ *                    durable; 400 (shape), 413 (over 64 KiB), 415
+ *   GET /events/{id} {"id":N,"state":"queued|scheduled|running|done|dead",
+ *                    "attempts":N} (+ "error" when dead)
+ *   GET /db, /queries?queries=N, /updates?queries=N, /fortunes
+ *                    TechEmpower's database tests (with --pg only)
  *   GET /proxy?url=  fetched through the loop's pooled client, 5 s deadline;
  *                    504 on timeout, 502 when the upstream fails or answers
  *                    1xx (a proxy never passes an interim answer, least of
@@ -32,60 +47,59 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <sqlite3.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
-#include "weft.h"
+#include "service.h"
 #include "weft/http_json.h"
 
 static const char usage_text[] =
     "usage: weft serve [--host HOST] [--port PORT] [--threads N] [--db PATH]\n"
-    "                  [--proxy-allow HOST[:PORT],...] [--events-max N]\n"
+    "                  [--pg URL] [--queue URL] [--redis URL] [--workers N]\n"
+    "                  [--attempts N] [--timeout S] [--proxy-allow HOST[:PORT],...]\n"
     "  --host HOST    IP address to listen on, or localhost (default 127.0.0.1;\n"
     "                 \"\" for every address)\n"
     "  --port PORT    default 8080\n"
     "  --threads N    loops, one per thread (default: one per core)\n"
-    "  --db PATH      the SQLite database (default ./weft-example.db, made on first start)\n"
+    "  --db PATH      the SQLite database (default ./weft-example.db, made on first\n"
+    "                 start): the data without --pg, and the default queue beside it\n"
+    "  --pg URL       the data in PostgreSQL (default $WEFT_PG_URL): migrations\n"
+    "                 applied at start; adds TechEmpower's /db, /queries, /updates,\n"
+    "                 /fortunes\n"
+    "  --queue URL    the events' durable queue (default $WEFT_QUEUE_URL, else\n"
+    "                 sqlite: beside --db): sqlite:PATH, postgres://...\n"
+    "  --redis URL    /users/{id} cached in Redis for 60 s, deleted when PUT\n"
+    "                 /users/{id} changes the user (default $WEFT_REDIS_URL)\n"
+    "  --workers N    event jobs each loop runs at once (default 64)\n"
+    "  --attempts N   runs of an event's job before it is dead (default 5)\n"
+    "  --timeout S    each request's deadline in seconds, fractions allowed\n"
+    "                 (default 10): past it 504, its SQL stopped on the server\n"
     "  --proxy-allow HOST[:PORT],...\n"
     "                 the upstreams /proxy may fetch from (a host without a port: any\n"
     "                 port; IPv6 in brackets; repeatable; \"\" for none); others get\n"
     "                 403. Default: none (allowing this service itself would let\n"
-    "                 /proxy reach what a front end denies, /metrics say)\n"
-    "  --events-max N events accepted and not yet processed, at most (default 1024,\n"
-    "                 split over the loops); past it POST /events is 503 + Retry-After\n"
-    "                 rather than accepting what it would drop\n";
+    "                 /proxy reach what a front end denies, /metrics say)\n";
 
-#define MAX_ALLOW 64
+static struct service *the_service;
 
-/* an upstream /proxy may fetch from: host as weft_url has it, port 0 = any */
-struct upstream { char host[256]; int port; };
-
-struct service {
-    const char *host, *db_path;
-    int port, threads;
-    unsigned events_max;                  /* accepted, not yet processed */
-    weft_http_server *server;
-    struct upstream allow[MAX_ALLOW];     /* for /proxy */
-    int nallow;
-};
-
-/* per loop: the shared client for /proxy, the supervisor for events, and
- * the SQLite connections (one per query in flight, used on the blocking
- * pool) */
+/* per loop: the shared client for /proxy and the SQLite connections (one
+ * per query in flight, used on the blocking pool) */
 static __thread weft_http_client *proxy_client;
-static __thread weft_group *events;
-static __thread unsigned events_pending, events_bound;   /* this loop's */
 static __thread weft_pool *db_pool;
-static weft_metric *events_done, *events_failed, *events_accepted;
 
 /* ---- /users/{id} on SQLite ----------------------------------------------------- */
 
+/* events: one row per job (a job run twice records once) */
 static const char schema[] =
+    "PRAGMA journal_mode=WAL;"
     "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-    " email TEXT NOT NULL);";
+    " email TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS events (job_id INTEGER PRIMARY KEY, type TEXT NOT NULL,"
+    " user_id INTEGER NOT NULL, data TEXT, created_at INTEGER NOT NULL"
+    " DEFAULT (strftime('%s', 'now')));";
 
 /* Creates the schema and, on first start, the seed: once, before the loops. */
 static int prepare_db(const char *path)
@@ -132,13 +146,15 @@ static int prepare_db(const char *path)
 
 /* ---- the pool of SQLite connections ---- */
 
-struct db_conn { sqlite3 *db; sqlite3_stmt *get_user; };
+struct db_conn { sqlite3 *db; sqlite3_stmt *get_user, *add_event, *set_user; };
 
 static void db_destroy(void *ctx, void *res)
 {
     (void)ctx;
     struct db_conn *c = res;
     sqlite3_finalize(c->get_user);
+    sqlite3_finalize(c->add_event);
+    sqlite3_finalize(c->set_user);
     sqlite3_close(c->db);
     free(c);
 }
@@ -153,7 +169,11 @@ static int db_open(void *arg)             /* on the blocking pool: file I/O */
         return -ENOMEM;
     if (sqlite3_open_v2(o->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) ||
         sqlite3_prepare_v2(c->db, "SELECT name, email FROM users WHERE id = ?", -1,
-                           &c->get_user, NULL)) {
+                           &c->get_user, NULL) ||
+        sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO events (job_id, type, user_id, data)"
+                                  " VALUES (?, ?, ?, ?)", -1, &c->add_event, NULL) ||
+        sqlite3_prepare_v2(c->db, "UPDATE users SET name = ?, email = ? WHERE id = ?", -1,
+                           &c->set_user, NULL)) {
         weft_log(WEFT_LOG_ERROR, "serve: %s: %s", o->path, sqlite3_errmsg(c->db));
         db_destroy(NULL, c);
         return -EIO;
@@ -173,32 +193,71 @@ static int db_create(void *ctx, void **res)
     return rc;
 }
 
-struct user_query { struct db_conn *c; long long id; bool found; char name[128], email[128]; };
+/* a user looked up (into u), or changed (from set), and an event recorded
+ * when job_id is set and the user exists */
+struct db_call {
+    struct db_conn *c;
+    int64_t id;
+    svc_user *u;
+    const svc_user *set;
+    bool found;
+    int64_t job_id;
+    const char *type, *data;
+};
 
-static int query_user(void *arg)          /* on the blocking pool */
+static int db_set(struct db_call *d)
 {
-    struct user_query *u = arg;
-    sqlite3_stmt *st = u->c->get_user;
-    sqlite3_bind_int64(st, 1, u->id);
+    sqlite3_stmt *st = d->c->set_user;
+    sqlite3_bind_text(st, 1, d->set->name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, d->set->email, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, d->set->id);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        u->found = true;
-        snprintf(u->name, sizeof u->name, "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(u->email, sizeof u->email, "%s", (const char *)sqlite3_column_text(st, 1));
-    }
+    d->found = rc == SQLITE_DONE && sqlite3_changes(d->c->db) == 1;
     sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -EIO;
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : rc == SQLITE_BUSY ? -EBUSY : -EIO;
 }
 
-/* Looks a user up on a pooled connection: 0 (u->found says), or an error. */
-static int find_user(struct user_query *u)
+static int db_step(void *arg)             /* on the blocking pool */
+{
+    struct db_call *d = arg;
+    if (d->set)
+        return db_set(d);
+    sqlite3_stmt *st = d->c->get_user;
+    sqlite3_bind_int64(st, 1, d->id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && d->u) {
+        d->u->id = d->id;
+        snprintf(d->u->name, sizeof d->u->name, "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(d->u->email, sizeof d->u->email, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    d->found = rc == SQLITE_ROW;
+    sqlite3_reset(st);
+    if (d->found && d->job_id) {
+        st = d->c->add_event;
+        sqlite3_bind_int64(st, 1, d->job_id);
+        sqlite3_bind_text(st, 2, d->type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, d->id);
+        if (d->data)
+            sqlite3_bind_text(st, 4, d->data, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_null(st, 4);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+    }
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rc == SQLITE_BUSY ? -EBUSY : -EIO;
+}
+
+/* on a pooled connection: 0 (d->found says), or an error */
+static int db_call(struct db_call *d)
 {
     weft_pooled *h;
     int rc = weft_pool_acquire(db_pool, &h);
     if (rc)
         return rc;
-    u->c = weft_pooled_get(h);
-    rc = weft_run_blocking(query_user, u);   /* a cancel waits for a running query */
+    d->c = weft_pooled_get(h);
+    rc = weft_run_blocking(db_step, d);   /* a cancel waits for a running query */
     if (rc == -EIO)
         weft_pool_release_broken(db_pool, h);
     else
@@ -206,16 +265,82 @@ static int find_user(struct user_query *u)
     return rc;
 }
 
-static int json_status(weft_http_res *r, int status, json_t *j)
+int svc_user_find(int64_t id, svc_user *u, bool *found)
+{
+#if WEFT_HAVE_PG
+    if (the_service->pg_url)
+        return svc_pg_user_find(id, u, found);
+#endif
+    struct db_call d = { .id = id, .u = u };
+    int rc = db_call(&d);
+    *found = d.found;
+    return rc;
+}
+
+int svc_user_update(const svc_user *u, bool *found)
+{
+#if WEFT_HAVE_PG
+    if (the_service->pg_url)
+        return svc_pg_user_update(u, found);
+#endif
+    struct db_call d = { .set = u };
+    int rc = db_call(&d);
+    *found = d.found;
+    return rc;
+}
+
+int svc_event_record(int64_t job_id, const char *type, int64_t user_id, const char *data,
+                     bool *found)
+{
+#if WEFT_HAVE_PG
+    if (the_service->pg_url)
+        return svc_pg_event_record(job_id, type, user_id, data, found);
+#endif
+    struct db_call d = { .id = user_id, .job_id = job_id, .type = type, .data = data };
+    int rc = db_call(&d);
+    *found = d.found;
+    return rc;
+}
+
+/* ---- answers ---------------------------------------------------------------------- */
+
+int svc_json(weft_http_res *r, int status, json_t *j)
 {
     weft_http_res_status(r, status);
-    int rc = weft_http_res_json(r, j);
+    int rc = j ? weft_http_res_json(r, j) : -ENOMEM;
     json_decref(j);
     return rc;
 }
 
-/* a positive decimal integer, digits only, or 0 */
-static long long parse_id(const char *s)
+int svc_error(weft_http_res *r, int status, const char *why)
+{
+    return svc_json(r, status, json_pack("{s:s}", "error", why));
+}
+
+int svc_data_error(weft_http_res *r, int rc)
+{
+    switch (rc) {
+    case -WEFT_EPOOL_TIMEOUT: case -WEFT_EACQUIRE_TIMEOUT: case -WEFT_ECONNECT_TIMEOUT:
+    case -ECONNREFUSED: case -ECONNRESET: case -WEFT_EEOF: case -WEFT_EBROKEN:
+    case -WEFT_ECLOSED: case -EACCES: case -EBUSY: case -EHOSTUNREACH: case -ENETUNREACH: {
+        char why[128];
+        snprintf(why, sizeof why, "database unavailable: %s", weft_strerror(rc));
+        weft_http_res_header(r, "Retry-After", "1");
+        return svc_error(r, 503, why);
+    }
+    default:
+        return weft_is_timeout(rc) ? svc_error(r, 504, "deadline exceeded") : rc;
+    }
+}
+
+bool svc_is_json(weft_http_req *q)
+{
+    const char *ct = weft_http_req_header(q, "Content-Type");
+    return ct && strncasecmp(ct, "application/json", 16) == 0 &&
+           (!ct[16] || ct[16] == ';' || ct[16] == ' ');
+}
+
+long long svc_parse_id(const char *s)
 {
     if (!s || !*s || s[strspn(s, "0123456789")])
         return 0;
@@ -224,109 +349,119 @@ static long long parse_id(const char *s)
     return errno ? 0 : v;
 }
 
+/* ---- the request's deadline ---- */
+
+struct route { struct service *sv; weft_http_handler h; void *ctx; };
+#define MAX_ROUTES 32
+static struct route routes[MAX_ROUTES];
+static int nroutes;
+
+/* the handler under sv->timeout: calls inside it (PostgreSQL's too) end
+ * at the deadline with a timeout, answered 504 */
+static int under_deadline(weft_http_req *q, weft_http_res *r, void *ctx)
+{
+    const struct route *rt = ctx;
+    weft_scope sc;
+    weft_scope_enter(&sc, rt->sv->timeout);
+    int rc = rt->h(q, r, rt->ctx);
+    bool expired = weft_scope_exit(&sc);
+    return rc < 0 && expired ? svc_error(r, 504, "deadline exceeded") : rc;
+}
+
+int svc_route(struct service *sv, const char *method, const char *pattern, weft_http_handler h,
+              void *ctx)
+{
+    if (nroutes == MAX_ROUTES)
+        return -ENOMEM;
+    routes[nroutes] = (struct route){ sv, h, ctx };
+    return weft_http_server_route(sv->server, method, pattern, under_deadline, &routes[nroutes++]);
+}
+
+static int user_json(weft_http_res *r, int status, const char *json)
+{
+    weft_http_res_status(r, status);
+    weft_http_res_header(r, "Content-Type", "application/json");
+    return weft_http_res_body(r, json, strlen(json));
+}
+
 static int users(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     (void)ctx;
-    long long v = parse_id(weft_http_req_param(q, "id"));
+    long long v = svc_parse_id(weft_http_req_param(q, "id"));
     if (v < 1)
-        return json_status(r, 400, json_pack("{s:s}", "error", "id must be a positive integer"));
-    struct user_query u = { .id = v };
-    int rc = find_user(&u);
-    if (rc == -WEFT_EPOOL_TIMEOUT)
-        return json_status(r, 503, json_pack("{s:s}", "error", "database busy"));
-    if (rc)
-        return rc;
-    if (!u.found)
-        return json_status(r, 404, json_pack("{s:s, s:I}", "error", "no such user", "id",
-                                             (json_int_t)v));
-    return json_status(r, 200, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)v, "name",
-                                         u.name, "email", u.email));
-}
-
-/* ---- POST /events ----------------------------------------------------------------- */
-
-/* The work of a real consumer goes here: the event's user must exist.
- * Supervised: a failure reaches on_event_error and the log. */
-/* What a pending event holds: what its processing reads, not the whole
- * parsed body (a thousand pending 1 MiB events would hold a gigabyte). */
-struct event {
-    long long user_id;
-    char type[64];                        /* for the log: cut to fit */
-};
-
-static int process_event(void *arg)
-{
-    struct event *ev = arg;
-    struct user_query u = { .id = ev->user_id };
-    weft_scope sc;
-    weft_scope_enter(&sc, 10 * WEFT_SEC);   /* background work has no request deadline */
-    int rc = find_user(&u);
-    weft_scope_exit(&sc);
-    if (!rc && !u.found) {
-        weft_log(WEFT_LOG_WARN, "serve: event '%s': no such user %lld", ev->type, u.id);
-        rc = -ENOENT;
+        return svc_error(r, 400, "id must be a positive integer");
+    char body[512];
+#if WEFT_HAVE_REDIS
+    if (svc_cache_get(v, body, sizeof body) > 0) {
+        weft_http_res_header(r, "X-Cache", "hit");
+        return user_json(r, 200, body);
     }
-    free(ev);
-    events_pending--;
-    if (!rc)
-        weft_metric_add(events_done, 1);
+#endif
+    svc_user u;
+    bool found = false;
+    int rc = svc_user_find(v, &u, &found);
+    if (rc)
+        return svc_data_error(r, rc);
+    if (!found)
+        return svc_json(r, 404, json_pack("{s:s, s:I}", "error", "no such user", "id",
+                                          (json_int_t)v));
+    json_t *j = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)v, "name", u.name, "email",
+                          u.email);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s)
+        return -ENOMEM;
+#if WEFT_HAVE_REDIS
+    svc_cache_put(v, s);
+#endif
+    rc = user_json(r, 200, s);
+    free(s);
     return rc;
 }
 
-static void on_event_error(const char *task, int err, void *ctx)
+/* PUT /users/{id} {"name": string, "email": string}: the change in the
+ * database first, then the cached answer deleted (cache-aside) */
+static int put_user(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     (void)ctx;
-    weft_metric_add(events_failed, 1);
-    weft_log(WEFT_LOG_ERROR, "serve: event task '%s' failed: %s", task, weft_strerror(err));
-}
-
-static int post_event(weft_http_req *q, weft_http_res *r, void *ctx)
-{
-    (void)ctx;
-    const char *ct = weft_http_req_header(q, "Content-Type");
-    if (!ct || strncasecmp(ct, "application/json", 16) != 0)
-        return json_status(r, 415, json_pack("{s:s}", "error", "Content-Type must be application/json"));
+    long long v = svc_parse_id(weft_http_req_param(q, "id"));
+    if (v < 1)
+        return svc_error(r, 400, "id must be a positive integer");
+    if (!svc_is_json(q))
+        return svc_error(r, 415, "Content-Type must be application/json");
     size_t len;
     const char *body = weft_http_req_body(q, &len);
-    json_error_t jerr;
-    json_t *ev = body ? json_loadb(body, len, 0, &jerr) : NULL;
+    json_t *j = body && len ? json_loadb(body, len, 0, NULL) : NULL;
+    json_t *name = json_object_get(j, "name"), *email = json_object_get(j, "email");
+    svc_user u = { .id = v };
     const char *why = NULL;
-    json_t *type = ev ? json_object_get(ev, "type") : NULL;
-    json_t *user = ev ? json_object_get(ev, "user_id") : NULL;
-    json_t *data = ev ? json_object_get(ev, "data") : NULL;
-    if (!ev || !json_is_object(ev))
+    if (!json_is_object(j))
         why = "body is not a JSON object";
-    else if (!json_is_string(type) || !json_string_length(type))
-        why = "type must be a non-empty string";
-    else if (!json_is_integer(user) || json_integer_value(user) < 1)
-        why = "user_id must be a positive integer";
-    else if (data && !json_is_object(data))
-        why = "data must be an object";
-    struct event *e = why ? NULL : malloc(sizeof *e);
-    if (e) {
-        e->user_id = json_integer_value(user);
-        /* for the log: no control characters from a client in it */
-        snprintf(e->type, sizeof e->type, "%s", json_string_value(type));
-        for (char *t = e->type; *t; t++)
-            if ((unsigned char)*t < 0x20 || *t == 0x7f)
-                *t = '?';
+    else if (!json_is_string(name) || !json_string_length(name) ||
+             json_string_length(name) >= sizeof u.name)
+        why = "name must be a string of 1 to 127 bytes";
+    else if (!json_is_string(email) || !json_string_length(email) ||
+             json_string_length(email) >= sizeof u.email)
+        why = "email must be a string of 1 to 127 bytes";
+    if (!why) {
+        snprintf(u.name, sizeof u.name, "%s", json_string_value(name));
+        snprintf(u.email, sizeof u.email, "%s", json_string_value(email));
     }
-    json_decref(ev);
+    json_decref(j);
     if (why)
-        return json_status(r, 400, json_pack("{s:s}", "error", why));
-    /* accept only what can be held: past the bound, say so now instead of
-     * taking events that would time out in the database pool and be lost */
-    int rc = !e ? -ENOMEM
-           : events_pending < events_bound ? weft_spawn(events, process_event, e, "event")
-                                           : -EAGAIN;
-    if (rc) {
-        free(e);
-        weft_http_res_header(r, "Retry-After", "1");
-        return json_status(r, 503, json_pack("{s:s}", "error", "not accepting events"));
-    }
-    events_pending++;
-    weft_metric_add(events_accepted, 1);
-    return json_status(r, 202, json_pack("{s:s}", "status", "accepted"));
+        return svc_error(r, 400, why);
+    bool found = false;
+    int rc = svc_user_update(&u, &found);
+    if (rc)
+        return svc_data_error(r, rc);
+    if (!found)
+        return svc_json(r, 404, json_pack("{s:s, s:I}", "error", "no such user", "id",
+                                          (json_int_t)v));
+#if WEFT_HAVE_REDIS
+    svc_cache_del(v);
+#endif
+    return svc_json(r, 200, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)v, "name", u.name,
+                                      "email", u.email));
 }
 
 /* ---- GET /proxy?url= ---------------------------------------------------------------- */
@@ -420,19 +555,19 @@ static int proxy(weft_http_req *q, weft_http_res *r, void *ctx)
     struct service *sv = ctx;
     const char *url = weft_http_req_query_param(q, "url");
     if (!url || !*url)
-        return json_status(r, 400, json_pack("{s:s}", "error", "missing url parameter"));
+        return svc_json(r, 400, json_pack("{s:s}", "error", "missing url parameter"));
     char via[512];
     weft_http_header hop = { "Via", via_next(q, via, sizeof via) };
     if (!hop.value)
-        return json_status(r, 508, json_pack("{s:s}", "error", "proxy loop (Via)"));
+        return svc_json(r, 508, json_pack("{s:s}", "error", "proxy loop (Via)"));
     weft_url *u = malloc(sizeof *u);
     if (!u)
         return -ENOMEM;
     int rc = weft_url_parse(u, url);
     if (rc == 0 && !allowed(sv, u))
-        rc = json_status(r, 403, json_pack("{s:s}", "error", "upstream not allowed (--proxy-allow)"));
+        rc = svc_json(r, 403, json_pack("{s:s}", "error", "upstream not allowed (--proxy-allow)"));
     else if (rc)
-        rc = json_status(r, 400, json_pack("{s:s+}", "error", "bad URL: ", u->error));
+        rc = svc_json(r, 400, json_pack("{s:s+}", "error", "bad URL: ", u->error));
     else
         rc = 1;
     free(u);
@@ -443,13 +578,13 @@ static int proxy(weft_http_req *q, weft_http_res *r, void *ctx)
     weft_http_response up;
     rc = weft_http_do(proxy_client, &req, &up);
     if (rc == -EINVAL) {
-        rc = json_status(r, 400, json_pack("{s:s}", "error", up.error));
+        rc = svc_json(r, 400, json_pack("{s:s}", "error", up.error));
     } else if (weft_is_timeout(rc)) {
-        rc = json_status(r, 504, json_pack("{s:s}", "error", weft_strerror(rc)));
+        rc = svc_json(r, 504, json_pack("{s:s}", "error", weft_strerror(rc)));
     } else if (rc) {
-        rc = json_status(r, 502, json_pack("{s:s}", "error", weft_strerror(rc)));
+        rc = svc_json(r, 502, json_pack("{s:s}", "error", weft_strerror(rc)));
     } else if (up.status < 200) {         /* 101 would turn our client's connection into a tunnel */
-        rc = json_status(r, 502, json_pack("{s:s, s:i}", "error", "upstream answered 1xx",
+        rc = svc_json(r, 502, json_pack("{s:s, s:i}", "error", "upstream answered 1xx",
                                            "status", up.status));
     } else {
         weft_http_res_status(r, up.status);
@@ -488,85 +623,124 @@ static int healthz(weft_http_req *q, weft_http_res *r, void *ctx)
     return weft_http_res_body(r, "ok\n", 3);
 }
 
-static int on_signal(void *arg)
+/* Per loop, once its HTTP drained: the workers' running jobs finish
+ * within the grace, then the client and the pools close. */
+static void loop_stop(void *arg)
+{
+    (void)arg;
+    svc_events_loop_stop();
+#if WEFT_HAVE_REDIS
+    svc_cache_loop_stop();
+#endif
+    if (proxy_client)
+        weft_http_client_free(proxy_client, WEFT_SEC);
+    if (db_pool)
+        weft_pool_close(db_pool, WEFT_SEC);
+    proxy_client = NULL;
+    db_pool = NULL;
+#if WEFT_HAVE_PG
+    svc_pg_loop_stop();
+#endif
+}
+
+static void banner(const struct service *sv)
+{
+    const char *h = sv->host;
+    int p = sv->port;
+    char data[512], queue[512];
+    if (!sv->pg_url || weft_url_redact(sv->pg_url, data, sizeof data) < 0)
+        snprintf(data, sizeof data, "%s", sv->db_path);
+    if (weft_url_redact(sv->queue_url, queue, sizeof queue) < 0)
+        snprintf(queue, sizeof queue, "%s", sv->queue_url);
+    printf("weft serve: listening on http://%s:%d/ with %d loop%s (data %s, queue %s); try\n"
+           "  curl http://%s:%d/plaintext\n  curl http://%s:%d/json\n"
+           "  curl http://%s:%d/users/42\n"
+           "  curl -H 'Content-Type: application/json' -d '{\"type\":\"signup\",\"user_id\":42}'"
+           " http://%s:%d/events\n  curl http://%s:%d/events/1\n",
+           h, p, weft_loop_count(), weft_loop_count() > 1 ? "s" : "", data, queue, h, p, h, p,
+           h, p, h, p, h, p);
+    if (sv->pg_url)
+        printf("  curl http://%s:%d/db\n  curl 'http://%s:%d/queries?queries=20'\n"
+               "  curl 'http://%s:%d/updates?queries=20'\n  curl http://%s:%d/fortunes\n",
+               h, p, h, p, h, p, h, p);
+    printf("  curl 'http://%s:%d/proxy?url=http://example.com/' (with --proxy-allow example.com)\n"
+           "  curl http://%s:%d/healthz\n  curl http://%s:%d/metrics\n", h, p, h, p, h, p);
+    fflush(stdout);
+}
+
+/* Per loop, before it serves (weft_http_server_run_with's hook): the
+ * loop's data pool, the queue's handle and its workers, the client. */
+static int loop_start(void *arg)
 {
     struct service *sv = arg;
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    int sig = weft_signal_wait(&set);
-    if (sig > 0) {
-        weft_log(WEFT_LOG_INFO, "serve: %s, shutting down gracefully",
-                 sig == SIGTERM ? "SIGTERM" : "SIGINT");
-        weft_http_server_shutdown(sv->server);
+    int rc = 0;
+#if WEFT_HAVE_PG
+    if (sv->pg_url)
+        rc = svc_pg_loop_start(sv);
+#endif
+    if (!rc && !sv->pg_url) {
+        weft_pool_config dbc = { .name = "sqlite", .min_size = 1, .max_size = 16,
+                                 .acquire_timeout = 2 * WEFT_SEC };
+        static const weft_pool_ops db_ops = { .create = db_create, .destroy = db_destroy };
+        if (!(db_pool = weft_pool_new(&dbc, &db_ops, (void *)sv->db_path)))
+            rc = -ENOMEM;
     }
+    /* an answer relayed is held twice (decoded, then as ours): at most
+     * 1 MiB, so a gzip bomb behind /proxy costs what an upload costs */
+    if (!rc && !(proxy_client = weft_http_client_new(&(weft_http_client_opts){
+                     .max_body = 1 << 20 })))
+        rc = -ENOMEM;
+#if WEFT_HAVE_REDIS
+    if (!rc)
+        rc = svc_cache_loop_start(sv);
+#endif
+    if (!rc)
+        rc = svc_events_loop_start(sv);
+    if (rc) {
+        loop_stop(sv);
+        return rc;
+    }
+    if (weft_loop_index() == 0)
+        banner(sv);
     return 0;
 }
 
-static int loop_main(void *arg)
+/* a number from lo to hi, fractions allowed when scale > 1 (seconds to
+ * weft_time): 0 and *out, or -EINVAL */
+static int number(const char *s, double lo, double hi, double scale, double *out)
 {
-    struct service *sv = arg;
-    weft_listener *l;
-    int rc = weft_tcp_listen(&l, sv->host, sv->port, 4096, WEFT_REUSEPORT);
-    if (rc) {
-        weft_log(WEFT_LOG_ERROR, "serve: cannot listen on %s:%d: %s", sv->host, sv->port,
-                 weft_strerror(rc));
-        return rc;
-    }
-    weft_pool_config dbc = { .name = "sqlite", .min_size = 1, .max_size = 16,
-                             .acquire_timeout = 2 * WEFT_SEC };
-    static const weft_pool_ops db_ops = { .create = db_create, .destroy = db_destroy };
-    db_pool = weft_pool_new(&dbc, &db_ops, (void *)sv->db_path);
-    events = weft_supervisor_new(on_event_error, NULL);
-    unsigned loops = (unsigned)weft_loop_count(), me = (unsigned)weft_loop_index();
-    events_bound = sv->events_max / loops + (me < sv->events_max % loops);   /* they add up */
-    if (!events_bound)
-        events_bound = 1;
-    /* an answer relayed is held twice (decoded, then as ours): at most
-     * 1 MiB, so a gzip bomb behind /proxy costs what an upload costs */
-    proxy_client = weft_http_client_new(&(weft_http_client_opts){ .max_body = 1 << 20 });
-    if (!db_pool || !events || !proxy_client)
-        return -ENOMEM;
-    weft_group *g = NULL;
-    if (weft_loop_index() == 0) {
-        const char *h = sv->host;
-        int p = sv->port;
-        printf("weft serve: listening on http://%s:%d/ with %d loop%s (database %s); try\n"
-               "  curl http://%s:%d/plaintext\n  curl http://%s:%d/json\n"
-               "  curl http://%s:%d/users/42\n"
-               "  curl -H 'Content-Type: application/json' -d '{\"type\":\"signup\",\"user_id\":42}'"
-               " http://%s:%d/events\n"
-               "  curl 'http://%s:%d/proxy?url=http://example.com/' (with --proxy-allow example.com)\n"
-               "  curl http://%s:%d/healthz\n  curl http://%s:%d/metrics\n",
-               h, p, weft_loop_count(), weft_loop_count() > 1 ? "s" : "", sv->db_path, h, p, h, p,
-               h, p, h, p, h, p, h, p, h, p);
-        fflush(stdout);
-        g = weft_group_new();
-        weft_spawn(g, on_signal, sv, "signals");
-    }
-    rc = weft_http_serve(sv->server, l);
-    weft_supervisor_close(events, 5 * WEFT_SEC);   /* accepted events finish */
-    weft_http_client_free(proxy_client, WEFT_SEC);
-    weft_pool_close(db_pool, WEFT_SEC);
-    if (g) {
-        weft_group_cancel(g);
-        weft_group_wait(g);
-    }
-    return rc;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || v != v || v < lo || v > hi || (scale == 1 && v != (long)v))
+        return -EINVAL;
+    *out = v * scale;
+    return 0;
 }
 
 int weft_cmd_serve(int argc, char **argv)
 {
-    struct service sv = { .host = "127.0.0.1", .port = 8080, .threads = 0, .events_max = 1024,
-                          .db_path = "weft-example.db" };
+    static struct service sv;
+    sv = (struct service){ .host = "127.0.0.1", .port = 8080, .db_path = "weft-example.db",
+                           .workers = 64, .attempts = 5, .timeout = 10 * WEFT_SEC };
+    the_service = &sv;
+    const char *env_pg = getenv("WEFT_PG_URL"), *env_queue = getenv("WEFT_QUEUE_URL");
+    const char *env_redis = getenv("WEFT_REDIS_URL");
+    sv.pg_url = env_pg && *env_pg ? env_pg : NULL;
+    sv.queue_url = env_queue && *env_queue ? env_queue : NULL;
+    sv.redis_url = env_redis && *env_redis ? env_redis : NULL;
     static const struct option longopts[] = {
         { "host", required_argument, NULL, 'H' },
         { "port", required_argument, NULL, 'p' },
         { "threads", required_argument, NULL, 't' },
         { "db", required_argument, NULL, 'd' },
         { "proxy-allow", required_argument, NULL, 'a' },
-        { "events-max", required_argument, NULL, 'e' },
+        { "pg", required_argument, NULL, 'g' },
+        { "queue", required_argument, NULL, 'q' },
+        { "redis", required_argument, NULL, 'r' },
+        { "workers", required_argument, NULL, 'w' },
+        { "attempts", required_argument, NULL, 'n' },
+        { "timeout", required_argument, NULL, 'T' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -604,14 +778,34 @@ int weft_cmd_serve(int argc, char **argv)
         case 'd':
             sv.db_path = optarg;
             break;
-        case 'e': {
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 1000000) {
-                fprintf(stderr, "weft serve: --events-max needs a number from 1 to 1000000\n%s",
-                        usage_text);
+        case 'g':
+            sv.pg_url = *optarg ? optarg : NULL;   /* "" for none, over the environment */
+            break;
+        case 'q':
+            sv.queue_url = *optarg ? optarg : NULL;
+            break;
+        case 'r':
+            sv.redis_url = *optarg ? optarg : NULL;
+            break;
+        case 'w':
+        case 'n':
+        case 'T': {
+            double v;
+            const char *what = c == 'w' ? "--workers needs a number from 1 to 10000"
+                             : c == 'n' ? "--attempts needs a number from 1 to 100"
+                                        : "--timeout needs seconds from 0.001 to 3600";
+            if (c == 'w' ? number(optarg, 1, 10000, 1, &v)
+                : c == 'n' ? number(optarg, 1, 100, 1, &v)
+                           : number(optarg, 0.001, 3600, (double)WEFT_SEC, &v)) {
+                fprintf(stderr, "weft serve: %s\n%s", what, usage_text);
                 return 2;
             }
-            sv.events_max = (unsigned)v;
+            if (c == 'w')
+                sv.workers = (int)v;
+            else if (c == 'n')
+                sv.attempts = (int)v;
+            else
+                sv.timeout = (weft_time)v;
             break;
         }
         case 'a':
@@ -634,36 +828,67 @@ int weft_cmd_serve(int argc, char **argv)
         return 2;
     }
     snprintf(via_self, sizeof via_self, "1.1 weft-serve-%ld", (long)getpid());
-    /* our loops share the port (SO_REUSEPORT), never with another process */
+    /* our loops share the port (SO_REUSEPORT), never with another process:
+     * said before the database is made */
     int prc = weft_tcp_port_check(sv.host, sv.port);
     if (prc) {
         fprintf(stderr, "weft serve: cannot listen on %s:%d: %s\n", sv.host, sv.port,
                 prc == -EADDRINUSE ? "the port is in use by another socket" : weft_strerror(prc));
         return 1;
     }
-    /* the signals go to the signalfd of loop 0, whichever thread gets them */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (prepare_db(sv.db_path))
+#if !WEFT_HAVE_REDIS
+    if (sv.redis_url) {
+        fprintf(stderr, "weft serve: --redis: this weft was built without Redis\n");
         return 1;
-    events_done = weft_counter("weft_example_events_total{result=\"done\"}", "Events processed");
-    events_failed = weft_counter("weft_example_events_total{result=\"failed\"}", NULL);
-    events_accepted = weft_counter("weft_example_events_accepted_total",
-                                   "Events answered 202 (each ends done or failed)");
-    if (!(sv.server = weft_http_server_new(NULL)))
+    }
+#else
+    if (sv.redis_url)
+        svc_cache_metrics();
+#endif
+#if !WEFT_HAVE_PG
+    if (sv.pg_url) {
+        fprintf(stderr, "weft serve: --pg: this weft was built without PostgreSQL\n");
         return 1;
-    weft_http_server_route(sv.server, "GET", "/users/{id}", users, &sv);
-    weft_http_server_route(sv.server, "POST", "/events", post_event, NULL);
-    weft_http_server_route(sv.server, "GET", "/proxy", proxy, &sv);
+    }
+#else
+    if (sv.pg_url && svc_pg_migrate(sv.pg_url))
+        return 1;
+#endif
+    if (!sv.pg_url && prepare_db(sv.db_path))
+        return 1;
+    if (!sv.queue_url) {                  /* beside the database: x.db -> x-queue.db */
+        size_t n = strlen(sv.db_path);
+        int keep = n > 3 && strcmp(sv.db_path + n - 3, ".db") == 0 ? (int)n - 3 : (int)n;
+        if (snprintf(sv.queue_default, sizeof sv.queue_default, "sqlite:%.*s-queue.db", keep,
+                     sv.db_path) >= (int)sizeof sv.queue_default) {
+            fprintf(stderr, "weft serve: --db path too long\n");
+            return 2;
+        }
+        sv.queue_url = sv.queue_default;
+    }
+    /* the server's own deadline is a backstop behind each handler's (504) */
+    weft_http_server_opts so = { .handler_timeout = sv.timeout + WEFT_SEC,
+                                 .max_body = 64 * 1024 };
+    if (!(sv.server = weft_http_server_new(&so)))
+        return 1;
+    int rrc = svc_route(&sv, "GET", "/users/{id}", users, NULL);
+    rrc = rrc ? rrc : svc_route(&sv, "PUT", "/users/{id}", put_user, NULL);
+    rrc = rrc ? rrc : svc_events_routes(&sv);
+#if WEFT_HAVE_PG
+    rrc = rrc ? rrc : sv.pg_url ? svc_pg_routes(&sv) : 0;
+#endif
+    rrc = rrc ? rrc : svc_route(&sv, "GET", "/proxy", proxy, &sv);
+    rrc = rrc ? rrc : svc_route(&sv, "GET", "/metrics", weft_http_metrics_handler, NULL);
+    if (rrc) {
+        fprintf(stderr, "weft serve: %s\n", weft_strerror(rrc));
+        return 1;
+    }
     weft_http_server_route(sv.server, "GET", "/plaintext", plaintext, NULL);
     weft_http_server_route(sv.server, "GET", "/json", json, NULL);
     weft_http_server_route(sv.server, "GET", "/healthz", healthz, NULL);
-    weft_http_server_route(sv.server, "GET", "/metrics", weft_http_metrics_handler, NULL);
     weft_http_server_use_metrics(sv.server);
-    int rc = weft_run(sv.threads, loop_main, &sv);
+    weft_http_run_hooks hooks = { loop_start, loop_stop, &sv };
+    int rc = weft_http_server_run_with(sv.server, sv.host, sv.port, sv.threads, &hooks);
     weft_http_server_free(sv.server);
     if (rc)
         fprintf(stderr, "weft serve: %s\n", weft_strerror(rc));

@@ -293,6 +293,31 @@ int weft_http_serve(weft_http_server *s, weft_listener *l);
  * while it runs. 0, or the first loop's error (-EADDRINUSE, ...). */
 int weft_http_server_run(weft_http_server *s, const char *host, int port, int threads);
 
+/* Per-loop set-up and tear-down around weft_http_server_run's serving, for
+ * a service with loop-local pools, clients and workers (weft objects are
+ * loop-local: one per loop). Both run in a task of that loop (the loop's
+ * root), so they may block on weft calls:
+ *   on_loop_start(ctx): before the loop listens or serves. 0 to go on; a
+ *     failure (< 0) stops every loop gracefully (those serving drain as on
+ *     SIGTERM), this loop serves nothing and its on_loop_stop does not
+ *     run, and the run returns that code (the first loop's to fail).
+ *     Undo in it what it made before it failed.
+ *   on_loop_stop(ctx): after the loop's HTTP drained (weft_http_serve
+ *     returned: no request of this loop runs any more), on every loop
+ *     whose on_loop_start returned 0, also when listening failed: stop
+ *     background work here, then close what on_loop_start made.
+ * Either may be NULL. */
+typedef struct weft_http_run_hooks {
+    int (*on_loop_start)(void *ctx);
+    void (*on_loop_stop)(void *ctx);
+    void *ctx;
+} weft_http_run_hooks;
+
+/* weft_http_server_run with hooks (NULL: none). A loop whose listener
+ * cannot be made stops the others in the same graceful way. */
+int weft_http_server_run_with(weft_http_server *s, const char *host, int port, int threads,
+                              const weft_http_run_hooks *hooks);
+
 /* Asks every weft_http_serve of s, on any loop, to shut down gracefully,
  * waking them at once (through a channel shared by the loops: nothing
  * polls). Safe from any thread. It is final: a later weft_http_serve of s

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <time.h>
 
 #include "../core/kernel.h"
@@ -16,6 +17,8 @@ struct run {
     const char *host;
     int port;
     sigset_t sigs;
+    const weft_http_run_hooks *hooks;   /* never NULL */
+    _Atomic int err;                    /* the first loop's failure */
 };
 
 static int on_signal(void *arg)
@@ -30,16 +33,25 @@ static int on_signal(void *arg)
     return 0;
 }
 
-static int loop_main(void *arg)
+/* A loop that cannot serve stops the others gracefully (they drain and
+ * run their stop hooks, not cancelled as a failed root would have them)
+ * and its error is the run's. */
+static void fail(struct run *r, int rc)
 {
-    struct run *r = arg;
+    int none = 0;
+    atomic_compare_exchange_strong(&r->err, &none, rc);
+    weft_http_server_shutdown(r->s);
+}
+
+static int serve(struct run *r)
+{
     weft_listener *l;
     int rc = weft_tcp_listen(&l, r->host, r->port, 4096, WEFT_REUSEPORT);
     if (rc) {
         weft_log(WEFT_LOG_ERROR, "http: cannot listen on %s:%d: %s", r->host, r->port,
                  weft_strerror(rc));
-        weft_http_server_shutdown(r->s);  /* the other loops stop too */
-        return rc;
+        fail(r, rc);
+        return 0;
     }
     weft_group *g = weft_loop_index() == 0 ? weft_group_new() : NULL;
     if (g)
@@ -52,8 +64,27 @@ static int loop_main(void *arg)
     return rc;
 }
 
-int weft_http_server_run(weft_http_server *s, const char *host, int port, int threads)
+static int loop_main(void *arg)
 {
+    struct run *r = arg;
+    const weft_http_run_hooks *h = r->hooks;
+    int rc = h->on_loop_start ? h->on_loop_start(h->ctx) : 0;
+    if (rc) {
+        weft_log(WEFT_LOG_ERROR, "http: loop %d did not start: %s", weft_loop_index(),
+                 weft_strerror(rc));
+        fail(r, rc < 0 ? rc : -EINVAL);
+        return 0;
+    }
+    rc = serve(r);
+    if (h->on_loop_stop)
+        h->on_loop_stop(h->ctx);
+    return rc;
+}
+
+int weft_http_server_run_with(weft_http_server *s, const char *host, int port, int threads,
+                              const weft_http_run_hooks *hooks)
+{
+    static const weft_http_run_hooks none;
     if (!s || !host || port < 1 || port > 65535 || threads < 0)
         return -EINVAL;
     if (weft_self())
@@ -66,7 +97,7 @@ int weft_http_server_run(weft_http_server *s, const char *host, int port, int th
                  rc == -EADDRINUSE ? "the port is in use by another socket" : weft_strerror(rc));
         return rc;
     }
-    struct run r = { .s = s, .host = host, .port = port };
+    struct run r = { .s = s, .host = host, .port = port, .hooks = hooks ? hooks : &none };
     sigemptyset(&r.sigs);
     sigaddset(&r.sigs, SIGTERM);
     sigaddset(&r.sigs, SIGINT);
@@ -77,5 +108,11 @@ int weft_http_server_run(weft_http_server *s, const char *host, int port, int th
     while (sigtimedwait(&r.sigs, NULL, &zero) > 0)
         ;                                 /* a second Ctrl-C during the drain */
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return rc;
+    int err = atomic_load(&r.err);
+    return err ? err : rc;
+}
+
+int weft_http_server_run(weft_http_server *s, const char *host, int port, int threads)
+{
+    return weft_http_server_run_with(s, host, port, threads, NULL);
 }

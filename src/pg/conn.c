@@ -343,6 +343,17 @@ static int send_stmt(struct weft_pg_conn *c, struct call *k, int i)
     const weft_pg_stmt *st = &k->stmts[i];
     char small[256], name[16];
     size_t klen;
+    if (k->unnamed) {                         /* Parse and Bind of its own, nothing shared */
+        unsigned types[st->n ? st->n : 1];
+        for (int j = 0; j < st->n; j++)
+            types[j] = ptype(&st->params[j]);
+        if (!PQsendPrepare(c->pg, "", st->sql, st->n, types))
+            return -1;
+        k->prepared[i] = k->ids[i] = 0;
+        k->steps++;
+        k->mains[i] = k->steps++;
+        return send_bind(c, st, "");
+    }
     char *key = stmt_key(st, &klen, small, sizeof small);
     if (!key)
         return -ENOMEM;
@@ -582,7 +593,8 @@ static void after_error(struct weft_pg_conn *c, struct call *k, PGresult *err, i
     bool redo = (m && strstr(m, "cached plan must not change result type")) ||
                 (state && strcmp(state, "26000") == 0);
     for (int i = 0; i < k->nstmt; i++)
-        if ((k->prepared[i] && step <= k->prepare_steps[i]) || (redo && step == k->mains[i]))
+        if ((k->prepared[i] && step <= k->prepare_steps[i]) ||
+            (redo && step == k->mains[i] && k->ids[i]))
             forget_stmt(c, k->ids[i]);        /* never made (failed or skipped), stale */
 }
 

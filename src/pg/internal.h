@@ -104,6 +104,7 @@ struct call {
     unsigned *prepared;               /* what this segment prepares (0: nothing) */
     int *prepare_steps;
     bool local;                       /* its timeout for its own transaction only */
+    bool unnamed;                     /* prepared in its own segment, outside the cache */
     int one_main, one_prep_step;      /* the storage for one statement */
     unsigned one_id, one_prepared;
 };

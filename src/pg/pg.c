@@ -399,7 +399,10 @@ static int run_call(struct weft_pg_conn *c, struct call *k, weft_pg_result *rs)
 }
 
 /* a cached statement that must be prepared again: its plan is stale, or
- * its Parse was skipped in a segment that failed before it */
+ * its Parse was skipped in a segment that failed before it (another task's
+ * Parse that ran out of time waiting for a lock, say). It is sent again
+ * once, unnamed: with a Parse of its own, so that its result cannot hang
+ * on yet another task's Parse in flight. */
 static bool stale_plan(const weft_pg_result *r)
 {
     const weft_pg_error_info *e = weft_pg_error(r);
@@ -435,6 +438,7 @@ static int conn_query(struct weft_pg_conn *c, weft_pg_result *r, const weft_pg_s
         weft_pg_result_free(r);
         memset(r, 0, sizeof *r);
         weft__pg_call_init(&k, c->db, st, 1);
+        k.unnamed = true;
         rc = run_call(c, &k, r);
     }
     return rc;
@@ -705,7 +709,7 @@ static int pick(weft_pg *db, struct weft_pg_conn **out, weft_time deadline)
     }
 }
 
-static int shared_query(weft_pg *db, weft_pg_result *r, const weft_pg_stmt *st)
+static int shared_query(weft_pg *db, weft_pg_result *r, const weft_pg_stmt *st, bool unnamed)
 {
     struct weft_pg_conn *c;
     int rc = pick(db, &c, weft__after(db->o.acquire_timeout));
@@ -717,6 +721,7 @@ static int shared_query(weft_pg *db, weft_pg_result *r, const weft_pg_stmt *st)
     s->st = *st;
     weft__pg_call_init(&s->k, db, &s->st, 1);
     s->k.local = true;                        /* its budget for its own transaction */
+    s->k.unnamed = unnamed;
     s->sent = weft_now();
     c->rcount++;
     rc = weft__pg_send(c, &s->k, &s->res);
@@ -793,11 +798,11 @@ int weft_pg_query(weft_pg *db, weft_pg_result *r, const char *sql, int n, const 
     weft_pg_stmt st = { sql, n, params };
     db->refs++;
     if (db->o.pipeline > 1) {
-        rc = shared_query(db, r, &st);
+        rc = shared_query(db, r, &st, false);
         if (rc == -WEFT_EPG && stale_plan(r)) {     /* prepared again, once */
             weft_pg_result_free(r);
             memset(r, 0, sizeof *r);
-            rc = shared_query(db, r, &st);
+            rc = shared_query(db, r, &st, true);
         }
     } else {
         struct weft_pg_conn *c;

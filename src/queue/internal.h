@@ -80,7 +80,7 @@ struct weft__qbackend {
     int (*stats)(weft_queue *q, const char *queue, int64_t now_ms, weft_queue_stats *s);
 };
 
-extern const struct weft__qbackend weft__qsqlite, weft__qpg;
+extern const struct weft__qbackend weft__qsqlite, weft__qpg, weft__qredis;
 
 struct weft_queue {
     const struct weft__qbackend *be;

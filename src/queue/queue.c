@@ -130,6 +130,13 @@ static int backend_of(const char *url, const struct weft__qbackend **be, const c
         return 0;
     }
 #endif
+#if WEFT_HAVE_REDIS
+    if (strncmp(url, "redis://", 8) == 0 || strncmp(url, "rediss://", 9) == 0) {
+        *be = &weft__qredis;
+        *rest = url;                      /* the whole URL is the server's address */
+        return 0;
+    }
+#endif
     char shown[256];
     weft_url_redact(url, shown, sizeof shown);
     weft_log(WEFT_LOG_WARN, "queue url '%s': not sqlite:PATH, redis://… or postgres://…", shown);

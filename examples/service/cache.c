@@ -1,0 +1,110 @@
+/*
+ * /users/{id} cache-aside on Redis (--redis URL / WEFT_REDIS_URL): a hit
+ * answers from Redis, a miss reads the database and keeps the answer for
+ * 60 s; a write (PUT /users/{id}) deletes the entry once the database has
+ * the change. The cache is an optimisation, never a dependency: Redis
+ * failing or away means reading the database (logged at most once a
+ * minute per loop). A read that misses just as a write lands may keep the
+ * old answer until the TTL: cache-aside's known window, bounded by it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "service.h"
+
+#define TTL_S 60
+
+static __thread weft_redis *cache;
+static __thread weft_time warned;         /* the last failure logged */
+static weft_metric *hits, *misses;
+
+void svc_cache_metrics(void)            /* once, before the loops */
+{
+    hits = weft_counter("weft_example_cache_total{result=\"hit\"}", "/users/{id} answered by Redis");
+    misses = weft_counter("weft_example_cache_total{result=\"miss\"}", NULL);
+}
+
+int svc_cache_loop_start(const struct service *sv)
+{
+    if (!sv->redis_url)
+        return 0;
+    weft_redis_opts o = { .name = "cache", .acquire_timeout = 500 * WEFT_MS,
+                          .connect_timeout = 2 * WEFT_SEC, .command_timeout = WEFT_SEC };
+    if (!(cache = weft_redis_new(sv->redis_url, &o)))
+        return -errno;
+    return 0;
+}
+
+void svc_cache_loop_stop(void)
+{
+    if (cache)
+        weft_redis_close(cache, WEFT_SEC);
+    cache = NULL;
+}
+
+bool svc_cache_on(void)
+{
+    return cache != NULL;
+}
+
+static void failed(const char *what, int rc)
+{
+    weft_time now = weft_now();
+    if (!warned || now - warned > 60 * WEFT_SEC) {
+        warned = now;
+        weft_log(WEFT_LOG_WARN, "serve: cache %s failed (reading the database): %s", what,
+                 weft_strerror(rc));
+    }
+}
+
+int svc_cache_get(int64_t id, char *buf, size_t size)
+{
+    if (!cache)
+        return 0;
+    char key[48];
+    snprintf(key, sizeof key, "weft:serve:user:%lld", (long long)id);
+    weft_redis_reply *rep = NULL;
+    int rc = weft_redis_command(cache, &rep, 2, (const char *[]){ "GET", key }, NULL);
+    int n = 0;
+    if (rc)
+        failed("GET", rc);
+    else if (rep->type == WEFT_REDIS_STRING && rep->len < size) {
+        memcpy(buf, rep->str, rep->len);
+        buf[rep->len] = 0;
+        n = (int)rep->len;
+    }
+    weft_redis_reply_free(rep);
+    weft_metric_add(n ? hits : misses, 1);
+    return n;
+}
+
+void svc_cache_put(int64_t id, const char *json)
+{
+    if (!cache)
+        return;
+    char key[48], ttl[16];
+    snprintf(key, sizeof key, "weft:serve:user:%lld", (long long)id);
+    snprintf(ttl, sizeof ttl, "%d", TTL_S);
+    weft_redis_reply *rep = NULL;
+    int rc = weft_redis_command(cache, &rep, 5, (const char *[]){ "SET", key, json, "EX", ttl },
+                                NULL);
+    if (rc)
+        failed("SET", rc);
+    weft_redis_reply_free(rep);
+}
+
+int svc_cache_del(int64_t id)
+{
+    if (!cache)
+        return 0;
+    char key[48];
+    snprintf(key, sizeof key, "weft:serve:user:%lld", (long long)id);
+    weft_redis_reply *rep = NULL;
+    int rc = weft_redis_command(cache, &rep, 2, (const char *[]){ "DEL", key }, NULL);
+    if (rc)
+        weft_log(WEFT_LOG_ERROR, "serve: cache DEL of user %lld failed: %s (stale for up to %d s)",
+                 (long long)id, weft_strerror(rc), TTL_S);
+    weft_redis_reply_free(rep);
+    return rc;
+}
