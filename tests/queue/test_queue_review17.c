@@ -1,0 +1,242 @@
+/* Review of issue 17 (the PostgreSQL and Redis queue backends): each test
+ * below failed on main at df2bf97 and names the defect it shows.
+ * Against the CTest fixtures' servers, or WEFT_TEST_PG_URL /
+ * WEFT_TEST_REDIS_URL. */
+#include "services.h"
+#include "test.h"
+#include "weft/pg.h"
+#include "weft/redis.h"
+#include "weft/url.h"
+
+static const char *pg_url(void)
+{
+    const char *u = weft_test_service_url("pg");
+    return u ? u : "postgresql://unset";
+}
+
+static const char *redis_url(void)
+{
+    const char *u = weft_test_service_url("redis");
+    return u ? u : "redis://unset";
+}
+
+static int64_t pg_int(const char *sql)
+{
+    weft_pg *db = weft_pg_new(pg_url(), NULL);
+    EXPECT(db != NULL);
+    weft_pg_result r;
+    int64_t v = -1;
+    int rc = weft_pg_query(db, &r, sql, 0, NULL);
+    if (rc)
+        fprintf(stderr, "%s: %s\n", sql, r.error);
+    if (rc == 0 && r.nrows && !weft_pg_is_null(&r, 0, 0))
+        weft_pg_get_int(&r, 0, 0, &v);
+    weft_pg_result_free(&r);
+    weft_pg_close(db, WEFT_SEC);
+    return v;
+}
+
+/* ---- 1. PostgreSQL: one call's bad name fails every call of its group ------ */
+
+struct enq {
+    weft_queue *q;
+    const char *key;
+    int rc;
+};
+
+static int enqueuer(void *arg)
+{
+    struct enq *e = arg;
+    weft_job_opts o = { .key = e->key };
+    e->rc = weft_queue_enqueue(e->q, "poison", "t", "{}", &o, NULL);
+    return 0;
+}
+
+static int poison_main(void *arg)
+{
+    (void)arg;
+    weft_queue *q;
+    EXPECT_EQ(weft_queue_open(&q, pg_url(), NULL), 0);
+    enum { N = 12, BAD = 6 };
+    static struct enq e[N];
+    static char keys[N][16];
+    weft_group *g = weft_group_new();
+    for (int i = 0; i < N; i++) {
+        snprintf(keys[i], sizeof keys[i], "k%d-%lld", i, (long long)weft_now());
+        /* the API takes any byte >= 0x20 in a key (good_name): not UTF-8 */
+        e[i] = (struct enq){ q, i == BAD ? "\xff\xfe" : keys[i], 1 };
+        EXPECT_EQ(weft_spawn(g, enqueuer, &e[i], "enqueuer"), 0);
+    }
+    EXPECT_EQ(weft_group_wait(g), 0);
+    /* call 0 flushed alone; calls 1..11 went as one group with the bad one */
+    for (int i = 0; i < N; i++) {
+        if (i == BAD)
+            continue;
+        if (e[i].rc != 0)
+            fprintf(stderr, "call %d (a good key) returned %s because call %d had a key"
+                    " that is not UTF-8\n", i, weft_strerror(e[i].rc), BAD);
+        EXPECT_EQ(e[i].rc, 0);
+    }
+    fprintf(stderr, "the bad call itself: %s\n", weft_strerror(e[BAD].rc));
+    EXPECT(e[BAD].rc != -ENOMEM);          /* it is not out of memory */
+    EXPECT_EQ(weft_queue_close(q), 0);
+    return 0;
+}
+
+static void test_pg_group_poisoned(void **state)
+{
+    (void)state;
+    RUN(poison_main, NULL);
+}
+
+/* ---- 2. PostgreSQL: a call past its deadline still writes ------------------- */
+
+static int deadline_main(void *arg)
+{
+    const char *(*u)(void) = (const char *(*)(void))arg;
+    weft_queue *q;
+    EXPECT_EQ(weft_queue_open(&q, u(), NULL), 0);
+    char queue[64];
+    snprintf(queue, sizeof queue, "late-%lld", (long long)weft_now());
+    weft_scope s;
+    weft_scope_enter(&s, 0);               /* the deadline has passed */
+    weft_job_id id = 0;
+    int rc = weft_queue_enqueue(q, queue, "t", "{}", NULL, &id);
+    weft_scope_exit(&s);
+    if (rc != -ETIMEDOUT)
+        fprintf(stderr, "%s: enqueue past its deadline returned %s (id %lld)\n", u(),
+                weft_strerror(rc), (long long)id);
+    EXPECT_EQ(rc, -ETIMEDOUT);
+    weft_queue_stats st;
+    EXPECT_EQ(weft_queue_stats_get(q, queue, &st), 0);
+    EXPECT_EQ(st.queued, 0);               /* nothing written after the deadline */
+    EXPECT_EQ(weft_queue_close(q), 0);
+    return 0;
+}
+
+static void test_pg_deadline(void **state)
+{
+    (void)state;
+    RUN(deadline_main, (void *)pg_url);
+}
+
+static void test_redis_deadline(void **state)   /* passes: the reference behaviour */
+{
+    (void)state;
+    RUN(deadline_main, (void *)redis_url);
+}
+
+/* ---- 3. Redis: a claim script that raises halfway loses the jobs it took --- */
+
+static long long rcmd(weft_redis *r, const char *const *argv)
+{
+    int argc = 0;
+    while (argv[argc])
+        argc++;
+    weft_redis_reply *rep = NULL;
+    int rc = weft_redis_command(r, &rep, argc, argv, NULL);
+    long long v = rc ? -1 : rep->type == WEFT_REDIS_INTEGER ? rep->integer : 0;
+    weft_redis_reply_free(rep);
+    return v;
+}
+#define CMD(r, ...) rcmd((r), (const char *const[]){ __VA_ARGS__, NULL })
+
+struct lost {
+    weft_queue *q;
+    int runs;
+};
+
+static int count(const weft_job *job, void *ctx)
+{
+    (void)job;
+    ((struct lost *)ctx)->runs++;
+    return 0;
+}
+
+static int work_for(void *arg)
+{
+    struct lost *l = arg;
+    weft_job_handler h = { "t", count, l };
+    return weft_queue_work(l->q, "lost", &h, 1, 4);
+}
+
+static void run_worker(struct lost *l, weft_time t)
+{
+    weft_group *g = weft_group_new();
+    EXPECT_EQ(weft_spawn(g, work_for, l, "worker"), 0);
+    weft_sleep(t);
+    weft_queue_stop(l->q);
+    EXPECT_EQ(weft_group_wait(g), 0);
+}
+
+static int lost_main(void *arg)
+{
+    (void)arg;
+    weft_redis *r = weft_redis_new(redis_url(), NULL);
+    EXPECT(r != NULL);
+    CMD(r, "FLUSHDB");
+    /* a key of another program's where the queue's priority-0 stream goes */
+    CMD(r, "SET", "weft:q:lost:p0", "not a stream");
+    weft_queue_opts o = { .lease = 300 * WEFT_MS };
+    struct lost l = { 0 };
+    EXPECT_EQ(weft_queue_open(&l.q, redis_url(), &o), 0);
+    weft_job_opts jo = { .priority = 5 };
+    weft_job_id id = 0;
+    EXPECT_EQ(weft_queue_enqueue(l.q, "lost", "t", "{}", &jo, &id), 0);
+    run_worker(&l, 1500 * WEFT_MS);        /* every claim fails at priority 0 */
+    /* the foreign key is gone: the queue is healthy again */
+    CMD(r, "DEL", "weft:q:lost:p0");
+    run_worker(&l, 2500 * WEFT_MS);        /* leases of 300 ms have long expired */
+    weft_job_info info;
+    EXPECT_EQ(weft_queue_get(l.q, id, &info), 0);
+    fprintf(stderr, "job %lld: ran %d times, reads as %s, attempts %d; in leased: %lld,"
+            " in streams: %lld\n", (long long)id, l.runs, weft_job_state_name(info.state),
+            info.attempts, CMD(r, "ZCARD", "weft:q:lost:leased"),
+            CMD(r, "XLEN", "weft:q:lost:p5"));
+    weft_job_info_free(&info);
+    EXPECT_EQ(l.runs, 1);                  /* at least once: it must run */
+    EXPECT_EQ(weft_queue_close(l.q), 0);
+    weft_redis_close(r, WEFT_SEC);
+    return 0;
+}
+
+static void test_redis_claim_abort_loses_jobs(void **state)
+{
+    (void)state;
+    RUN(lost_main, NULL);
+}
+
+/* ---- 4. weft_url_redact: passwords libpq accepts are shown ------------------ */
+
+static void test_redact(void **state)
+{
+    (void)state;
+    static const char *const urls[] = {
+        "postgresql://u:se?cret@h/db",     /* libpq: userinfo ends at '@' or '/' only */
+        "postgresql://u:se#cret@h/db",
+        "postgresql://h/db?user=u&password=secret",
+    };
+    int bad = 0;
+    for (size_t i = 0; i < sizeof urls / sizeof *urls; i++) {
+        char out[256];
+        weft_url_redact(urls[i], out, sizeof out);
+        if (strstr(out, "cret")) {
+            fprintf(stderr, "weft_url_redact(%s) = %s: the password is shown\n", urls[i], out);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
+int main(void)
+{
+    (void)pg_int;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pg_group_poisoned),
+        cmocka_unit_test(test_pg_deadline),
+        cmocka_unit_test(test_redis_deadline),
+        cmocka_unit_test(test_redis_claim_abort_loses_jobs),
+        cmocka_unit_test(test_redact),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
