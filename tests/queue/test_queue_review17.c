@@ -228,6 +228,65 @@ static void test_redact(void **state)
     assert_int_equal(bad, 0);
 }
 
+
+/* ---- 5. PostgreSQL: next due time in the server's clock, read by the host's ---- */
+
+static int pg_exec(const char *sql)
+{
+    weft_pg *db = weft_pg_new(pg_url(), NULL);
+    EXPECT(db != NULL);
+    weft_pg_result r;
+    int rc = weft_pg_query(db, &r, sql, 0, NULL);
+    if (rc)
+        fprintf(stderr, "%s: %s\n", sql, r.error);
+    weft_pg_result_free(&r);
+    weft_pg_close(db, WEFT_SEC);
+    return rc;
+}
+
+static int idle_worker(void *arg)
+{
+    weft_job_handler h = { "t", count, arg };
+    return weft_queue_work(((struct lost *)arg)->q, "skew", &h, 1, 4);
+}
+
+static int skew_main(void *arg)
+{
+    (void)arg;
+    struct lost l = { 0 };
+    EXPECT_EQ(weft_queue_open(&l.q, pg_url(), NULL), 0);   /* the schema exists */
+    /* the server's clock 5 s behind this host's (hosts' clocks differ: the
+     * reason leases are the server's), and a count of its clock reads */
+    EXPECT_EQ(pg_exec("CREATE SEQUENCE IF NOT EXISTS weft_queue.r17_reads"), 0);
+    EXPECT_EQ(pg_exec("CREATE OR REPLACE FUNCTION weft_queue.now_ms() RETURNS bigint LANGUAGE sql"
+                      " VOLATILE AS $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint"
+                      " - 5000 + 0 * nextval('weft_queue.r17_reads') $$"), 0);
+    weft_job_opts o = { .delay = 4 * WEFT_SEC };
+    EXPECT_EQ(weft_queue_enqueue(l.q, "skew", "t", "{}", &o, NULL), 0);
+    int64_t before = pg_int("SELECT last_value FROM weft_queue.r17_reads");
+    weft_group *g = weft_group_new();
+    EXPECT_EQ(weft_spawn(g, idle_worker, &l, "worker"), 0);
+    weft_sleep(2 * WEFT_SEC);              /* the job is due in 4 s by the server */
+    weft_queue_stop(l.q);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    int64_t claims = pg_int("SELECT last_value FROM weft_queue.r17_reads") - before;
+    fprintf(stderr, "an idle worker read the server's clock %lld times in 2 s\n",
+            (long long)claims);
+    EXPECT(claims < 20);                   /* a few: first look, wake-ups, 1 s idle checks */
+    EXPECT_EQ(l.runs, 0);
+    pg_exec("CREATE OR REPLACE FUNCTION weft_queue.now_ms() RETURNS bigint LANGUAGE sql VOLATILE AS"
+            " $$ SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint $$");
+    pg_exec("DELETE FROM weft_queue.jobs WHERE queue = 'skew'");
+    EXPECT_EQ(weft_queue_close(l.q), 0);
+    return 0;
+}
+
+static void test_pg_clock_skew_spin(void **state)
+{
+    (void)state;
+    RUN(skew_main, NULL);
+}
+
 int main(void)
 {
     (void)pg_int;
@@ -237,6 +296,7 @@ int main(void)
         cmocka_unit_test(test_redis_deadline),
         cmocka_unit_test(test_redis_claim_abort_loses_jobs),
         cmocka_unit_test(test_redact),
+        cmocka_unit_test(test_pg_clock_skew_spin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
