@@ -287,6 +287,86 @@ static void test_pg_clock_skew_spin(void **state)
     RUN(skew_main, NULL);
 }
 
+/* ---- 6. Redis: a released job goes behind the jobs enqueued after it -------- */
+
+struct order {
+    weft_queue *q;
+    weft_job_id seen[8];
+    int n;
+    bool hold;                             /* the first run waits to be cancelled */
+};
+
+static int record_job(const weft_job *job, void *ctx)
+{
+    struct order *o = ctx;
+    if (o->n < 8)
+        o->seen[o->n++] = job->id;
+    if (o->hold) {
+        o->hold = false;
+        weft_sleep(30 * WEFT_SEC);         /* cancelled by the stop: released */
+        return -ECANCELED;
+    }
+    return 0;
+}
+
+static int order_worker(void *arg)
+{
+    struct order *o = arg;
+    weft_job_handler h = { "t", record_job, o };
+    return weft_queue_work(o->q, "fifo", &h, 1, 1);
+}
+
+static int fifo_main(void *arg)
+{
+    const char *(*u)(void) = (const char *(*)(void))arg;
+    if (u == redis_url) {
+        weft_redis *r = weft_redis_new(redis_url(), NULL);
+        CMD(r, "FLUSHDB");
+        weft_redis_close(r, WEFT_SEC);
+    } else {
+        pg_exec("DELETE FROM weft_queue.jobs WHERE queue = 'fifo'");
+    }
+    weft_queue_opts qo = { .shutdown_grace = 100 * WEFT_MS };
+    struct order o = { .hold = true };
+    EXPECT_EQ(weft_queue_open(&o.q, u(), &qo), 0);
+    weft_job_id a, b, c;
+    EXPECT_EQ(weft_queue_enqueue(o.q, "fifo", "t", "{}", NULL, &a), 0);
+    weft_group *g = weft_group_new();
+    EXPECT_EQ(weft_spawn(g, order_worker, &o, "worker"), 0);
+    WAIT_UNTIL(o.n == 1);                  /* a is running */
+    EXPECT_EQ(weft_queue_enqueue(o.q, "fifo", "t", "{}", NULL, &b), 0);
+    EXPECT_EQ(weft_queue_enqueue(o.q, "fifo", "t", "{}", NULL, &c), 0);
+    weft_queue_stop(o.q);                  /* a is released, due as it was */
+    EXPECT_EQ(weft_group_wait(g), 0);
+    o.n = 0;
+    g = weft_group_new();
+    EXPECT_EQ(weft_spawn(g, order_worker, &o, "worker"), 0);
+    WAIT_UNTIL(o.n == 3);
+    weft_queue_stop(o.q);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    fprintf(stderr, "%s: enqueued a=%lld b=%lld c=%lld (a released), ran %lld %lld %lld\n",
+            u(), (long long)a, (long long)b, (long long)c, (long long)o.seen[0],
+            (long long)o.seen[1], (long long)o.seen[2]);
+    /* the SQLite reference (and PostgreSQL): by run_at then id, a first */
+    EXPECT_EQ(o.seen[0], a);
+    EXPECT_EQ(o.seen[1], b);
+    EXPECT_EQ(o.seen[2], c);
+    EXPECT_EQ(weft_queue_close(o.q), 0);
+    return 0;
+}
+
+static void test_pg_fifo_after_release(void **state)   /* passes */
+{
+    (void)state;
+    RUN(fifo_main, (void *)pg_url);
+}
+
+static void test_redis_fifo_after_release(void **state)
+{
+    (void)state;
+    RUN(fifo_main, (void *)redis_url);
+}
+
 int main(void)
 {
     (void)pg_int;
@@ -297,6 +377,8 @@ int main(void)
         cmocka_unit_test(test_redis_claim_abort_loses_jobs),
         cmocka_unit_test(test_redact),
         cmocka_unit_test(test_pg_clock_skew_spin),
+        cmocka_unit_test(test_pg_fifo_after_release),
+        cmocka_unit_test(test_redis_fifo_after_release),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
