@@ -367,6 +367,70 @@ static void test_redis_fifo_after_release(void **state)
     RUN(fifo_main, (void *)redis_url);
 }
 
+/* ---- 7. PostgreSQL: a handler's error text cut mid-character stops the worker -- */
+
+static int fails_in_french(const weft_job *job, void *ctx)
+{
+    (void)ctx;
+    char msg[401];
+    for (int i = 0; i < 200; i++)
+        memcpy(msg + 2 * i, "\xc3\xa9", 2);   /* "é" x 200: valid UTF-8, 400 bytes */
+    msg[400] = 0;
+    weft_job_set_error(job, msg);          /* worker.c keeps 287 bytes of it: half an "é" */
+    return -EIO;
+}
+
+static int succeeds(const weft_job *job, void *ctx)
+{
+    (void)job;
+    ((struct lost *)ctx)->runs++;
+    return 0;
+}
+
+static int utf8_worker(void *arg)
+{
+    struct lost *l = arg;
+    weft_job_handler h[] = { { "bad", fails_in_french, l }, { "good", succeeds, l } };
+    return weft_queue_work(l->q, "utf8", h, 2, 4);
+}
+
+static int utf8_main(void *arg)
+{
+    (void)arg;
+    struct lost l = { 0 };
+    EXPECT_EQ(weft_queue_open(&l.q, pg_url(), NULL), 0);
+    weft_job_opts once = { .max_attempts = 1 };
+    weft_job_id bad, good;
+    EXPECT_EQ(weft_queue_enqueue(l.q, "utf8", "bad", "{}", &once, &bad), 0);
+    EXPECT_EQ(weft_queue_enqueue(l.q, "utf8", "good", "{}", NULL, &good), 0);
+    weft_group *g = weft_group_new();
+    EXPECT_EQ(weft_spawn(g, utf8_worker, &l, "worker"), 0);
+    weft_sleep(2 * WEFT_SEC);
+    EXPECT_EQ(weft_queue_enqueue(l.q, "utf8", "good", "{}", NULL, NULL), 0);
+    weft_sleep(2 * WEFT_SEC);
+    weft_queue_stop(l.q);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    weft_job_info a, b;
+    EXPECT_EQ(weft_queue_get(l.q, bad, &a), 0);
+    EXPECT_EQ(weft_queue_get(l.q, good, &b), 0);
+    fprintf(stderr, "bad job: %s; good job: %s; good handler ran %d times\n",
+            weft_job_state_name(a.state), weft_job_state_name(b.state), l.runs);
+    EXPECT_EQ(a.state, WEFT_JOB_DEAD);
+    EXPECT_EQ(b.state, WEFT_JOB_DONE);     /* its ack must not wait on another job's text */
+    EXPECT_EQ(l.runs, 2);                  /* and the worker goes on claiming */
+    weft_job_info_free(&a);
+    weft_job_info_free(&b);
+    pg_exec("DELETE FROM weft_queue.jobs WHERE queue = 'utf8'");
+    EXPECT_EQ(weft_queue_close(l.q), 0);
+    return 0;
+}
+
+static void test_pg_error_text_not_utf8(void **state)
+{
+    (void)state;
+    RUN(utf8_main, NULL);
+}
+
 int main(void)
 {
     (void)pg_int;
@@ -379,6 +443,7 @@ int main(void)
         cmocka_unit_test(test_pg_clock_skew_spin),
         cmocka_unit_test(test_pg_fifo_after_release),
         cmocka_unit_test(test_redis_fifo_after_release),
+        cmocka_unit_test(test_pg_error_text_not_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
