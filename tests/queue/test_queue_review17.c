@@ -431,6 +431,62 @@ static void test_pg_error_text_not_utf8(void **state)
     RUN(utf8_main, NULL);
 }
 
+/* ---- 8. PostgreSQL: two hosts enqueueing the same keys at once ---------------- */
+
+struct host {
+    weft_queue *q;
+    int round, order, errors, dups;
+};
+
+static int host_main(void *arg)
+{
+    struct host *h = arg;
+    char k1[32], k2[32];
+    snprintf(k1, sizeof k1, "a%d", h->round);
+    snprintf(k2, sizeof k2, "b%d", h->round);
+    weft_job_spec js[2] = { { "race", "t", "{}", { .key = h->order ? k2 : k1 } },
+                            { "race", "t", "{}", { .key = h->order ? k1 : k2 } } };
+    weft_job_id ids[2];
+    int rc = weft_queue_enqueue_batch(h->q, js, 2, ids);
+    if (rc < 0) {
+        if (h->errors++ == 0)
+            fprintf(stderr, "enqueue_batch of keys another host enqueues at once: %s\n",
+                    weft_strerror(rc));
+    }
+    return 0;
+}
+
+static int race_main(void *arg)
+{
+    (void)arg;
+    pg_exec("DELETE FROM weft_queue.jobs WHERE queue = 'race'");
+    struct host h[2] = { { 0 } };
+    for (int i = 0; i < 2; i++) {
+        EXPECT_EQ(weft_queue_open(&h[i].q, pg_url(), NULL), 0);   /* a pool each: two hosts */
+        h[i].order = i;
+    }
+    for (int r = 0; r < 300; r++) {
+        weft_group *g = weft_group_new();
+        for (int i = 0; i < 2; i++) {
+            h[i].round = r;
+            EXPECT_EQ(weft_spawn(g, host_main, &h[i], "host"), 0);
+        }
+        EXPECT_EQ(weft_group_wait(g), 0);
+    }
+    fprintf(stderr, "errors: %d and %d of 300 each\n", h[0].errors, h[1].errors);
+    EXPECT_EQ(h[0].errors + h[1].errors, 0);   /* a key matched is 0/dup, never an error */
+    EXPECT_EQ(pg_int("SELECT count(*) FROM weft_queue.jobs WHERE queue = 'race'"), 600);
+    for (int i = 0; i < 2; i++)
+        EXPECT_EQ(weft_queue_close(h[i].q), 0);
+    return 0;
+}
+
+static void test_pg_key_race(void **state)
+{
+    (void)state;
+    RUN(race_main, NULL);
+}
+
 int main(void)
 {
     (void)pg_int;
@@ -444,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_pg_fifo_after_release),
         cmocka_unit_test(test_redis_fifo_after_release),
         cmocka_unit_test(test_pg_error_text_not_utf8),
+        cmocka_unit_test(test_pg_key_race),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
