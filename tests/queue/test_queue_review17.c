@@ -431,7 +431,7 @@ static void test_pg_error_text_not_utf8(void **state)
     RUN(utf8_main, NULL);
 }
 
-/* ---- 8. PostgreSQL: two hosts enqueueing the same keys at once ---------------- */
+/* ---- 8. PostgreSQL: two hosts enqueueing the same keys at once deadlock ------ */
 
 struct host {
     weft_queue *q;
@@ -465,7 +465,7 @@ static int race_main(void *arg)
         EXPECT_EQ(weft_queue_open(&h[i].q, pg_url(), NULL), 0);   /* a pool each: two hosts */
         h[i].order = i;
     }
-    for (int r = 0; r < 300; r++) {
+    for (int r = 0; r < 1500; r++) {
         weft_group *g = weft_group_new();
         for (int i = 0; i < 2; i++) {
             h[i].round = r;
@@ -473,9 +473,9 @@ static int race_main(void *arg)
         }
         EXPECT_EQ(weft_group_wait(g), 0);
     }
-    fprintf(stderr, "errors: %d and %d of 300 each\n", h[0].errors, h[1].errors);
+    fprintf(stderr, "errors: %d and %d of 1500 each\n", h[0].errors, h[1].errors);
     EXPECT_EQ(h[0].errors + h[1].errors, 0);   /* a key matched is 0/dup, never an error */
-    EXPECT_EQ(pg_int("SELECT count(*) FROM weft_queue.jobs WHERE queue = 'race'"), 600);
+    EXPECT_EQ(pg_int("SELECT count(*) FROM weft_queue.jobs WHERE queue = 'race'"), 3000);
     for (int i = 0; i < 2; i++)
         EXPECT_EQ(weft_queue_close(h[i].q), 0);
     return 0;
@@ -485,6 +485,57 @@ static void test_pg_key_race(void **state)
 {
     (void)state;
     RUN(race_main, NULL);
+}
+
+/* ---- 9. Redis: a gathered enqueue script that raises halfway --------------- */
+
+struct genq {
+    weft_queue *q;
+    const char *queue, *key;
+    int rc;
+    weft_job_id id;
+};
+
+static int genq_main(void *arg)
+{
+    struct genq *e = arg;
+    weft_job_opts o = { .key = e->key };
+    e->rc = weft_queue_enqueue(e->q, e->queue, "t", "{}", &o, &e->id);
+    return 0;
+}
+
+static int gathered_main(void *arg)
+{
+    (void)arg;
+    weft_redis *r = weft_redis_new(redis_url(), NULL);
+    CMD(r, "FLUSHDB");
+    /* another program's key where queue B's idempotency keys go */
+    CMD(r, "SET", "weft:q:B:keys", "not a hash");
+    weft_queue *q;
+    EXPECT_EQ(weft_queue_open(&q, redis_url(), NULL), 0);
+    /* x1, x2 fill the two scripts in flight; a and b then go in one script */
+    struct genq e[4] = { { q, "X", NULL, 1, 0 }, { q, "X", NULL, 1, 0 },
+                         { q, "A", NULL, 1, 0 }, { q, "B", "k", 1, 0 } };
+    weft_group *g = weft_group_new();
+    for (int i = 0; i < 4; i++)
+        EXPECT_EQ(weft_spawn(g, genq_main, &e[i], "enqueuer"), 0);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    long long in_a = CMD(r, "XLEN", "weft:q:A:p0");
+    fprintf(stderr, "call to queue A returned %s; queue A's stream holds %lld job(s)\n",
+            weft_strerror(e[2].rc), in_a);
+    /* all or nothing, and a call's result is its own: A either returned 0
+     * or left nothing behind */
+    EXPECT(e[2].rc == 0 || in_a == 0);
+    EXPECT_EQ(e[2].rc, 0);
+    EXPECT_EQ(weft_queue_close(q), 0);
+    weft_redis_close(r, WEFT_SEC);
+    return 0;
+}
+
+static void test_redis_gathered_partial(void **state)
+{
+    (void)state;
+    RUN(gathered_main, NULL);
 }
 
 int main(void)
@@ -501,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_redis_fifo_after_release),
         cmocka_unit_test(test_pg_error_text_not_utf8),
         cmocka_unit_test(test_pg_key_race),
+        cmocka_unit_test(test_redis_gathered_partial),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
