@@ -538,6 +538,58 @@ static void test_redis_gathered_partial(void **state)
     RUN(gathered_main, NULL);
 }
 
+/* ---- 10. Redis: run_at_ms near INT64_MAX wraps to "due now" in Lua --------- */
+
+static int far_worker(void *arg)
+{
+    struct lost *l = arg;
+    weft_job_handler h = { "t", count, l };
+    return weft_queue_work(l->q, "far", &h, 1, 4);
+}
+
+static int far_main(void *arg)
+{
+    const char *(*u)(void) = (const char *(*)(void))arg;
+    if (u == redis_url) {
+        weft_redis *r = weft_redis_new(redis_url(), NULL);
+        CMD(r, "FLUSHDB");
+        weft_redis_close(r, WEFT_SEC);
+    } else {
+        pg_exec("DELETE FROM weft_queue.jobs WHERE queue = 'far'");
+    }
+    struct lost l = { 0 };
+    EXPECT_EQ(weft_queue_open(&l.q, u(), NULL), 0);
+    weft_job_opts o = { .run_at_ms = INT64_MAX };   /* "not before the end of time" */
+    weft_job_id id;
+    EXPECT_EQ(weft_queue_enqueue(l.q, "far", "t", "{}", &o, &id), 0);
+    weft_group *g = weft_group_new();
+    EXPECT_EQ(weft_spawn(g, far_worker, &l, "worker"), 0);
+    weft_sleep(1500 * WEFT_MS);
+    weft_queue_stop(l.q);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    weft_job_info info;
+    EXPECT_EQ(weft_queue_get(l.q, id, &info), 0);
+    fprintf(stderr, "%s: job at run_at_ms INT64_MAX: ran %d times, reads %s, run_at_ms %lld\n",
+            u(), l.runs, weft_job_state_name(info.state), (long long)info.run_at_ms);
+    EXPECT_EQ(l.runs, 0);
+    EXPECT_EQ(info.state, WEFT_JOB_SCHEDULED);
+    weft_job_info_free(&info);
+    EXPECT_EQ(weft_queue_close(l.q), 0);
+    return 0;
+}
+
+static void test_pg_far_future(void **state)   /* passes */
+{
+    (void)state;
+    RUN(far_main, (void *)pg_url);
+}
+
+static void test_redis_far_future(void **state)
+{
+    (void)state;
+    RUN(far_main, (void *)redis_url);
+}
+
 int main(void)
 {
     (void)pg_int;
@@ -553,6 +605,8 @@ int main(void)
         cmocka_unit_test(test_pg_error_text_not_utf8),
         cmocka_unit_test(test_pg_key_race),
         cmocka_unit_test(test_redis_gathered_partial),
+        cmocka_unit_test(test_pg_far_future),
+        cmocka_unit_test(test_redis_far_future),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
