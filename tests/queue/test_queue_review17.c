@@ -1,7 +1,19 @@
-/* Review of issue 17 (the PostgreSQL and Redis queue backends): each test
- * below failed on main at df2bf97 and names the defect it shows.
- * Against the CTest fixtures' servers, or WEFT_TEST_PG_URL /
- * WEFT_TEST_REDIS_URL. */
+/* Review of issue 17 (the PostgreSQL and Redis queue backends). Each test
+ * names the defect it shows and failed on main at df2bf97, except those
+ * marked "passes" (the reference behaviour, beside the failing backend's):
+ *   test_pg_group_poisoned          one call's non-UTF-8 key fails its whole group with -ENOMEM
+ *   test_pg_deadline                enqueue past its deadline still commits (Redis: -ETIMEDOUT)
+ *   test_redis_claim_abort_loses_jobs  a claim script that raises halfway strands the jobs it took
+ *   test_redact                     weft_url_redact shows passwords libpq accepts
+ *   test_pg_clock_skew_spin         host clock ahead of the server's: the worker claims in a loop
+ *   test_redis_fifo_after_release   a released job goes behind later jobs (PostgreSQL passes)
+ *   test_pg_error_text_not_utf8     an error text cut mid-character blocks every ack and claim
+ *   test_pg_key_race                two hosts enqueueing the same keys deadlock (40P01; flaky by
+ *                                   nature: 1500 rounds fail every run here)
+ *   test_redis_gathered_partial     a gathered enqueue fails for another call's queue
+ *   test_redis_far_future           run_at_ms INT64_MAX runs at once (PostgreSQL passes)
+ * Against the CTest fixtures' servers, or WEFT_TEST_PG_URL / WEFT_TEST_REDIS_URL.
+ * review17_pg_roles.sh beside it shows the privilege defect (needs the superuser). */
 #include "services.h"
 #include "test.h"
 #include "weft/pg.h"
