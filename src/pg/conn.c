@@ -4,7 +4,9 @@
  *
  * Every call is one "segment" of the pipeline: [DEALLOCATE] [Parse]
  * [set_config(statement_timeout)] Bind/Execute, then its own Sync, so its
- * implicit transaction, its error and its timeout are its own. Results
+ * implicit transaction, its error and its timeout are its own; or, on a
+ * shared connection, without a Sync: it joins the open group, which one
+ * Sync ends (weft__pg_sync) and pg.c's reader settles. Results
  * are read in order up to the Sync. A read that is interrupted (deadline,
  * cancel) leaves the segment's results on the wire: on an exclusive
  * connection weft__pg_recover sends a cancel request if the statement is

@@ -6,13 +6,18 @@
  *
  * Shared: weft_pg_query puts one statement on a connection in shared use,
  * a segment of its pipeline. The task queues its segment (Parse if new,
- * set_config(statement_timeout, true) if its budget is not the session's,
- * Bind/Execute, Sync), flushes what it can without waiting, and waits for
- * its result. A reader task per shared connection reads the segments'
- * results in order into memory of the connection's, and hands each to
- * its task by moving it into the task's result; a task that gave up
- * (deadline, cancel) has left, and its result is read and dropped in its
- * turn. The reader waits for the server no longer than the head segment's
+ * set_config(statement_timeout, true) if its budget is not the one in
+ * force, Bind/Execute) into the connection's open group, or alone with a
+ * Sync of its own (statements that may not share a transaction), and
+ * waits for its result. A reader task per shared connection ends the open
+ * group with one Sync when it gets to it (so the statements queued while
+ * the group before was on the wire, or in this loop turn, share one
+ * implicit transaction), reads the segments' results in order into memory
+ * of the connection's, and after the group's Sync hands each to its task
+ * by moving it into the task's result; a task that gave up (deadline,
+ * cancel) has left, and its result is read and dropped in its turn. When
+ * a statement of a group failed, the others rolled back with it or never
+ * ran: their tasks are told to run them again, alone (settle). The reader waits for the server no longer than the head segment's
  * budget plus cancel_grace (its statement_timeout stops it on the server
  * by then): past that, or when the connection is lost, every segment
  * still on it fails and the connection is closed. When its last segment
