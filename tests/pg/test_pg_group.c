@@ -11,6 +11,7 @@
  */
 #include "services.h"
 #include "test.h"
+#include "weft/metrics.h"
 #include "weft/pg.h"
 
 static const char *url(void)
@@ -28,6 +29,12 @@ static weft_pg *open_one(void)
     EXPECT_EQ(weft_pg_query(db, &r, "SELECT 1", 0, NULL), 0);
     weft_pg_result_free(&r);
     return db;
+}
+
+/* statements run again alone after their group failed, so far */
+static int64_t regrouped(void)
+{
+    return weft_metric_value(weft_counter("weft_pg_regrouped_total{pool=\"pg\"}", "x"));
 }
 
 static void exec(weft_pg *db, const char *sql)
@@ -147,7 +154,9 @@ static int error_alone(void *unused)
         { .db = db, .sql = "SELECT 1 / 0" },
         { .db = db, .sql = "INSERT INTO grp_err VALUES (2)" },
     };
+    int64_t again = regrouped();
     run_together(j, 3, -1);
+    EXPECT_EQ(regrouped() - again, 2);                 /* grouped, then 1 and 2 alone */
     EXPECT_EQ(j[0].rc, 0);
     EXPECT_EQ(j[1].rc, -WEFT_EPG);
     EXPECT(strcmp(j[1].state, "22012") == 0);          /* its own error, division by zero */
@@ -357,6 +366,114 @@ static int alone(void *unused)
 }
 static void test_alone(void **s) { (void)s; RUN(alone, NULL); }
 
+/* ---- many tasks, failures, cancels and timeouts mixed ------------------------------------ */
+
+struct mixed { weft_pg *db; int i, kind, rc, yields; weft_task *self; int64_t v; char error[256]; };
+
+static int mixed_job(void *arg)
+{
+    struct mixed *m = arg;
+    m->self = weft_self();
+    static const char *const sql[] = {
+        "INSERT INTO grp_mix VALUES ($1) RETURNING k",                  /* 0-3: fine */
+        "INSERT INTO grp_mix VALUES ($1 / 0) RETURNING k",              /* 4: fails */
+        "INSERT INTO grp_mix VALUES ($1) RETURNING k",                  /* 5: cancelled */
+        "INSERT INTO grp_mix SELECT $1 FROM pg_sleep(0.02) RETURNING k", /* 6: times out */
+    };
+    int kind = m->kind < 4 ? 0 : m->kind - 3;
+    weft_pg_val p[] = { WEFT_PG_INT(m->i) };
+    weft_pg_result r;
+    weft_scope sc;
+    weft_scope_enter(&sc, kind == 3 ? 5 * WEFT_MS : WEFT_FOREVER);
+    m->rc = weft_pg_query(m->db, &r, sql[kind], 1, p);
+    weft_scope_exit(&sc);
+    m->v = -1;
+    if (!m->rc)
+        weft_pg_get_int(&r, 0, 0, &m->v);
+    snprintf(m->error, sizeof m->error, "%s", r.error);
+    weft_pg_result_free(&r);
+    m->self = NULL;                                    /* its task may be reused once it ends */
+    return 0;
+}
+
+static int mixed_cancel(void *arg)
+{
+    struct mixed *m = arg;
+    for (int i = 0; i < m->yields; i++)
+        weft_yield();
+    if (m->self)
+        weft_task_cancel(m->self);
+    return 0;
+}
+
+/* every task gets its own answer; every insert that returned 0 is there
+ * once, every failed or timed-out one is not, a cancelled one at most
+ * once (the primary key would make a second run an error) */
+static int mixed(void *unused)
+{
+    (void)unused;
+    weft_pg *db = weft_pg_new(url(), NULL);
+    EXPECT(db != NULL);
+    exec(db, "DROP TABLE IF EXISTS grp_mix");
+    exec(db, "CREATE TABLE grp_mix (k int PRIMARY KEY)");
+    int n = test_scale(3000);
+    struct mixed *m = calloc((size_t)n, sizeof *m);
+    unsigned seed = 12345;
+    int64_t again = regrouped();
+    weft_group *g = weft_group_new();
+    for (int i = 0; i < n; i++) {
+        seed = seed * 1103515245 + 12345;
+        m[i] = (struct mixed){ .db = db, .i = i, .kind = i % 7, .yields = (int)(seed >> 16) % 40 };
+        EXPECT_EQ(weft_spawn(g, mixed_job, &m[i], "mixed"), 0);
+        if (m[i].kind == 5)
+            EXPECT_EQ(weft_spawn(g, mixed_cancel, &m[i], "cancel"), 0);
+    }
+    EXPECT_EQ(weft_group_wait(g), 0);
+    weft_pg_result r;
+    EXPECT_EQ(weft_pg_query(db, &r, "SELECT k FROM grp_mix", 0, NULL), 0);
+    char *there = calloc((size_t)n, 1);
+    for (int row = 0; row < r.nrows; row++) {
+        int64_t k = -1;
+        EXPECT_EQ(weft_pg_get_int(&r, row, 0, &k), 0);
+        if (k >= 0 && k < n)
+            there[k]++;
+    }
+    weft_pg_result_free(&r);
+    int bad = 0, cancelled = 0;
+    for (int i = 0; i < n; i++) {
+        int kind = m[i].kind;
+        bool ok;
+        if (kind < 4)
+            ok = m[i].rc == 0 && m[i].v == i && there[i] == 1;
+        else if (kind == 4)
+            ok = m[i].rc == -WEFT_EPG && !there[i];
+        else if (kind == 5)
+            ok = (m[i].rc == 0 && m[i].v == i && there[i] == 1) ||
+                 (m[i].rc == -ECANCELED && there[i] <= 1);
+        else
+            ok = m[i].rc == -ETIMEDOUT && !there[i];
+        cancelled += kind == 5 && m[i].rc == -ECANCELED;
+        if (!ok && bad++ < 10)
+            fprintf(stderr, "mixed: task %d kind %d: %s v %lld, row %d: %s\n", i, kind,
+                    weft_errname(m[i].rc), (long long)m[i].v, there[i], m[i].error);
+    }
+    fprintf(stderr, "mixed: %d tasks, %d cancelled, %lld run again alone\n", n, cancelled,
+            (long long)(regrouped() - again));
+    EXPECT(regrouped() > again);
+    EXPECT_EQ(bad, 0);
+    EXPECT(cancelled > 0);
+    weft_pg_stats st;
+    weft_pg_stats_get(db, &st);
+    EXPECT_EQ(st.in_use, 0);
+    EXPECT_EQ(st.queries, (uint64_t)n + 3);
+    free(there);
+    free(m);
+    exec(db, "DROP TABLE grp_mix");
+    EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    return 0;
+}
+static void test_mixed(void **s) { (void)s; RUN(mixed, NULL); }
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -367,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_deadlock),
         cmocka_unit_test(test_alone),
+        cmocka_unit_test(test_mixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
