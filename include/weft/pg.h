@@ -87,7 +87,8 @@ typedef struct weft_pg_opts {
     weft_time max_lifetime;        /* default 1 h */
     weft_time cancel_grace;        /* cancel + drain, or rollback: 2 s, else closed */
     unsigned pipeline;             /* tasks' statements in flight per shared
-                                      connection, default 8; 1: none (each
+                                      connection, default 8 (so also the most
+                                      that share one Sync); 1: none (each
                                       weft_pg_query holds a connection) */
     unsigned stmt_cache;           /* prepared statements per connection, 256 */
     size_t max_result;             /* bytes of one result, 64 MiB: -EMSGSIZE */
