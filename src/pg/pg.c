@@ -17,15 +17,16 @@
  * by moving it into the task's result; a task that gave up (deadline,
  * cancel) has left, and its result is read and dropped in its turn. When
  * a statement of a group failed, the others rolled back with it or never
- * ran: their tasks are told to run them again, alone (settle). The reader waits for the server no longer than the head segment's
- * budget plus cancel_grace (its statement_timeout stops it on the server
- * by then): past that, or when the connection is lost, every segment
+ * ran: their tasks are told to run them again, alone (settle). The
+ * reader waits for the server no longer than the head segment's budget
+ * plus cancel_grace (its statement_timeout stops it on the server by
+ * then): past that, or when the connection is lost, every segment
  * still on it fails and the connection is closed. When its last segment
  * is done the reader gives the connection back to the pool, so exclusive
  * acquirers are never starved by idle shared connections. A new statement
- * goes to the least loaded shared connection, or to a connection of its
- * own while the pool has one at hand, so statements pipeline only when
- * the connections are all busy.
+ * joins an open group with room, else goes to the least loaded shared
+ * connection, or to a connection of its own while the pool has one at
+ * hand (pick).
  *
  * Lifetimes: db is counted (the owner, each call in progress, each held
  * connection) and freed by the last; a segment belongs to its connection's
