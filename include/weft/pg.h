@@ -8,9 +8,16 @@
  * Two ways to use a connection, both from the one pool:
  *   - weft_pg_query on the pool: one statement, on a shared connection.
  *     With opts.pipeline > 1 (default 8) the statements of many tasks go
- *     out together in pipeline mode and their results come back in order;
- *     each task's statement ends with its own Sync, so its error (or its
- *     deadline) never touches another task's statement.
+ *     out together in pipeline mode and their results come back in order.
+ *     The data statements tasks queue on one connection while its group
+ *     before is on the wire share one Sync: one implicit transaction, at
+ *     most opts.pipeline of them. Still a task's error (or its deadline)
+ *     never touches another task's statement: results are handed out only
+ *     after the group's Sync (0 means committed); when one statement
+ *     fails, its task gets its error and every other statement of the
+ *     group, rolled back or never run, runs again alone, with its own
+ *     Sync (so a deadlock the grouping caused is retried, not reported).
+ *     See weft_pg_query for which statements join a group.
  *   - weft_pg_acquire: an exclusive connection for transactions, session
  *     state and statements in sequence; weft_pg_release gives it back.
  *
@@ -80,7 +87,8 @@ typedef struct weft_pg_opts {
     weft_time max_lifetime;        /* default 1 h */
     weft_time cancel_grace;        /* cancel + drain, or rollback: 2 s, else closed */
     unsigned pipeline;             /* tasks' statements in flight per shared
-                                      connection, default 8; 1: none (each
+                                      connection, default 8 (so also the most
+                                      that share one Sync); 1: none (each
                                       weft_pg_query holds a connection) */
     unsigned stmt_cache;           /* prepared statements per connection, 256 */
     size_t max_result;             /* bytes of one result, 64 MiB: -EMSGSIZE */
@@ -182,7 +190,28 @@ int weft_pg_get_uuid(const weft_pg_result *r, int row, int col, uint8_t out[16])
  * -WEFT_EEOF (connection lost), connect errors (above), -EMSGSIZE (result
  * over max_result, checked once libpq has it whole), -EINVAL (NULL sql,
  * n < 0, n > 65535, the statements above), -EXDEV (another loop's pool),
- * -EPERM, -ENOMEM. */
+ * -EPERM, -ENOMEM.
+ *
+ * Groups (opts.pipeline > 1): statements whose first word is SELECT,
+ * INSERT, UPDATE, DELETE, WITH, VALUES or TABLE, and that do not mention
+ * setval or dblink, may share one implicit transaction with other tasks'
+ * (the rest run alone: DDL, VACUUM, CALL, DO ... some refuse to run in a
+ * transaction with others). What that means for the statement:
+ *   - it may run twice on the server: once in a group another statement
+ *     made fail (rolled back, so nothing of it stands), then alone. An
+ *     effect a rollback does not undo happens twice: nextval takes a
+ *     second value (a gap, as after any rollback); setval and dblink are
+ *     never grouped for that reason; for another function with effects
+ *     outside the transaction use weft_pg_acquire (or opts.pipeline 1).
+ *   - its result comes when the whole group is done: a slow neighbour in
+ *     the group delays it, and its row locks are held until then (which
+ *     may make other transactions wait longer, or deadlock: a deadlock or
+ *     serialization failure of the group itself is retried alone);
+ *     now() is the group's start.
+ *   - its own budget still applies to it alone: each statement of a
+ *     group is sent with its own statement_timeout (set_config(...,
+ *     true) when the value in force differs), and the server times each
+ *     one from its start. */
 int weft_pg_query(weft_pg *db, weft_pg_result *r, const char *sql, int n, const weft_pg_val *params);
 
 typedef struct weft_pg_stmt {

@@ -6,7 +6,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "weft/url.h"
 
@@ -180,17 +182,54 @@ int weft_url_authority(const weft_url *u, char *buf, size_t size)
     return snprintf(buf, size, "%s%s%s:%d", l, u->host, r, u->port);
 }
 
+/* the end of the value of query parameter `name` in url, or NULL */
+static const char *param_value(const char *url, const char *name, const char **end)
+{
+    size_t n = strlen(name);
+    for (const char *p = strchr(url, '?'); p; p = strpbrk(p + 1, "&")) {
+        if (strncasecmp(p + 1, name, n) == 0 && p[1 + n] == '=') {
+            *end = p + 1 + n + 1 + strcspn(p + 1 + n + 1, "&#");
+            return p + 1 + n + 1;
+        }
+    }
+    return NULL;
+}
+
 int weft_url_redact(const char *url, char *buf, size_t size)
 {
+    /* libpq reads the user information up to '@' before the first '/', so
+     * '?' and '#' may be in a password: the authority ends at '/' only */
     const char *auth = strstr(url, "://");
     auth = auth ? auth + 3 : url;
-    size_t alen = strcspn(auth, "/?#");
-    const char *at = memchr(auth, '@', alen);
-    /* the last '@' of the authority ends the user information */
-    while (at && memchr(at + 1, '@', alen - (size_t)(at + 1 - auth)))
-        at = memchr(at + 1, '@', alen - (size_t)(at + 1 - auth));
+    size_t alen = strcspn(auth, "/");
+    const char *at = NULL;
+    for (const char *p = auth; p < auth + alen; p++)
+        if (*p == '@')
+            at = p;
     const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (!colon)
-        return snprintf(buf, size, "%s", url);
-    return snprintf(buf, size, "%.*s***%s", (int)(colon + 1 - url), url, at);
+    char *tmp = NULL;
+    if (colon && asprintf(&tmp, "%.*s***%s", (int)(colon + 1 - url), url, at) < 0)
+        return snprintf(buf, size, "%s", "(no memory)");
+    const char *s = tmp ? tmp : url;
+    /* and libpq's password=... parameters */
+    size_t len = strlen(s);
+    char *out = malloc(len + 8);          /* each "***" may be longer than what it hides */
+    if (!out) {
+        free(tmp);
+        return snprintf(buf, size, "%s", "(no memory)");
+    }
+    memcpy(out, s, len + 1);
+    static const char *const names[] = { "password", "sslpassword" };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        const char *end, *v = param_value(out, names[i], &end);
+        if (v && end > v) {
+            size_t at_v = (size_t)(v - out);
+            memmove(out + at_v + 3, end, strlen(end) + 1);
+            memcpy(out + at_v, "***", 3);
+        }
+    }
+    int rc = snprintf(buf, size, "%s", out);
+    free(out);
+    free(tmp);
+    return rc;
 }

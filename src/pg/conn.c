@@ -4,7 +4,9 @@
  *
  * Every call is one "segment" of the pipeline: [DEALLOCATE] [Parse]
  * [set_config(statement_timeout)] Bind/Execute, then its own Sync, so its
- * implicit transaction, its error and its timeout are its own. Results
+ * implicit transaction, its error and its timeout are its own; or, on a
+ * shared connection, without a Sync: it joins the open group, which one
+ * Sync ends (weft__pg_sync) and pg.c's reader settles. Results
  * are read in order up to the Sync. A read that is interrupted (deadline,
  * cancel) leaves the segment's results on the wire: on an exclusive
  * connection weft__pg_recover sends a cancel request if the statement is
@@ -247,11 +249,16 @@ static char *stmt_key(const weft_pg_stmt *st, size_t *len, char *small, size_t c
     return key;
 }
 
+/* the statement's budget as statement_timeout, when the one in force
+ * differs: the session's, or what a set_config(..., true) of an earlier
+ * statement of the same group's transaction left (the server starts each
+ * statement's timer afresh at its first message, with the value then in
+ * force) */
 static int send_timeout(struct weft_pg_conn *c, struct call *k)
 {
     long long ms = weft__pg_timeout_ms(k->deadline - weft_now());
-    if (ms == c->timeout_ms)
-        return 0;                             /* the session's already */
+    if (ms == c->tx_timeout_ms)
+        return 0;                             /* in force already */
     char v[24];
     snprintf(v, sizeof v, "%lld", ms);
     const char *vals[2] = { v, k->local ? "t" : "f" };
@@ -260,6 +267,7 @@ static int send_timeout(struct weft_pg_conn *c, struct call *k)
         return -1;
     if (!k->local)
         c->timeout_ms = ms;
+    c->tx_timeout_ms = ms;
     k->steps++;
     return 0;
 }
@@ -383,6 +391,20 @@ static int send_stmt(struct weft_pg_conn *c, struct call *k, int i)
     return send_bind(c, st, name);
 }
 
+int weft__pg_sync(struct weft_pg_conn *c)
+{
+    if (c->broken)
+        return -ECONNRESET;
+    if (!c->nopen)
+        return 0;
+    if (!PQpipelineSync(c->pg))               /* libpq 15 flushes here */
+        return weft__pg_conn_lost(c);
+    c->open_tail->sync = true;
+    c->open_tail = NULL;
+    c->nopen = 0;
+    return 0;
+}
+
 int weft__pg_send(struct weft_pg_conn *c, struct call *k, weft_pg_result *r)
 {
     if (c->broken)
@@ -393,7 +415,12 @@ int weft__pg_send(struct weft_pg_conn *c, struct call *k, weft_pg_result *r)
             return rc;
         k->prepared[i] = 0;
     }
+    if (!k->open && weft__pg_sync(c))         /* a segment of its own: the group before it ends */
+        return lost(c, r);
+    if (!c->nopen)
+        c->tx_timeout_ms = c->timeout_ms;     /* a new transaction: the session's value */
     k->steps = k->read = 0;
+    k->sync = false;
     int rc = 0;
     if (k->simple) {
         k->mains[0] = k->steps++;
@@ -404,11 +431,17 @@ int weft__pg_send(struct weft_pg_conn *c, struct call *k, weft_pg_result *r)
         for (int i = 0; i < k->nstmt && !rc; i++)
             rc = send_stmt(c, k, i);
     }
-    if (!rc && !PQpipelineSync(c->pg))
+    if (!rc && !k->open && !PQpipelineSync(c->pg))
         rc = -1;
     if (rc) {
         c->broken = true;                     /* part of a segment queued, no Sync */
         return rc == -ENOMEM ? weft__pg_fail(r, rc, NULL) : lost(c, r);
+    }
+    if (k->open) {
+        c->nopen++;
+        c->open_tail = k;
+    } else {
+        k->sync = true;
     }
     return 0;
 }
@@ -612,6 +645,8 @@ int weft__pg_read_call(struct weft_pg_conn *c, struct call *k, weft_pg_result *r
     int code = 0, rc;
     for (;;) {
         PGresult *res;
+        if (!k->sync && k->read >= k->steps)
+            return code;                      /* a group's member: the Sync comes after another's */
         if ((rc = weft__pg_next(c, k, &res)))
             return rc;                        /* the caller recovers or drops c */
         ExecStatusType st = PQresultStatus(res);
@@ -627,7 +662,7 @@ int weft__pg_read_call(struct weft_pg_conn *c, struct call *k, weft_pg_result *r
             fd_check(c);
             weft__pg_result_error(&rs[i >= 0 ? i : 0], res);
             code = -ECONNRESET;
-            k->read = k->steps + 1;
+            k->read = k->steps + (k->sync ? 1 : 0);
             return code;
         }
         if (st == PGRES_FATAL_ERROR && !code) {
@@ -640,9 +675,14 @@ int weft__pg_read_call(struct weft_pg_conn *c, struct call *k, weft_pg_result *r
             code = weft__pg_result_error(&rs[j], res);
             if (timeout)
                 code = k->timeout_err;        /* the budget we sent ran out */
-        } else if (i >= 0 && st == PGRES_PIPELINE_ABORTED) {
-            if (!rs[i].priv_ && !rs[i].error[0])
+        } else if (st == PGRES_PIPELINE_ABORTED) {
+            /* not run: an earlier statement of the transaction failed (of
+             * this call, or of its group); a Parse skipped made nothing */
+            if (i >= 0 && !rs[i].priv_ && !rs[i].error[0])
                 weft__pg_fail(&rs[i], -ECANCELED, "not run: an earlier statement failed");
+            for (int s = 0; s < k->nstmt; s++)
+                if (k->prepared[s] && k->prepare_steps[s] == k->read)
+                    forget_stmt(c, k->ids[s]);
             PQclear(res);
         } else if (i >= 0 && st != PGRES_FATAL_ERROR) {
             if ((size_t)PQresultMemorySize(res) > c->db->o.max_result) {

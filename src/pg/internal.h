@@ -80,6 +80,12 @@ struct weft_pg_conn {
     bool parked;                      /* a task waits on fd in weft__pg_next */
     bool kicked;                      /* ... and was woken to look again */
     bool dirty;                       /* session state changed (SET, LISTEN ...) */
+    /* shared use: the segments queued since the last Sync, the open group
+     * (at the ring's tail), its last one, and the statement_timeout in
+     * force in the group's transaction (its set_config(..., true)s) */
+    unsigned nopen;
+    struct call *open_tail;
+    long long tx_timeout_ms;
     weft_pg_result copy_err;          /* the last COPY's server error (copy.c) */
     struct weft_pg_conn *snext, **sprev;
 };
@@ -105,6 +111,9 @@ struct call {
     int *prepare_steps;
     bool local;                       /* its timeout for its own transaction only */
     bool unnamed;                     /* prepared in its own segment, outside the cache */
+    bool open;                        /* no Sync of its own: it joins the open group, which
+                                         weft__pg_sync ends (shared connections) */
+    bool sync;                        /* a Sync ends it: its results end with PIPELINE_SYNC */
     int one_main, one_prep_step;      /* the storage for one statement */
     unsigned one_id, one_prepared;
 };
@@ -115,10 +124,20 @@ void weft__pg_call_init(struct call *k, weft_pg *db, const weft_pg_stmt *s, int 
 long long weft__pg_timeout_ms(weft_time budget);
 int weft__pg_connect(weft_pg *db, struct weft_pg_conn **out);
 void weft__pg_conn_free(struct weft_pg_conn *c);
-/* Queues c's commands for k (nothing is sent yet). 0, -ENOMEM,
+/* Queues c's commands for k (nothing is sent yet), ended by a Sync unless
+ * k->open (then k joins c's open group; an open group is ended first
+ * when k is not open). 0, -ENOMEM,
  * -EINVAL (r says which statement), -ECONNRESET; a failure after something
  * was queued marks c broken. */
 int weft__pg_send(struct weft_pg_conn *c, struct call *k, weft_pg_result *r);
+/* Ends c's open group with its Sync (sent at once). 0, or -ECONNRESET
+ * (c broken). */
+int weft__pg_sync(struct weft_pg_conn *c);
+/* All of k's results were read (its Sync's too, if it has one). */
+static inline bool weft__pg_call_done(const struct call *k)
+{
+    return k->read >= k->steps + (k->sync ? 1 : 0);
+}
 /* Sends what is queued. */
 int weft__pg_flush(struct weft_pg_conn *c, const struct call *k);
 /* The next result (not NULL; PGRES_PIPELINE_SYNC at the end of a call). */
@@ -186,7 +205,7 @@ struct weft_pg {
     bool closing;
     char connect_error[256];          /* libpq's words for the last failure */
     weft_pg_stats st;
-    weft_metric *m_queries, *m_timeouts, *m_cancels;
+    weft_metric *m_queries, *m_timeouts, *m_cancels, *m_again;
     weft_metric *m_errors[5];         /* by kind: server, connection, timeout, cancelled, other */
     struct weft_pg_listener *listeners; /* open ones (listen.c) */
 };

@@ -102,6 +102,10 @@ int64_t weft__unix_ms(void);
 void weft__claim_clear(struct weft__claim *c);
 /* the queue's metric of one result ("enqueued", ...), created on first use */
 weft_metric *weft__qmetric(const char *family, const char *queue, const char *result);
+/* printable UTF-8 of 1..max bytes: a queue name, a type, a key */
+bool weft__good_name(const char *s, size_t max);
+/* s made well-formed UTF-8 in place: each byte that is not becomes '?' */
+void weft__utf8_fix(char *s);
 /* -EPERM outside a task, -EXDEV from another loop than q's */
 int weft__queue_enter(weft_queue *q);
 

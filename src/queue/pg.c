@@ -69,6 +69,20 @@ static int failed(weft_queue *q, const char *what, int rc, const weft_pg_result 
 
 /* ---- opening ----------------------------------------------------------- */
 
+/* the schema is there at the latest version: a role that may use the
+ * tables but not create anything opens the queue too (CREATE ... IF NOT
+ * EXISTS checks the privilege before the existence) */
+static bool migrated(weft_pg *db)
+{
+    weft_pg_result r;
+    int64_t v = 0;
+    int rc = weft_pg_query(db, &r, "SELECT max(version) FROM weft_queue.migrations", 0, NULL);
+    if (rc == 0 && r.nrows == 1 && !weft_pg_is_null(&r, 0, 0))
+        weft_pg_get_int(&r, 0, 0, &v);
+    weft_pg_result_free(&r);
+    return v >= migrations[sizeof migrations / sizeof *migrations - 1].version;
+}
+
 static int pq_open(weft_queue *q, const char *where)
 {
     (void)where;
@@ -82,7 +96,7 @@ static int pq_open(weft_queue *q, const char *where)
         return rc;
     }
     weft_pg_result r = { 0 };
-    int rc = weft__pg_migrate_embedded(h->db, "weft_queue.migrations", MIGRATE_LOCK,
+    int rc = migrated(h->db) ? 0 : weft__pg_migrate_embedded(h->db, "weft_queue.migrations", MIGRATE_LOCK,
                                        "CREATE SCHEMA IF NOT EXISTS weft_queue", migrations,
                                        (int)(sizeof migrations / sizeof *migrations), &r);
     if (rc < 0) {
@@ -157,6 +171,12 @@ static char *outcomes_json(const struct weft__outcome *o, int n, int64_t now)
 
 /* ---- writes -------------------------------------------------------------- */
 
+static bool retryable(const weft_pg_result *r)
+{
+    const weft_pg_error_info *e = weft_pg_error(r);
+    return e && e->sqlstate && (strcmp(e->sqlstate, "40P01") == 0 || strcmp(e->sqlstate, "40001") == 0);
+}
+
 /* the calls of group in one transaction; each gets the code, and its ids */
 static int send_group(weft_queue *q, struct enq *group)
 {
@@ -168,8 +188,15 @@ static int send_group(weft_queue *q, struct enq *group)
         return -ENOMEM;
     weft_pg_result r;
     weft_pg_val p[] = { WEFT_PG_TEXT(arg) };
-    int rc = weft_pg_query(db_of(q), &r, "SELECT out_id, out_dup FROM weft_queue.enqueue($1::jsonb)",
+    int rc;
+    /* a deadlock or serialization failure rolled it all back: sent again */
+    for (int tries = 0;; tries++) {
+        rc = weft_pg_query(db_of(q), &r, "SELECT out_id, out_dup FROM weft_queue.enqueue($1::jsonb)",
                            1, p);
+        if (rc != -WEFT_EPG || tries == 4 || !retryable(&r))
+            break;
+        weft_pg_result_free(&r);
+    }
     free(arg);
     if (rc == 0 && r.nrows != total)
         rc = -EPROTO;
@@ -231,6 +258,18 @@ static void flush(weft_queue *q)
         weft_event_set(&h->head->ev);
 }
 
+/* e leaves the waiting list unsent; the next waiter's turn may come */
+static void unlink_enq(struct pgq *h, struct enq *e)
+{
+    struct enq **p = &h->head;
+    while (*p != e)
+        p = &(*p)->next;
+    if (!(*p = e->next))
+        h->tail = p;
+    if (!h->flushing && h->head)
+        weft_event_set(&h->head->ev);
+}
+
 static int pq_enqueue(weft_queue *q, const weft_job_spec *jobs, int n, int64_t now,
                       weft_job_id *ids, bool *dup)
 {
@@ -241,6 +280,11 @@ static int pq_enqueue(weft_queue *q, const weft_job_spec *jobs, int n, int64_t n
     h->tail = &e.next;
     while (!e.done) {
         if (!h->flushing && !e.sent) {
+            int rc = weft__interrupted(WEFT_FOREVER, 0);
+            if (rc) {                    /* cancelled or out of time: nothing sent */
+                unlink_enq(h, &e);
+                return rc;
+            }
             flush(q);
             continue;
         }
@@ -256,13 +300,7 @@ static int pq_enqueue(weft_queue *q, const weft_job_spec *jobs, int n, int64_t n
         if (rc == 0 || e.done || e.sent)
             continue;
         /* cancelled before it was sent: out of the list, nothing done */
-        struct enq **p = &h->head;
-        while (*p != &e)
-            p = &(*p)->next;
-        if (!(*p = e.next))
-            h->tail = p;
-        if (!h->flushing && h->head)
-            weft_event_set(&h->head->ev);
+        unlink_enq(h, &e);
         return rc;
     }
     return e.rc;
@@ -299,25 +337,40 @@ static int pq_claim(weft_queue *q, const char *queue, const struct weft__outcome
     char *outs = no ? outcomes_json(o, no, now) : NULL;
     if (no && !outs)
         return -ENOMEM;
-    weft_pg_result r;
+    weft_pg_result r = { 0 };
     weft_pg_val p[] = { WEFT_PG_TEXT(queue), outs ? WEFT_PG_TEXT(outs) : WEFT_PG_NULL,
                         WEFT_PG_INT(max), WEFT_PG_INT(lease_until - now),
                         WEFT_PG_INT(q->o.max_attempts) };
-    int rc = weft_pg_query(db_of(q), &r, "SELECT * FROM weft_queue.claim($1, $2::jsonb, $3, $4, $5)",
+    /* once asked, the answer is awaited: claims the server made and nobody
+     * read would wait for their leases to expire */
+    int rc = weft__interrupted(WEFT_FOREVER, 0);
+    if (!rc) {
+        weft_scope s;
+        weft_scope_enter_shielded(&s, 10 * WEFT_SEC);
+        rc = weft_pg_query(db_of(q), &r, "SELECT * FROM weft_queue.claim($1, $2::jsonb, $3, $4, $5)",
                            5, p);
+        weft_scope_exit(&s);
+    }
     free(outs);
     int n = 0;
     for (int i = 0; rc == 0 && i < r.nrows; i++) {
-        int64_t id, due;
+        int64_t id, due, t;
+        if (weft_pg_get_int(&r, i, 8, &t)) {
+            rc = -EPROTO;
+            break;
+        }
         if (weft_pg_get_int(&r, i, 0, &id) == 0 && id == 0) {   /* the next due time */
-            if (weft_pg_get_int(&r, i, 6, &due) == 0)
-                *next = due;
+            /* the server's clock to ours: hosts' clocks differ */
+            if (weft_pg_get_int(&r, i, 6, &due) == 0 && due != INT64_MAX)
+                *next = now + (due - t);
             continue;
         }
-        if (n == max || (rc = claim_row(&r, i, queue, &out[n])) < 0)
+        if (n == max || (rc = claim_row(&r, i, queue, &out[n])) < 0) {
             rc = rc < 0 ? rc : -EPROTO;
-        else
+        } else {
+            out[n].due_ms = now + (out[n].due_ms - t);
             n++;
+        }
     }
     if (rc < 0) {
         /* the jobs claimed are not handed out: their leases expire */
@@ -393,17 +446,25 @@ static int pq_retry(weft_queue *q, weft_job_id id, int64_t now)
 
 static int pq_purge(weft_queue *q, const char *queue, int state)
 {
-    weft_pg_result r;
+    /* in steps of 10,000 rows: each its own short transaction, however many */
     weft_pg_val p[] = { queue ? WEFT_PG_TEXT(queue) : WEFT_PG_NULL, WEFT_PG_INT(state) };
-    int rc = weft_pg_query(db_of(q), &r,
-                           "DELETE FROM weft_queue.jobs WHERE ($1::text IS NULL OR queue = $1)"
-                           " AND (state = $2 OR ($2 < 0 AND state IN (3, 4)))", 2, p);
-    if (rc == 0)
-        rc = r.affected > INT32_MAX ? INT32_MAX : (int)r.affected;
-    else
-        failed(q, "purge", rc, &r);
-    weft_pg_result_free(&r);
-    return rc;
+    int64_t total = 0;
+    for (;;) {
+        weft_pg_result r;
+        int rc = weft_pg_query(db_of(q), &r,
+                               "DELETE FROM weft_queue.jobs WHERE id IN (SELECT id FROM"
+                               " weft_queue.jobs WHERE ($1::text IS NULL OR queue = $1) AND"
+                               " (state = $2 OR ($2 < 0 AND state IN (3, 4))) LIMIT 10000)", 2, p);
+        int64_t n = r.affected;
+        if (rc < 0)
+            failed(q, "purge", rc, &r);
+        weft_pg_result_free(&r);
+        if (rc < 0)
+            return rc;
+        total += n;
+        if (n < 10000)
+            return total > INT32_MAX ? INT32_MAX : (int)total;
+    }
 }
 
 /* ---- reads ------------------------------------------------------------------ */

@@ -38,33 +38,43 @@
     "RETURNS SETOF record LANGUAGE plpgsql AS $$\n"                                               \
     "DECLARE\n"                                                                                   \
     "  j record; t bigint := weft_queue.now_ms(); queues text[] := '{}';\n"                       \
+    "  ids bigint[]; dups boolean[]; jid bigint; jdup boolean;\n"                                   \
     "BEGIN\n"                                                                                     \
-    "  FOR j IN SELECT * FROM jsonb_to_recordset(jobs) AS x(queue text, type text,\n"             \
-    "      payload text, priority integer, delay bigint, run_at bigint,\n"                        \
-    "      max_attempts integer, key text) LOOP\n"                                                \
-    "    out_id := NULL;\n"                                                                       \
-    "    IF j.key IS NOT NULL THEN\n"                                                             \
-    "      SELECT x.id INTO out_id FROM weft_queue.jobs x WHERE x.queue = j.queue AND x.ikey = j.key;\n" \
-    "    END IF;\n"                                                                               \
-    "    out_dup := out_id IS NOT NULL;\n"                                                        \
-    "    IF out_id IS NULL THEN\n"                                                                \
-    "      INSERT INTO weft_queue.jobs AS x(queue, type, payload, priority, run_at,\n"            \
-    "          max_attempts, created, ikey)\n"                                                    \
-    "        VALUES (j.queue, j.type, j.payload, j.priority, greatest(t + j.delay, j.run_at),\n"  \
-    "          j.max_attempts, t, j.key)\n"                                                       \
-    "        ON CONFLICT (queue, ikey) WHERE ikey IS NOT NULL DO NOTHING\n"                       \
-    "        RETURNING x.id INTO out_id;\n"                                                       \
-    "      IF out_id IS NULL THEN\n" /* another enqueue of the key committed meanwhile */         \
-    "        SELECT x.id INTO out_id FROM weft_queue.jobs x WHERE x.queue = j.queue AND x.ikey = j.key;\n" \
-    "        out_dup := true;\n"                                                                  \
-    "      ELSIF NOT j.queue = ANY(queues) THEN\n"                                                \
-    "        queues := queues || j.queue;\n"                                                      \
-    "      END IF;\n"                                                                             \
-    "    END IF;\n"                                                                               \
-    "    RETURN NEXT;\n"                                                                          \
-    "  END LOOP;\n"                                                                               \
-    "  PERFORM pg_notify('weft_queue', q) FROM unnest(queues) AS q;\n"                            \
-    "END $$;\n"                                                                                   \
+    /* keys in (queue, key) order: two hosts enqueueing the same keys take                       \
+     * their index entries in one order, never a deadlock */                                     \
+    "  FOR j IN SELECT x.*, e.ord FROM jsonb_array_elements(jobs) WITH ORDINALITY AS e(v, ord),\n" \
+    "      jsonb_to_record(e.v) AS x(queue text, type text, payload text, priority integer,\n"   \
+    "      delay bigint, run_at bigint, max_attempts integer, key text)\n"                       \
+    "      ORDER BY x.key IS NULL, x.queue, x.key, e.ord LOOP\n"                                 \
+    "    jid := NULL;\n"                                                                          \
+    "    IF j.key IS NOT NULL THEN\n"                                                            \
+    "      SELECT x.id INTO jid FROM weft_queue.jobs x WHERE x.queue = j.queue AND x.ikey = j.key;\n" \
+    "    END IF;\n"                                                                              \
+    "    jdup := jid IS NOT NULL;\n"                                                               \
+    "    IF jid IS NULL THEN\n"                                                                   \
+    "      INSERT INTO weft_queue.jobs AS x(queue, type, payload, priority, run_at,\n"           \
+    "          max_attempts, created, ikey)\n"                                                   \
+    "        VALUES (j.queue, j.type, j.payload, j.priority, greatest(t + j.delay, j.run_at),\n" \
+    "          j.max_attempts, t, j.key)\n"                                                      \
+    "        ON CONFLICT (queue, ikey) WHERE ikey IS NOT NULL DO NOTHING\n"                      \
+    "        RETURNING x.id INTO jid;\n"                                                          \
+    "      IF jid IS NULL THEN\n" /* another enqueue of the key committed meanwhile */            \
+    "        SELECT x.id INTO jid FROM weft_queue.jobs x WHERE x.queue = j.queue AND x.ikey = j.key;\n" \
+    "        jdup := true;\n"                                                                     \
+    "      ELSIF NOT j.queue = ANY(queues) THEN\n"                                               \
+    "        queues := queues || j.queue;\n"                                                     \
+    "      END IF;\n"                                                                            \
+    "    END IF;\n"                                                                              \
+    "    ids[j.ord::integer] := jid;\n"                                                                    \
+    "    dups[j.ord::integer] := jdup;\n"                                                                  \
+    "  END LOOP;\n"                                                                              \
+    "  FOR i IN 1 .. coalesce(array_length(ids, 1), 0) LOOP\n"                                   \
+    "    out_id := ids[i];\n"                                                                    \
+    "    out_dup := dups[i];\n"                                                                  \
+    "    RETURN NEXT;\n"                                                                         \
+    "  END LOOP;\n"                                                                              \
+    "  PERFORM pg_notify('weft_queue', q) FROM unnest(queues) AS q;\n"                           \
+    "END $$;\n"                                                                                  \
     /* outcomes: [{id, token, kind (0 done, 1 retry, 2 dead, 3 release),                         \
      * delay (a retry's), text}]; then leases that expired are taken back                          \
      * (due again, or dead with their attempts spent), then up to lim due                          \
@@ -73,7 +83,8 @@
     "CREATE FUNCTION weft_queue.claim(q text, outcomes jsonb, lim bigint, lease_ms bigint,\n"     \
     "    def_max bigint)\n"                                                                       \
     "RETURNS TABLE(out_id bigint, out_token bigint, out_type text, out_payload text,\n"           \
-    "    out_attempt integer, out_max integer, out_due bigint, out_priority smallint)\n"          \
+    "    out_attempt integer, out_max integer, out_due bigint, out_priority smallint,\n"         \
+    "    out_now bigint)\n"                                                                      \
     "LANGUAGE plpgsql AS $$\n"                                                                    \
     "DECLARE\n"                                                                                   \
     "  t bigint := weft_queue.now_ms(); got bigint := 0; n bigint; pr integer; nxt bigint;\n"      \
@@ -112,7 +123,7 @@
     "      FROM c WHERE j.id = c.id\n"                                                            \
     "      RETURNING j.id, j.token, j.type, j.payload, j.attempts, j.max_attempts, j.run_at,\n"   \
     "        j.priority)\n"                                                                       \
-    "      SELECT * FROM u ORDER BY u.run_at, u.id;\n"                                            \
+    "      SELECT u.*, t FROM u ORDER BY u.run_at, u.id;\n"                                       \
     "    GET DIAGNOSTICS n = ROW_COUNT;\n"                                                        \
     "    got := got + n;\n"                                                                       \
     "  END LOOP;\n"                                                                               \
@@ -123,7 +134,7 @@
     "                  (SELECT min(x.lease_until) FROM weft_queue.jobs x WHERE x.queue = q\n"     \
     "                     AND x.state = 2)) INTO nxt;\n"                                          \
     "    RETURN QUERY SELECT 0::bigint, 0::bigint, NULL::text, NULL::text, 0, 0,\n"               \
-    "      coalesce(nxt, 9223372036854775807), 0::smallint;\n"                                    \
+    "      coalesce(nxt, 9223372036854775807), 0::smallint, t;\n"                                 \
     "  END IF;\n"                                                                                 \
     "END $$;\n"                                                                                   \
     /* dead -> queued: 1; 0 when not dead, -1 when there is no such job */                       \

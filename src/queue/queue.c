@@ -208,13 +208,43 @@ int weft_queue_close(weft_queue *q)
 
 /* ---- enqueue ----------------------------------------------------------- */
 
-static bool good_name(const char *s, size_t max)
+/* the length of the well-formed UTF-8 sequence at p, 0 if it is not one */
+static size_t utf8_len(const unsigned char *p)
+{
+    size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
+             : p[0] >= 0xf0 && p[0] < 0xf5 ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    /* overlong three- and four-byte forms, surrogates, past U+10FFFF */
+    if ((n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0))) ||
+        (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))))
+        return 0;
+    return n;
+}
+
+void weft__utf8_fix(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        size_t n = utf8_len(p);
+        if (n)
+            p += n;
+        else
+            *p++ = '?';
+    }
+}
+
+/* names go into SQL text, Redis keys and JSON: printable UTF-8 */
+bool weft__good_name(const char *s, size_t max)
 {
     if (!s || !*s || strlen(s) > max)
         return false;
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_len(p);
+        if (!n || *p < 0x20 || *p == 0x7f)
             return false;
+        p += n;
+    }
     return true;
 }
 
@@ -226,6 +256,8 @@ static bool is_json(const char *text)
     return j != NULL;
 }
 
+#define RUN_AT_MAX ((int64_t)1 << 53)
+
 /* the spec with defaults filled in, or -EINVAL naming what is wrong */
 static int normalize(const weft_job_spec *in, weft_job_spec *out)
 {
@@ -234,18 +266,21 @@ static int normalize(const weft_job_spec *in, weft_job_spec *out)
     const char *why = NULL;
     if (!out->payload)
         out->payload = "{}";
-    if (!good_name(in->queue, WEFT__QNAME_MAX))
-        why = "the queue name is empty, too long or has control characters";
-    else if (!good_name(in->type, WEFT__QNAME_MAX))
-        why = "the job type is empty, too long or has control characters";
+    if (!weft__good_name(in->queue, WEFT__QNAME_MAX))
+        why = "the queue name is empty, too long, not UTF-8 or has control characters";
+    else if (!weft__good_name(in->type, WEFT__QNAME_MAX))
+        why = "the job type is empty, too long, not UTF-8 or has control characters";
     else if (o->priority < 0 || o->priority > 9)
         why = "priority is not within 0..9";
     else if (o->max_attempts < 0 || o->delay < 0 || o->run_at_ms < 0)
         why = "a negative delay, run_at or max_attempts";
-    else if (o->key && !good_name(o->key, KEY_MAX))
-        why = "the key is empty, longer than 512 bytes or has control characters";
+    else if (o->key && !weft__good_name(o->key, KEY_MAX))
+        why = "the key is empty, longer than 512 bytes, not UTF-8 or has control characters";
     else if (!is_json(out->payload))
         why = "the payload is not JSON";
+    /* past 2^53 ms (year 287,396) is never; Redis keeps times as doubles */
+    if (out->opts.run_at_ms > RUN_AT_MAX)
+        out->opts.run_at_ms = RUN_AT_MAX;
     if (why) {
         weft_log(WEFT_LOG_WARN, "queue enqueue (%.64s, %.64s): %s", in->queue ? in->queue : "NULL",
                  in->type ? in->type : "NULL", why);

@@ -181,7 +181,9 @@ static void run(struct job *j)
         settle(j, WEFT__DONE, j->result);
         return;
     } else {
+        /* a handler's words, cut to fit: stored as text and shown as JSON */
         snprintf(why, sizeof why, "%s", j->error ? j->error : weft_strerror(rc));
+        weft__utf8_fix(why);
     }
     bool dead = rc == -WEFT_EJOB_DEAD || j->c.attempt >= j->c.max_attempts;
     settle(j, dead ? WEFT__DEAD : WEFT__RETRY, why);
@@ -487,7 +489,7 @@ static void drain(struct worker *w)
 
 static int check_args(const char *queue, const weft_job_handler *h, int nh, int concurrency)
 {
-    if (!queue || !*queue || strlen(queue) > WEFT__QNAME_MAX || !h || nh < 1 || concurrency < 1)
+    if (!weft__good_name(queue, WEFT__QNAME_MAX) || !h || nh < 1 || concurrency < 1)
         return -EINVAL;
     for (int i = 0; i < nh; i++)
         if (!h[i].type || !*h[i].type || !h[i].fn)

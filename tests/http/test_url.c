@@ -93,6 +93,9 @@ static void test_redact(void **s)
         { "postgresql://a:b@c@host/db", "postgresql://a:***@host/db" },
         { "postgres://weft@host/db", "postgres://weft@host/db" },
         { "postgres://host/db?user=a@b", "postgres://host/db?user=a@b" },
+        { "postgresql://u:se?cret@h/db", "postgresql://u:***@h/db" },
+        { "postgresql://h/db?user=u&password=secret&x=1", "postgresql://h/db?user=u&password=***&x=1" },
+        { "postgresql://h/db?password=a", "postgresql://h/db?password=***" },
         { "sqlite:/tmp/q.db", "sqlite:/tmp/q.db" },
         { "", "" },
     };
