@@ -3,12 +3,16 @@
  * "events") committed before the 202, so a crash after the answer loses
  * nothing; workers on every loop run it (record the event if its user
  * exists, else fail: retried, then dead with the reason). GET /events/{id}
- * tells its state.
+ * tells its state. Each event gets a random 128-bit id when accepted, in
+ * its job's payload and as the job's idempotency key: the events table is
+ * keyed by it, since a job id is unique only within one queue (instances
+ * sharing a database may each have their own, or --queue may change).
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "service.h"
 
@@ -34,8 +38,8 @@ static int run_event(const weft_job *job, void *ctx)
     (void)ctx;
     json_t *p = json_loads(job->payload, 0, NULL);
     json_t *type = json_object_get(p, "type"), *user = json_object_get(p, "user_id");
-    json_t *data = json_object_get(p, "data");
-    if (!json_is_string(type) || !json_is_integer(user)) {
+    json_t *data = json_object_get(p, "data"), *eid = json_object_get(p, "event_id");
+    if (!json_is_string(type) || !json_is_integer(user) || (eid && !json_is_string(eid))) {
         json_decref(p);
         weft_job_set_error(job, "not an event");
         return -WEFT_EJOB_DEAD;
@@ -43,7 +47,10 @@ static int run_event(const weft_job *job, void *ctx)
     char *data_s = data ? json_dumps(data, JSON_COMPACT) : NULL;
     int64_t uid = json_integer_value(user);
     bool found = false;
-    int rc = svc_event_record(job->id, json_string_value(type), uid, data_s, &found);
+    char by_job[32];                      /* a job enqueued before events had ids */
+    snprintf(by_job, sizeof by_job, "job:%lld", (long long)job->id);
+    int rc = svc_event_record(eid ? json_string_value(eid) : by_job, job->id,
+                              json_string_value(type), uid, data_s, &found);
     char t[64], why[96];
     loggable(t, sizeof t, json_string_value(type));
     if (!rc && !found) {
@@ -109,6 +116,17 @@ void svc_events_loop_stop(void)
     queue = NULL;
 }
 
+/* 32 hex digits from the kernel's random source: 0 or -errno */
+static int new_event_id(char out[33])
+{
+    unsigned char b[16];
+    if (getrandom(b, sizeof b, 0) != (ssize_t)sizeof b)
+        return -EIO;
+    for (size_t i = 0; i < sizeof b; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+    return 0;
+}
+
 static int post_event(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     (void)ctx;
@@ -136,7 +154,12 @@ static int post_event(weft_http_req *q, weft_http_res *r, void *ctx)
         return svc_error(r, 400, why);
     }
     /* what the job needs, not whatever else the body held */
-    json_t *job = json_pack("{s:O, s:O}", "type", type, "user_id", user);
+    char eid[33];
+    if (new_event_id(eid)) {
+        json_decref(ev);
+        return -EIO;
+    }
+    json_t *job = json_pack("{s:s, s:O, s:O}", "event_id", eid, "type", type, "user_id", user);
     if (job && data)
         json_object_set(job, "data", data);
     char *payload = job ? json_dumps(job, JSON_COMPACT) : NULL;
@@ -145,7 +168,8 @@ static int post_event(weft_http_req *q, weft_http_res *r, void *ctx)
     if (!payload)
         return -ENOMEM;
     weft_job_id id = 0;
-    int rc = weft_queue_enqueue(queue, QUEUE, "event", payload, NULL, &id);
+    int rc = weft_queue_enqueue(queue, QUEUE, "event", payload, &(weft_job_opts){ .key = eid },
+                                &id);
     free(payload);
     if (rc < 0)
         return svc_data_error(r, rc);

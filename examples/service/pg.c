@@ -24,7 +24,8 @@ static const struct weft__pg_migration_src migrations[] = {
       "CREATE TABLE users (id bigint PRIMARY KEY, name text NOT NULL, email text NOT NULL);\n"
       "INSERT INTO users (id, name, email)\n"
       "  SELECT i, 'User ' || i, 'user' || i || '@example.com' FROM generate_series(1, 10000) i;\n"
-      /* one row per job: a job run twice (at least once delivery) records once */
+      /* one row per job: a job run twice (at least once delivery) records once
+       * (keyed by event id since version 3) */
       "CREATE TABLE events (job_id bigint PRIMARY KEY, type text NOT NULL,\n"
       "  user_id bigint NOT NULL, data jsonb, created_at timestamptz NOT NULL DEFAULT now());\n" },
     { 2, "techempower",
@@ -47,6 +48,15 @@ static const struct weft__pg_migration_src migrations[] = {
       "  (10, 'Computers make very fast, very accurate mistakes.'),\n"
       "  (11, '<script>alert(\"This should not be displayed in a browser alert box.\");</script>'),\n"
       "  (12, 'フレームワークのベンチマーク');\n" },
+    /* a job id is unique only within its queue (instances sharing this
+     * database may each have their own): an event is keyed by the id POST
+     * /events gave it; rows from before keep theirs as "job:N" */
+    { 3, "event_ids",
+      "ALTER TABLE events ADD COLUMN event_id text;\n"
+      "UPDATE events SET event_id = 'job:' || job_id;\n"
+      "ALTER TABLE events ALTER COLUMN event_id SET NOT NULL;\n"
+      "ALTER TABLE events DROP CONSTRAINT events_pkey;\n"
+      "ALTER TABLE events ADD PRIMARY KEY (event_id);\n" },
 };
 #define MIGRATE_LOCK 2004116853           /* weft migrate's is 2004116852 */
 
@@ -164,18 +174,19 @@ int svc_pg_user_update(const svc_user *u, bool *found)
 }
 
 /* one round trip: the user looked up and the event recorded if it exists */
-int svc_pg_event_record(int64_t job_id, const char *type, int64_t user_id, const char *data,
-                        bool *found)
+int svc_pg_event_record(const char *event_id, int64_t job_id, const char *type, int64_t user_id,
+                        const char *data, bool *found)
 {
     weft_pg_result r = { 0 };
     weft_pg_val p[] = { WEFT_PG_INT(job_id), WEFT_PG_TEXT(type), WEFT_PG_INT(user_id),
-                        data ? WEFT_PG_TEXT(data) : WEFT_PG_NULL };
+                        data ? WEFT_PG_TEXT(data) : WEFT_PG_NULL, WEFT_PG_TEXT(event_id) };
     int rc = weft_pg_query(pg, &r,
                            "WITH u AS (SELECT id FROM users WHERE id = $3),"
-                           " ins AS (INSERT INTO events (job_id, type, user_id, data)"
-                           "  SELECT $1, $2, u.id, $4::jsonb FROM u ON CONFLICT (job_id) DO NOTHING)"
+                           " ins AS (INSERT INTO events (event_id, job_id, type, user_id, data)"
+                           "  SELECT $5, $1, $2, u.id, $4::jsonb FROM u"
+                           "  ON CONFLICT (event_id) DO NOTHING)"
                            " SELECT count(*) FROM u",
-                           4, p);
+                           5, p);
     int64_t n = 0;
     if (!rc)
         rc = weft_pg_get_int(&r, 0, 0, &n);

@@ -92,14 +92,37 @@ static __thread weft_pool *db_pool;
 
 /* ---- /users/{id} on SQLite ----------------------------------------------------- */
 
-/* events: one row per job (a job run twice records once) */
+/* events: one row per event, keyed by the id POST /events gave it (a job
+ * run twice records once; a job id alone is unique only within one queue,
+ * and instances sharing the data may have queues of their own) */
+#define EVENTS_TABLE                                                                        \
+    "CREATE TABLE IF NOT EXISTS events (event_id TEXT PRIMARY KEY, job_id INTEGER NOT NULL," \
+    " type TEXT NOT NULL, user_id INTEGER NOT NULL, data TEXT, created_at INTEGER NOT NULL"  \
+    " DEFAULT (strftime('%s', 'now')));"
 static const char schema[] =
     "PRAGMA journal_mode=WAL;"
     "CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-    " email TEXT NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS events (job_id INTEGER PRIMARY KEY, type TEXT NOT NULL,"
-    " user_id INTEGER NOT NULL, data TEXT, created_at INTEGER NOT NULL"
-    " DEFAULT (strftime('%s', 'now')));";
+    " email TEXT NOT NULL);" EVENTS_TABLE;
+/* a database made before events had their own ids: its rows keyed "job:N" */
+static const char events_rekey[] =
+    "BEGIN IMMEDIATE;"
+    "ALTER TABLE events RENAME TO events_by_job;" EVENTS_TABLE
+    "INSERT INTO events (event_id, job_id, type, user_id, data, created_at)"
+    " SELECT 'job:' || job_id, job_id, type, user_id, data, created_at FROM events_by_job;"
+    "DROP TABLE events_by_job;"
+    "COMMIT;";
+
+static bool events_keyed_by_job(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    bool old = false;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM pragma_table_info('events')"
+                               " WHERE name = 'event_id'", -1, &st, NULL) == SQLITE_OK) {
+        old = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int(st, 0) == 0;
+        sqlite3_finalize(st);
+    }
+    return old;
+}
 
 /* Creates the schema and, on first start, the seed: once, before the loops. */
 static int prepare_db(const char *path)
@@ -109,6 +132,8 @@ static int prepare_db(const char *path)
              SQLITE_OK;
     char *err = NULL;
     if (ok && sqlite3_exec(db, schema, NULL, NULL, &err) != SQLITE_OK)
+        ok = 0;
+    if (ok && events_keyed_by_job(db) && sqlite3_exec(db, events_rekey, NULL, NULL, &err) != SQLITE_OK)
         ok = 0;
     if (!ok) {
         fprintf(stderr, "weft serve: cannot open %s: %s\n", path, err ? err : sqlite3_errmsg(db));
@@ -170,8 +195,9 @@ static int db_open(void *arg)             /* on the blocking pool: file I/O */
     if (sqlite3_open_v2(o->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) ||
         sqlite3_prepare_v2(c->db, "SELECT name, email FROM users WHERE id = ?", -1,
                            &c->get_user, NULL) ||
-        sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO events (job_id, type, user_id, data)"
-                                  " VALUES (?, ?, ?, ?)", -1, &c->add_event, NULL) ||
+        sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO events (event_id, job_id, type,"
+                                  " user_id, data) VALUES (?, ?, ?, ?, ?)", -1, &c->add_event,
+                           NULL) ||
         sqlite3_prepare_v2(c->db, "UPDATE users SET name = ?, email = ? WHERE id = ?", -1,
                            &c->set_user, NULL)) {
         weft_log(WEFT_LOG_ERROR, "serve: %s: %s", o->path, sqlite3_errmsg(c->db));
@@ -194,13 +220,14 @@ static int db_create(void *ctx, void **res)
 }
 
 /* a user looked up (into u), or changed (from set), and an event recorded
- * when job_id is set and the user exists */
+ * when event_id is set and the user exists */
 struct db_call {
     struct db_conn *c;
     int64_t id;
     svc_user *u;
     const svc_user *set;
     bool found;
+    const char *event_id;
     int64_t job_id;
     const char *type, *data;
 };
@@ -233,15 +260,16 @@ static int db_step(void *arg)             /* on the blocking pool */
     }
     d->found = rc == SQLITE_ROW;
     sqlite3_reset(st);
-    if (d->found && d->job_id) {
+    if (d->found && d->event_id) {
         st = d->c->add_event;
-        sqlite3_bind_int64(st, 1, d->job_id);
-        sqlite3_bind_text(st, 2, d->type, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 3, d->id);
+        sqlite3_bind_text(st, 1, d->event_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, d->job_id);
+        sqlite3_bind_text(st, 3, d->type, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 4, d->id);
         if (d->data)
-            sqlite3_bind_text(st, 4, d->data, -1, SQLITE_STATIC);
+            sqlite3_bind_text(st, 5, d->data, -1, SQLITE_STATIC);
         else
-            sqlite3_bind_null(st, 4);
+            sqlite3_bind_null(st, 5);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
@@ -289,14 +317,15 @@ int svc_user_update(const svc_user *u, bool *found)
     return rc;
 }
 
-int svc_event_record(int64_t job_id, const char *type, int64_t user_id, const char *data,
-                     bool *found)
+int svc_event_record(const char *event_id, int64_t job_id, const char *type, int64_t user_id,
+                     const char *data, bool *found)
 {
 #if WEFT_HAVE_PG
     if (the_service->pg_url)
-        return svc_pg_event_record(job_id, type, user_id, data, found);
+        return svc_pg_event_record(event_id, job_id, type, user_id, data, found);
 #endif
-    struct db_call d = { .id = user_id, .job_id = job_id, .type = type, .data = data };
+    struct db_call d = { .id = user_id, .event_id = event_id, .job_id = job_id, .type = type,
+                         .data = data };
     int rc = db_call(&d);
     *found = d.found;
     return rc;

@@ -61,11 +61,12 @@ long long svc_parse_id(const char *s);
 int svc_user_find(int64_t id, svc_user *u, bool *found);
 /* Sets u's name and email: 0 (*found: whether the user exists), or an error. */
 int svc_user_update(const svc_user *u, bool *found);
-/* Records an event once per job (a job run again records nothing more):
- * 0 (*found: whether its user exists; nothing is recorded when not), or
- * an error. data is JSON text or NULL. */
-int svc_event_record(int64_t job_id, const char *type, int64_t user_id, const char *data,
-                     bool *found);
+/* Records an event once per event_id (its job run again records nothing
+ * more; job_id is kept beside it, unique only within its queue): 0
+ * (*found: whether its user exists; nothing is recorded when not), or an
+ * error. data is JSON text or NULL. */
+int svc_event_record(const char *event_id, int64_t job_id, const char *type, int64_t user_id,
+                     const char *data, bool *found);
 
 /* ---- pg.c (WEFT_HAVE_PG) ---- */
 int svc_pg_migrate(const char *url);      /* before the loops; 0 or 1 (said on stderr) */
@@ -74,8 +75,8 @@ void svc_pg_loop_stop(void);
 int svc_pg_routes(struct service *sv);
 int svc_pg_user_find(int64_t id, svc_user *u, bool *found);
 int svc_pg_user_update(const svc_user *u, bool *found);
-int svc_pg_event_record(int64_t job_id, const char *type, int64_t user_id, const char *data,
-                        bool *found);
+int svc_pg_event_record(const char *event_id, int64_t job_id, const char *type, int64_t user_id,
+                        const char *data, bool *found);
 
 /* ---- events.c ---- */
 int svc_events_loop_start(const struct service *sv);

@@ -11,7 +11,7 @@ P=$(free_port); U=http://127.0.0.1:$P; J='Content-Type: application/json'
 # --pg wins over WEFT_PG_URL, which points at nothing
 WEFT_PG_URL=postgresql://nobody@127.0.0.1:1/none serve_start a $P --threads 2 --pg "$DB_URL" \
     --queue "$DB_URL" --attempts 2 --timeout 1 || exit 1
-check "migrations applied at start" grep -q "2 migrations applied" $T/a.out
+check "migrations applied at start" grep -q "3 migrations applied" $T/a.out
 check "users 1..10,000" test "$(sql 'SELECT count(*), min(id), max(id) FROM users')" = "10000|1|10000"
 check "World: 10,000 rows, randomNumber 1..10000" test "$(sql 'SELECT count(*), min(id), max(id), min(randomnumber) >= 1 AND max(randomnumber) <= 10000 FROM world')" = "10000|1|10000|t"
 check "Fortune: 12 rows" test "$(sql 'SELECT count(*) FROM fortune')" = 12
