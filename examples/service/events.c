@@ -127,6 +127,17 @@ static int new_event_id(char out[33])
     return 0;
 }
 
+/* The queue's failure as the data endpoints' (svc_data_error): 504 past
+ * the deadline, 503 + Retry-After when its store is away or busy. The
+ * queue's -WEFT_EPG carries no SQLSTATE (the server's words go to its
+ * log only), as a refused connection's has none: a PostgreSQL that is
+ * shutting down, starting up or gone is all it says in a restart, so it
+ * is taken as unavailable too. */
+static int queue_error(weft_http_res *r, int rc)
+{
+    return rc == -WEFT_EPG ? svc_unavailable(r, rc) : svc_data_error(r, rc);
+}
+
 static int post_event(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     (void)ctx;
@@ -172,7 +183,7 @@ static int post_event(weft_http_req *q, weft_http_res *r, void *ctx)
                                 &id);
     free(payload);
     if (rc < 0)
-        return svc_data_error(r, rc);
+        return queue_error(r, rc);
     return svc_json(r, 202, json_pack("{s:s, s:I}", "status", "accepted", "id", (json_int_t)id));
 }
 
@@ -191,7 +202,7 @@ static int get_event(weft_http_req *q, weft_http_res *r, void *ctx)
     }
     if (rc) {
         weft_job_info_free(&info);
-        return svc_data_error(r, rc);
+        return queue_error(r, rc);
     }
     json_t *j = json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "state",
                           weft_job_state_name(info.state), "attempts", info.attempts);

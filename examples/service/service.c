@@ -346,17 +346,23 @@ int svc_error(weft_http_res *r, int status, const char *why)
     return svc_json(r, status, json_pack("{s:s}", "error", why));
 }
 
+int svc_unavailable(weft_http_res *r, int rc)
+{
+    char why[128];
+    snprintf(why, sizeof why, "database unavailable: %s", weft_strerror(rc));
+    weft_http_res_header(r, "Retry-After", "1");
+    return svc_error(r, 503, why);
+}
+
 int svc_data_error(weft_http_res *r, int rc)
 {
     switch (rc) {
     case -WEFT_EPOOL_TIMEOUT: case -WEFT_EACQUIRE_TIMEOUT: case -WEFT_ECONNECT_TIMEOUT:
     case -ECONNREFUSED: case -ECONNRESET: case -WEFT_EEOF: case -WEFT_EBROKEN:
-    case -WEFT_ECLOSED: case -EACCES: case -EBUSY: case -EHOSTUNREACH: case -ENETUNREACH: {
-        char why[128];
-        snprintf(why, sizeof why, "database unavailable: %s", weft_strerror(rc));
-        weft_http_res_header(r, "Retry-After", "1");
-        return svc_error(r, 503, why);
-    }
+    case -WEFT_ECLOSED: case -EACCES: case -EBUSY: case -EHOSTUNREACH: case -ENETUNREACH:
+    case -EPIPE: case -ENOTCONN: case -ECONNABORTED:
+    case -EAGAIN:                         /* Redis loading, busy, or its primary down */
+        return svc_unavailable(r, rc);
     default:
         return weft_is_timeout(rc) ? svc_error(r, 504, "deadline exceeded") : rc;
     }

@@ -48,6 +48,8 @@ int svc_error(weft_http_res *r, int status, const char *why);
  * deadline, 503 + Retry-After when the database is busy or away; any
  * other code is returned (a 500). */
 int svc_data_error(weft_http_res *r, int rc);
+/* answers 503 + Retry-After, saying rc */
+int svc_unavailable(weft_http_res *r, int rc);
 /* weft_http_server_route with the handler under the request's deadline
  * (sv->timeout, which reaches PostgreSQL: its statement stops there too) */
 int svc_route(struct service *sv, const char *method, const char *pattern, weft_http_handler h,
