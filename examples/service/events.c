@@ -18,9 +18,25 @@
 
 static const char QUEUE[] = "events";
 
-/* per loop: the queue's handle (loop-local) and the task working it */
+/* per loop: the queue's handle (loop-local), the task working it, and
+ * what wakes that task from its pause between runs when the loop stops */
 static __thread weft_queue *queue;
 static __thread weft_group *workers;
+static __thread weft_event stopping;
+/* loops whose event workers run, or pause after their queue failed */
+static weft_metric *running, *pausing, *restarts;
+
+/* the longest pause between runs of the workers after a storage failure */
+#define PAUSE_MAX (30 * WEFT_SEC)
+
+void svc_events_metrics(void)
+{
+    running = weft_gauge("weft_example_event_workers{state=\"running\"}",
+                         "loops whose event workers run, or pause after a queue failure");
+    pausing = weft_gauge("weft_example_event_workers{state=\"paused\"}", NULL);
+    restarts = weft_counter("weft_example_event_workers_restarts_total",
+                            "event workers run again after their queue failed");
+}
 
 /* what a client sent, for the log: cut, no control characters */
 static void loggable(char *out, size_t size, const char *s)
@@ -70,14 +86,44 @@ static int run_event(const weft_job *job, void *ctx)
     return rc;
 }
 
+/* pause, or less if the loop stops: true when it stops */
+static bool pause_until_stop(weft_time pause)
+{
+    weft_metric_add(pausing, 1);
+    weft_scope sc;
+    weft_scope_enter(&sc, pause);
+    int rc = weft_event_wait(&stopping);
+    weft_scope_exit(&sc);
+    weft_metric_add(pausing, -1);
+    return weft_event_is_set(&stopping) || rc == -ECANCELED;
+}
+
+/* weft_queue_work gives up after a storage failure that lasts (a database
+ * away for 30 s): run again, after a pause that doubles up to PAUSE_MAX
+ * (from 1 s again after a run of a while), until the loop stops; an
+ * instance whose queue came back would otherwise accept events it never
+ * runs */
 static int work(void *arg)
 {
     const struct service *sv = arg;
     static const weft_job_handler h[] = { { "event", run_event, NULL } };
-    int rc = weft_queue_work(queue, QUEUE, h, 1, sv->workers);
-    if (rc)
-        weft_log(WEFT_LOG_ERROR, "serve: the event workers stopped: %s", weft_strerror(rc));
-    return rc;
+    weft_time pause = WEFT_SEC;
+    for (;;) {
+        weft_time began = weft_now();
+        weft_metric_add(running, 1);
+        int rc = weft_queue_work(queue, QUEUE, h, 1, sv->workers);
+        weft_metric_add(running, -1);
+        if (!rc || weft_event_is_set(&stopping) || weft_cancelled())
+            return rc == -ECANCELED ? 0 : rc;
+        if (weft_now() - began > 2 * PAUSE_MAX)
+            pause = WEFT_SEC;
+        weft_log(WEFT_LOG_ERROR, "serve: the event workers stopped: %s; again in %.0f s",
+                 weft_strerror(rc), (double)pause / WEFT_SEC);
+        if (pause_until_stop(pause))
+            return 0;
+        weft_metric_add(restarts, 1);
+        pause = pause * 2 > PAUSE_MAX ? PAUSE_MAX : pause * 2;
+    }
 }
 
 int svc_events_loop_start(const struct service *sv)
@@ -89,6 +135,7 @@ int svc_events_loop_start(const struct service *sv)
         .job_timeout = 30 * WEFT_SEC,
         .shutdown_grace = 10 * WEFT_SEC,
     };
+    weft_event_init(&stopping);
     int rc = weft_queue_open(&queue, sv->queue_url, &o);
     if (rc) {
         weft_log(WEFT_LOG_ERROR, "serve: cannot open the queue: %s", weft_strerror(rc));
@@ -106,6 +153,8 @@ int svc_events_loop_start(const struct service *sv)
  * jobs finish within the grace (the rest are released, to run again) */
 void svc_events_loop_stop(void)
 {
+    if (workers)
+        weft_event_set(&stopping);        /* before the stop: a paused task ends */
     if (queue)
         weft_queue_stop(queue);
     if (workers)

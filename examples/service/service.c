@@ -871,6 +871,7 @@ int weft_cmd_serve(int argc, char **argv)
                 prc == -EADDRINUSE ? "the port is in use by another socket" : weft_strerror(prc));
         return 1;
     }
+    svc_events_metrics();
 #if !WEFT_HAVE_REDIS
     if (sv.redis_url) {
         fprintf(stderr, "weft serve: --redis: this weft was built without Redis\n");

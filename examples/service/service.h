@@ -81,6 +81,7 @@ int svc_pg_event_record(const char *event_id, int64_t job_id, const char *type, 
                         const char *data, bool *found);
 
 /* ---- events.c ---- */
+void svc_events_metrics(void);            /* once, before the loops */
 int svc_events_loop_start(const struct service *sv);
 void svc_events_loop_stop(void);          /* running jobs finish within the grace */
 int svc_events_routes(struct service *sv);
