@@ -204,7 +204,6 @@ static int db_open(void *arg)             /* on the blocking pool: file I/O */
         db_destroy(NULL, c);
         return -EIO;
     }
-    sqlite3_busy_timeout(c->db, 5000);
     o->c = c;
     return 0;
 }
@@ -227,6 +226,7 @@ struct db_call {
     svc_user *u;
     const svc_user *set;
     bool found;
+    int busy_ms;                          /* how long to wait for another's write lock */
     const char *event_id;
     int64_t job_id;
     const char *type, *data;
@@ -248,6 +248,7 @@ static int db_set(struct db_call *d)
 static int db_step(void *arg)             /* on the blocking pool */
 {
     struct db_call *d = arg;
+    sqlite3_busy_timeout(d->c->db, d->busy_ms);
     if (d->set)
         return db_set(d);
     sqlite3_stmt *st = d->c->get_user;
@@ -277,15 +278,31 @@ static int db_step(void *arg)             /* on the blocking pool */
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : rc == SQLITE_BUSY ? -EBUSY : -EIO;
 }
 
-/* on a pooled connection: 0 (d->found says), or an error */
+/* the longest a query waits for another connection's write lock */
+#define BUSY_MS 5000
+
+/* On a pooled connection: 0 (d->found says), or an error. The deadline
+ * does not reach a query on the blocking pool (a cancel waits for it), and
+ * SQLite sleeps in its busy handler while another holds the write lock:
+ * that wait is bounded by what is left of the deadline, and a lock still
+ * held when it runs out is -ETIMEDOUT, not -EBUSY. */
 static int db_call(struct db_call *d)
 {
     weft_pooled *h;
     int rc = weft_pool_acquire(db_pool, &h);
     if (rc)
         return rc;
+    weft_time deadline = weft_deadline(), left = deadline - weft_now();
+    bool cut = deadline != WEFT_FOREVER && left < BUSY_MS * WEFT_MS;
+    if (cut && left <= 0) {
+        weft_pool_release(db_pool, h);
+        return -ETIMEDOUT;
+    }
+    d->busy_ms = cut ? (int)(left / WEFT_MS) : BUSY_MS;
     d->c = weft_pooled_get(h);
     rc = weft_run_blocking(db_step, d);   /* a cancel waits for a running query */
+    if (rc == -EBUSY && cut)
+        rc = -ETIMEDOUT;
     if (rc == -EIO)
         weft_pool_release_broken(db_pool, h);
     else
