@@ -2,7 +2,7 @@
  * /users/{id} cache-aside on Redis (--redis URL / WEFT_REDIS_URL): a hit
  * answers from Redis, a miss reads the database and keeps the answer for
  * 60 s; a write (PUT /users/{id}) deletes the entry once the database has
- * the change. The cache is an optimisation, never a dependency: Redis
+ * the change, or may have it (a PUT past its deadline). The cache is an optimisation, never a dependency: Redis
  * failing or away means reading the database (logged at most once a
  * minute per loop). A read that misses just as a write lands may keep the
  * old answer until the TTL: cache-aside's known window, bounded by it.
@@ -101,7 +101,12 @@ int svc_cache_del(int64_t id)
     char key[48];
     snprintf(key, sizeof key, "weft:serve:user:%lld", (long long)id);
     weft_redis_reply *rep = NULL;
+    /* past the request's deadline or cancelled, the change may be in the
+     * database all the same: the DEL still goes, bounded by its own 1 s */
+    weft_scope sc;
+    weft_scope_enter_shielded(&sc, WEFT_SEC);
     int rc = weft_redis_command(cache, &rep, 2, (const char *[]){ "DEL", key }, NULL);
+    weft_scope_exit(&sc);
     if (rc)
         weft_log(WEFT_LOG_ERROR, "serve: cache DEL of user %lld failed: %s (stale for up to %d s)",
                  (long long)id, weft_strerror(rc), TTL_S);

@@ -471,8 +471,25 @@ static int users(weft_http_req *q, weft_http_res *r, void *ctx)
     return rc;
 }
 
+/* false only when the UPDATE surely did not commit: no connection to send
+ * it on, the lock never taken (SQLite), or the server's refusal (a failed
+ * statement rolls back). A timeout, a cancel or a connection lost after it
+ * was sent may come after the commit. */
+static bool may_have_committed(int rc)
+{
+    switch (rc) {
+    case -WEFT_EPOOL_TIMEOUT: case -WEFT_EACQUIRE_TIMEOUT: case -WEFT_ECONNECT_TIMEOUT:
+    case -ECONNREFUSED: case -WEFT_EPG: case -EBUSY:
+        return false;
+    default:
+        return true;
+    }
+}
+
 /* PUT /users/{id} {"name": string, "email": string}: the change in the
- * database first, then the cached answer deleted (cache-aside) */
+ * database first, then the cached answer deleted (cache-aside), also when
+ * the change may have committed though the call failed (past the
+ * deadline, say): the database may hold it */
 static int put_user(weft_http_req *q, weft_http_res *r, void *ctx)
 {
     (void)ctx;
@@ -504,14 +521,15 @@ static int put_user(weft_http_req *q, weft_http_res *r, void *ctx)
         return svc_error(r, 400, why);
     bool found = false;
     int rc = svc_user_update(&u, &found);
+#if WEFT_HAVE_REDIS
+    if (rc ? may_have_committed(rc) : found)
+        svc_cache_del(v);
+#endif
     if (rc)
         return svc_data_error(r, rc);
     if (!found)
         return svc_json(r, 404, json_pack("{s:s, s:I}", "error", "no such user", "id",
                                           (json_int_t)v));
-#if WEFT_HAVE_REDIS
-    svc_cache_del(v);
-#endif
     return svc_json(r, 200, json_pack("{s:I, s:s, s:s}", "id", (json_int_t)v, "name", u.name,
                                       "email", u.email));
 }

@@ -93,6 +93,8 @@ void svc_cache_loop_stop(void);
 /* the cached answer into buf: its length, or 0 (a miss, or no cache) */
 int svc_cache_get(int64_t id, char *buf, size_t size);
 void svc_cache_put(int64_t id, const char *json);
+/* the cached answer deleted, shielded (within 1 s of its own, past the
+ * request's deadline or cancellation): 0 or the Redis error (logged) */
 int svc_cache_del(int64_t id);
 
 #endif
