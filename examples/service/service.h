@@ -92,9 +92,12 @@ int svc_cache_loop_start(const struct service *sv);
 void svc_cache_loop_stop(void);
 /* the cached answer into buf: its length, or 0 (a miss, or no cache) */
 int svc_cache_get(int64_t id, char *buf, size_t size);
+/* the answer cached, unless a write's tombstone is there (it may be older
+ * than that write) */
 void svc_cache_put(int64_t id, const char *json);
-/* the cached answer deleted, shielded (within 1 s of its own, past the
- * request's deadline or cancellation): 0 or the Redis error (logged) */
+/* After a write: the cached answer deleted and a tombstone left that
+ * stops fills for --timeout + 5 s; shielded (within 1 s of its own, past
+ * the request's deadline or cancellation): 0 or the Redis error (logged) */
 int svc_cache_del(int64_t id);
 
 #endif
