@@ -17,7 +17,8 @@ gave_up() { grep -q 'the worker stops' $T/a.out; }
 WAIT=60 wait_for gave_up
 echo "# worker gave up after $(( $(date +%s) - t0 )) s"
 metrics() { curl -s $U/metrics | grep '^weft_example_event_workers' | tr '\n' ' '; }
-metric() { curl -s $U/metrics | grep -qE "^weft_example_event_workers$1"; }
+# (the page read whole first: grep -q ending early would fail curl's write, and the pipe)
+metric() { local m; m=$(curl -s $U/metrics) && grep -qE "^weft_example_event_workers$1" <<<"$m"; }
 # given up: the workers pause (1 s), then run again; the count says so
 check "metrics: the workers' state shown ($(metrics))" metric '\{state="paused"\} [01]$'
 check "metrics: the workers run again after giving up ($(metrics))" \
