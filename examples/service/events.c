@@ -87,11 +87,11 @@ static int run_event(const weft_job *job, void *ctx)
 }
 
 /* pause, or less if the loop stops: true when it stops */
-static bool pause_until_stop(weft_time pause)
+static bool pause_until_stop(weft_time backoff)
 {
     weft_metric_add(pausing, 1);
     weft_scope sc;
-    weft_scope_enter(&sc, pause);
+    weft_scope_enter(&sc, backoff);
     int rc = weft_event_wait(&stopping);
     weft_scope_exit(&sc);
     weft_metric_add(pausing, -1);
@@ -107,7 +107,7 @@ static int work(void *arg)
 {
     const struct service *sv = arg;
     static const weft_job_handler h[] = { { "event", run_event, NULL } };
-    weft_time pause = WEFT_SEC;
+    weft_time backoff = WEFT_SEC;
     for (;;) {
         weft_time began = weft_now();
         weft_metric_add(running, 1);
@@ -116,13 +116,13 @@ static int work(void *arg)
         if (!rc || weft_event_is_set(&stopping) || weft_cancelled())
             return rc == -ECANCELED ? 0 : rc;
         if (weft_now() - began > 2 * PAUSE_MAX)
-            pause = WEFT_SEC;
+            backoff = WEFT_SEC;
         weft_log(WEFT_LOG_ERROR, "serve: the event workers stopped: %s; again in %.0f s",
-                 weft_strerror(rc), (double)pause / WEFT_SEC);
-        if (pause_until_stop(pause))
+                 weft_strerror(rc), (double)backoff / WEFT_SEC);
+        if (pause_until_stop(backoff))
             return 0;
         weft_metric_add(restarts, 1);
-        pause = pause * 2 > PAUSE_MAX ? PAUSE_MAX : pause * 2;
+        backoff = backoff * 2 > PAUSE_MAX ? PAUSE_MAX : backoff * 2;
     }
 }
 
@@ -165,7 +165,7 @@ void svc_events_loop_stop(void)
     queue = NULL;
 }
 
-/* 32 hex digits from the kernel's random source: 0 or -errno */
+/* 32 hex digits from the kernel's random source: 0 or -EIO */
 static int new_event_id(char out[33])
 {
     unsigned char b[16];
