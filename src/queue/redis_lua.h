@@ -38,16 +38,24 @@
  *
  * Scripts never trust what they read: a job hash or a stream entry written
  * by another program is read with pcall and checked, and what is not a
- * job is dropped and reported (a script that raised halfway would leave
- * its first writes behind: Redis does not roll scripts back).
+ * job is dropped and reported. Redis does not roll a script back, so a
+ * script raises only before its first write: the type of every key it
+ * writes is checked first (is), and a job moves between structures by
+ * writing its new place before removing its old one (taken: its hash and
+ * its lease together), so a script stopped anywhere (out of memory)
+ * leaves each job where a later claim finds it. A claim skips a
+ * priority whose stream holds another program's data, reported, and
+ * parks the jobs bound for it in delayed a second on: at least once holds
+ * whatever another program writes under "weft:".
  */
 #ifndef WEFT_QUEUE_REDIS_LUA_H
 #define WEFT_QUEUE_REDIS_LUA_H
 
 /* Helpers every script starts with. hget: a hash's fields, nil when the
  * key is not a hash (another program's). batch: a command over a long
- * list in slices (unpack has a limit). to_stream: a due job into its
- * priority's stream, true when the stream was empty (only then may a
+ * list in slices (unpack has a limit). is: whether key k is of type t
+ * or absent (a write to it cannot raise WRONGTYPE). to_stream: a due job
+ * into its priority's stream, true when the stream was empty (only then may a
  * worker be idle for it). waiting: a waiting job due at `at` into its
  * stream or delayed, true when an idle worker should look (an empty
  * stream filled, or a new earliest time). record: a job as get and list
@@ -77,6 +85,16 @@
     "  for i = 1, #list, 500 do\n"                                                             \
     "    redis.call(cmd, key, unpack(list, i, math.min(i + 499, #list)))\n"                    \
     "  end\n"                                                                                  \
+    "end\n"                                                                                    \
+    "local types = {}\n"                                                                       \
+    "local function is(k, t)\n"                                                                \
+    "  local v = types[k]\n"                                                                   \
+    "  if v == nil then\n"                                                                     \
+    "    local x = redis.call('TYPE', k)['ok']\n"                                              \
+    "    v = x == 'none' or x == t\n"                                                          \
+    "    types[k] = v\n"                                                                       \
+    "  end\n"                                                                                  \
+    "  return v\n"                                                                             \
     "end\n"                                                                                    \
     "local function to_stream(q, id, p)\n"                                                     \
     "  local s = K(q, 'p' .. p)\n"                                                             \
@@ -188,7 +206,7 @@
  * job may be due, -1: none), ndropped, nbad, then per job: id tok attempt
  * max due_age type payload; then the ids of dropped outcomes (no longer
  * leased with that token) and of what was not a job (stream entry ids
- * prefixed with '-'). */
+ * prefixed with '-', keys of another program's prefixed with '!'). */
 #define LUA_CLAIM                                                                              \
     LUA_PRELUDE                                                                                \
     "local q = ARGV[1]\n"                                                                      \
@@ -196,8 +214,34 @@
     " tonumber(ARGV[5])\n"                                                                     \
     "local T = ms()\n"                                                                         \
     "local leased, delayed = K(q, 'leased'), K(q, 'delayed')\n"                                \
+    "for _, s in ipairs({'leased', 'delayed', 'done', 'dead'}) do\n"                           \
+    "  if not is(K(q, s), 'zset') then\n"                                                      \
+    "    return redis.error_reply('WRONGTYPE ' .. K(q, s) .. ' holds another program\\'s"      \
+    " data')\n"                                                                                \
+    "  end\n"                                                                                  \
+    "end\n"                                                                                    \
     "local wake = false\n"                                                                     \
-    "local dropped, bad, held, done, dead = {}, {}, {}, {}, {}\n"                              \
+    "local dropped, bad, held, done, dead, noted = {}, {}, {}, {}, {}, {}\n"                   \
+    "local function usable(p)\n"                                                               \
+    "  local s = K(q, 'p' .. p)\n"                                                             \
+    "  if is(s, 'stream') then return true end\n"                                              \
+    "  if not noted[s] then noted[s] = true; bad[#bad + 1] = '!' .. s end\n"                   \
+    "  return false\n"                                                                         \
+    "end\n"                                                                                    \
+    "local function enter(id, p, at)\n"                                                        \
+    "  if at > T then return waiting(q, id, p, at, T) end\n"                                   \
+    "  if not usable(p) then\n"                                                                \
+    "    redis.call('ZADD', delayed, d(T + 1000), id)\n"                                       \
+    "    return nil\n"                                                                         \
+    "  end\n"                                                                                  \
+    "  return to_stream(q, id, p)\n"                                                           \
+    "end\n"                                                                                    \
+    "local function hset(k, ...)\n"                                                            \
+    "  local r = redis.pcall('HSET', k, ...)\n"                                                \
+    "  if type(r) == 'table' and r.err then bad[#bad + 1] = string.sub(k, 10); return"         \
+    " false end\n"                                                                             \
+    "  return true\n"                                                                          \
+    "end\n"                                                                                    \
     "for c = 0, no - 1, 500 do\n"                                                              \
     "  local m = {}\n"                                                                         \
     "  for i = c, math.min(c + 499, no - 1) do\n"                                              \
@@ -216,33 +260,32 @@
     "      held[#held + 1] = m[k]\n"                                                           \
     "      local j = J(id)\n"                                                                  \
     "      if kind == 'D' then\n"                                                              \
-    "        if ARGV[b + 4] ~= '' then\n"                                                      \
-    "          redis.call('HSET', j, 'state', '3', 'finished', d(T), 'result', text)\n"        \
-    "        else\n"                                                                           \
-    "          redis.call('HSET', j, 'state', '3', 'finished', d(T))\n"                        \
+    "        local r = {}\n"                                                                   \
+    "        if ARGV[b + 4] ~= '' then r = {'result', text} end\n"                             \
+    "        if hset(j, 'state', '3', 'finished', d(T), unpack(r)) then\n"                     \
+    "          done[#done + 1] = id; done[#done + 1] = id\n"                                   \
     "        end\n"                                                                            \
-    "        done[#done + 1] = id; done[#done + 1] = id\n"                                     \
     "      elseif kind == 'X' then\n"                                                          \
-    "        redis.call('HSET', j, 'state', '4', 'finished', d(T), 'error', text)\n"           \
-    "        dead[#dead + 1] = id; dead[#dead + 1] = id\n"                                     \
+    "        if hset(j, 'state', '4', 'finished', d(T), 'error', text) then\n"                 \
+    "          dead[#dead + 1] = id; dead[#dead + 1] = id\n"                                   \
+    "        end\n"                                                                            \
     "      else\n"                                                                             \
     "        local f = hget(j, 'prio', 'attempts') or {}\n"                                    \
     "        if kind == 'R' then\n"                                                            \
     "          local at = T + math.max(num(ARGV[b + 3]), 0)\n"                                 \
-    "          redis.call('HSET', j, 'state', '0', 'run_at', d(at), 'error', text)\n"          \
-    "          if waiting(q, id, prio(f[1]), at, T) then wake = true end\n"                    \
-    "        else\n"                                                                           \
-    "          redis.call('HSET', j, 'state', '0', 'attempts', d(math.max(num(f[2]) - 1,"      \
-    " 0)))\n"                                                                                  \
-    "          if to_stream(q, id, prio(f[1])) then wake = true end\n"                         \
+    "          if hset(j, 'state', '0', 'run_at', d(at), 'error', text) and enter(id,"         \
+    " prio(f[1]), at) then wake = true end\n"                                                  \
+    "        elseif hset(j, 'state', '0', 'attempts', d(math.max(num(f[2]) - 1, 0))) and"      \
+    " enter(id, prio(f[1]), T) then\n"                                                         \
+    "          wake = true\n"                                                                  \
     "        end\n"                                                                            \
     "      end\n"                                                                              \
     "    end\n"                                                                                \
     "  end\n"                                                                                  \
     "end\n"                                                                                    \
-    "batch('ZREM', leased, held)\n"                                                            \
     "batch('ZADD', K(q, 'done'), done)\n"                                                      \
     "batch('ZADD', K(q, 'dead'), dead)\n"                                                      \
+    "batch('ZREM', leased, held)\n"                                                            \
     "if wake then redis.call('PUBLISH', K(q, 'wake'), '') end\n"                               \
     "local out, n = {}, 0\n"                                                                   \
     "local function finish(next)\n"                                                            \
@@ -254,14 +297,16 @@
     "end\n"                                                                                    \
     "if max <= 0 then return finish(-1) end\n"                                                 \
     "local due = redis.call('ZRANGEBYSCORE', delayed, '-inf', d(T), 'LIMIT', 0, 1000)\n"       \
-    "if #due > 0 then\n"                                                                       \
-    "  batch('ZREM', delayed, due)\n"                                                          \
-    "  for _, id in ipairs(due) do\n"                                                          \
-    "    local f = hget(J(id), 'state', 'prio')\n"                                             \
-    "    if f and f[1] == '0' then to_stream(q, id, prio(f[2])) else bad[#bad + 1] = id"       \
-    " end\n"                                                                                   \
+    "local moved = {}\n"                                                                       \
+    "for _, id in ipairs(due) do\n"                                                            \
+    "  local f = hget(J(id), 'state', 'prio')\n"                                               \
+    "  if not f or f[1] ~= '0' then\n"                                                         \
+    "    bad[#bad + 1] = id; moved[#moved + 1] = id\n"                                         \
+    "  elseif enter(id, prio(f[2]), T) ~= nil then\n"                                          \
+    "    moved[#moved + 1] = id\n"                                                             \
     "  end\n"                                                                                  \
     "end\n"                                                                                    \
+    "batch('ZREM', delayed, moved)\n"                                                          \
     "local exp = redis.call('ZRANGEBYSCORE', leased, '-inf', d(T), 'LIMIT', 0, 256)\n"         \
     "for _, m in ipairs(exp) do\n"                                                             \
     "  local id, tok = string.match(m, '^(%d+):(%d+)$')\n"                                     \
@@ -269,22 +314,20 @@
     "  if f and f[1] == '2' and f[6] == tok and num(f[5]) > T then\n"                          \
     "    redis.call('ZADD', leased, d(num(f[5])), m)\n"                                        \
     "  else\n"                                                                                 \
-    "    redis.call('ZREM', leased, m)\n"                                                      \
     "    if f and f[1] == '2' and f[6] == tok then\n"                                          \
     "      local att, mx = num(f[2]), num(f[3])\n"                                             \
     "      if mx <= 0 then mx = defmax end\n"                                                  \
     "      if att < mx then\n"                                                                 \
-    "        redis.call('HSET', J(id), 'state', '0')\n"                                        \
-    "        to_stream(q, id, prio(f[4]))\n"                                                   \
-    "      else\n"                                                                             \
-    "        redis.call('HSET', J(id), 'state', '4', 'finished', d(T), 'error', 'lease"        \
-    " expired on attempt ' .. d(att) .. ' of ' .. d(mx) .. ': the worker died or stopped"      \
-    " heartbeating')\n"                                                                        \
+    "        if hset(J(id), 'state', '0') then enter(id, prio(f[4]), T) end\n"                 \
+    "      elseif hset(J(id), 'state', '4', 'finished', d(T), 'error', 'lease expired on"      \
+    " attempt ' .. d(att) .. ' of ' .. d(mx) .. ': the worker died or stopped"                 \
+    " heartbeating') then\n"                                                                   \
     "        redis.call('ZADD', K(q, 'dead'), id, id)\n"                                       \
     "      end\n"                                                                              \
     "    elseif not f then\n"                                                                  \
     "      bad[#bad + 1] = id or m\n"                                                          \
     "    end\n"                                                                                \
+    "    redis.call('ZREM', leased, m)\n"                                                      \
     "  end\n"                                                                                  \
     "end\n"                                                                                    \
     "local function read(s, count)\n"                                                          \
@@ -294,21 +337,21 @@
     "  if type(r) == 'table' and r.err then\n"                                                 \
     "    if not string.find(r.err, 'NOGROUP', 1, true) then return r end\n"                    \
     "    redis.pcall('XGROUP', 'CREATE', s, 'w', '0')\n"                                       \
-    "    r = redis.call(unpack(cmd))\n"                                                        \
+    "    r = redis.pcall(unpack(cmd))\n"                                                       \
+    "    if type(r) == 'table' and r.err then return r end\n"                                  \
     "  end\n"                                                                                  \
     "  if not r or not r[1] then return nil end\n"                                             \
     "  return r[1][2]\n"                                                                       \
     "end\n"                                                                                    \
-    "local lz = {}\n"                                                                          \
     "local function take(id)\n"                                                                \
     "  local k = J(id)\n"                                                                      \
     "  local f = hget(k, 'state', 'attempts', 'max', 'tok', 'type', 'payload', 'run_at')\n"    \
     "  if not f or f[1] ~= '0' then bad[#bad + 1] = id; return end\n"                          \
     "  local att, mx, tok = num(f[2]) + 1, num(f[3]), num(f[4]) + 1\n"                         \
     "  if mx <= 0 then mx = defmax end\n"                                                      \
-    "  redis.call('HSET', k, 'state', '2', 'attempts', d(att), 'max', d(mx), 'tok',"           \
-    " d(tok), 'lease', d(T + L))\n"                                                            \
-    "  lz[#lz + 1] = d(T + L); lz[#lz + 1] = id .. ':' .. d(tok)\n"                            \
+    "  if not hset(k, 'state', '2', 'attempts', d(att), 'max', d(mx), 'tok', d(tok),"          \
+    " 'lease', d(T + L)) then return end\n"                                                    \
+    "  redis.call('ZADD', leased, d(T + L), id .. ':' .. d(tok))\n"                            \
     "  local o = #out\n"                                                                       \
     "  out[o + 1] = id; out[o + 2] = d(tok); out[o + 3] = att; out[o + 4] = mx\n"              \
     "  out[o + 5] = T - num(f[7]); out[o + 6] = f[5] or ''; out[o + 7] = f[6] or ''\n"         \
@@ -316,12 +359,15 @@
     "end\n"                                                                                    \
     "for p = 9, 0, -1 do\n"                                                                    \
     "  local s = K(q, 'p' .. p)\n"                                                             \
-    "  local left = redis.call('XLEN', s)\n"                                                   \
+    "  local left = n < max and usable(p) and redis.call('XLEN', s) or 0\n"                    \
     "  local reset = false\n"                                                                  \
     "  while n < max and left > 0 do\n"                                                        \
     "    local want = max - n\n"                                                               \
     "    local e = read(s, want)\n"                                                            \
-    "    if type(e) == 'table' and e.err then return e end\n"                                  \
+    "    if type(e) == 'table' and e.err then\n"                                               \
+    "      bad[#bad + 1] = '!' .. s\n"                                                         \
+    "      break\n"                                                                            \
+    "    end\n"                                                                                \
     "    if not e or #e == 0 then\n"                                                           \
     "      if reset then break end\n"                                                          \
     "      redis.pcall('XGROUP', 'SETID', s, 'w', '0')\n"                                      \
@@ -349,7 +395,6 @@
     "    end\n"                                                                                \
     "  end\n"                                                                                  \
     "end\n"                                                                                    \
-    "batch('ZADD', leased, lz)\n"                                                              \
     "local nx = -1\n"                                                                          \
     "local a = redis.call('ZRANGE', delayed, 0, 0, 'WITHSCORES')\n"                            \
     "if a[2] then nx = tonumber(a[2]) end\n"                                                   \
@@ -424,7 +469,8 @@
     "if bound then out[1] = 1; out[2] = bound end\n"                                           \
     "return out\n"
 
-/* ARGV: id. 0, -1 (not dead: -EINVAL), -2 (no such job). */
+/* ARGV: id. 0, -1 (not dead: -EINVAL), -2 (no such job); an error (-EIO)
+ * when its priority's stream holds another program's data. */
 #define LUA_RETRY                                                                              \
     LUA_PRELUDE                                                                                \
     "local id = ARGV[1]\n"                                                                     \
@@ -432,6 +478,9 @@
     "if redis.call('EXISTS', k) == 0 then return -2 end\n"                                     \
     "local f = hget(k, 'state', 'queue', 'prio')\n"                                            \
     "if not f or f[1] ~= '4' or not f[2] then return -1 end\n"                                 \
+    "local s = K(f[2], 'p' .. prio(f[3]))\n"                                                   \
+    "if not is(s, 'stream') then return redis.error_reply('WRONGTYPE ' .. s .. ' holds"        \
+    " another program\\'s data') end\n"                                                        \
     "local T = ms()\n"                                                                         \
     "redis.call('HSET', k, 'state', '0', 'attempts', '0', 'run_at', d(T))\n"                   \
     "redis.call('HDEL', k, 'finished')\n"                                                      \
