@@ -10,6 +10,11 @@
  *   weft:job:<id>         HASH: queue type payload prio state run_at attempts max created
  *                         [key finished result error tok lease]
  *   weft:q:<q>:p<0..9>    STREAM per priority of due jobs (field j = id), consumer group w
+ *   weft:q:<q>:f<0..9>    ZSET per priority of due jobs that ran before (released,
+ *                         lease expired) by run_at, each id zero-padded to 19
+ *                         digits (ties in id order): a claim takes these before
+ *                         its stream, as SQLite's run_at order would (they were
+ *                         due before what the stream holds now)
  *   weft:q:<q>:delayed    ZSET id by run_at: jobs not yet due
  *   weft:q:<q>:leased     ZSET "id:tok" by lease end: running jobs, each with
  *                         its lease's token (an ack checks many in one ZMSCORE)
@@ -20,10 +25,10 @@
  *   weft:q:<q>:wake       pub/sub channel: an idle worker's wake-up
  * The suffixes hold no ':', so no queue's keys can be another queue's.
  *
- * State in the hash: 0 waiting (in a stream when due, else in delayed),
- * 2 running (in leased, to the holder of tok until lease), 3 done, 4 dead;
- * a running job whose lease passed reads as queued, a waiting one whose
- * run_at is ahead as scheduled. Times are the server's (TIME), in Unix ms.
+ * State in the hash: 0 waiting (in a stream or front set when due, else
+ * in delayed), 2 running (in leased, to the holder of tok until lease),
+ * 3 done, 4 dead; a running job whose lease passed reads as queued, a
+ * waiting one whose run_at is ahead as scheduled. Times are the server's (TIME), in Unix ms.
  *
  * Why no PEL and no XAUTOCLAIM: a lease here has an absolute end that a
  * heartbeat moves and a token that an ack must carry, and leases of one
@@ -44,9 +49,9 @@
  * writing its new place before removing its old one (taken: its hash and
  * its lease together), so a script stopped anywhere (out of memory)
  * leaves each job where a later claim finds it. A claim skips a
- * priority whose stream holds another program's data, reported, and
- * parks the jobs bound for it in delayed a second on: at least once holds
- * whatever another program writes under "weft:".
+ * priority whose stream or front set holds another program's data,
+ * reported, and parks the jobs bound for it in delayed a second on: at
+ * least once holds whatever another program writes under "weft:".
  */
 #ifndef WEFT_QUEUE_REDIS_LUA_H
 #define WEFT_QUEUE_REDIS_LUA_H
@@ -202,11 +207,15 @@
  * (D done, R retry, X dead, L release) delay_ms text ('=' .. text, or ''
  * for none). Writes the outcomes; then (max > 0) moves due delayed jobs
  * into their streams, takes expired leases back, claims up to max jobs
- * (priority 9 first, FIFO within). Returns n, next (ms from now until a
- * job may be due, -1: none), ndropped, nbad, then per job: id tok attempt
- * max due_age type payload; then the ids of dropped outcomes (no longer
- * leased with that token) and of what was not a job (stream entry ids
- * prefixed with '-', keys of another program's prefixed with '!'). */
+ * (priority 9 first; within one, its front set by run_at, then its stream
+ * FIFO). Returns n, next (ms from now until a job may be due, -1: none),
+ * ndropped, nbad, then per job: id tok attempt max due_age type payload;
+ * then the ids of dropped outcomes (no longer leased with that token) and
+ * of what was not a job (stream entry ids prefixed with '-', keys of
+ * another program's prefixed with '!'). A job released or whose lease
+ * expired goes back to its priority's front set with its run_at: it runs
+ * before jobs due after it, as in SQLite (O(jobs touched): a ZADD, and a
+ * ZRANGE and ZREM of the jobs taken). */
 #define LUA_CLAIM                                                                              \
     LUA_PRELUDE                                                                                \
     "local q = ARGV[1]\n"                                                                      \
@@ -223,18 +232,27 @@
     "local wake = false\n"                                                                     \
     "local dropped, bad, held, done, dead, noted = {}, {}, {}, {}, {}, {}\n"                   \
     "local function usable(p)\n"                                                               \
-    "  local s = K(q, 'p' .. p)\n"                                                             \
-    "  if is(s, 'stream') then return true end\n"                                              \
-    "  if not noted[s] then noted[s] = true; bad[#bad + 1] = '!' .. s end\n"                   \
-    "  return false\n"                                                                         \
+    "  local ok = true\n"                                                                      \
+    "  for _, k in ipairs({K(q, 'p' .. p), K(q, 'f' .. p)}) do\n"                              \
+    "    if not is(k, k == K(q, 'p' .. p) and 'stream' or 'zset') then\n"                      \
+    "      ok = false\n"                                                                       \
+    "      if not noted[k] then noted[k] = true; bad[#bad + 1] = '!' .. k end\n"               \
+    "    end\n"                                                                                \
+    "  end\n"                                                                                  \
+    "  return ok\n"                                                                            \
     "end\n"                                                                                    \
-    "local function enter(id, p, at)\n"                                                        \
+    "local function pad(id) return string.rep('0', 19 - #id) .. id end\n"                      \
+    "local function enter(id, p, at, kept)\n"                                                  \
     "  if at > T then return waiting(q, id, p, at, T) end\n"                                   \
     "  if not usable(p) then\n"                                                                \
     "    redis.call('ZADD', delayed, d(T + 1000), id)\n"                                       \
     "    return nil\n"                                                                         \
     "  end\n"                                                                                  \
-    "  return to_stream(q, id, p)\n"                                                           \
+    "  local s, f = K(q, 'p' .. p), K(q, 'f' .. p)\n"                                          \
+    "  local empty = redis.call('XLEN', s) == 0 and redis.call('ZCARD', f) == 0\n"             \
+    "  if kept then redis.call('ZADD', f, d(at), pad(id)) else redis.call('XADD', s, '*',"     \
+    " 'j', id) end\n"                                                                          \
+    "  return empty\n"                                                                         \
     "end\n"                                                                                    \
     "local function hset(k, ...)\n"                                                            \
     "  local r = redis.pcall('HSET', k, ...)\n"                                                \
@@ -270,13 +288,13 @@
     "          dead[#dead + 1] = id; dead[#dead + 1] = id\n"                                   \
     "        end\n"                                                                            \
     "      else\n"                                                                             \
-    "        local f = hget(j, 'prio', 'attempts') or {}\n"                                    \
+    "        local f = hget(j, 'prio', 'attempts', 'run_at') or {}\n"                          \
     "        if kind == 'R' then\n"                                                            \
     "          local at = T + math.max(num(ARGV[b + 3]), 0)\n"                                 \
     "          if hset(j, 'state', '0', 'run_at', d(at), 'error', text) and enter(id,"         \
     " prio(f[1]), at) then wake = true end\n"                                                  \
     "        elseif hset(j, 'state', '0', 'attempts', d(math.max(num(f[2]) - 1, 0))) and"      \
-    " enter(id, prio(f[1]), T) then\n"                                                         \
+    " enter(id, prio(f[1]), math.min(num(f[3]), T), true) then\n"                              \
     "          wake = true\n"                                                                  \
     "        end\n"                                                                            \
     "      end\n"                                                                              \
@@ -310,7 +328,8 @@
     "local exp = redis.call('ZRANGEBYSCORE', leased, '-inf', d(T), 'LIMIT', 0, 256)\n"         \
     "for _, m in ipairs(exp) do\n"                                                             \
     "  local id, tok = string.match(m, '^(%d+):(%d+)$')\n"                                     \
-    "  local f = id and hget(J(id), 'state', 'attempts', 'max', 'prio', 'lease', 'tok')\n"     \
+    "  local f = id and hget(J(id), 'state', 'attempts', 'max', 'prio', 'lease', 'tok',"       \
+    " 'run_at')\n"                                                                             \
     "  if f and f[1] == '2' and f[6] == tok and num(f[5]) > T then\n"                          \
     "    redis.call('ZADD', leased, d(num(f[5])), m)\n"                                        \
     "  else\n"                                                                                 \
@@ -318,7 +337,8 @@
     "      local att, mx = num(f[2]), num(f[3])\n"                                             \
     "      if mx <= 0 then mx = defmax end\n"                                                  \
     "      if att < mx then\n"                                                                 \
-    "        if hset(J(id), 'state', '0') then enter(id, prio(f[4]), T) end\n"                 \
+    "        if hset(J(id), 'state', '0') then enter(id, prio(f[4]), math.min(num(f[7]),"      \
+    " T), true) end\n"                                                                         \
     "      elseif hset(J(id), 'state', '4', 'finished', d(T), 'error', 'lease expired on"      \
     " attempt ' .. d(att) .. ' of ' .. d(mx) .. ': the worker died or stopped"                 \
     " heartbeating') then\n"                                                                   \
@@ -358,7 +378,12 @@
     "  n = n + 1\n"                                                                            \
     "end\n"                                                                                    \
     "for p = 9, 0, -1 do\n"                                                                    \
-    "  local s = K(q, 'p' .. p)\n"                                                             \
+    "  local s, fz = K(q, 'p' .. p), K(q, 'f' .. p)\n"                                         \
+    "  if n < max and usable(p) then\n"                                                        \
+    "    local kept = redis.call('ZRANGE', fz, 0, max - n - 1)\n"                              \
+    "    for _, m in ipairs(kept) do take(string.match(m, '^0*(%d+)$') or m) end\n"            \
+    "    batch('ZREM', fz, kept)\n"                                                            \
+    "  end\n"                                                                                  \
     "  local left = n < max and usable(p) and redis.call('XLEN', s) or 0\n"                    \
     "  local reset = false\n"                                                                  \
     "  while n < max and left > 0 do\n"                                                        \
@@ -538,6 +563,12 @@
     "        local f = hget(J(fv[2]), 'run_at')\n"                                             \
     "        if f then seen(tonumber(f[1])) end\n"                                             \
     "      end\n"                                                                              \
+    "    end\n"                                                                                \
+    "    local f = K(q, 'f' .. p)\n"                                                           \
+    "    n = redis.call('ZCARD', f)\n"                                                         \
+    "    if n > 0 then\n"                                                                      \
+    "      c[1] = c[1] + n\n"                                                                  \
+    "      seen(tonumber(redis.call('ZRANGE', f, 0, 0, 'WITHSCORES')[2]))\n"                   \
     "    end\n"                                                                                \
     "  end\n"                                                                                  \
     "  local z = K(q, 'delayed')\n"                                                            \
