@@ -132,17 +132,48 @@
     "end\n"
 
 /* ARGV: n, then per job: queue type payload prio delay_ms run_at_ms max key
- * ('' for none): the jobs of one call or of several calls gathered (see
- * redis.c). Returns id, dup (0/1) per job. */
+ * ('' for none) call: the jobs of one call or of several calls gathered
+ * (see redis.c), call numbering them. Returns id, dup (0/1) per job; a
+ * call one of whose keys holds another program's data writes nothing, its
+ * jobs returned as 0, '!' .. that key: each call stays all or nothing and
+ * fails alone. (weft:seq or weft:queues of another program's, or a fresh
+ * id's hash already there, fail the script before any write.) */
 #define LUA_ENQUEUE                                                                            \
     LUA_PRELUDE                                                                                \
     "local n = tonumber(ARGV[1])\n"                                                            \
     "local T = ms()\n"                                                                         \
+    "if not is('weft:seq', 'string') or not is('weft:queues', 'set') then\n"                   \
+    "  return redis.error_reply('WRONGTYPE weft:seq or weft:queues holds another"              \
+    " program\\'s data')\n"                                                                    \
+    "end\n"                                                                                    \
+    "local function run_at(b)\n"                                                               \
+    "  local run = T + num(ARGV[b + 4])\n"                                                     \
+    "  if num(ARGV[b + 5]) > run then run = num(ARGV[b + 5]) end\n"                            \
+    "  return run\n"                                                                           \
+    "end\n"                                                                                    \
+    "local failed = {}\n"                                                                      \
+    "for i = 0, n - 1 do\n"                                                                    \
+    "  local b = 2 + i * 9\n"                                                                  \
+    "  local q, c = ARGV[b], ARGV[b + 8]\n"                                                    \
+    "  if not failed[c] then\n"                                                                \
+    "    local need = {K(q, 'all'), 'zset'}\n"                                                 \
+    "    if ARGV[b + 7] ~= '' then need[3] = K(q, 'keys'); need[4] = 'hash' end\n"             \
+    "    if run_at(b) <= T then\n"                                                             \
+    "      need[#need + 1] = K(q, 'p' .. prio(ARGV[b + 3])); need[#need + 1] = 'stream'\n"     \
+    "    else\n"                                                                               \
+    "      need[#need + 1] = K(q, 'delayed'); need[#need + 1] = 'zset'\n"                      \
+    "    end\n"                                                                                \
+    "    for k = 1, #need, 2 do\n"                                                             \
+    "      if not failed[c] and not is(need[k], need[k + 1]) then failed[c] = need[k] end\n"   \
+    "    end\n"                                                                                \
+    "  end\n"                                                                                  \
+    "end\n"                                                                                    \
     "local ids, first, fresh = {}, {}, 0\n"                                                    \
     "for i = 0, n - 1 do\n"                                                                    \
-    "  local b = 2 + i * 8\n"                                                                  \
+    "  local b = 2 + i * 9\n"                                                                  \
     "  local q, key = ARGV[b], ARGV[b + 7]\n"                                                  \
-    "  if key ~= '' then\n"                                                                    \
+    "  if failed[ARGV[b + 8]] then\n"                                                          \
+    "  elseif key ~= '' then\n"                                                                \
     "    local mark = q .. '\\n' .. key\n"                                                     \
     "    if first[mark] then\n"                                                                \
     "      ids[i] = first[mark]\n"                                                             \
@@ -156,12 +187,26 @@
     "  end\n"                                                                                  \
     "end\n"                                                                                    \
     "local nextid = 0\n"                                                                       \
-    "if fresh > 0 then nextid = redis.call('INCRBY', 'weft:seq', fresh) - fresh + 1 end\n"     \
+    "if fresh > 0 then\n"                                                                      \
+    "  local top = redis.pcall('INCRBY', 'weft:seq', fresh)\n"                                 \
+    "  if type(top) ~= 'number' then\n"                                                        \
+    "    return redis.error_reply('WRONGTYPE weft:seq holds another program\\'s data')\n"      \
+    "  end\n"                                                                                  \
+    "  nextid = top - fresh + 1\n"                                                             \
+    "  for id = nextid, top do\n"                                                              \
+    "    if redis.call('EXISTS', J(d(id))) == 1 then\n"                                        \
+    "      return redis.error_reply('weft:job:' .. d(id) .. ' exists: weft:seq was set"        \
+    " back')\n"                                                                                \
+    "    end\n"                                                                                \
+    "  end\n"                                                                                  \
+    "end\n"                                                                                    \
     "local out, all, known, wake = {}, {}, {}, {}\n"                                           \
     "for i = 0, n - 1 do\n"                                                                    \
-    "  local b = 2 + i * 8\n"                                                                  \
+    "  local b = 2 + i * 9\n"                                                                  \
     "  local q, key, id = ARGV[b], ARGV[b + 7], ids[i]\n"                                      \
-    "  if type(id) == 'number' then\n"                                                         \
+    "  if failed[ARGV[b + 8]] then\n"                                                          \
+    "    out[#out + 1] = 0; out[#out + 1] = '!' .. failed[ARGV[b + 8]]\n"                      \
+    "  elseif type(id) == 'number' then\n"                                                     \
     "    out[#out + 1] = ids[id]; out[#out + 1] = 1\n"                                         \
     "  elseif id then\n"                                                                       \
     "    out[#out + 1] = id; out[#out + 1] = 1\n"                                              \
@@ -169,8 +214,7 @@
     "    id = d(nextid)\n"                                                                     \
     "    nextid = nextid + 1\n"                                                                \
     "    ids[i] = id\n"                                                                        \
-    "    local run = T + num(ARGV[b + 4])\n"                                                   \
-    "    if num(ARGV[b + 5]) > run then run = num(ARGV[b + 5]) end\n"                          \
+    "    local run = run_at(b)\n"                                                              \
     "    local h = {'HSET', J(id), 'queue', q, 'type', ARGV[b + 1], 'payload', ARGV[b +"       \
     " 2], 'prio', ARGV[b + 3], 'state', '0', 'run_at', d(run), 'attempts', '0', 'max',"        \
     " ARGV[b + 6], 'created', d(T)}\n"                                                         \
