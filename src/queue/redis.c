@@ -546,7 +546,8 @@ static void claim_report(weft_queue *q, const weft_redis_reply *e, long long dro
                      " another program?): dropped", q->shown, s + 1);
         else if (*s == '!')
             weft_log(WEFT_LOG_WARN, "queue %s: %s holds another program's data: its"
-                     " priority is skipped, its jobs wait in the delayed set", q->shown, s + 1);
+                     " priority is skipped, its jobs wait until that key is removed", q->shown,
+                     s + 1);
         else
             weft_log(WEFT_LOG_WARN, "queue %s: weft:job:%s is not a waiting job (written by"
                      " another program?): dropped from the queue", q->shown, s);

@@ -598,7 +598,7 @@
     "for _, q in ipairs(queues(ARGV[1])) do\n"                                                 \
     "  for p = 0, 9 do\n"                                                                      \
     "    local s = K(q, 'p' .. p)\n"                                                           \
-    "    local n = redis.call('XLEN', s)\n"                                                    \
+    "    local n = is(s, 'stream') and redis.call('XLEN', s) or 0\n"                           \
     "    if n > 0 then\n"                                                                      \
     "      c[1] = c[1] + n\n"                                                                  \
     "      local h = redis.call('XRANGE', s, '-', '+', 'COUNT', 1)\n"                          \
@@ -609,7 +609,7 @@
     "      end\n"                                                                              \
     "    end\n"                                                                                \
     "    local f = K(q, 'f' .. p)\n"                                                           \
-    "    n = redis.call('ZCARD', f)\n"                                                         \
+    "    n = is(f, 'zset') and redis.call('ZCARD', f) or 0\n"                                  \
     "    if n > 0 then\n"                                                                      \
     "      c[1] = c[1] + n\n"                                                                  \
     "      seen(tonumber(redis.call('ZRANGE', f, 0, 0, 'WITHSCORES')[2]))\n"                   \
