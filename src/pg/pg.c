@@ -804,25 +804,36 @@ static int pick(weft_pg *db, struct weft_pg_conn **out, weft_time deadline, bool
 }
 
 /* May st share a transaction (one Sync) with other tasks' statements?
- * Only statements that are safe to run again after their group rolled
- * back: data statements (not DDL, VACUUM, CALL, DO: some refuse to run in
- * a transaction with others, some commit themselves), and none with an
- * effect the rollback leaves standing that running again would repeat
- * wrongly: setval (run again after others took values in between, it
- * sets the sequence back) or dblink (another server). nextval may join:
- * run again it takes another value, a gap as after any rollback. */
+ * Only reads: SELECT, VALUES, TABLE, and WITH without a data-modifying
+ * part, none with a locking clause. A write holds its row locks until its
+ * group commits, so grouped writes of different connections wait on each
+ * other and deadlock (PostgreSQL finds that only after deadlock_timeout,
+ * 1 s: TechEmpower's /updates fell from thousands of requests a second to
+ * ten); a write goes alone, with its own Sync. A read is safe to run again
+ * after its group rolled back, except where it reaches outside the
+ * transaction: setval (it would set the sequence back) and dblink (another
+ * server) go alone too. A function called by a SELECT may write: that is
+ * still correct (its group's rollback undoes it, it runs again), and a
+ * deadlock it meets in a group is retried alone; nextval run again leaves
+ * a gap, as after any rollback. */
 static bool groupable(const char *sql)
 {
-    static const char *const data[] = { "select", "insert", "update", "delete", "with",
-                                        "values", "table", NULL };
+    static const char *const reads[] = { "select", "with", "values", "table", NULL };
+    static const char *const never[] = { "setval", "dblink", " for update", " for share",
+                                         " for no key", " for key share", NULL };
+    static const char *const writes[] = { "insert", "update", "delete", "merge", NULL };
     char w[8];
     if (!sql)
         return false;                         /* refused when it is sent */
     weft__pg_first_word(sql, w, sizeof w);
     bool ok = false;
-    for (int i = 0; data[i] && !ok; i++)
-        ok = strcmp(w, data[i]) == 0;
-    return ok && !strcasestr(sql, "setval") && !strcasestr(sql, "dblink");
+    for (int i = 0; reads[i] && !ok; i++)
+        ok = strcmp(w, reads[i]) == 0;
+    for (int i = 0; never[i] && ok; i++)
+        ok = !strcasestr(sql, never[i]);
+    for (int i = 0; writes[i] && ok && strcmp(w, "with") == 0; i++)
+        ok = !strcasestr(sql, writes[i]);
+    return ok;
 }
 
 /* one segment for st on a shared connection: joining the open group, or

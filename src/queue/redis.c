@@ -338,9 +338,10 @@ static void rd_close(weft_queue *q)
  * An enqueue joins the pending list; when fewer than ENQ_INFLIGHT scripts
  * are on their way, it takes itself and the calls pending before it (up
  * to ENQ_JOBS jobs, its own always) into one script, which is atomic: each
- * call stays all or nothing. Under load the calls that come while scripts
- * run gather into the next one: one script and a few Redis calls per job
- * instead of a script each. A call still pending when its task is
+ * call stays all or nothing, and one whose keys another program holds
+ * fails alone (-EIO), before any write of its. Under load the calls that
+ * come while scripts run gather into the next one: one script and a few
+ * Redis calls per job instead of a script each. A call still pending when its task is
  * cancelled leaves, nothing enqueued; once taken, it waits for the result.
  */
 
@@ -376,10 +377,11 @@ static void enq_pass_on(struct rq *h)
 static int enq_script(weft_queue *q, struct enq *batch, int total)
 {
     struct args a;
-    if (args_init(&a, 1 + 8 * total))
+    if (args_init(&a, 1 + 9 * total))
         return -ENOMEM;
     arg_num(&a, total);
-    for (struct enq *e = batch; e; e = e->next)
+    int call = 0;
+    for (struct enq *e = batch; e; e = e->next, call++)
         for (int i = 0; i < e->n; i++) {
             const weft_job_spec *j = &e->jobs[i];
             arg_str(&a, j->queue);
@@ -390,6 +392,7 @@ static int enq_script(weft_queue *q, struct enq *batch, int total)
             arg_num(&a, j->opts.run_at_ms);
             arg_num(&a, j->opts.max_attempts);
             arg_str(&a, j->opts.key ? j->opts.key : "");
+            arg_num(&a, call);
         }
     weft_redis_reply *rep;
     weft_scope sc;
@@ -405,6 +408,16 @@ static int enq_script(weft_queue *q, struct enq *batch, int total)
     for (struct enq *e = batch; e; e = e->next)
         for (int i = 0; i < e->n; i++, el += 2) {
             long long id, d;
+            if (el[1].type == WEFT_REDIS_STRING && el[1].len && el[1].str[0] == '!') {
+                /* a key of this call's is another program's: the script
+                 * wrote none of its jobs (and all of the other calls') */
+                if (!e->rc)
+                    weft_log(WEFT_LOG_WARN, "queue %s: %s holds another program's data:"
+                             " enqueue to queue %s fails (%s)", q->shown, el[1].str + 1,
+                             e->jobs[i].queue, weft_strerror(-EIO));
+                e->rc = -EIO;
+                continue;
+            }
             if (!rnum(&el[0], &id) || !rnum(&el[1], &d))
                 return bad_reply(q, S_ENQUEUE, rep);
             e->ids[i] = id;
@@ -437,7 +450,8 @@ static void enq_lead(weft_queue *q, struct enq *me)
     h->inflight--;
     for (struct enq *e = me, *next; e; e = next) {
         next = e->next;
-        e->rc = rc;
+        if (rc)
+            e->rc = rc;
         e->done = true;
         weft_event_set(&e->ev);
     }
@@ -530,6 +544,10 @@ static void claim_report(weft_queue *q, const weft_redis_reply *e, long long dro
         if (*s == '-')
             weft_log(WEFT_LOG_WARN, "queue %s: stream entry %s is not a job (written by"
                      " another program?): dropped", q->shown, s + 1);
+        else if (*s == '!')
+            weft_log(WEFT_LOG_WARN, "queue %s: %s holds another program's data: its"
+                     " priority is skipped, its jobs wait until that key is removed", q->shown,
+                     s + 1);
         else
             weft_log(WEFT_LOG_WARN, "queue %s: weft:job:%s is not a waiting job (written by"
                      " another program?): dropped from the queue", q->shown, s);
