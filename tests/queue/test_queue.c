@@ -792,7 +792,10 @@ static int idle_worker_wakes_when_due(void *arg)
     if (took >= 5 * WEFT_SEC)
         fprintf(stderr, "ten jobs delayed 100 ms one after the other took %.1f s\n",
                 (double)took / WEFT_SEC);
-    EXPECT(took < 5 * WEFT_SEC);
+    /* under a sanitizer (TSan: 6.4 s once in CI) time says nothing; the
+     * plain build keeps the bound */
+    if (!getenv("WEFT_UNDER_SANITIZER"))
+        EXPECT(took < 5 * WEFT_SEC);
     return weft_queue_close(q);
 }
 
