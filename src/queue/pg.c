@@ -41,7 +41,6 @@ struct enq {
     struct enq *next;
     const weft_job_spec *jobs;
     int n, rc;
-    int64_t now;
     weft_job_id *ids;
     bool *dup;
     bool sent, done;
@@ -273,8 +272,9 @@ static void unlink_enq(struct pgq *h, struct enq *e)
 static int pq_enqueue(weft_queue *q, const weft_job_spec *jobs, int n, int64_t now,
                       weft_job_id *ids, bool *dup)
 {
+    (void)now;                           /* the server's clock places the jobs */
     struct pgq *h = q->impl;
-    struct enq e = { .jobs = jobs, .n = n, .now = now, .ids = ids, .dup = dup };
+    struct enq e = { .jobs = jobs, .n = n, .ids = ids, .dup = dup };
     weft_event_init(&e.ev);
     *h->tail = &e;
     h->tail = &e.next;
