@@ -168,7 +168,7 @@ erow 65536 mb_per_sec "MB/s"
 
 if [ "$ONLY" = all ]; then
   echo "== PostgreSQL: weft_pg vs pgbench and asyncpg (bench/pg.sh) =="
-  RUNS=$RUNS "$ROOT/bench/pg.sh" "$BUILD" | grep '^|' || echo "bench: pg.sh failed" >&2
+  RUNS=$RUNS "$ROOT/bench/pg.sh" "$BUILD" | grep -E '^[|]|^ratio' || echo "bench: pg.sh failed" >&2
   echo "== Redis: weft_redis vs redis-benchmark and redis-py (bench/redis.sh) =="
   RUNS=$RUNS "$ROOT/bench/redis.sh" "$BUILD" | grep '^|' || echo "bench: redis.sh failed" >&2
   echo "== Durable queue: weft (SQLite) vs Celery, RQ, Redis Streams (bench/queue.sh) =="

@@ -151,6 +151,17 @@ int weft_loop_count(void);
  * pages, at least 16 KiB). Default 256 KiB or $WEFT_STACK_KB. */
 void weft_set_stack_size(size_t bytes);
 
+/* Busy polling, off by default: before a loop of those created after this
+ * call sleeps while tasks wait on fds, it polls without sleeping for up to
+ * ns (0: never; default $WEFT_POLL_SPIN_US microseconds, else 0). A reply
+ * that comes within the window finds the loop awake, so its sender does
+ * not pay for waking an idle core (against PostgreSQL on another core that
+ * wake-up is ~10 % of the server's cost of a point select). The price is
+ * CPU: a loop whose replies keep coming within the window never sleeps.
+ * For a loop with a core of its own, never where it shares one with the
+ * servers it waits on. */
+void weft_set_poll_spin(weft_time ns);
+
 /* ---- time --------------------------------------------------------------- */
 
 weft_time weft_now(void);                  /* reads the clock on every call */

@@ -178,6 +178,7 @@ typedef struct weft__loop {
     /* waits that an fd event or another thread can end: while any is
      * pending (or a timer is armed) an idle loop is not deadlocked */
     unsigned fd_waits, remote_waits;
+    weft_time spin;                       /* weft_set_poll_spin's, 0: none */
     int deadlocks;                        /* times detected */
     int index, count;
     uint64_t id;                          /* process-unique, never reused */

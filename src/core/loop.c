@@ -53,6 +53,19 @@ static size_t stack_size(void)
     return kb > 0 ? (size_t)kb * 1024 : 256 * 1024;
 }
 
+static weft_time spin_setting = -1;
+
+void weft_set_poll_spin(weft_time ns) { spin_setting = ns > 0 ? ns : 0; }
+
+static weft_time poll_spin(void)
+{
+    if (spin_setting >= 0)
+        return spin_setting;
+    const char *e = getenv("WEFT_POLL_SPIN_US");
+    long us = e ? atol(e) : 0;
+    return us > 0 && us < 1000000 ? (weft_time)us * WEFT_US : 0;
+}
+
 weft_time weft_now(void)
 {
     struct timespec ts;
@@ -344,17 +357,40 @@ static bool deadlocked(weft__loop *l)
     return true;
 }
 
+/* how long the loop may sleep: 0 with work at hand, else until its
+ * next timer */
+static weft_time sleep_for(weft__loop *l)
+{
+    if (l->runq_head)
+        return 0;
+    weft_time next = weft__timer_next(&l->timers);
+    return next == WEFT_FOREVER ? WEFT_FOREVER : next - weft_now();
+}
+
+/* weft_set_poll_spin: polls without sleeping for up to l->spin (or until
+ * the next timer) while tasks wait on fds; true when a task became
+ * runnable, false when the loop should sleep now */
+static bool spin(weft__loop *l, weft_time timeout)
+{
+    weft_time end = weft_now() + (timeout < l->spin ? timeout : l->spin);
+    do {
+        weft__poller_wait(l, 0);
+        if (l->runq_head)
+            return true;
+    } while (weft_now() < end);
+    return false;
+}
+
 static void scheduler(weft__loop *l)
 {
     while (l->root->state != WEFT__DEAD) {
-        weft_time timeout = 0;
         if (!l->runq_head && deadlocked(l))
             continue;
-        if (!l->runq_head) {
-            weft_time next = weft__timer_next(&l->timers);
-            timeout = next == WEFT_FOREVER ? WEFT_FOREVER : next - weft_now();
-        }
-        weft__poller_wait(l, timeout);
+        weft_time timeout = sleep_for(l);
+        if (timeout <= 0 || !l->spin || !l->fd_waits)
+            weft__poller_wait(l, timeout);
+        else if (!spin(l, timeout))
+            weft__poller_wait(l, sleep_for(l));
         if (l->timers.n)
             weft__timer_run(&l->timers, weft_now());
         if (unlikely(atomic_load_explicit(&l->cancel_requested, memory_order_relaxed)))
@@ -384,6 +420,7 @@ static int loop_init(weft__loop *l, int index, int count)
         return rc;
     pthread_mutex_init(&l->inbox_lock, NULL);
     weft__stacks_init(&l->stacks, stack_size());
+    l->spin = poll_spin();
     l->tid = gettid();
     l->thread = pthread_self();
 #ifdef WEFT_ASAN

@@ -254,6 +254,63 @@ static int reused(void *unused)
 }
 static void test_fd_number_reused(void **s) { (void)s; RUN(reused, NULL); }
 
+/* weft_set_poll_spin: while a task waits on an fd that stays quiet, the
+ * spinning loop still runs a timer when it is due, still takes another
+ * thread's wake-up (the blocking pool's), and an fd's readiness, all well
+ * within the (1 s) window it would otherwise poll through */
+static int quiet_reader(void *arg)
+{
+    return weft_fd_wait(*(int *)arg, WEFT_READ) == -ECANCELED ? 0 : -1;
+}
+static int short_job(void *unused)
+{
+    (void)unused;
+    usleep(1000);
+    return 7;
+}
+static int write_later(void *arg)
+{
+    weft_sleep(5 * WEFT_MS);
+    return write(*(int *)arg, "x", 1) == 1 ? 0 : -1;
+}
+static int spins(void *unused)
+{
+    (void)unused;
+    int quiet[2], p[2];
+    EXPECT_EQ(pipe2(quiet, O_NONBLOCK), 0);
+    EXPECT_EQ(pipe2(p, O_NONBLOCK), 0);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, quiet_reader, &quiet[0], "quiet");
+    weft_yield();
+    weft__loop *l = weft__cur_loop;
+    EXPECT_EQ(l->spin, WEFT_SEC);
+    EXPECT(l->fd_waits > 0);
+    weft_time t0 = weft_now();
+    weft_sleep(10 * WEFT_MS);                          /* a timer inside the window */
+    EXPECT(weft_now() - t0 < 500 * WEFT_MS);
+    t0 = weft_now();
+    EXPECT_EQ(weft_run_blocking(short_job, NULL), 7);  /* a wake-up from another thread */
+    EXPECT(weft_now() - t0 < 500 * WEFT_MS);
+    weft_spawn(g, write_later, &p[1], "writer");
+    t0 = weft_now();
+    EXPECT_EQ(weft_fd_wait(p[0], WEFT_READ), 0);       /* readiness */
+    EXPECT(weft_now() - t0 < 500 * WEFT_MS);
+    weft_group_cancel(g);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    for (int i = 0; i < 2; i++) {
+        close(quiet[i]);
+        close(p[i]);
+    }
+    return 0;
+}
+static void test_poll_spin(void **s)
+{
+    (void)s;
+    weft_set_poll_spin(WEFT_SEC);
+    RUN(spins, NULL);
+    weft_set_poll_spin(0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +321,7 @@ int main(void)
         cmocka_unit_test(test_signal_wait_cancel),
         cmocka_unit_test(test_fd_wait_for),
         cmocka_unit_test(test_fd_number_reused),
+        cmocka_unit_test(test_poll_spin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
