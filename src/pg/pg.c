@@ -812,7 +812,12 @@ static int pick(weft_pg *db, struct weft_pg_conn **out, weft_time deadline, bool
  * ten); a write goes alone, with its own Sync. A read is safe to run again
  * after its group rolled back, except where it reaches outside the
  * transaction: setval (it would set the sequence back) and dblink (another
- * server) go alone too. A function called by a SELECT may write: that is
+ * server) go alone too. So does a read that shows the transaction
+ * itself (its id: txid_current, pg_current_xact_id; its start: now(),
+ * current_timestamp, transaction_timestamp, localtime*; its
+ * pg_advisory_xact_lock): the contract promises each task's statement
+ * its own transaction, and these are how it would see that it has not.
+ * A function called by a SELECT may write: that is
  * still correct (its group's rollback undoes it, it runs again), and a
  * deadlock it meets in a group is retried alone; nextval run again leaves
  * a gap, as after any rollback. */
@@ -820,7 +825,9 @@ static bool groupable(const char *sql)
 {
     static const char *const reads[] = { "select", "with", "values", "table", NULL };
     static const char *const never[] = { "setval", "dblink", " for update", " for share",
-                                         " for no key", " for key share", NULL };
+                                         " for no key", " for key share", "txid_", "xact_",
+                                         "now(", "now (", "current_time", "transaction_timestamp",
+                                         "localtime", NULL };
     static const char *const writes[] = { "insert", "update", "delete", "merge", NULL };
     char w[8];
     if (!sql)

@@ -20,13 +20,15 @@ static const char *url(void)
     return u ? u : "postgresql://unset";
 }
 
-/* one connection, warm and idle in the pool */
+/* one connection, warm and idle in the pool; grp_xid() shows the
+ * transaction a statement ran in (txid_current() itself never groups) */
 static weft_pg *open_one(void)
 {
     weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .min_size = 1, .max_size = 1 });
     EXPECT(db != NULL);
     weft_pg_result r;
-    EXPECT_EQ(weft_pg_query(db, &r, "SELECT 1", 0, NULL), 0);
+    EXPECT_EQ(weft_pg_query(db, &r, "CREATE OR REPLACE FUNCTION grp_xid() RETURNS bigint "
+                                    "LANGUAGE sql AS 'SELECT txid_current()'", 0, NULL), 0);
     weft_pg_result_free(&r);
     return db;
 }
@@ -130,7 +132,7 @@ static int grouped(void *unused)
     weft_pg *db = open_one();
     struct job j[4];
     for (int i = 0; i < 4; i++)
-        j[i] = (struct job){ .db = db, .sql = "SELECT txid_current()" };
+        j[i] = (struct job){ .db = db, .sql = "SELECT grp_xid()" };
     run_together(j, 4, -1);
     for (int i = 0; i < 4; i++)
         EXPECT_EQ(j[i].rc, 0);
@@ -361,9 +363,9 @@ static int alone(void *unused)
     exec(db, "DROP SEQUENCE IF EXISTS grp_seq");
     exec(db, "CREATE SEQUENCE grp_seq");
     struct job j[3] = {
-        { .db = db, .sql = "SELECT txid_current()" },
-        { .db = db, .sql = "SELECT setval('grp_seq', 5) * 0 + txid_current()" },
-        { .db = db, .sql = "SELECT txid_current()" },
+        { .db = db, .sql = "SELECT grp_xid()" },
+        { .db = db, .sql = "SELECT setval('grp_seq', 5) * 0 + grp_xid()" },
+        { .db = db, .sql = "SELECT grp_xid()" },
     };
     run_together(j, 3, -1);
     for (int i = 0; i < 3; i++)
@@ -374,6 +376,43 @@ static int alone(void *unused)
     return 0;
 }
 static void test_alone(void **s) { (void)s; RUN(alone, NULL); }
+
+/* What shows the transaction itself keeps a transaction of its own: its
+ * id (txid_current, pg_current_xact_id), its start (now(),
+ * current_timestamp, transaction_timestamp) and transaction-level
+ * advisory locks. A task that asks gets its own, as rule 3 of the
+ * contract says, not its group's. */
+static int own_transaction(void *unused)
+{
+    (void)unused;
+    weft_pg *db = open_one();
+    static const char *const sqls[] = {
+        "SELECT txid_current()",
+        "SELECT pg_current_xact_id()::text::bigint",
+        "SELECT (extract(epoch FROM now()) * 1000000)::bigint",
+        "SELECT (extract(epoch FROM current_timestamp) * 1000000)::bigint",
+        "SELECT (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint",
+        "SELECT pg_advisory_xact_lock(4242) IS NULL AND grp_xid() > 0 OR true",
+    };
+    enum { N = 8 };
+    for (size_t q = 0; q < sizeof sqls / sizeof *sqls; q++) {
+        struct job j[N + 1];
+        for (int i = 0; i < N; i++)
+            j[i] = (struct job){ .db = db, .sql = sqls[q] };
+        j[N] = (struct job){ .db = db, .sql = "SELECT grp_xid()" };
+        run_together(j, N + 1, -1);
+        for (int i = 0; i <= N; i++)
+            EXPECT_EQ(j[i].rc, 0);
+        for (int i = 0; i < N && q < 5; i++)
+            for (int k = i + 1; k < N; k++)
+                if (j[i].v == j[k].v)
+                    fail_msg("%s: tasks %d and %d got %lld, one transaction", sqls[q], i, k,
+                             (long long)j[i].v);
+    }
+    EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
+    return 0;
+}
+static void test_own_transaction(void **s) { (void)s; RUN(own_transaction, NULL); }
 
 /* ---- many tasks, failures, cancels and timeouts mixed ------------------------------------ */
 
@@ -495,6 +534,7 @@ int main(void)
         cmocka_unit_test(test_timeouts),
         cmocka_unit_test(test_deadlock),
         cmocka_unit_test(test_alone),
+        cmocka_unit_test(test_own_transaction),
         cmocka_unit_test(test_mixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
