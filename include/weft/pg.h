@@ -9,7 +9,7 @@
  *   - weft_pg_query on the pool: one statement, on a shared connection.
  *     With opts.pipeline > 1 (default 8) the statements of many tasks go
  *     out together in pipeline mode and their results come back in order.
- *     The data statements tasks queue on one connection while its group
+ *     The reads tasks queue on one connection while its group
  *     before is on the wire share one Sync: one implicit transaction, at
  *     most opts.pipeline of them. Still a task's error (or its deadline)
  *     never touches another task's statement: results are handed out only
@@ -192,22 +192,26 @@ int weft_pg_get_uuid(const weft_pg_result *r, int row, int col, uint8_t out[16])
  * n < 0, n > 65535, the statements above), -EXDEV (another loop's pool),
  * -EPERM, -ENOMEM.
  *
- * Groups (opts.pipeline > 1): statements whose first word is SELECT,
- * INSERT, UPDATE, DELETE, WITH, VALUES or TABLE, and that do not mention
- * setval or dblink, may share one implicit transaction with other tasks'
- * (the rest run alone: DDL, VACUUM, CALL, DO ... some refuse to run in a
- * transaction with others). What that means for the statement:
+ * Groups (opts.pipeline > 1): reads (first word SELECT, WITH without
+ * INSERT/UPDATE/DELETE/MERGE, VALUES or TABLE; no FOR UPDATE/SHARE) may
+ * share one implicit transaction with other tasks'. The rest run alone,
+ * with a Sync of their own: writes (grouped, the row locks of one group
+ * would wait on another's and deadlock), DDL and the like, setval and
+ * dblink (effects a rollback does not undo), and reads that show the
+ * transaction itself: txid_current, pg_current_xact_id, now(),
+ * current_time*, transaction_timestamp, localtime*, pg_*_xact_lock (each
+ * task sees a transaction of its own). The match is on the text: a
+ * function that does these things inside is not seen. What grouping means
+ * for a read:
  *   - it may run twice on the server: once in a group another statement
  *     made fail (rolled back, so nothing of it stands), then alone. An
- *     effect a rollback does not undo happens twice: nextval takes a
- *     second value (a gap, as after any rollback); setval and dblink are
- *     never grouped for that reason; for another function with effects
- *     outside the transaction use weft_pg_acquire (or opts.pipeline 1).
+ *     effect a rollback does not undo happens twice: nextval in a called
+ *     function takes a second value (a gap, as after any rollback); for a
+ *     function with effects outside the transaction use weft_pg_acquire
+ *     (or opts.pipeline 1).
  *   - its result comes when the whole group is done: a slow neighbour in
- *     the group delays it, and its row locks are held until then (which
- *     may make other transactions wait longer, or deadlock: a deadlock or
- *     serialization failure of the group itself is retried alone);
- *     now() is the group's start.
+ *     the group delays it (a deadlock or serialization failure of the
+ *     group itself is retried alone).
  *   - its own budget still applies to it alone: each statement of a
  *     group is sent with its own statement_timeout (set_config(...,
  *     true) when the value in force differs), and the server times each
