@@ -16,6 +16,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(cd "${1:-$ROOT/build}" && pwd)
 ANCH=$ROOT/../shared/bench/anchors/pg
 RUNS=${RUNS:-3}; T=${T:-10}
+[ "$RUNS" -ge 1 ] 2>/dev/null || { echo "pg.sh: RUNS must be a number >= 1" >&2; exit 2; }
 BIN=/usr/lib/postgresql/15/bin; W=/tmp/weft-bench-pg; PORT=55432
 PGU=$(id -u postgres); PGG=$(id -g postgres)
 HUGEPAGES=${HUGEPAGES:-1}; OLD_HP=$(cat /proc/sys/vm/nr_hugepages); HP=off
@@ -34,7 +35,7 @@ export PGUSER=postgres PGDATABASE=postgres PGPORT=$PORT
 taskset -c 1 $BIN/pgbench -h 127.0.0.1 -i -s 10 -q >$W/init.log 2>&1
 taskset -c 1 $BIN/pgbench -h 127.0.0.1 -S -M prepared -c 20 -j 1 -T 3 >/dev/null 2>&1   # warm the cache
 
-OUT=$BUILD/bench/pg.jsonl; mkdir -p "$BUILD/bench"; : > "$OUT"
+OUT=$BUILD/bench/pg.jsonl; mkdir -p "$BUILD/bench"; : > "$OUT"; : > "$OUT.round"   # harness.py appends
 URL=postgresql://postgres@127.0.0.1:$PORT/postgres
 # Rounds, not runs back to back: the machine drifts by 10-20 % over minutes
 # (measured: the same client 43k then 52k q/s five minutes apart), so each

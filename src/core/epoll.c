@@ -71,8 +71,9 @@ static unsigned from_epoll(uint32_t e)
 }
 
 /* Waits up to timeout (WEFT_FOREVER: no limit, 0: just look) and hands
- * each event to the fd table, and a poke to the loop's inbox. */
-void weft__poller_wait(weft__loop *l, weft_time timeout)
+ * each event to the fd table, and a poke to the loop's inbox; the count
+ * of events. */
+int weft__poller_wait(weft__loop *l, weft_time timeout)
 {
     struct epoll_event ev[MAX_EVENTS];
     struct timespec ts, *tsp = NULL;
@@ -101,4 +102,5 @@ void weft__poller_wait(weft__loop *l, weft_time timeout)
             weft__fd_event(l, ev[i].data.fd, from_epoll(ev[i].events));
         }
     }
+    return n > 0 ? n : 0;
 }

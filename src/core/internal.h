@@ -179,6 +179,7 @@ typedef struct weft__loop {
      * pending (or a timer is armed) an idle loop is not deadlocked */
     unsigned fd_waits, remote_waits;
     weft_time spin;                       /* weft_set_poll_spin's, 0: none */
+    bool spinning;                        /* the last spin (or short sleep) paid */
     int deadlocks;                        /* times detected */
     int index, count;
     uint64_t id;                          /* process-unique, never reused */
@@ -324,7 +325,7 @@ void weft__poller_close(weft__loop *l);
 int weft__poller_arm(weft__loop *l, int fd, unsigned how, bool registered);
 void weft__poller_forget(weft__loop *l, int fd);
 void weft__poller_poke(weft__loop *l);
-void weft__poller_wait(weft__loop *l, weft_time timeout);
+int weft__poller_wait(weft__loop *l, weft_time timeout);   /* events handled */
 
 /* overflow.c */
 int weft__overflow_init(weft__loop *l);

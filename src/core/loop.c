@@ -53,17 +53,31 @@ static size_t stack_size(void)
     return kb > 0 ? (size_t)kb * 1024 : 256 * 1024;
 }
 
-static weft_time spin_setting = -1;
+/* weft_set_poll_spin's, -1: not set (the environment's) */
+static _Atomic weft_time spin_setting = -1;
 
-void weft_set_poll_spin(weft_time ns) { spin_setting = ns > 0 ? ns : 0; }
+void weft_set_poll_spin(weft_time ns)
+{
+    atomic_store_explicit(&spin_setting, ns <= 0 ? 0 : ns > WEFT_SEC ? WEFT_SEC : ns,
+                          memory_order_relaxed);
+}
 
 static weft_time poll_spin(void)
 {
-    if (spin_setting >= 0)
-        return spin_setting;
+    weft_time set = atomic_load_explicit(&spin_setting, memory_order_relaxed);
+    if (set >= 0)
+        return set;
     const char *e = getenv("WEFT_POLL_SPIN_US");
-    long us = e ? atol(e) : 0;
-    return us > 0 && us < 1000000 ? (weft_time)us * WEFT_US : 0;
+    if (!e || !*e)
+        return 0;
+    char *end;
+    errno = 0;
+    long long us = strtoll(e, &end, 10);
+    if (errno || *end || us < 0 || us > 1000000) {
+        weft_log(WEFT_LOG_WARN, "WEFT_POLL_SPIN_US=%s ignored: microseconds, 0 to 1000000", e);
+        return 0;
+    }
+    return (weft_time)us * WEFT_US;
 }
 
 weft_time weft_now(void)
@@ -367,18 +381,41 @@ static weft_time sleep_for(weft__loop *l)
     return next == WEFT_FOREVER ? WEFT_FOREVER : next - weft_now();
 }
 
-/* weft_set_poll_spin: polls without sleeping for up to l->spin (or until
- * the next timer) while tasks wait on fds; true when a task became
- * runnable, false when the loop should sleep now */
+/* weft_set_poll_spin: polls without sleeping for up to l->spin, or until
+ * the next timer; true when anything came (an fd's readiness, another
+ * thread's poke: a wake-up, a cancel or a dump request) or the timer is
+ * due, false when the loop should sleep now */
 static bool spin(weft__loop *l, weft_time timeout)
 {
-    weft_time end = weft_now() + (timeout < l->spin ? timeout : l->spin);
+    bool timer = timeout < l->spin;
+    weft_time end = weft_now() + (timer ? timeout : l->spin);
     do {
-        weft__poller_wait(l, 0);
-        if (l->runq_head)
+        if (weft__poller_wait(l, 0))
             return true;
     } while (weft_now() < end);
-    return false;
+    return timer;
+}
+
+/* The loop's wait for events. With a spin set and tasks waiting on fds
+ * it polls first, as long as polling pays: a spin that found nothing
+ * turns it off, a sleep shorter than the window back on. So a loop whose
+ * replies come within the window never sleeps, and an idle one spins
+ * once per lull, not at every timer. */
+static void await_events(weft__loop *l, weft_time timeout)
+{
+    if (timeout <= 0 || !l->spin || !l->fd_waits) {
+        weft__poller_wait(l, timeout);
+        return;
+    }
+    if (l->spinning) {
+        if (spin(l, timeout))
+            return;
+        l->spinning = false;
+        timeout = sleep_for(l);
+    }
+    weft_time t0 = weft_now();
+    weft__poller_wait(l, timeout);
+    l->spinning = weft_now() - t0 < l->spin;
 }
 
 static void scheduler(weft__loop *l)
@@ -386,11 +423,7 @@ static void scheduler(weft__loop *l)
     while (l->root->state != WEFT__DEAD) {
         if (!l->runq_head && deadlocked(l))
             continue;
-        weft_time timeout = sleep_for(l);
-        if (timeout <= 0 || !l->spin || !l->fd_waits)
-            weft__poller_wait(l, timeout);
-        else if (!spin(l, timeout))
-            weft__poller_wait(l, sleep_for(l));
+        await_events(l, sleep_for(l));
         if (l->timers.n)
             weft__timer_run(&l->timers, weft_now());
         if (unlikely(atomic_load_explicit(&l->cancel_requested, memory_order_relaxed)))

@@ -16,6 +16,7 @@
  * after it finished, or a late cancel could stop the next statement.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdatomic.h>
@@ -567,33 +568,94 @@ void weft__pg_first_word(const char *sql, char *w, size_t cap)
     w[n] = 0;
 }
 
-int weft__pg_stmt_kind(const char *sql)
+/* does w (n bytes) equal one of list, or start with one ending in '*'? */
+static bool word_in(const char *w, size_t n, const char *const *list)
+{
+    for (; *list; list++) {
+        size_t l = strlen(*list);
+        if ((*list)[l - 1] == '*' ? n >= l - 1 && memcmp(w, *list, l - 1) == 0
+                                  : n == l && memcmp(w, *list, l) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* a string constant that the server reads as the transaction's time */
+static bool time_word(const char *s, size_t n)
+{
+    static const char *const words[] = { "now", "today", "tomorrow", "yesterday", NULL };
+    while (n && (*s == ' ' || *s == '\t'))
+        s++, n--;
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        n--;
+    char w[12];
+    if (n >= sizeof w)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        w[i] = (char)tolower((unsigned char)s[i]);
+    return word_in(w, n, words);
+}
+
+static int scan_word(void *ctx, int kind, const char *w, size_t n, char next)
+{
+    /* session state that outlives the statement */
+    static const char *const session[] = { "set_config", "pg_advisory_lock*",
+                                           "pg_try_advisory_lock*", NULL };
+    /* what shows the transaction (its id, its start, its locks) or
+     * reaches outside it (a rollback does not undo it) */
+    static const char *const shows[] = { "txid_*", "pg_current_xact_id*", "pg_advisory_xact_lock*",
+                                         "pg_try_advisory_xact_lock*", "current_timestamp",
+                                         "current_time", "current_date", "localtime",
+                                         "localtimestamp", "transaction_timestamp", "setval",
+                                         "dblink*", NULL };
+    /* the same, only when called (a column may be named so) */
+    static const char *const calls[] = { "now", "age", NULL };
+    static const char *const writes[] = { "insert", "update", "delete", "merge", NULL };
+    static const char *const locks[] = { "update", "share", "no", "key", NULL };
+    struct weft__pg_sql *q = ctx;
+    if (kind == WEFT__SQL_STRING) {
+        q->shows_tx |= time_word(w, n);
+        q->after_for = false;
+        return 0;
+    }
+    if (!q->words++)
+        snprintf(q->first, sizeof q->first, "%.*s", (int)n, w);
+    else if (strcmp(q->first, "create") == 0 && (word_in(w, n, (const char *const[]){ "temp",
+                                                     "temporary", NULL })))
+        q->session = true;
+    q->session |= word_in(w, n, session);
+    q->shows_tx |= word_in(w, n, shows) || (next == '(' && word_in(w, n, calls));
+    q->writes |= word_in(w, n, writes);
+    q->locks |= q->after_for && word_in(w, n, locks);
+    q->after_for = n == 3 && memcmp(w, "for", 3) == 0;
+    return 0;
+}
+
+void weft__pg_scan(const char *sql, struct weft__pg_sql *out)
+{
+    memset(out, 0, sizeof *out);
+    if (sql)
+        weft__sql_words(sql, scan_word, out);
+}
+
+int weft__pg_kind(const struct weft__pg_sql *q)
 {
     static const char *const tx[] = { "begin", "start", "commit", "end", "rollback", "abort",
                                       "savepoint", "release", "prepare", "copy", NULL };
     static const char *const session[] = { "set", "reset", "discard", "deallocate", "listen",
                                            "unlisten", "load", "lock", "declare", "close",
                                            "fetch", "move", NULL };
-    char w[16];
-    if (!sql)
-        return 0;
-    weft__pg_first_word(sql, w, sizeof w);
-    for (int i = 0; tx[i]; i++)
-        if (strcmp(w, tx[i]) == 0)
-            return 2;
-    for (int i = 0; session[i]; i++)
-        if (strcmp(w, session[i]) == 0)
-            return 1;
-    /* CREATE TEMP ..., SELECT set_config(...) and session advisory locks
-     * change the session too (pg_advisory_xact_lock ends with the
-     * transaction: only the session-level ones count) */
-    const char *adv = strcasestr(sql, "advisory_lock");
-    if (adv && !(adv - sql >= 5 && strncasecmp(adv - 5, "xact_", 5) == 0))
-        return 1;
-    if (strstr(sql, "set_config") || ((strcmp(w, "create") == 0) &&
-                                      (strcasestr(sql, " temp ") || strcasestr(sql, " temporary "))))
-        return 1;
-    return 0;
+    size_t n = strlen(q->first);
+    if (word_in(q->first, n, tx))
+        return 2;
+    return word_in(q->first, n, session) || q->session;
+}
+
+int weft__pg_stmt_kind(const char *sql)
+{
+    struct weft__pg_sql q;
+    weft__pg_scan(sql, &q);
+    return weft__pg_kind(&q);
 }
 
 bool weft__pg_statement_timeout(const PGresult *res)

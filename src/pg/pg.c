@@ -803,7 +803,7 @@ static int pick(weft_pg *db, struct weft_pg_conn **out, weft_time deadline, bool
     }
 }
 
-/* May st share a transaction (one Sync) with other tasks' statements?
+/* May a statement share a transaction (one Sync) with other tasks'?
  * Only reads: SELECT, VALUES, TABLE, and WITH without a data-modifying
  * part, none with a locking clause. A write holds its row locks until its
  * group commits, so grouped writes of different connections wait on each
@@ -811,36 +811,25 @@ static int pick(weft_pg *db, struct weft_pg_conn **out, weft_time deadline, bool
  * 1 s: TechEmpower's /updates fell from thousands of requests a second to
  * ten); a write goes alone, with its own Sync. A read is safe to run again
  * after its group rolled back, except where it reaches outside the
- * transaction: setval (it would set the sequence back) and dblink (another
- * server) go alone too. So does a read that shows the transaction
- * itself (its id: txid_current, pg_current_xact_id; its start: now(),
- * current_timestamp, transaction_timestamp, localtime*; its
- * pg_advisory_xact_lock): the contract promises each task's statement
- * its own transaction, and these are how it would see that it has not.
- * A function called by a SELECT may write: that is
- * still correct (its group's rollback undoes it, it runs again), and a
- * deadlock it meets in a group is retried alone; nextval run again leaves
- * a gap, as after any rollback. */
-static bool groupable(const char *sql)
+ * transaction: setval (it would set the sequence back) and dblink
+ * (another server) go alone too. So does a read that shows the
+ * transaction itself (its id: txid_current, pg_current_xact_id; its start:
+ * now(), current_timestamp, 'now'; its pg_advisory_xact_lock): the
+ * contract promises each task's statement its own transaction, and these
+ * are how it would see that it has not. The statement's words are read as
+ * the server's lexer would (not inside strings or comments). A function
+ * called by a SELECT may write: that is still correct (its group's
+ * rollback undoes it, it runs again), and a deadlock it meets in a group
+ * is retried alone; nextval run again leaves a gap, as after any
+ * rollback. */
+static bool groupable(const struct weft__pg_sql *q)
 {
     static const char *const reads[] = { "select", "with", "values", "table", NULL };
-    static const char *const never[] = { "setval", "dblink", " for update", " for share",
-                                         " for no key", " for key share", "txid_", "xact_",
-                                         "now(", "now (", "current_time", "transaction_timestamp",
-                                         "localtime", NULL };
-    static const char *const writes[] = { "insert", "update", "delete", "merge", NULL };
-    char w[8];
-    if (!sql)
-        return false;                         /* refused when it is sent */
-    weft__pg_first_word(sql, w, sizeof w);
-    bool ok = false;
-    for (int i = 0; reads[i] && !ok; i++)
-        ok = strcmp(w, reads[i]) == 0;
-    for (int i = 0; never[i] && ok; i++)
-        ok = !strcasestr(sql, never[i]);
-    for (int i = 0; writes[i] && ok && strcmp(w, "with") == 0; i++)
-        ok = !strcasestr(sql, writes[i]);
-    return ok;
+    bool read = false;
+    for (int i = 0; reads[i] && !read; i++)
+        read = strcmp(q->first, reads[i]) == 0;
+    return read && !q->shows_tx && !q->locks && !q->session &&
+           !(q->writes && strcmp(q->first, "with") == 0);
 }
 
 /* one segment for st on a shared connection: joining the open group, or
@@ -906,12 +895,13 @@ static int shared_segment(weft_pg *db, weft_pg_result *r, const struct call *fir
     return weft__pg_fail(r, rc, NULL);
 }
 
-static int shared_query(weft_pg *db, weft_pg_result *r, const weft_pg_stmt *st, bool unnamed)
+static int shared_query(weft_pg *db, weft_pg_result *r, const weft_pg_stmt *st, bool unnamed,
+                        const struct weft__pg_sql *q)
 {
     struct call first;
     weft__pg_call_init(&first, db, st, 1);
     first.unnamed = unnamed;
-    bool alone = unnamed || !groupable(st->sql);
+    bool alone = unnamed || !groupable(q);
     int rc;
     /* rolled back with its group (another's statement failed): again, in
      * a transaction of its own, where only its own error can stop it */
@@ -926,9 +916,9 @@ static int shared_query(weft_pg *db, weft_pg_result *r, const weft_pg_stmt *st, 
 
 /* ---- statements on the pool --------------------------------------------------------------- */
 
-static int stateless(weft_pg_result *r, const char *sql)
+static int stateless(weft_pg_result *r, const struct weft__pg_sql *q)
 {
-    int kind = weft__pg_stmt_kind(sql);
+    int kind = weft__pg_kind(q);
     if (!kind)
         return 0;
     return weft__pg_fail(r, -EINVAL, kind == 2 ? "transaction control or COPY: use weft_pg_acquire"
@@ -952,16 +942,20 @@ int weft_pg_query(weft_pg *db, weft_pg_result *r, const char *sql, int n, const 
         return -EINVAL;
     memset(r, 0, sizeof *r);
     int rc = enter(db, r);
-    if (rc || (rc = stateless(r, sql)))
+    if (rc)
+        return rc;
+    struct weft__pg_sql q;
+    weft__pg_scan(sql, &q);
+    if ((rc = stateless(r, &q)))
         return rc;
     weft_pg_stmt st = { sql, n, params };
     db->refs++;
     if (db->o.pipeline > 1) {
-        rc = shared_query(db, r, &st, false);
+        rc = shared_query(db, r, &st, false, &q);
         if (rc == -WEFT_EPG && stale_plan(r)) {     /* prepared again, once */
             weft_pg_result_free(r);
             memset(r, 0, sizeof *r);
-            rc = shared_query(db, r, &st, true);
+            rc = shared_query(db, r, &st, true, &q);
         }
     } else {
         struct weft_pg_conn *c;
@@ -986,9 +980,12 @@ int weft_pg_batch(weft_pg *db, const weft_pg_stmt *s, int n, weft_pg_result *rs)
     int rc = enter(db, rs);
     if (rc)
         return rc;
-    for (int i = 0; i < n; i++)
-        if ((rc = stateless(&rs[i], s[i].sql)))
+    for (int i = 0; i < n; i++) {
+        struct weft__pg_sql q;
+        weft__pg_scan(s[i].sql, &q);
+        if ((rc = stateless(&rs[i], &q)))
             return rc;
+    }
     struct call k;
     weft__pg_call_init(&k, db, s, n);
     int *mains = weft__calloc((size_t)n, 2 * sizeof(int) + 2 * sizeof(unsigned));

@@ -6,6 +6,10 @@
  * name the line of the statement that failed. A statement of nothing but
  * blanks and comments is skipped, as the server skips it. BEGIN ATOMIC
  * function bodies (semicolons outside any quote) are not understood.
+ *
+ * The same lexing gives a statement's words (weft__sql_words), which the
+ * pool reads to know what a statement does to its session and its
+ * transaction.
  */
 #include <ctype.h>
 #include <string.h>
@@ -56,6 +60,89 @@ static const char *skip_block_comment(const char *p, const char *end)
     return end;
 }
 
+/* the end of the $tag$...$tag$ body opening at p, or NULL if no tag opens */
+static const char *skip_dollar(const char *p, const char *end)
+{
+    const char *t = dollar_tag(p, end);
+    if (!t)
+        return NULL;
+    size_t tl = (size_t)(t - p);
+    for (const char *q = t; q + tl <= end && (q = memchr(q, '$', (size_t)(end - q))) != NULL; q++)
+        if (q + tl <= end && memcmp(q, p, tl) == 0)
+            return q + tl;
+    return end;
+}
+
+static bool ident_char(unsigned char c) { return isalnum(c) || c == '_' || c == '$' || c >= 0x80; }
+
+/* the first character at or after p that is no blank or comment, 0 at the end */
+static char next_char(const char *p, const char *end)
+{
+    while (p < end) {
+        if (isspace((unsigned char)*p))
+            p++;
+        else if (*p == '-' && p + 1 < end && p[1] == '-')
+            p += strcspn(p, "\n");
+        else if (*p == '/' && p + 1 < end && p[1] == '*')
+            p = skip_block_comment(p, end);
+        else
+            return *p;
+    }
+    return 0;
+}
+
+int weft__sql_words(const char *sql, weft__sql_word_fn fn, void *ctx)
+{
+    const char *p = sql, *end = sql + strlen(sql);
+    char w[64];                            /* the server truncates names to 63 bytes too */
+    while (p < end) {
+        unsigned char c = (unsigned char)*p;
+        const char *next;
+        int rc = 0;
+        if (c == '-' && p + 1 < end && p[1] == '-') {
+            next = memchr(p, '\n', (size_t)(end - p));
+            next = next ? next : end;
+        } else if (c == '/' && p + 1 < end && p[1] == '*') {
+            next = skip_block_comment(p, end);
+        } else if (c == '\'' || c == '"') {
+            next = skip_quoted(p, end, (char)c, false);
+            size_t n = (size_t)(next - p) - 1 - (next[-1] == (char)c && next - p >= 2);
+            if (c == '"' && n > sizeof w - 1)
+                n = sizeof w - 1;          /* a name, cut as the server cuts it */
+            rc = fn(ctx, c == '"' ? WEFT__SQL_WORD : WEFT__SQL_STRING, p + 1, n, next_char(next, end));
+        } else if (c == '$' && (next = skip_dollar(p, end)) != NULL) {
+            const char *body = dollar_tag(p, end);
+            size_t tl = (size_t)(body - p);
+            rc = fn(ctx, WEFT__SQL_STRING, body,
+                    next - body >= (ptrdiff_t)tl ? (size_t)(next - body) - tl : 0, 0);
+        } else if (isalpha(c) || c == '_' || c >= 0x80) {
+            next = p;
+            size_t n = 0;
+            for (; next < end && ident_char((unsigned char)*next); next++)
+                if (n + 1 < sizeof w)
+                    w[n++] = (char)tolower((unsigned char)*next);
+            w[n] = 0;
+            if (next - p == 1 && next < end && *next == '\'') {    /* E'...', B'', X'', N'' */
+                const char *q = skip_quoted(next, end, '\'', w[0] == 'e');
+                size_t m = (size_t)(q - next) - 1 - (q[-1] == '\'' && q - next >= 2);
+                rc = fn(ctx, WEFT__SQL_STRING, next + 1, m, 0);
+                next = q;
+            } else {
+                rc = fn(ctx, WEFT__SQL_WORD, w, n, next_char(next, end));
+            }
+        } else if (isdigit(c) || (c == '$' && p + 1 < end && isdigit((unsigned char)p[1]))) {
+            for (next = p + 1; next < end && (ident_char((unsigned char)*next) || *next == '.'); next++)
+                ;                          /* numbers, $1 */
+        } else {
+            next = p + 1;
+        }
+        if (rc)
+            return rc;
+        p = next;
+    }
+    return 0;
+}
+
 static int lines_in(const char *p, const char *end)
 {
     int n = 0;
@@ -97,21 +184,10 @@ int weft__sql_split(const char *sql, size_t len, weft__sql_stmt_fn fn, void *ctx
             next = skip_quoted(p, end, '\'', e);
         } else if (*p == '"') {
             next = skip_quoted(p, end, '"', false);
-        } else if (*p == '$' && (p == sql || !(isalnum((unsigned char)p[-1]) || p[-1] == '_' ||
-                                               p[-1] == '$' || (unsigned char)p[-1] >= 0x80))) {
-            const char *t = dollar_tag(p, end);
-            if (t) {
-                size_t tl = (size_t)(t - p);
-                const char *q = t;
-                next = end;
-                while (q + tl <= end && (q = memchr(q, '$', (size_t)(end - q))) != NULL) {
-                    if (q + tl <= end && memcmp(q, p, tl) == 0) {
-                        next = q + tl;
-                        break;
-                    }
-                    q++;
-                }
-            }
+        } else if (*p == '$' && (p == sql || !ident_char((unsigned char)p[-1]))) {
+            const char *t = skip_dollar(p, end);
+            if (t)
+                next = t;
         } else if (isspace((unsigned char)*p)) {
             blank = true;
         }

@@ -1,6 +1,7 @@
 /* weft_fd_wait / weft_fd_forget, weft_signal_wait, edge-triggered owned fds. */
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "test.h"
 #include "../src/core/internal.h"
@@ -311,6 +312,74 @@ static void test_poll_spin(void **s)
     weft_set_poll_spin(0);
 }
 
+/* it does spin: short sleeps (the loop's waits end within the window)
+ * keep the thread on the CPU */
+static double thread_cpu(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+static int busy(void *unused)
+{
+    (void)unused;
+    int quiet[2];
+    EXPECT_EQ(pipe2(quiet, O_NONBLOCK), 0);
+    weft_group *g = weft_group_new();
+    weft_spawn(g, quiet_reader, &quiet[0], "quiet");
+    weft_yield();
+    double c0 = thread_cpu();
+    weft_time t0 = weft_now();
+    for (int i = 0; i < 200; i++)
+        weft_sleep(200 * WEFT_US);
+    double cpu = thread_cpu() - c0, wall = (double)(weft_now() - t0) / WEFT_SEC;
+    if (cpu < 0.5 * wall)
+        fail_msg("spin on: %.1f ms of CPU in %.1f ms", cpu * 1e3, wall * 1e3);
+    weft_group_cancel(g);
+    EXPECT_EQ(weft_group_wait(g), 0);
+    close(quiet[0]);
+    close(quiet[1]);
+    return 0;
+}
+static void test_poll_spin_spins(void **s)
+{
+    (void)s;
+    weft_set_poll_spin(WEFT_SEC);
+    RUN(busy, NULL);
+    weft_set_poll_spin(0);
+}
+
+/* a loop spinning on a quiet fd still hears that another loop of its
+ * weft_run failed (a cancel request is a flag and a poke: the spin must
+ * end on the poke, not spin on and then sleep forever) */
+static int one_fails(void *arg)
+{
+    int *quiet = arg;
+    if (weft_loop_index() == 1) {
+        weft_sleep(20 * WEFT_MS);
+        return -EIO;
+    }
+    weft_group *g = weft_group_new();     /* a task on the quiet fd: the loop may spin */
+    weft_spawn(g, quiet_reader, &quiet[0], "quiet");
+    for (int i = 0; i < 20; i++)          /* short waits: it spins from now on */
+        weft_sleep(100 * WEFT_US);
+    return weft_group_wait(g);
+}
+static void test_poll_spin_run_cancel(void **s)
+{
+    (void)s;
+    int quiet[2];
+    assert_int_equal(pipe2(quiet, O_NONBLOCK), 0);
+    weft_set_poll_spin(WEFT_SEC);
+    alarm(30);                            /* it hung for ever */
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(weft_run(2, one_fails, quiet), -EIO);
+    alarm(0);
+    weft_set_poll_spin(0);
+    close(quiet[0]);
+    close(quiet[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +391,8 @@ int main(void)
         cmocka_unit_test(test_fd_wait_for),
         cmocka_unit_test(test_fd_number_reused),
         cmocka_unit_test(test_poll_spin),
+        cmocka_unit_test(test_poll_spin_spins),
+        cmocka_unit_test(test_poll_spin_run_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
