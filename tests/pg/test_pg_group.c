@@ -392,7 +392,9 @@ static int own_transaction(void *unused)
         "SELECT (extract(epoch FROM now()) * 1000000)::bigint",
         "SELECT (extract(epoch FROM current_timestamp) * 1000000)::bigint",
         "SELECT (extract(epoch FROM transaction_timestamp()) * 1000000)::bigint",
-        "SELECT pg_advisory_xact_lock(4242) IS NULL AND grp_xid() > 0 OR true",
+        "SELECT grp_xid() FROM pg_advisory_xact_lock(4242)",
+        "SELECT grp_xid() + 0 * extract(epoch FROM 'now'::timestamptz)::bigint",
+        "SELECT NOW  () IS NOT NULL AND grp_xid() > 0",
     };
     enum { N = 8 };
     for (size_t q = 0; q < sizeof sqls / sizeof *sqls; q++) {
@@ -403,7 +405,7 @@ static int own_transaction(void *unused)
         run_together(j, N + 1, -1);
         for (int i = 0; i <= N; i++)
             EXPECT_EQ(j[i].rc, 0);
-        for (int i = 0; i < N && q < 5; i++)
+        for (int i = 0; i < N && q < 7; i++)
             for (int k = i + 1; k < N; k++)
                 if (j[i].v == j[k].v)
                     fail_msg("%s: tasks %d and %d got %lld, one transaction", sqls[q], i, k,
