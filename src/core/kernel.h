@@ -10,7 +10,8 @@
  *  - deadline arithmetic that saturates (WEFT_FOREVER is never overflowed);
  *  - the wait queue: the one way a task blocks on an object, with the one
  *    rule for hand-offs and for closing (below);
- *  - waits on the file descriptors weft owns.
+ *  - waits on the file descriptors weft owns;
+ *  - well-formed UTF-8 (names that go into JSON, SQL text, Redis keys).
  *
  * The wait queue and the close rule
  * ---------------------------------
@@ -152,5 +153,21 @@ int weft__fd_wait_io(int fd, int events, weft_time deadline, int op_err);
 bool weft__fd_read_edge(int fd);
 /* Forgets an fd (its waiters get -EBADF) and closes it. */
 void weft__fd_close(int fd);
+
+/* The length of the well-formed UTF-8 sequence at p, 0 if it is not one
+ * (overlong forms, surrogates and code points past U+10FFFF are not: the
+ * same rule PostgreSQL and JSON parsers apply). */
+static inline size_t weft__utf8_len(const unsigned char *p)
+{
+    size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
+             : p[0] >= 0xf0 && p[0] < 0xf5 ? 4 : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    if ((n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0))) ||
+        (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))))
+        return 0;
+    return n;
+}
 
 #endif

@@ -100,16 +100,10 @@ static void sha256_hex(const char *data, size_t len, char out[65])
 /* true for well-formed UTF-8 (a name goes into JSON and SQL literals) */
 static bool utf8_ok(const char *p)
 {
-    const unsigned char *u = (const unsigned char *)p;
-    while (*u) {
-        int n = *u < 0x80 ? 0 : (*u & 0xe0) == 0xc0 ? 1 : (*u & 0xf0) == 0xe0 ? 2
-                : (*u & 0xf8) == 0xf0 ? 3 : -1;
-        if (n < 0 || (n == 1 && *u < 0xc2))
+    size_t n;
+    for (const unsigned char *u = (const unsigned char *)p; *u; u += n)
+        if (!(n = weft__utf8_len(u)))
             return false;
-        for (u++; n > 0; n--, u++)
-            if ((*u & 0xc0) != 0x80)
-                return false;
-    }
     return true;
 }
 

@@ -208,25 +208,10 @@ int weft_queue_close(weft_queue *q)
 
 /* ---- enqueue ----------------------------------------------------------- */
 
-/* the length of the well-formed UTF-8 sequence at p, 0 if it is not one */
-static size_t utf8_len(const unsigned char *p)
-{
-    size_t n = p[0] < 0x80 ? 1 : p[0] >= 0xc2 && p[0] < 0xe0 ? 2 : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
-             : p[0] >= 0xf0 && p[0] < 0xf5 ? 4 : 0;
-    for (size_t i = 1; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    /* overlong three- and four-byte forms, surrogates, past U+10FFFF */
-    if ((n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0))) ||
-        (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90))))
-        return 0;
-    return n;
-}
-
 void weft__utf8_fix(char *s)
 {
     for (unsigned char *p = (unsigned char *)s; *p;) {
-        size_t n = utf8_len(p);
+        size_t n = weft__utf8_len(p);
         if (n)
             p += n;
         else
@@ -240,7 +225,7 @@ bool weft__good_name(const char *s, size_t max)
     if (!s || !*s || strlen(s) > max)
         return false;
     for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        size_t n = utf8_len(p);
+        size_t n = weft__utf8_len(p);
         if (!n || *p < 0x20 || *p == 0x7f)
             return false;
         p += n;

@@ -383,6 +383,17 @@ static int review(void *arg)
     EXPECT(strstr(r.error, "not UTF-8") != NULL);
     weft_pg_result_free(&r);
     drop("0003_caf\xe9.sql");
+    /* nor is a surrogate's or an overlong encoding (PostgreSQL would refuse
+     * the name later, in the middle of the run) */
+    static const char *const bad[] = { "0003_\xed\xa0\x80.sql", "0003_\xe0\x80\xaf.sql",
+                                       "0003_\xf4\x90\x80\x80.sql" };
+    for (int i = 0; i < 3; i++) {
+        put(bad[i], "SELECT 1;");
+        EXPECT_EQ(weft_pg_migrate(db, dir, &r), -EINVAL);
+        EXPECT(strstr(r.error, "not UTF-8") != NULL);
+        weft_pg_result_free(&r);
+        drop(bad[i]);
+    }
     /* numbered below an applied one; and every checksum checked first */
     put("0010_c.sql", "CREATE TABLE m_t3(a int);");
     EXPECT_EQ(weft_pg_migrate(db, dir, NULL), 1);
