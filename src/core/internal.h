@@ -180,6 +180,7 @@ typedef struct weft__loop {
     unsigned fd_waits, remote_waits;
     weft_time spin;                       /* weft_set_poll_spin's, 0: none */
     bool spinning;                        /* the last spin (or short sleep) paid */
+    uint64_t spins;                       /* times it spun (tests read it) */
     int deadlocks;                        /* times detected */
     int index, count;
     uint64_t id;                          /* process-unique, never reused */

@@ -389,6 +389,7 @@ static bool spin(weft__loop *l, weft_time timeout)
 {
     bool timer = timeout < l->spin;
     weft_time end = weft_now() + (timer ? timeout : l->spin);
+    l->spins++;
     do {
         if (weft__poller_wait(l, 0))
             return true;

@@ -312,14 +312,8 @@ static void test_poll_spin(void **s)
     weft_set_poll_spin(0);
 }
 
-/* it does spin: short sleeps (the loop's waits end within the window)
- * keep the thread on the CPU */
-static double thread_cpu(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+/* it spins while waits end within the window (short sleeps), and stops
+ * after a spin that found nothing (long sleeps) */
 static int busy(void *unused)
 {
     (void)unused;
@@ -328,13 +322,17 @@ static int busy(void *unused)
     weft_group *g = weft_group_new();
     weft_spawn(g, quiet_reader, &quiet[0], "quiet");
     weft_yield();
-    double c0 = thread_cpu();
-    weft_time t0 = weft_now();
-    for (int i = 0; i < 200; i++)
-        weft_sleep(200 * WEFT_US);
-    double cpu = thread_cpu() - c0, wall = (double)(weft_now() - t0) / WEFT_SEC;
-    if (cpu < 0.5 * wall)
-        fail_msg("spin on: %.1f ms of CPU in %.1f ms", cpu * 1e3, wall * 1e3);
+    weft__loop *l = weft__cur_loop;
+    uint64_t s0 = l->spins;
+    for (int i = 0; i < 100; i++)
+        weft_sleep(100 * WEFT_US);
+    if (l->spins - s0 < 50)
+        fail_msg("spin on, 100 short sleeps: spun %llu times", (unsigned long long)(l->spins - s0));
+    s0 = l->spins;
+    for (int i = 0; i < 5; i++)
+        weft_sleep(30 * WEFT_MS);
+    if (l->spins - s0 > 1)
+        fail_msg("spin on, 5 long sleeps: spun %llu times", (unsigned long long)(l->spins - s0));
     weft_group_cancel(g);
     EXPECT_EQ(weft_group_wait(g), 0);
     close(quiet[0]);
@@ -344,7 +342,7 @@ static int busy(void *unused)
 static void test_poll_spin_spins(void **s)
 {
     (void)s;
-    weft_set_poll_spin(WEFT_SEC);
+    weft_set_poll_spin(5 * WEFT_MS);
     RUN(busy, NULL);
     weft_set_poll_spin(0);
 }

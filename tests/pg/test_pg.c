@@ -3,44 +3,15 @@
  * (scripts/services): values both ways, errors, the pipeline across
  * tasks, transactions, deadlines that reach the server, cancellation.
  */
-#include "services.h"
-#include "test.h"
-#include "weft/pg.h"
+#include "pgtest.h"
 #include "weft/pg_json.h"
-
-static const char *url(void)
-{
-    const char *u = weft_test_service_url("pg");
-    return u ? u : "postgresql://unset";
-}
-
-static weft_pg *open_db(const weft_pg_opts *o)
-{
-    weft_pg *db = weft_pg_new(url(), o);
-    EXPECT(db != NULL);
-    return db;
-}
-
-/* one row, one column: the text of SELECT sql */
-static int64_t __attribute__((unused)) one_int(weft_pg *db, const char *sql)
-{
-    weft_pg_result r;
-    int64_t v = -1;
-    int rc = weft_pg_query(db, &r, sql, 0, NULL);
-    if (rc)
-        fprintf(stderr, "one_int(%s): %s\n", sql, r.error);
-    EXPECT_EQ(rc, 0);
-    EXPECT_EQ(weft_pg_get_int(&r, 0, 0, &v), 0);
-    weft_pg_result_free(&r);
-    return v;
-}
 
 /* ---- values ------------------------------------------------------------------------ */
 
 static int values(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     weft_pg_result r;
     static const uint8_t blob[] = { 0, 1, 2, 0xff, 0x80, '\\', 'x' };
     weft_pg_val p[] = { WEFT_PG_INT(INT64_MIN), WEFT_PG_INT(INT64_MAX), WEFT_PG_FLOAT(0.1),
@@ -146,7 +117,7 @@ static void test_values(void **s) { (void)s; RUN(values, NULL); }
 static int errors(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     weft_pg_result r;
     EXPECT_EQ(weft_pg_query(db, &r, "SELEC 1", 0, NULL), -WEFT_EPG);
     const weft_pg_error_info *e = weft_pg_error(&r);
@@ -210,7 +181,7 @@ static int ask(void *arg)
 static int pipeline(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     int n = test_scale(1000);
     struct many *m = calloc((size_t)n, sizeof *m);
     weft_group *g = weft_group_new();
@@ -240,7 +211,7 @@ static void test_pipeline(void **s) { (void)s; RUN(pipeline, NULL); }
 static int transactions(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     weft_pg_result r;
     EXPECT_EQ(weft_pg_query(db, &r, "DROP TABLE IF EXISTS weft_t_tx", 0, NULL), 0);
     weft_pg_result_free(&r);
@@ -261,7 +232,7 @@ static int transactions(void *unused)
     EXPECT_EQ(weft_pg_savepoint(c, "bad name"), -EINVAL);
     EXPECT_EQ(weft_pg_commit(c, NULL), 0);
     EXPECT(!weft_pg_in_transaction(c));
-    EXPECT_EQ(one_int(db, "SELECT count(*) FROM weft_t_tx"), 1);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM weft_t_tx"), 1);
     /* a failed transaction's COMMIT is answered ROLLBACK: an error */
     EXPECT_EQ(weft_pg_begin(c, NULL), 0);
     EXPECT_EQ(weft_pg_conn_query(c, &r, "INSERT INTO weft_t_tx VALUES (5)", 0, NULL), 0);
@@ -272,14 +243,14 @@ static int transactions(void *unused)
     EXPECT(weft_pg_error(&r) && strcmp(weft_pg_error(&r)->sqlstate, "25P02") == 0);
     weft_pg_result_free(&r);
     EXPECT(!weft_pg_in_transaction(c));
-    EXPECT_EQ(one_int(db, "SELECT count(*) FROM weft_t_tx"), 1);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM weft_t_tx"), 1);
     /* left open: release rolls it back */
     EXPECT_EQ(weft_pg_begin(c, NULL), 0);
     EXPECT_EQ(weft_pg_conn_query(c, &r, "INSERT INTO weft_t_tx VALUES (7)", 0, NULL), 0);
     weft_pg_result_free(&r);
     weft_pg_release(db, c);
-    EXPECT_EQ(one_int(db, "SELECT count(*) FROM weft_t_tx"), 1);
-    EXPECT_EQ(one_int(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM weft_t_tx"), 1);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                           " AND state LIKE 'idle in transaction%'"), 0);
     EXPECT_EQ(weft_pg_query(db, &r, "DROP TABLE weft_t_tx", 0, NULL), 0);
     weft_pg_result_free(&r);
@@ -293,7 +264,7 @@ static void test_transactions(void **s) { (void)s; RUN(transactions, NULL); }
 /* statements running pg_sleep on the server now */
 static int64_t sleeping(weft_pg *db)
 {
-    return one_int(db, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
+    return pgt_int(db, "SELECT count(*) FROM pg_stat_activity WHERE state = 'active'"
                        " AND query LIKE '%pg_sleep(5)%' AND pid <> pg_backend_pid()");
 }
 
@@ -316,7 +287,7 @@ static int deadlines(void *unused)
 {
     (void)unused;
     for (unsigned pipeline = 1; pipeline <= 8; pipeline += 7) {
-        weft_pg *db = open_db(&(weft_pg_opts){ .pipeline = pipeline });
+        weft_pg *db = pgt_open(&(weft_pg_opts){ .pipeline = pipeline });
         weft_pg_result r;
         /* on the pool */
         EXPECT_EQ(slow(db), 0);
@@ -339,12 +310,12 @@ static int deadlines(void *unused)
         EXPECT_EQ(sleeping(db), 0);
         /* query_timeout */
         EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
-        db = open_db(&(weft_pg_opts){ .pipeline = pipeline, .query_timeout = 300 * WEFT_MS });
+        db = pgt_open(&(weft_pg_opts){ .pipeline = pipeline, .query_timeout = 300 * WEFT_MS });
         t0 = weft_now();
         EXPECT_EQ(weft_pg_query(db, &r, "SELECT pg_sleep(5)", 0, NULL), -WEFT_EQUERY_TIMEOUT);
         EXPECT(weft_now() - t0 < WEFT_SEC);
         weft_pg_result_free(&r);
-        EXPECT_EQ(one_int(db, "SELECT 7"), 7);
+        EXPECT_EQ(pgt_int(db, "SELECT 7"), 7);
         WAIT_UNTIL(sleeping(db) == 0);
         EXPECT_EQ(sleeping(db), 0);
         EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
@@ -383,7 +354,7 @@ static int victim(void *arg)
 static int cancels(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     int n = test_scale(10000);
     struct storm *st = calloc((size_t)n, sizeof *st);
     unsigned seed = 12345;
@@ -415,10 +386,10 @@ static int cancels(void *unused)
     WAIT_UNTIL((weft_pg_stats_get(db, &s), s.in_use == 0));
     EXPECT_EQ(s.in_use, 0);
     EXPECT(s.size <= 20);
-    WAIT_UNTIL(one_int(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    WAIT_UNTIL(pgt_int(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                            " AND (state LIKE 'idle in transaction%' OR (state = 'active'"
                            " AND pid <> pg_backend_pid()))") == 0);
-    EXPECT_EQ(one_int(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
                           " AND (state LIKE 'idle in transaction%' OR (state = 'active'"
                           " AND pid <> pg_backend_pid()))"), 0);
     fprintf(stderr, "cancels: %d victims, %llu cancel requests\n", n,
@@ -459,7 +430,7 @@ static int connecting(void *unused)
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     /* a refused password */
     char bad[512];
-    snprintf(bad, sizeof bad, "%s", url());
+    snprintf(bad, sizeof bad, "%s", pgt_url());
     char *pw = strstr(bad, ":weft@");
     if (pw) {
         memcpy(pw, ":nope@", 6);
@@ -518,7 +489,7 @@ static int do_restart(void *arg)
 static int restart(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     struct load l = { db, 0, 0, 0, false };
     weft_group *g = weft_group_new();
     for (int i = 0; i < 30; i++)
@@ -534,7 +505,7 @@ static int restart(void *unused)
     EXPECT_EQ(weft_group_wait(g), 0);
     EXPECT_EQ(l.late, 0);
     fprintf(stderr, "restart: %d ok, %d failed around the restart\n", l.ok, l.failed);
-    EXPECT_EQ(one_int(db, "SELECT 5"), 5);
+    EXPECT_EQ(pgt_int(db, "SELECT 5"), 5);
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -545,7 +516,7 @@ static void test_restart(void **s) { (void)s; RUN(restart, NULL); }
 static int batch(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     weft_pg_result r, rs[3];
     EXPECT_EQ(weft_pg_query(db, &r, "DROP TABLE IF EXISTS weft_t_batch", 0, NULL), 0);
     weft_pg_result_free(&r);
@@ -571,7 +542,7 @@ static int batch(void *unused)
     EXPECT(strstr(rs[2].error, "not run") != NULL);
     for (int i = 0; i < 3; i++)
         weft_pg_result_free(&rs[i]);
-    EXPECT_EQ(one_int(db, "SELECT count(*) FROM weft_t_batch"), 2);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM weft_t_batch"), 2);
     /* the third's Parse was skipped: its statement is prepared again, not
      * taken for made (it was "prepared statement does not exist" forever) */
     for (int i = 0; i < 25; i++) {

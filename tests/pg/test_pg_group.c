@@ -9,22 +9,14 @@
  * the same connection: the tasks spawned together queue theirs before the
  * connection's reader runs, so they form one group.
  */
-#include "services.h"
-#include "test.h"
+#include "pgtest.h"
 #include "weft/metrics.h"
-#include "weft/pg.h"
-
-static const char *url(void)
-{
-    const char *u = weft_test_service_url("pg");
-    return u ? u : "postgresql://unset";
-}
 
 /* one connection, warm and idle in the pool; grp_xid() shows the
  * transaction a statement ran in (txid_current() itself never groups) */
 static weft_pg *open_one(void)
 {
-    weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .min_size = 1, .max_size = 1 });
+    weft_pg *db = weft_pg_new(pgt_url(), &(weft_pg_opts){ .min_size = 1, .max_size = 1 });
     EXPECT(db != NULL);
     weft_pg_result r;
     EXPECT_EQ(weft_pg_query(db, &r, "CREATE OR REPLACE FUNCTION grp_xid() RETURNS bigint "
@@ -37,29 +29,6 @@ static weft_pg *open_one(void)
 static int64_t regrouped(void)
 {
     return weft_metric_value(weft_counter("weft_pg_regrouped_total{pool=\"pg\"}", "x"));
-}
-
-static void exec(weft_pg *db, const char *sql)
-{
-    weft_pg_result r;
-    int rc = weft_pg_query(db, &r, sql, 0, NULL);
-    if (rc)
-        fprintf(stderr, "%s: %s\n", sql, r.error);
-    EXPECT_EQ(rc, 0);
-    weft_pg_result_free(&r);
-}
-
-static int64_t one_int(weft_pg *db, const char *sql)
-{
-    weft_pg_result r;
-    int64_t v = -1;
-    int rc = weft_pg_query(db, &r, sql, 0, NULL);
-    if (rc)
-        fprintf(stderr, "%s: %s\n", sql, r.error);
-    EXPECT_EQ(rc, 0);
-    EXPECT_EQ(weft_pg_get_int(&r, 0, 0, &v), 0);
-    weft_pg_result_free(&r);
-    return v;
 }
 
 /* one task's statement and what it got */
@@ -149,9 +118,9 @@ static int error_alone(void *unused)
 {
     (void)unused;
     weft_pg *db = open_one();
-    exec(db, "DROP TABLE IF EXISTS grp_err");
-    exec(db, "CREATE TABLE grp_err (k int PRIMARY KEY)");
-    exec(db, "CREATE OR REPLACE FUNCTION grp_err_put(int) RETURNS int LANGUAGE sql AS"
+    pgt_exec(db, "DROP TABLE IF EXISTS grp_err");
+    pgt_exec(db, "CREATE TABLE grp_err (k int PRIMARY KEY)");
+    pgt_exec(db, "CREATE OR REPLACE FUNCTION grp_err_put(int) RETURNS int LANGUAGE sql AS"
              " 'INSERT INTO grp_err VALUES ($1) RETURNING k'");
     struct job j[3] = {
         { .db = db, .sql = "SELECT grp_err_put(1)" },
@@ -165,9 +134,9 @@ static int error_alone(void *unused)
     EXPECT_EQ(j[1].rc, -WEFT_EPG);
     EXPECT(strcmp(j[1].state, "22012") == 0);          /* its own error, division by zero */
     EXPECT_EQ(j[2].rc, 0);
-    EXPECT_EQ(one_int(db, "SELECT count(*) FROM grp_err WHERE k IN (1, 2)"), 2);
-    EXPECT_EQ(one_int(db, "SELECT count(*) FROM grp_err"), 2);   /* each once */
-    exec(db, "DROP TABLE grp_err");
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM grp_err WHERE k IN (1, 2)"), 2);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM grp_err"), 2);   /* each once */
+    pgt_exec(db, "DROP TABLE grp_err");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -180,9 +149,9 @@ static int positions(void *unused)
     (void)unused;
     enum { N = 6 };
     weft_pg *db = open_one();
-    exec(db, "DROP TABLE IF EXISTS grp_pos");
-    exec(db, "CREATE TABLE grp_pos (round int, i int, PRIMARY KEY (round, i))");
-    exec(db, "CREATE OR REPLACE FUNCTION grp_pos_put(int, int) RETURNS int LANGUAGE sql AS"
+    pgt_exec(db, "DROP TABLE IF EXISTS grp_pos");
+    pgt_exec(db, "CREATE TABLE grp_pos (round int, i int, PRIMARY KEY (round, i))");
+    pgt_exec(db, "CREATE OR REPLACE FUNCTION grp_pos_put(int, int) RETURNS int LANGUAGE sql AS"
              " 'INSERT INTO grp_pos VALUES ($1, $2) RETURNING i'");
     int round = 0;
     for (int twice = 0; twice < 2; twice++)
@@ -215,7 +184,7 @@ static int positions(void *unused)
             EXPECT_EQ(rows, ok);
             weft_pg_result_free(&r);
         }
-    exec(db, "DROP TABLE grp_pos");
+    pgt_exec(db, "DROP TABLE grp_pos");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -227,9 +196,9 @@ static int cancelled(void *unused)
 {
     (void)unused;
     weft_pg *db = open_one();
-    exec(db, "DROP TABLE IF EXISTS grp_cancel");
-    exec(db, "CREATE TABLE grp_cancel (k int PRIMARY KEY)");
-    exec(db, "CREATE OR REPLACE FUNCTION grp_cancel_put(int) RETURNS int LANGUAGE sql AS"
+    pgt_exec(db, "DROP TABLE IF EXISTS grp_cancel");
+    pgt_exec(db, "CREATE TABLE grp_cancel (k int PRIMARY KEY)");
+    pgt_exec(db, "CREATE OR REPLACE FUNCTION grp_cancel_put(int) RETURNS int LANGUAGE sql AS"
              " 'INSERT INTO grp_cancel VALUES ($1) RETURNING k'");
     /* the cancelled one runs fine, fails itself, or a neighbour fails */
     static const char *const middle[] = { "SELECT pg_sleep(0.05), 7", "SELECT 1 / 0",
@@ -266,7 +235,7 @@ static int cancelled(void *unused)
     weft_pg_stats st;
     weft_pg_stats_get(db, &st);
     EXPECT_EQ(st.in_use, 0);
-    exec(db, "DROP TABLE grp_cancel");
+    pgt_exec(db, "DROP TABLE grp_cancel");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -319,11 +288,11 @@ static int deadlock(void *unused)
 {
     (void)unused;
     weft_pg *a = open_one(), *b = open_one();          /* two connections, a group on each */
-    exec(a, "DROP TABLE IF EXISTS grp_dl");
-    exec(a, "CREATE TABLE grp_dl (k int PRIMARY KEY, v int)");
-    exec(a, "INSERT INTO grp_dl VALUES (1, 0), (2, 0)");
+    pgt_exec(a, "DROP TABLE IF EXISTS grp_dl");
+    pgt_exec(a, "CREATE TABLE grp_dl (k int PRIMARY KEY, v int)");
+    pgt_exec(a, "INSERT INTO grp_dl VALUES (1, 0), (2, 0)");
     /* writes go alone: these are reads (SELECTs) of functions that write */
-    exec(a, "CREATE OR REPLACE FUNCTION grp_dl_bump(int) RETURNS int LANGUAGE sql AS"
+    pgt_exec(a, "CREATE OR REPLACE FUNCTION grp_dl_bump(int) RETURNS int LANGUAGE sql AS"
             " 'UPDATE grp_dl SET v = v + 1 WHERE k = $1 RETURNING k'");
     const char *now = "SELECT grp_dl_bump($1::int)";
     const char *later = "SELECT grp_dl_bump($1::int) FROM pg_sleep(0.2)";
@@ -342,9 +311,9 @@ static int deadlock(void *unused)
             fprintf(stderr, "deadlock: job %d: %s %s\n", i, weft_errname(j[i].rc), j[i].state);
         EXPECT_EQ(j[i].rc, 0);
     }
-    EXPECT_EQ(one_int(a, "SELECT sum(v) FROM grp_dl"), 4);   /* each update once */
-    EXPECT_EQ(one_int(a, "SELECT min(v) FROM grp_dl"), 2);
-    exec(a, "DROP TABLE grp_dl");
+    EXPECT_EQ(pgt_int(a, "SELECT sum(v) FROM grp_dl"), 4);   /* each update once */
+    EXPECT_EQ(pgt_int(a, "SELECT min(v) FROM grp_dl"), 2);
+    pgt_exec(a, "DROP TABLE grp_dl");
     EXPECT_EQ(weft_pg_close(a, WEFT_SEC), 0);
     EXPECT_EQ(weft_pg_close(b, WEFT_SEC), 0);
     return 0;
@@ -360,8 +329,8 @@ static int alone(void *unused)
 {
     (void)unused;
     weft_pg *db = open_one();
-    exec(db, "DROP SEQUENCE IF EXISTS grp_seq");
-    exec(db, "CREATE SEQUENCE grp_seq");
+    pgt_exec(db, "DROP SEQUENCE IF EXISTS grp_seq");
+    pgt_exec(db, "CREATE SEQUENCE grp_seq");
     struct job j[3] = {
         { .db = db, .sql = "SELECT grp_xid()" },
         { .db = db, .sql = "SELECT setval('grp_seq', 5) * 0 + grp_xid()" },
@@ -371,7 +340,7 @@ static int alone(void *unused)
     for (int i = 0; i < 3; i++)
         EXPECT_EQ(j[i].rc, 0);
     EXPECT(j[1].v != j[0].v && j[1].v != j[2].v);
-    exec(db, "DROP SEQUENCE grp_seq");
+    pgt_exec(db, "DROP SEQUENCE grp_seq");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -462,11 +431,11 @@ static int mixed_cancel(void *arg)
 static int mixed(void *unused)
 {
     (void)unused;
-    weft_pg *db = weft_pg_new(url(), NULL);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
     EXPECT(db != NULL);
-    exec(db, "DROP TABLE IF EXISTS grp_mix");
-    exec(db, "CREATE TABLE grp_mix (k int PRIMARY KEY)");
-    exec(db, "CREATE OR REPLACE FUNCTION grp_mix_put(int) RETURNS int LANGUAGE sql AS"
+    pgt_exec(db, "DROP TABLE IF EXISTS grp_mix");
+    pgt_exec(db, "CREATE TABLE grp_mix (k int PRIMARY KEY)");
+    pgt_exec(db, "CREATE OR REPLACE FUNCTION grp_mix_put(int) RETURNS int LANGUAGE sql AS"
              " 'INSERT INTO grp_mix VALUES ($1) RETURNING k'");
     int n = test_scale(3000);
     struct mixed *m = calloc((size_t)n, sizeof *m);
@@ -520,7 +489,7 @@ static int mixed(void *unused)
     EXPECT_EQ(st.queries, (uint64_t)n + 4);     /* and drop, create, create function, select */
     free(there);
     free(m);
-    exec(db, "DROP TABLE grp_mix");
+    pgt_exec(db, "DROP TABLE grp_mix");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }

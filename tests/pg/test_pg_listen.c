@@ -7,32 +7,7 @@
  * timed out midway, refused where it cannot run.
  */
 #include "procstat.h"
-#include "services.h"
-#include "test.h"
-#include "weft/pg.h"
-
-static const char *url(void)
-{
-    const char *u = weft_test_service_url("pg");
-    return u ? u : "postgresql://unset";
-}
-
-static weft_pg *open_db(const weft_pg_opts *o)
-{
-    weft_pg *db = weft_pg_new(url(), o);
-    EXPECT(db != NULL);
-    return db;
-}
-
-static void exec(weft_pg *db, const char *sql)
-{
-    weft_pg_result r;
-    int rc = weft_pg_query(db, &r, sql, 0, NULL);
-    if (rc)
-        fprintf(stderr, "exec(%s): %s\n", sql, r.error);
-    EXPECT_EQ(rc, 0);
-    weft_pg_result_free(&r);
-}
+#include "pgtest.h"
 
 /* ---- COPY where it cannot run -------------------------------------------------------- */
 
@@ -42,9 +17,9 @@ static void exec(weft_pg *db, const char *sql)
 static int copy_refused(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
-    exec(db, "DROP TABLE IF EXISTS weft_t_refused");
-    exec(db, "CREATE TABLE weft_t_refused (id int)");
+    weft_pg *db = pgt_open(NULL);
+    pgt_exec(db, "DROP TABLE IF EXISTS weft_t_refused");
+    pgt_exec(db, "CREATE TABLE weft_t_refused (id int)");
     weft_pg_result r, rs[2];
     EXPECT_EQ(weft_pg_query(db, &r, "COPY weft_t_refused FROM STDIN", 0, NULL), -EINVAL);
     weft_pg_result_free(&r);
@@ -59,7 +34,7 @@ static int copy_refused(void *unused)
     EXPECT_EQ(weft_pg_conn_query(c, &r, "SELECT 1", 0, NULL), 0);
     weft_pg_result_free(&r);
     weft_pg_release(db, c);
-    exec(db, "DROP TABLE weft_t_refused");
+    pgt_exec(db, "DROP TABLE weft_t_refused");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -116,7 +91,7 @@ static void expect_note(weft_pg_listener *l, const char *channel, const char *pa
 static int notifications(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     weft_pg_listener *l;
     const char *chans[] = { "weft_a", "weft_b", "Weft Mixed \"Quoted\" Name" };
     EXPECT_EQ(weft_pg_listen(db, chans, 3, &l), 0);
@@ -177,11 +152,11 @@ static void test_notifications(void **s) { (void)s; RUN(notifications, NULL); }
 static int slow_receiver(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     weft_pg_listener *l;
     const char *chans[] = { "weft_slow" };
     EXPECT_EQ(weft_pg_listen(db, chans, 1, &l), 0);
-    exec(db, "SELECT pg_notify('weft_slow', i::text) FROM generate_series(1, 10500) i");
+    pgt_exec(db, "SELECT pg_notify('weft_slow', i::text) FROM generate_series(1, 10500) i");
     WAIT_UNTIL(weft_pg_listener_dropped(l) == 500);
     EXPECT_EQ(weft_pg_listener_dropped(l), 500);
     weft_pg_notify m;
@@ -226,7 +201,7 @@ static int waiter(void *arg)
 static int close_waiting(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     const char *chans[] = { "weft_close" };
     struct waiting w[2] = { { 0 } };
     EXPECT_EQ(weft_pg_listen(db, chans, 1, &w[0].l), 0);
@@ -268,7 +243,7 @@ static int do_restart(void *arg)
 static int listen_restart(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     weft_pg_listener *l;
     const char *chans[] = { "weft_restart" };
     EXPECT_EQ(weft_pg_listen(db, chans, 1, &l), 0);
@@ -415,15 +390,15 @@ static void check_peak_measure(void)
 
 static void make_table(weft_pg *db)
 {
-    exec(db, "DROP TABLE IF EXISTS weft_t_copy");
-    exec(db, "CREATE UNLOGGED TABLE weft_t_copy (id int8, pad text)");
+    pgt_exec(db, "DROP TABLE IF EXISTS weft_t_copy");
+    pgt_exec(db, "CREATE UNLOGGED TABLE weft_t_copy (id int8, pad text)");
 }
 
 /* a million rows in and out (~100 MB each way) with flat memory */
 static int copy_big(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     make_table(db);
     int64_t n = test_scale(1000000);
     weft_pg_conn *c;
@@ -460,7 +435,7 @@ static int copy_big(void *unused)
     /* the connection is back in pipeline mode: statements work */
     EXPECT_EQ(count_rows(c, "SELECT 42"), 42);
     weft_pg_release(db, c);
-    exec(db, "DROP TABLE weft_t_copy");
+    pgt_exec(db, "DROP TABLE weft_t_copy");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -484,7 +459,7 @@ static int text_write(void *ctx, const void *buf, size_t len)
 static int copy_budget(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     weft_pg_conn *c;
     EXPECT_EQ(weft_pg_acquire(db, &c), 0);
     struct text t = { .len = 0 };
@@ -508,7 +483,7 @@ static int copy_budget(void *unused)
     /* a COPY's error stays with its holder: the next one (the same
      * connection, in a pool of one) does not see it */
     weft_pg_opts one = { .min_size = 1, .max_size = 1 };
-    db = open_db(&one);
+    db = pgt_open(&one);
     EXPECT_EQ(weft_pg_acquire(db, &c), 0);
     EXPECT_EQ(weft_pg_copy_out(c, "COPY nothing_here TO STDOUT", text_write, &t, NULL), -WEFT_EPG);
     EXPECT(weft_pg_copy_error(c) != NULL);
@@ -525,7 +500,7 @@ static void test_copy_budget(void **s) { (void)s; RUN(copy_budget, NULL); }
 static int copy_aborts(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     make_table(db);
     weft_pg_conn *c;
     EXPECT_EQ(weft_pg_acquire(db, &c), 0);
@@ -572,7 +547,7 @@ static int copy_aborts(void *unused)
     EXPECT_EQ(weft_pg_copy_in(c, "COPY weft_t_copy FROM STDIN", NULL, &g, &rows), -EINVAL);
     EXPECT_EQ(count_rows(c, "SELECT count(*) FROM weft_t_copy"), 100010);
     weft_pg_release(db, c);
-    exec(db, "DROP TABLE weft_t_copy");
+    pgt_exec(db, "DROP TABLE weft_t_copy");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -623,7 +598,7 @@ static int copier(void *arg)
 static int copy_cancelled(void *unused)
 {
     (void)unused;
-    weft_pg *db = open_db(NULL);
+    weft_pg *db = pgt_open(NULL);
     make_table(db);
     /* the task cancelled in the middle of COPY TO */
     struct copier k = { .db = db };
@@ -688,7 +663,7 @@ static int copy_cancelled(void *unused)
     weft_pg_release(db, c);
     /* the pool goes on, no COPY left running (the pg_sleep(5) stopped) */
     EXPECT_EQ(running(db, "COPY%"), 0);
-    exec(db, "DROP TABLE weft_t_copy");
+    pgt_exec(db, "DROP TABLE weft_t_copy");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }

@@ -7,25 +7,7 @@
 #include <stdatomic.h>
 
 #include "pg/internal.h"              /* weft__pg_map_binds/builds: the caches' counters */
-#include "services.h"
-#include "test.h"
-#include "weft/pg.h"
-
-static const char *url(void)
-{
-    const char *u = weft_test_service_url("pg");
-    return u ? u : "postgresql://unset";
-}
-
-static void exec(weft_pg *db, const char *sql)
-{
-    weft_pg_result r;
-    int rc = weft_pg_query(db, &r, sql, 0, NULL);
-    if (rc)
-        fprintf(stderr, "%s: %s\n", sql, r.error);
-    EXPECT_EQ(rc, 0);
-    weft_pg_result_free(&r);
-}
+#include "pgtest.h"
 
 static void select_(weft_pg *db, weft_pg_result *r, const char *sql)
 {
@@ -105,10 +87,10 @@ static rec plain(const char *name)
 
 static weft_pg *open_with_table(void)
 {
-    weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .min_size = 1, .max_size = 4 });
+    weft_pg *db = weft_pg_new(pgt_url(), &(weft_pg_opts){ .min_size = 1, .max_size = 4 });
     EXPECT(db != NULL);
-    exec(db, "DROP TABLE IF EXISTS weft_t_map");
-    exec(db, "CREATE TABLE weft_t_map (id bigserial PRIMARY KEY, flag bool NOT NULL, small int2,"
+    pgt_exec(db, "DROP TABLE IF EXISTS weft_t_map");
+    pgt_exec(db, "CREATE TABLE weft_t_map (id bigserial PRIMARY KEY, flag bool NOT NULL, small int2,"
              " mid int4, big int8, f4 float4, f8 float8, name text, bio varchar(200), data bytea,"
              " at timestamptz, day date, uid uuid, doc jsonb, price numeric, docp json,"
              " pricep numeric, maybe int4, note text, created timestamptz NOT NULL DEFAULT now())");
@@ -208,7 +190,7 @@ static int types(void *unused)
     EXPECT_EQ(weft_pg_get_text(&r, 1, 2, &s, NULL), 0);
     EXPECT(strcmp(s, "9999-12-31") == 0);
     weft_pg_result_free(&r);
-    exec(db, "DROP TABLE weft_t_map");
+    pgt_exec(db, "DROP TABLE weft_t_map");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -261,7 +243,7 @@ static int nulls(void *unused)
     EXPECT_EQ(weft_pg_row_to(&r, 0, &just_mid_map, &m), -ENODATA);
     EXPECT_ERROR(&r, "column \"mid\" row 0: NULL");
     weft_pg_result_free(&r);
-    exec(db, "DROP TABLE weft_t_map");
+    pgt_exec(db, "DROP TABLE weft_t_map");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -298,7 +280,7 @@ static int tiny_of(weft_pg *db, const char *sql, tiny *t, char *err)
 static int mismatches(void *unused)
 {
     (void)unused;
-    weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .min_size = 1, .max_size = 2 });
+    weft_pg *db = weft_pg_new(pgt_url(), &(weft_pg_opts){ .min_size = 1, .max_size = 2 });
     EXPECT(db != NULL);
     tiny t;
     weft_pg_result e;                                 /* its error, for EXPECT_ERROR */
@@ -377,7 +359,7 @@ static const weft_pg_map item_map = WEFT_PG_MAP("items", "id", item_fields);
 static int rows(void *unused)
 {
     (void)unused;
-    weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .min_size = 1, .max_size = 2 });
+    weft_pg *db = weft_pg_new(pgt_url(), &(weft_pg_opts){ .min_size = 1, .max_size = 2 });
     EXPECT(db != NULL);
     enum { N = 5000 };
     item *arr = calloc(N, sizeof *arr);
@@ -461,9 +443,9 @@ static int writes(void *unused)
 {
     (void)unused;
     weft_pg *db = open_with_table();
-    exec(db, "DROP TABLE IF EXISTS weft_t_map_kv, weft_t_map_ids");
-    exec(db, "CREATE TABLE weft_t_map_kv (k text PRIMARY KEY, v int4 NOT NULL)");
-    exec(db, "CREATE TABLE weft_t_map_ids (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())");
+    pgt_exec(db, "DROP TABLE IF EXISTS weft_t_map_kv, weft_t_map_ids");
+    pgt_exec(db, "CREATE TABLE weft_t_map_kv (k text PRIMARY KEY, v int4 NOT NULL)");
+    pgt_exec(db, "CREATE TABLE weft_t_map_ids (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())");
     weft_pg_result r;
     /* generated keys come back through RETURNING *, in order */
     rec a = plain("first"), b;
@@ -547,7 +529,7 @@ static int writes(void *unused)
     EXPECT_ERROR(&r, "nothing to set");
     EXPECT_EQ(weft_pg_insert(db, &kv_map, NULL, &r), -EINVAL);
     EXPECT_EQ(weft_pg_insert(db, NULL, &x, &r), -EINVAL);
-    exec(db, "DROP TABLE weft_t_map, weft_t_map_kv, weft_t_map_ids");
+    pgt_exec(db, "DROP TABLE weft_t_map, weft_t_map_kv, weft_t_map_ids");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -558,10 +540,10 @@ static void test_writes(void **s) { (void)s; RUN(writes, NULL); }
 static int identifiers(void *unused)
 {
     (void)unused;
-    weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .min_size = 1, .max_size = 2 });
+    weft_pg *db = weft_pg_new(pgt_url(), &(weft_pg_opts){ .min_size = 1, .max_size = 2 });
     EXPECT(db != NULL);
-    exec(db, "DROP TABLE IF EXISTS weft_t_map_kv");
-    exec(db, "CREATE TABLE weft_t_map_kv (k text PRIMARY KEY, v int4 NOT NULL)");
+    pgt_exec(db, "DROP TABLE IF EXISTS weft_t_map_kv");
+    pgt_exec(db, "CREATE TABLE weft_t_map_kv (k text PRIMARY KEY, v int4 NOT NULL)");
     static const char *const tables[] = {
         "weft_t_map_kv; DROP TABLE weft_t_map_kv", "weft_t_map_kv\"", "a.b.c", "", ".t", "t.",
         "1t", "t-1", "tëst", "a234567890123456789012345678901234567890123456789012345678901234",
@@ -587,8 +569,8 @@ static int identifiers(void *unused)
     EXPECT_EQ(weft_pg_update(db, &bad_key, &x, &r), -EINVAL);
     EXPECT_ERROR(&r, "key \"k k\" is not an identifier");
     /* names are quoted: exact, and a reserved word is a name */
-    exec(db, "DROP TABLE IF EXISTS \"Select\"");
-    exec(db, "CREATE TABLE \"Select\" (\"User\" int4, \"from\" text)");
+    pgt_exec(db, "DROP TABLE IF EXISTS \"Select\"");
+    pgt_exec(db, "CREATE TABLE \"Select\" (\"User\" int4, \"from\" text)");
     typedef struct sel { int32_t user; char from[8]; } sel;
     static const weft_pg_field sel_fields[] = {
         WEFT_PG_FIELD(sel, user, "User", WEFT_PG_T_INT),
@@ -607,7 +589,7 @@ static int identifiers(void *unused)
     EXPECT_EQ(weft_pg_get_int(&r, 0, 0, &n), 0);
     EXPECT_EQ(n, 0);
     weft_pg_result_free(&r);
-    exec(db, "DROP TABLE weft_t_map_kv, \"Select\"");
+    pgt_exec(db, "DROP TABLE weft_t_map_kv, \"Select\"");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -621,7 +603,7 @@ static const weft_pg_field loop_fields[] = {
 };
 static const weft_pg_map loop_map = WEFT_PG_MAP("weft_t_map_loops", "k", loop_fields);
 static atomic_int loop_errors;
-static char loop_url[512];            /* url()'s helper keeps static buffers: read it once */
+static char loop_url[512];            /* pgt_url()'s helper keeps static buffers: read it once */
 
 static int loop_inserts(void *arg)
 {
@@ -645,10 +627,10 @@ static int loop_inserts(void *arg)
 static int setup_loops(void *unused)
 {
     (void)unused;
-    weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .min_size = 1, .max_size = 2 });
+    weft_pg *db = weft_pg_new(pgt_url(), &(weft_pg_opts){ .min_size = 1, .max_size = 2 });
     EXPECT(db != NULL);
-    exec(db, "DROP TABLE IF EXISTS weft_t_map_loops");
-    exec(db, "CREATE TABLE weft_t_map_loops (k text PRIMARY KEY, v int4 NOT NULL)");
+    pgt_exec(db, "DROP TABLE IF EXISTS weft_t_map_loops");
+    pgt_exec(db, "CREATE TABLE weft_t_map_loops (k text PRIMARY KEY, v int4 NOT NULL)");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -656,7 +638,7 @@ static int setup_loops(void *unused)
 static int count_loops(void *unused)
 {
     (void)unused;
-    weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .min_size = 1, .max_size = 2 });
+    weft_pg *db = weft_pg_new(pgt_url(), &(weft_pg_opts){ .min_size = 1, .max_size = 2 });
     EXPECT(db != NULL);
     weft_pg_result r;
     select_(db, &r, "SELECT count(*) FROM weft_t_map_loops");
@@ -664,7 +646,7 @@ static int count_loops(void *unused)
     EXPECT_EQ(weft_pg_get_int(&r, 0, 0, &n), 0);
     EXPECT_EQ(n, 2 * 4 * 50);
     weft_pg_result_free(&r);
-    exec(db, "DROP TABLE weft_t_map_loops");
+    pgt_exec(db, "DROP TABLE weft_t_map_loops");
     EXPECT_EQ(weft_pg_close(db, WEFT_SEC), 0);
     return 0;
 }
@@ -673,7 +655,7 @@ static void test_loops(void **s)
 {
     (void)s;
     RUN(setup_loops, NULL);
-    snprintf(loop_url, sizeof loop_url, "%s", url());
+    snprintf(loop_url, sizeof loop_url, "%s", pgt_url());
     uint64_t built = weft__pg_map_builds();
     int run = 0;
     assert_int_equal(weft_run(4, loop_inserts, &run), 0);

@@ -8,17 +8,9 @@
 #include <sys/stat.h>
 #include <limits.h>
 
-#include "services.h"
-#include "test.h"
-#include "weft/pg.h"
+#include "pgtest.h"
 
 static char dir[64];
-
-static const char *url(void)
-{
-    const char *u = weft_test_service_url("pg");
-    return u ? u : "postgresql://unset";
-}
 
 static void put(const char *name, const char *text)
 {
@@ -39,7 +31,7 @@ static void drop(const char *name)
 
 static int exec_sql(void *sql)
 {
-    weft_pg *db = weft_pg_new(url(), NULL);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
     EXPECT(db != NULL);
     weft_pg_conn *c;
     EXPECT_EQ(weft_pg_acquire(db, &c), 0);
@@ -85,19 +77,6 @@ static const char init_sql[] =
     "INSERT INTO m_users(name) VALUES ('a;b'), ($$x;y$$), (E'it\\'s;');\n"
     "DO $body$ BEGIN PERFORM 1; END $body$;\n";
 
-static int64_t count(weft_pg *db, const char *sql)
-{
-    weft_pg_result r;
-    int64_t v = -1;
-    int rc = weft_pg_query(db, &r, sql, 0, NULL);
-    if (rc)
-        fprintf(stderr, "%s: %s\n", sql, r.error);
-    EXPECT_EQ(rc, 0);
-    EXPECT_EQ(weft_pg_get_int(&r, 0, 0, &v), 0);
-    weft_pg_result_free(&r);
-    return v;
-}
-
 struct seen {
     int n;
     int64_t versions[8];
@@ -118,7 +97,7 @@ static void on_applied(const weft_pg_migration *m, void *ctx)
 static int fresh_and_rerun(void *arg)
 {
     (void)arg;
-    weft_pg *db = weft_pg_new(url(), NULL);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
     weft_pg_result r;
     struct seen s = { 0 };
     int rc = weft_pg_migrate_cb(db, dir, &r, on_applied, &s);
@@ -131,14 +110,14 @@ static int fresh_and_rerun(void *arg)
     EXPECT(strcmp(s.names[0], "init") == 0);
     EXPECT(strcmp(s.names[1], "more_users") == 0);
     weft_pg_result_free(&r);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM m_users"), 4);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM m_users WHERE name IN ('a;b','x;y','it''s;')"), 3);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM m_users"), 4);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM m_users WHERE name IN ('a;b','x;y','it''s;')"), 3);
     /* again: nothing applied, nothing run twice */
     EXPECT_EQ(weft_pg_migrate(db, dir, &r), 0);
     weft_pg_result_free(&r);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM m_users"), 4);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM schema_migrations"), 2);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM schema_migrations WHERE length(checksum) = 64"), 2);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM m_users"), 4);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM schema_migrations"), 2);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM schema_migrations WHERE length(checksum) = 64"), 2);
     /* a new file later: only it */
     put("0011_side.sql", "CREATE TABLE m_side(a int);");
     EXPECT_EQ(weft_pg_migrate(db, dir, NULL), 1);
@@ -174,7 +153,7 @@ static _Atomic int applied_total;
 static int racer(void *arg)
 {
     (void)arg;
-    weft_pg *db = weft_pg_new(url(), NULL);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
     weft_pg_result r;
     int rc = weft_pg_migrate(db, dir, &r);
     if (rc < 0)
@@ -189,9 +168,9 @@ static int racer(void *arg)
 static int check_once(void *arg)
 {
     (void)arg;
-    weft_pg *db = weft_pg_new(url(), NULL);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM m_users"), 4);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM schema_migrations"), 2);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM m_users"), 4);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM schema_migrations"), 2);
     return weft_pg_close(db, WEFT_SEC);
 }
 
@@ -214,7 +193,7 @@ static void test_two_at_once(void **state)
 static int changed(void *arg)
 {
     (void)arg;
-    weft_pg *db = weft_pg_new(url(), NULL);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
     EXPECT_EQ(weft_pg_migrate(db, dir, NULL), 1);
     put("0001_init.sql", "CREATE TABLE m_users(id int); -- edited");
     put("0002_next.sql", "CREATE TABLE m_t3(a int);");
@@ -223,7 +202,7 @@ static int changed(void *arg)
     EXPECT(strstr(r.error, "0001_init.sql") != NULL);
     EXPECT(strstr(r.error, "changed") != NULL);
     weft_pg_result_free(&r);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'm_t3'"), 0);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'm_t3'"), 0);
     weft_pg_migration *list;
     int n = weft_pg_migrations(db, dir, &list, NULL);
     EXPECT_EQ(n, 2);
@@ -245,7 +224,7 @@ static void test_changed_file(void **state)
 static int failing(void *arg)
 {
     (void)arg;
-    weft_pg *db = weft_pg_new(url(), NULL);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
     weft_pg_result r;
     /* a syntax error: the server gives the position */
     put("0002_bad.sql", "CREATE TABLE m_t3(a int);\n\nSELEC 1;\n");
@@ -263,8 +242,8 @@ static int failing(void *arg)
     EXPECT(strstr(r.error, "0002_bad.sql line 3: division by zero") != NULL);
     weft_pg_result_free(&r);
     /* nothing of the failing file stayed, the one before it did */
-    EXPECT_EQ(count(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'm_t3'"), 0);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM schema_migrations"), 1);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'm_t3'"), 0);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM schema_migrations"), 1);
     /* fixed: it runs */
     put("0002_bad.sql", "CREATE TABLE m_t3(a int);");
     EXPECT_EQ(weft_pg_migrate(db, dir, NULL), 1);
@@ -283,22 +262,22 @@ static void test_failing_file(void **state)
 static int no_tx(void *arg)
 {
     (void)arg;
-    weft_pg *db = weft_pg_new(url(), NULL);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
     weft_pg_result r;
     int rc = weft_pg_migrate(db, dir, &r);
     if (rc < 0)
         fprintf(stderr, "migrate: %s\n", r.error);
     EXPECT_EQ(rc, 2);
     weft_pg_result_free(&r);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM pg_indexes WHERE indexname = 'm_users_name'"), 1);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM pg_indexes WHERE indexname = 'm_users_name'"), 1);
     /* a failing statement: the ones before it stay, the file is not recorded */
     put("0003_idx.sql", "-- weft:no-transaction\nCREATE INDEX CONCURRENTLY m_users_id2 ON"
                         " m_users(id);\n\nCREATE INDEX CONCURRENTLY x ON nosuch(a);\n");
     EXPECT_EQ(weft_pg_migrate(db, dir, &r), -WEFT_EPG);
     EXPECT(strstr(r.error, "0003_idx.sql line 4") != NULL);
     weft_pg_result_free(&r);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM pg_indexes WHERE indexname = 'm_users_id2'"), 1);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM schema_migrations"), 2);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM pg_indexes WHERE indexname = 'm_users_id2'"), 1);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM schema_migrations"), 2);
     return weft_pg_close(db, WEFT_SEC);
 }
 
@@ -317,7 +296,7 @@ static void test_no_transaction(void **state)
 static int bad_dirs(void *arg)
 {
     (void)arg;
-    weft_pg *db = weft_pg_new(url(), NULL);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
     weft_pg_result r;
     EXPECT_EQ(weft_pg_migrate(db, "/nonexistent/migrations", &r), -ENOENT);
     EXPECT(strstr(r.error, "/nonexistent/migrations") != NULL);
@@ -345,7 +324,7 @@ static void test_bad_dirs(void **state)
 static int review(void *arg)
 {
     (void)arg;
-    weft_pg *db = weft_pg_new(url(), NULL);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
     weft_pg_result r;
     EXPECT_EQ(weft_pg_migrate(db, dir, &r), 2);
     weft_pg_result_free(&r);
@@ -363,11 +342,11 @@ static int review(void *arg)
     EXPECT_EQ(weft_pg_migrate(db, dir, &r), -EINVAL);
     EXPECT(strstr(r.error, "0003_tx.sql line 2: commit") != NULL);
     weft_pg_result_free(&r);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'm_t3'"), 0);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'm_t3'"), 0);
     put("0003_tx.sql", "CREATE TABLE m_t3(a int);\nROLLBACK;\n");
     EXPECT_EQ(weft_pg_migrate(db, dir, &r), -EINVAL);
     weft_pg_result_free(&r);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM schema_migrations"), 2);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM schema_migrations"), 2);
     drop("0003_tx.sql");
     /* a directory with a migration's name */
     char p[PATH_MAX];
@@ -406,7 +385,7 @@ static int review(void *arg)
     put("0010_c.sql", "CREATE TABLE m_t3(a int); -- edited");
     EXPECT_EQ(weft_pg_migrate(db, dir, &r), -EINVAL);
     weft_pg_result_free(&r);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'm_side'"), 0);
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM pg_tables WHERE tablename = 'm_side'"), 0);
     put("0010_c.sql", "CREATE TABLE m_t3(a int);");
     drop("0011_d.sql");
     /* a file's SET does not reach the next file */
@@ -423,7 +402,7 @@ static int review(void *arg)
     EXPECT_EQ(weft_pg_conn_query(c, &r, "SELECT pg_advisory_lock(4242)", 0, NULL), 0);
     weft_pg_result_free(&r);
     weft_pg_release(db, c);
-    EXPECT_EQ(count(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+    EXPECT_EQ(pgt_int(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
                         " AND objid = 4242"), 0);
     return weft_pg_close(db, WEFT_SEC);
 }

@@ -3,15 +3,7 @@
  * failed before its fix (against the fixture's PostgreSQL).
  */
 #include <unistd.h>
-#include "services.h"
-#include "test.h"
-#include "weft/pg.h"
-
-static const char *url(void)
-{
-    const char *u = weft_test_service_url("pg");
-    return u ? u : "postgresql://unset";
-}
+#include "pgtest.h"
 
 struct q { weft_pg *db; const char *sql; weft_time scope; int rc; int64_t v; weft_time took; int n; const weft_pg_val *p; };
 
@@ -52,7 +44,7 @@ static void exec(weft_pg *db, const char *sql)
 static int pick_overflow(void *u)
 {
     (void)u;
-    weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .pipeline = 2, .max_size = 2, .min_size = 1,
+    weft_pg *db = weft_pg_new(pgt_url(), &(weft_pg_opts){ .pipeline = 2, .max_size = 2, .min_size = 1,
                                                       .query_timeout = 3 * WEFT_SEC });
     weft_pg_stats s;
     WAIT_UNTIL((weft_pg_stats_get(db, &s), s.idle == 1));
@@ -78,7 +70,7 @@ static void test_pick_overflow(void **s) { (void)s; RUN(pick_overflow, NULL); }
 static int flush_steals(void *u)
 {
     (void)u;
-    weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .max_size = 1, .min_size = 1,
+    weft_pg *db = weft_pg_new(pgt_url(), &(weft_pg_opts){ .max_size = 1, .min_size = 1,
                                                       .query_timeout = 3 * WEFT_SEC,
                                                       .cancel_grace = WEFT_SEC });
     weft_pg_stats s;
@@ -110,7 +102,7 @@ static void test_flush_steals(void **s) { (void)s; RUN(flush_steals, NULL); }
 static int head_of_line(void *u)
 {
     (void)u;
-    weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .max_size = 1, .min_size = 1,
+    weft_pg *db = weft_pg_new(pgt_url(), &(weft_pg_opts){ .max_size = 1, .min_size = 1,
                                                       .cancel_grace = 500 * WEFT_MS });
     weft_pg_stats s;
     WAIT_UNTIL((weft_pg_stats_get(db, &s), s.idle == 1));
@@ -136,7 +128,7 @@ static void test_head_of_line(void **s) { (void)s; RUN(head_of_line, NULL); }
 static int begin_shared(void *u)
 {
     (void)u;
-    weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .max_size = 1, .min_size = 1 });
+    weft_pg *db = weft_pg_new(pgt_url(), &(weft_pg_opts){ .max_size = 1, .min_size = 1 });
     exec(db, "DROP TABLE IF EXISTS weft_rv_t");
     exec(db, "CREATE TABLE weft_rv_t (id int)");
     struct q x = { db, "BEGIN", 0, 0, 0, 0, 0, NULL };
@@ -161,7 +153,7 @@ static void test_begin_shared(void **s) { (void)s; RUN(begin_shared, NULL); }
 static int commit_stale(void *u)
 {
     (void)u;
-    weft_pg *db = weft_pg_new(url(), NULL);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
     exec(db, "DROP TABLE IF EXISTS weft_rv_c");
     exec(db, "CREATE TABLE weft_rv_c (id int)");
     exec(db, "CREATE OR REPLACE FUNCTION weft_rv_slow() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(0.3); RETURN NULL; END $$ LANGUAGE plpgsql");
@@ -191,7 +183,7 @@ static void test_commit_stale(void **s) { (void)s; RUN(commit_stale, NULL); }
 static int close_race(void *u)
 {
     (void)u;
-    weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .max_size = 1 });
+    weft_pg *db = weft_pg_new(pgt_url(), &(weft_pg_opts){ .max_size = 1 });
     struct q t = { db, "SELECT 1", 0, 0, 0, 0, 0, NULL };
     weft_group *g = weft_group_new();
     weft_spawn(g, runq, &t, "T");
@@ -221,10 +213,10 @@ static void test_close_race(void **s) { (void)s; RUN(close_race, NULL); }
 static int set_leak(void *u)
 {
     (void)u;
-    weft_pg *db = weft_pg_new(url(), &(weft_pg_opts){ .max_size = 1, .min_size = 1,
+    weft_pg *db = weft_pg_new(pgt_url(), &(weft_pg_opts){ .max_size = 1, .min_size = 1,
                                                       .query_timeout = WEFT_SEC,
                                                       .cancel_grace = 300 * WEFT_MS });
-    weft_pg *db2 = weft_pg_new(url(), &(weft_pg_opts){ .max_size = 1, .min_size = 1 });
+    weft_pg *db2 = weft_pg_new(pgt_url(), &(weft_pg_opts){ .max_size = 1, .min_size = 1 });
     weft_pg_conn *c;
     weft_pg_result r;
     EXPECT_EQ(weft_pg_acquire(db, &c), 0);

@@ -4,38 +4,12 @@
  * the group commit of enqueues across tasks (a cancelled call is either
  * committed or not there at all, never half), and a server restart under
  * a producer and a worker. */
-#include "services.h"
-#include "test.h"
-#include "weft/pg.h"
-
-static const char *url(void)
-{
-    const char *u = weft_test_service_url("pg");
-    return u ? u : "postgresql://unset";
-}
-
-/* one statement's single integer (or -1 for no row / NULL) */
-static int64_t sql_int(const char *sql)
-{
-    weft_pg *db = weft_pg_new(url(), NULL);
-    EXPECT(db != NULL);
-    weft_pg_result r;
-    int64_t v = -1;
-    int rc = weft_pg_query(db, &r, sql, 0, NULL);
-    if (rc)
-        fprintf(stderr, "%s: %s\n", sql, r.error);
-    EXPECT_EQ(rc, 0);
-    if (rc == 0 && r.nrows && !weft_pg_is_null(&r, 0, 0))
-        weft_pg_get_int(&r, 0, 0, &v);
-    weft_pg_result_free(&r);
-    weft_pg_close(db, WEFT_SEC);
-    return v;
-}
+#include "pgtest.h"
 
 static int reset_main(void *arg)
 {
     (void)arg;
-    weft_pg *db = weft_pg_new(url(), NULL);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
     EXPECT(db != NULL);
     weft_pg_conn *c;
     EXPECT_EQ(weft_pg_acquire(db, &c), 0);
@@ -64,7 +38,7 @@ static int setup(void **state)
 static int opener(void *arg)
 {
     weft_queue *q;
-    int rc = weft_queue_open(&q, url(), NULL);
+    int rc = weft_queue_open(&q, pgt_url(), NULL);
     EXPECT_EQ(rc, 0);
     if (rc == 0)
         EXPECT_EQ(weft_queue_close(q), 0);
@@ -79,13 +53,13 @@ static int schema_main(void *arg)
     for (int i = 0; i < 6; i++)
         EXPECT_EQ(weft_spawn(g, opener, NULL, "opener"), 0);
     EXPECT_EQ(weft_group_wait(g), 0);
-    EXPECT_EQ(sql_int("SELECT count(*) FROM weft_queue.migrations"), 1);
-    EXPECT_EQ(sql_int("SELECT max(version) FROM weft_queue.migrations"), 1);
+    EXPECT_EQ(pgt_int(NULL, "SELECT count(*) FROM weft_queue.migrations"), 1);
+    EXPECT_EQ(pgt_int(NULL, "SELECT max(version) FROM weft_queue.migrations"), 1);
     /* the application's own migrations table is not touched */
-    EXPECT_EQ(sql_int("SELECT count(*) FROM pg_tables WHERE tablename = 'schema_migrations'"), 0);
+    EXPECT_EQ(pgt_int(NULL, "SELECT count(*) FROM pg_tables WHERE tablename = 'schema_migrations'"), 0);
     /* opening again applies nothing */
     opener(NULL);
-    EXPECT_EQ(sql_int("SELECT count(*) FROM weft_queue.migrations"), 1);
+    EXPECT_EQ(pgt_int(NULL, "SELECT count(*) FROM weft_queue.migrations"), 1);
     return 0;
 }
 
@@ -118,7 +92,7 @@ static int group_main(void *arg)
 {
     (void)arg;
     weft_queue *q;
-    EXPECT_EQ(weft_queue_open(&q, url(), NULL), 0);
+    EXPECT_EQ(weft_queue_open(&q, pgt_url(), NULL), 0);
     enum { N = 300 };
     static struct enq_arg a[N];
     weft_group *g = weft_group_new();
@@ -212,7 +186,7 @@ static int restart_main(void *arg)
     (void)arg;
     struct rs r = { 0 };
     weft_queue_opts o = { .lease = 2 * WEFT_SEC };
-    EXPECT_EQ(weft_queue_open(&r.q, url(), &o), 0);
+    EXPECT_EQ(weft_queue_open(&r.q, pgt_url(), &o), 0);
     weft_group *g = weft_group_new();
     EXPECT_EQ(weft_spawn(g, rs_worker, &r, "worker"), 0);
     EXPECT_EQ(weft_spawn(g, rs_producer, &r, "producer"), 0);

@@ -14,17 +14,9 @@
  *   test_redis_far_future           run_at_ms INT64_MAX runs at once (PostgreSQL passes)
  * Against the CTest fixtures' servers, or WEFT_TEST_PG_URL / WEFT_TEST_REDIS_URL.
  * review17_pg_roles.sh beside it shows the privilege defect (needs the superuser). */
-#include "services.h"
-#include "test.h"
-#include "weft/pg.h"
+#include "pgtest.h"
 #include "weft/redis.h"
 #include "weft/url.h"
-
-static const char *pg_url(void)
-{
-    const char *u = weft_test_service_url("pg");
-    return u ? u : "postgresql://unset";
-}
 
 static const char *redis_url(void)
 {
@@ -34,7 +26,7 @@ static const char *redis_url(void)
 
 static int64_t pg_int(const char *sql)
 {
-    weft_pg *db = weft_pg_new(pg_url(), NULL);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
     EXPECT(db != NULL);
     weft_pg_result r;
     int64_t v = -1;
@@ -68,7 +60,7 @@ static int poison_main(void *arg)
 {
     (void)arg;
     weft_queue *q;
-    EXPECT_EQ(weft_queue_open(&q, pg_url(), NULL), 0);
+    EXPECT_EQ(weft_queue_open(&q, pgt_url(), NULL), 0);
     enum { N = 12, BAD = 6 };
     static struct enq e[N];
     static char keys[N][16];
@@ -129,7 +121,7 @@ static int deadline_main(void *arg)
 static void test_pg_deadline(void **state)
 {
     (void)state;
-    RUN(deadline_main, (void *)pg_url);
+    RUN(deadline_main, (void *)pgt_url);
 }
 
 static void test_redis_deadline(void **state)   /* passes: the reference behaviour */
@@ -245,7 +237,7 @@ static void test_redact(void **state)
 
 static int pg_exec(const char *sql)
 {
-    weft_pg *db = weft_pg_new(pg_url(), NULL);
+    weft_pg *db = weft_pg_new(pgt_url(), NULL);
     EXPECT(db != NULL);
     weft_pg_result r;
     int rc = weft_pg_query(db, &r, sql, 0, NULL);
@@ -266,7 +258,7 @@ static int skew_main(void *arg)
 {
     (void)arg;
     struct lost l = { 0 };
-    EXPECT_EQ(weft_queue_open(&l.q, pg_url(), NULL), 0);   /* the schema exists */
+    EXPECT_EQ(weft_queue_open(&l.q, pgt_url(), NULL), 0);   /* the schema exists */
     /* the server's clock 5 s behind this host's (hosts' clocks differ: the
      * reason leases are the server's), and a count of its clock reads */
     EXPECT_EQ(pg_exec("CREATE SEQUENCE IF NOT EXISTS weft_queue.r17_reads"), 0);
@@ -370,7 +362,7 @@ static int fifo_main(void *arg)
 static void test_pg_fifo_after_release(void **state)   /* passes */
 {
     (void)state;
-    RUN(fifo_main, (void *)pg_url);
+    RUN(fifo_main, (void *)pgt_url);
 }
 
 static void test_redis_fifo_after_release(void **state)
@@ -410,7 +402,7 @@ static int utf8_main(void *arg)
 {
     (void)arg;
     struct lost l = { 0 };
-    EXPECT_EQ(weft_queue_open(&l.q, pg_url(), NULL), 0);
+    EXPECT_EQ(weft_queue_open(&l.q, pgt_url(), NULL), 0);
     weft_job_opts once = { .max_attempts = 1 };
     weft_job_id bad, good;
     EXPECT_EQ(weft_queue_enqueue(l.q, "utf8", "bad", "{}", &once, &bad), 0);
@@ -474,7 +466,7 @@ static int race_main(void *arg)
     pg_exec("DELETE FROM weft_queue.jobs WHERE queue = 'race'");
     struct host h[2] = { { 0 } };
     for (int i = 0; i < 2; i++) {
-        EXPECT_EQ(weft_queue_open(&h[i].q, pg_url(), NULL), 0);   /* a pool each: two hosts */
+        EXPECT_EQ(weft_queue_open(&h[i].q, pgt_url(), NULL), 0);   /* a pool each: two hosts */
         h[i].order = i;
     }
     for (int r = 0; r < 1500; r++) {
@@ -593,7 +585,7 @@ static int far_main(void *arg)
 static void test_pg_far_future(void **state)   /* passes */
 {
     (void)state;
-    RUN(far_main, (void *)pg_url);
+    RUN(far_main, (void *)pgt_url);
 }
 
 static void test_redis_far_future(void **state)
