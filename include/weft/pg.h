@@ -49,7 +49,9 @@
  *
  * Connecting: host names are resolved by weft's resolver (c-ares) and
  * given to libpq as hostaddr, so no libpq call blocks the loop; the
- * session gets client_encoding UTF8, TimeZone UTC and DateStyle ISO;
+ * session gets client_encoding UTF8, TimeZone UTC, DateStyle ISO and
+ * standard_conforming_strings on (what weft's reading of statements,
+ * below, assumes: backslashes are plain in '...');
  * gssencmode is disable unless the conninfo says otherwise; NOTICEs go to
  * weft_log at INFO. TLS is libpq's (sslmode in the conninfo).
  *
@@ -182,8 +184,14 @@ int weft_pg_get_uuid(const weft_pg_result *r, int row, int col, uint8_t out[16])
  * connection (opts.pipeline > 1) or one taken for the call. The statement
  * must leave nothing behind on the connection: transaction control (BEGIN,
  * COMMIT, SAVEPOINT ...), COPY and statements that change the session
- * (SET, RESET, DISCARD, LISTEN, PREPARE, LOCK, cursors, temporary tables,
- * set_config) are -EINVAL here: use weft_pg_acquire for them. 0 with r
+ * (SET, RESET, DISCARD, LISTEN, PREPARE, LOCK, DO, cursors, temporary
+ * tables, set_config, session advisory locks) are -EINVAL here: use
+ * weft_pg_acquire for them. weft reads the statement's words as the
+ * server's lexer does (any case and spacing; not in comments) and reads
+ * its string constants as SQL too (a query_to_xml argument), taking what
+ * they say at its word even if it is data: 'set_config' in a literal is
+ * refused (pass such data as a parameter: parameters are never read).
+ * Functions it calls are not looked into. 0 with r
  * filled; -WEFT_EPG (r->error and weft_pg_error say what; a multi-
  * statement string is the server's 42601), -ETIMEDOUT,
  * -WEFT_EQUERY_TIMEOUT, -WEFT_EPOOL_TIMEOUT, -ECANCELED, -ECONNRESET or
@@ -198,11 +206,13 @@ int weft_pg_get_uuid(const weft_pg_result *r, int row, int col, uint8_t out[16])
  * with a Sync of their own: writes (grouped, the row locks of one group
  * would wait on another's and deadlock), DDL and the like, setval and
  * dblink (effects a rollback does not undo), and reads that show the
- * transaction itself: txid_current, pg_current_xact_id, now(),
- * current_time*, transaction_timestamp, localtime*, pg_*_xact_lock (each
- * task sees a transaction of its own). The match is on the text: a
- * function that does these things inside is not seen. What grouping means
- * for a read:
+ * transaction itself: txid_current, pg_current_xact_id,
+ * pg_current_snapshot, now(), current_time*, current_date,
+ * transaction_timestamp, localtime*, age(x), 'now'/'today' literals,
+ * xact_start, pg_*_xact_lock (each task sees a transaction of its own),
+ * and any with a U&"..." name or a literal whose escapes it does not
+ * decode. A function that does these things inside is not seen. What
+ * grouping means for a read:
  *   - it may run twice on the server: once in a group another statement
  *     made fail (rolled back, so nothing of it stands), then alone. An
  *     effect a rollback does not undo happens twice: nextval in a called

@@ -97,7 +97,8 @@ static int build_params(weft_pg *db, PQconninfoOption *opts, struct params *p)
             param(p, o->keyword, o->val);
     const char *user = param_get(p, "options");
     snprintf(p->options, sizeof p->options,
-             "%s%s-c TimeZone=UTC -c DateStyle=ISO -c statement_timeout=%lld",
+             "%s%s-c TimeZone=UTC -c DateStyle=ISO -c standard_conforming_strings=on "
+             "-c statement_timeout=%lld",
              user ? user : "", user ? " " : "", weft__pg_timeout_ms(db->o.query_timeout));
     param(p, "options", p->options);
     param(p, "client_encoding", "UTF8");
@@ -568,66 +569,147 @@ void weft__pg_first_word(const char *sql, char *w, size_t cap)
     w[n] = 0;
 }
 
-/* does w (n bytes) equal one of list, or start with one ending in '*'? */
-static bool word_in(const char *w, size_t n, const char *const *list)
+/* What a word may mean to the pool (word_flags). */
+enum {
+    WF_SESSION = 1,      /* session state that outlives the statement */
+    WF_SHOWS = 2,        /* shows the transaction (its id, snapshot, start, locks) or
+                           reaches outside it (a rollback does not undo it) */
+    WF_CALL = 4,         /* the same, when called (a column may be named so) */
+    WF_WRITE = 8,
+    WF_LOCK = 16,        /* after FOR: a locking clause */
+    WF_TEMP = 32,        /* after CREATE [OR REPLACE] [GLOBAL|LOCAL], or INTO */
+    WF_CREATE = 64,      /* may stand between CREATE and TEMP */
+    WF_FOR = 128,
+    WF_INTO = 256,
+};
+
+static bool starts(const char *w, size_t n, const char *p)
 {
-    for (; *list; list++) {
-        size_t l = strlen(*list);
-        if ((*list)[l - 1] == '*' ? n >= l - 1 && memcmp(w, *list, l - 1) == 0
-                                  : n == l && memcmp(w, *list, l) == 0)
+    size_t l = strlen(p);
+    return n >= l && memcmp(w, p, l) == 0;
+}
+
+/* a switch on the length: a statement's words cost a compare or two each
+ * (this runs for every weft_pg_query) */
+static unsigned word_flags(const char *w, size_t n)
+{
+#define EQ(s) (memcmp(w, s, n) == 0)
+    if (w[0] == 'p' && n > 3 && w[1] == 'g' && w[2] == '_') {
+        if (starts(w, n, "pg_advisory_lock") || starts(w, n, "pg_try_advisory_lock"))
+            return WF_SESSION;
+        if (starts(w, n, "pg_current_xact_id") || starts(w, n, "pg_advisory_xact_lock") ||
+            starts(w, n, "pg_try_advisory_xact_lock"))
+            return WF_SHOWS;
+    }
+    if ((w[0] == 't' && starts(w, n, "txid_")) || (w[0] == 'd' && starts(w, n, "dblink")))
+        return WF_SHOWS;
+    switch (n) {
+    case 2: return EQ("no") ? WF_LOCK : EQ("or") ? WF_CREATE : 0;
+    case 3: return EQ("now") || EQ("age") ? WF_CALL : EQ("key") ? WF_LOCK : EQ("for") ? WF_FOR : 0;
+    case 4: return EQ("temp") ? WF_TEMP : EQ("into") ? WF_INTO : 0;
+    case 5: return EQ("merge") ? WF_WRITE : EQ("share") ? WF_LOCK : EQ("local") ? WF_CREATE : 0;
+    case 6:
+        return EQ("insert") || EQ("delete") ? WF_WRITE : EQ("update") ? WF_WRITE | WF_LOCK
+             : EQ("setval") ? WF_SHOWS : EQ("global") ? WF_CREATE : 0;
+    case 7: return EQ("pg_temp") ? WF_SESSION : EQ("replace") ? WF_CREATE : 0;
+    case 9: return EQ("temporary") ? WF_TEMP : EQ("localtime") ? WF_SHOWS : 0;
+    case 10: return EQ("set_config") ? WF_SESSION : EQ("xact_start") ? WF_SHOWS : 0;
+    case 11: return EQ("backend_xid") ? WF_SHOWS : 0;
+    case 12: return EQ("backend_xmin") || EQ("current_time") || EQ("current_date") ? WF_SHOWS : 0;
+    case 14: return EQ("localtimestamp") ? WF_SHOWS : 0;
+    case 17: return EQ("current_timestamp") ? WF_SHOWS : 0;
+    case 19: return EQ("pg_current_snapshot") ? WF_SHOWS : 0;
+    case 21: return EQ("transaction_timestamp") ? WF_SHOWS : 0;
+    }
+    return 0;
+#undef EQ
+}
+
+/* whole words, for the first keyword */
+struct word {
+    const char *w;
+    unsigned char len;
+};
+#define W(s) { s, sizeof s - 1 }
+
+static bool word_in(const char *w, size_t n, const struct word *list)
+{
+    for (; list->w; list++)
+        if (n == list->len && memcmp(w, list->w, n) == 0)
             return true;
+    return false;
+}
+
+static bool time_word(const char *w, size_t n)
+{
+    return (n == 3 && memcmp(w, "now", 3) == 0) || (n == 5 && memcmp(w, "today", 5) == 0) ||
+           (n == 8 && memcmp(w, "tomorrow", 8) == 0) || (n == 9 && memcmp(w, "yesterday", 9) == 0);
+}
+
+/* a string constant that holds a word the server reads as the
+ * transaction's time ('now', ' Today 10:00') */
+static bool time_string(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        char w[10];
+        while (j < n && ((s[j] | 0x20) >= 'a' && (s[j] | 0x20) <= 'z'))
+            j++;
+        if (j > i && j - i < sizeof w) {
+            for (size_t k = i; k < j; k++)
+                w[k - i] = (char)(s[k] | 0x20);
+            if (time_word(w, j - i))
+                return true;
+        }
+        i = j > i ? j : i + 1;
     }
     return false;
 }
 
-/* a string constant that the server reads as the transaction's time */
-static bool time_word(const char *s, size_t n)
+static int scan_word(void *ctx, int kind, const char *w, size_t n, char next);
+
+/* a string constant read as SQL too: query_to_xml's query, a function
+ * body, or data (then a set_config in it is taken at its word: refused,
+ * as before) */
+static void scan_string(struct weft__pg_sql *q, const char *s, size_t n)
 {
-    static const char *const words[] = { "now", "today", "tomorrow", "yesterday", NULL };
-    while (n && (*s == ' ' || *s == '\t'))
-        s++, n--;
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-        n--;
-    char w[12];
-    if (n >= sizeof w)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        w[i] = (char)tolower((unsigned char)s[i]);
-    return word_in(w, n, words);
+    q->shows_tx |= time_string(s, n);
+    if (q->depth >= 2)
+        return;
+    struct weft__pg_sql in = { .depth = q->depth + 1 };
+    weft__sql_words(s, n, scan_word, &in);
+    q->session |= in.session;
+    q->shows_tx |= in.shows_tx;
 }
 
 static int scan_word(void *ctx, int kind, const char *w, size_t n, char next)
 {
-    /* session state that outlives the statement */
-    static const char *const session[] = { "set_config", "pg_advisory_lock*",
-                                           "pg_try_advisory_lock*", NULL };
-    /* what shows the transaction (its id, its start, its locks) or
-     * reaches outside it (a rollback does not undo it) */
-    static const char *const shows[] = { "txid_*", "pg_current_xact_id*", "pg_advisory_xact_lock*",
-                                         "pg_try_advisory_xact_lock*", "current_timestamp",
-                                         "current_time", "current_date", "localtime",
-                                         "localtimestamp", "transaction_timestamp", "setval",
-                                         "dblink*", NULL };
-    /* the same, only when called (a column may be named so) */
-    static const char *const calls[] = { "now", "age", NULL };
-    static const char *const writes[] = { "insert", "update", "delete", "merge", NULL };
-    static const char *const locks[] = { "update", "share", "no", "key", NULL };
     struct weft__pg_sql *q = ctx;
-    if (kind == WEFT__SQL_STRING) {
-        q->shows_tx |= time_word(w, n);
-        q->after_for = false;
+    if (kind & WEFT__SQL_ESCAPED) {           /* unread: assume the worst */
+        q->shows_tx = true;
+        q->session |= (kind & WEFT__SQL_WORD) != 0;
+    }
+    if (kind & WEFT__SQL_STRING) {
+        scan_string(q, w, n);
+        q->after_for = q->after_into = q->create_head = false;
         return 0;
     }
-    if (!q->words++)
-        snprintf(q->first, sizeof q->first, "%.*s", (int)n, w);
-    else if (strcmp(q->first, "create") == 0 && (word_in(w, n, (const char *const[]){ "temp",
-                                                     "temporary", NULL })))
-        q->session = true;
-    q->session |= word_in(w, n, session);
-    q->shows_tx |= word_in(w, n, shows) || (next == '(' && word_in(w, n, calls));
-    q->writes |= word_in(w, n, writes);
-    q->locks |= q->after_for && word_in(w, n, locks);
-    q->after_for = n == 3 && memcmp(w, "for", 3) == 0;
+    bool first = !q->words++;
+    if (first) {
+        size_t m = n < sizeof q->first ? n : sizeof q->first - 1;
+        memcpy(q->first, w, m);
+        q->first[m] = 0;
+    }
+    unsigned f = word_flags(w, n);
+    q->session |= (f & WF_SESSION) || ((f & WF_TEMP) && (q->create_head || q->after_into));
+    q->create_head = first ? n == 6 && memcmp(w, "create", 6) == 0
+                           : q->create_head && (f & WF_CREATE);
+    q->shows_tx |= (f & WF_SHOWS) || ((f & WF_CALL) && next == '(');
+    q->writes |= (f & WF_WRITE) != 0;
+    q->locks |= q->after_for && (f & WF_LOCK);
+    q->after_for = f & WF_FOR;
+    q->after_into = (f & WF_INTO) &&                /* SELECT ... INTO TEMP t */
+                    (strcmp(q->first, "select") == 0 || strcmp(q->first, "with") == 0);
     return 0;
 }
 
@@ -635,27 +717,22 @@ void weft__pg_scan(const char *sql, struct weft__pg_sql *out)
 {
     memset(out, 0, sizeof *out);
     if (sql)
-        weft__sql_words(sql, scan_word, out);
+        weft__sql_words(sql, strlen(sql), scan_word, out);
 }
 
 int weft__pg_kind(const struct weft__pg_sql *q)
 {
-    static const char *const tx[] = { "begin", "start", "commit", "end", "rollback", "abort",
-                                      "savepoint", "release", "prepare", "copy", NULL };
-    static const char *const session[] = { "set", "reset", "discard", "deallocate", "listen",
-                                           "unlisten", "load", "lock", "declare", "close",
-                                           "fetch", "move", NULL };
+    static const struct word tx[] = { W("begin"), W("start"), W("commit"), W("end"),
+                                      W("rollback"), W("abort"), W("savepoint"), W("release"),
+                                      W("prepare"), W("copy"), { 0 } };
+    static const struct word session[] = { W("set"), W("reset"), W("discard"), W("deallocate"),
+                                           W("listen"), W("unlisten"), W("load"), W("lock"),
+                                           W("declare"), W("close"), W("fetch"), W("move"),
+                                           W("do"), { 0 } };
     size_t n = strlen(q->first);
     if (word_in(q->first, n, tx))
         return 2;
     return word_in(q->first, n, session) || q->session;
-}
-
-int weft__pg_stmt_kind(const char *sql)
-{
-    struct weft__pg_sql q;
-    weft__pg_scan(sql, &q);
-    return weft__pg_kind(&q);
 }
 
 bool weft__pg_statement_timeout(const PGresult *res)

@@ -157,24 +157,26 @@ void weft__pg_cancel_and_break(struct weft_pg_conn *c);
 /* Wakes the task parked in weft__pg_next on c (the reader), to look again:
  * libpq may have read its input while a task queued a segment. */
 void weft__pg_kick(struct weft_pg_conn *c);
-/* What a statement does to the session, by its first keyword: 0 nothing
- * the pool must know, 1 session state (SET, LISTEN, PREPARE ...),
- * 2 transaction control or COPY (never on a shared connection). */
-int weft__pg_stmt_kind(const char *sql);
 /* What a statement's words say (weft__pg_scan reads them once). */
 struct weft__pg_sql {
     char first[16];               /* the first keyword, lower case */
     unsigned words;
-    bool session;                 /* set_config, session advisory locks, CREATE TEMP */
+    bool session;                 /* set_config, session advisory locks, temporary tables
+                                     (also inside string constants: DO bodies,
+                                     query_to_xml), names it cannot read (U&"...") */
     bool shows_tx;                /* shows its transaction (txid_current, now(), 'now',
                                      xact advisory locks) or reaches outside it (setval,
                                      dblink): never shares one */
     bool writes;                  /* INSERT, UPDATE, DELETE or MERGE anywhere */
     bool locks;                   /* FOR UPDATE / SHARE / NO KEY UPDATE / KEY SHARE */
-    bool after_for;               /* scanning: the word before was FOR */
+    /* scanning */
+    bool after_for, after_into, create_head;
+    int depth;                    /* string constants read as SQL, to 2 levels */
 };
 void weft__pg_scan(const char *sql, struct weft__pg_sql *out);
-/* weft__pg_stmt_kind of a scanned statement */
+/* What a scanned statement does to the session: 0 nothing the pool must
+ * know, 1 session state (SET, LISTEN, DO, set_config, temporary tables
+ * ...), 2 transaction control or COPY (never on a shared connection). */
 int weft__pg_kind(const struct weft__pg_sql *q);
 /* res is the server's "canceling statement due to statement timeout". */
 bool weft__pg_statement_timeout(const PGresult *res);
@@ -204,17 +206,19 @@ int weft__pg_simple(struct weft_pg_conn *c, const char *sql, weft_pg_result *r);
 typedef int (*weft__sql_stmt_fn)(void *ctx, const char *stmt, size_t len, int line);
 /* the count of statements, or fn's non-zero */
 int weft__sql_split(const char *sql, size_t len, weft__sql_stmt_fn fn, void *ctx);
-/* The words of sql as the server's lexer reads them, in order: keywords
+/* The words of sql (len bytes) as the server's lexer reads them (with
+ * standard_conforming_strings on, as weft sets it), in order: keywords
  * and identifiers (WEFT__SQL_WORD: unquoted ones lower-cased, "quoted"
  * ones as written, both cut to 63 bytes) and string constants
  * (WEFT__SQL_STRING: the contents of '...', E'...', $tag$...$tag$);
- * comments, numbers, parameters and operators are skipped. A word comes
- * with the character after it, past blanks and comments ('(' for a
- * call; 0 at the end). fn's non-zero stops the walk and is returned; 0 at
- * the end. */
-enum { WEFT__SQL_WORD = 1, WEFT__SQL_STRING = 2 };
+ * comments, numbers, parameters and operators are skipped. A token whose
+ * escapes the walk does not decode (U&"...", U&'...', E'...' with a
+ * backslash) comes with WEFT__SQL_ESCAPED added. A word comes with the
+ * character after it, past blanks and comments ('(' for a call; 0 at the
+ * end). fn's non-zero stops the walk and is returned; 0 at the end. */
+enum { WEFT__SQL_WORD = 1, WEFT__SQL_STRING = 2, WEFT__SQL_ESCAPED = 4 };
 typedef int (*weft__sql_word_fn)(void *ctx, int kind, const char *s, size_t len, char next);
-int weft__sql_words(const char *sql, weft__sql_word_fn fn, void *ctx);
+int weft__sql_words(const char *sql, size_t len, weft__sql_word_fn fn, void *ctx);
 
 /* ---- the pool (pg.c) ---- */
 struct weft_pg {

@@ -425,25 +425,25 @@ static bool stale_plan(const weft_pg_result *r)
 
 /* a statement that changes the session leaves c to be cleaned on release;
  * one that drops prepared statements empties the cache */
-static void session_change(struct weft_pg_conn *c, const char *sql)
+static void session_change(struct weft_pg_conn *c, const struct weft__pg_sql *q)
 {
-    if (weft__pg_stmt_kind(sql) != 1)
+    if (weft__pg_kind(q) != 1)
         return;
     c->dirty = true;
     c->timeout_ms = -1;                       /* SET statement_timeout, RESET ALL ... */
-    const char *w = sql + strspn(sql, " \t\r\n");
-    if (strncasecmp(w, "discard", 7) == 0 || strncasecmp(w, "deallocate", 10) == 0) {
+    if (strcmp(q->first, "discard") == 0 || strcmp(q->first, "deallocate") == 0) {
         weft__stmt_free(&c->stmts);
         if (weft__stmt_init(&c->stmts, c->db->o.stmt_cache))
             c->broken = true;
     }
 }
 
-static int conn_query(struct weft_pg_conn *c, weft_pg_result *r, const weft_pg_stmt *st)
+static int conn_query(struct weft_pg_conn *c, weft_pg_result *r, const weft_pg_stmt *st,
+                      const struct weft__pg_sql *q)
 {
     struct call k;
     weft__pg_call_init(&k, c->db, st, 1);
-    session_change(c, st->sql);
+    session_change(c, q);
     int rc = run_call(c, &k, r);
     /* the table changed under a cached plan: prepared again, once, where
      * no transaction was lost with it */
@@ -457,16 +457,6 @@ static int conn_query(struct weft_pg_conn *c, weft_pg_result *r, const weft_pg_s
     return rc;
 }
 
-/* COPY in pipeline mode would have libpq hand out its COPY result again
- * and again: it runs through weft_pg_copy_in/out only */
-static bool is_copy(const char *sql)
-{
-    char w[8];
-    if (!sql)
-        return false;
-    weft__pg_first_word(sql, w, sizeof w);
-    return strcmp(w, "copy") == 0;
-}
 
 int weft_pg_conn_query(weft_pg_conn *c, weft_pg_result *r, const char *sql, int n,
                        const weft_pg_val *params)
@@ -479,10 +469,14 @@ int weft_pg_conn_query(weft_pg_conn *c, weft_pg_result *r, const char *sql, int 
     int rc = weft__enter(c->db->loop, &(weft_task *){ NULL });
     if (rc)
         return weft__pg_fail(r, rc, NULL);
-    if (is_copy(sql))
+    struct weft__pg_sql q;
+    weft__pg_scan(sql, &q);
+    /* COPY in pipeline mode would have libpq hand out its COPY result
+     * again and again: it runs through weft_pg_copy_in/out only */
+    if (strcmp(q.first, "copy") == 0)
         return weft__pg_fail(r, -EINVAL, "COPY: use weft_pg_copy_in or weft_pg_copy_out");
     weft_pg_stmt st = { sql, n, params };
-    return count(c->db, r, conn_query(c, r, &st));
+    return count(c->db, r, conn_query(c, r, &st, &q));
 }
 
 /* ---- transactions ------------------------------------------------------------------- */
@@ -963,7 +957,7 @@ int weft_pg_query(weft_pg *db, weft_pg_result *r, const char *sql, int n, const 
         if (rc) {
             acquire_error(db, r, rc);
         } else {
-            rc = conn_query(c, r, &st);
+            rc = conn_query(c, r, &st, &q);
             give_back(db, c);
         }
     }

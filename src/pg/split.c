@@ -12,6 +12,7 @@
  * transaction.
  */
 #include <ctype.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -73,16 +74,20 @@ static const char *skip_dollar(const char *p, const char *end)
     return end;
 }
 
-static bool ident_char(unsigned char c) { return isalnum(c) || c == '_' || c == '$' || c >= 0x80; }
+/* ASCII classes: the server's lexer does not follow the process's locale */
+static bool is_alpha(unsigned char c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
+static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static bool is_space(unsigned char c) { return c == ' ' || (c >= '\t' && c <= '\r'); }
+static bool ident_char(unsigned char c) { return is_alpha(c) || is_digit(c) || c == '_' || c == '$' || c >= 0x80; }
 
 /* the first character at or after p that is no blank or comment, 0 at the end */
 static char next_char(const char *p, const char *end)
 {
     while (p < end) {
-        if (isspace((unsigned char)*p))
+        if (is_space((unsigned char)*p))
             p++;
         else if (*p == '-' && p + 1 < end && p[1] == '-')
-            p += strcspn(p, "\n");
+            p = (p = memchr(p, '\n', (size_t)(end - p))) ? p : end;
         else if (*p == '/' && p + 1 < end && p[1] == '*')
             p = skip_block_comment(p, end);
         else
@@ -91,9 +96,30 @@ static char next_char(const char *p, const char *end)
     return 0;
 }
 
-int weft__sql_words(const char *sql, weft__sql_word_fn fn, void *ctx)
+/* the length of the quoted token's contents from its opening quote at p
+ * to next (past its closing quote, or the end) */
+static size_t inside(const char *p, const char *next, char q)
 {
-    const char *p = sql, *end = sql + strlen(sql);
+    return (size_t)(next - p) - 1 - (next - p >= 2 && next[-1] == q);
+}
+
+/* a number (digits, '.', '_', an exponent) or a parameter ($1) */
+static const char *skip_number(const char *p, const char *end)
+{
+    for (p++; p < end && (is_digit((unsigned char)*p) || *p == '.' || *p == '_'); p++)
+        ;
+    if (p < end && (*p | 0x20) == 'e') {
+        const char *e = p + 1 + (p + 1 < end && (p[1] == '+' || p[1] == '-'));
+        if (e < end && is_digit((unsigned char)*e))
+            for (p = e; p < end && is_digit((unsigned char)*p); p++)
+                ;
+    }
+    return p;
+}
+
+int weft__sql_words(const char *sql, size_t len, weft__sql_word_fn fn, void *ctx)
+{
+    const char *p = sql, *end = sql + len;
     char w[64];                            /* the server truncates names to 63 bytes too */
     while (p < end) {
         unsigned char c = (unsigned char)*p;
@@ -106,7 +132,7 @@ int weft__sql_words(const char *sql, weft__sql_word_fn fn, void *ctx)
             next = skip_block_comment(p, end);
         } else if (c == '\'' || c == '"') {
             next = skip_quoted(p, end, (char)c, false);
-            size_t n = (size_t)(next - p) - 1 - (next[-1] == (char)c && next - p >= 2);
+            size_t n = inside(p, next, (char)c);
             if (c == '"' && n > sizeof w - 1)
                 n = sizeof w - 1;          /* a name, cut as the server cuts it */
             rc = fn(ctx, c == '"' ? WEFT__SQL_WORD : WEFT__SQL_STRING, p + 1, n, next_char(next, end));
@@ -115,24 +141,35 @@ int weft__sql_words(const char *sql, weft__sql_word_fn fn, void *ctx)
             size_t tl = (size_t)(body - p);
             rc = fn(ctx, WEFT__SQL_STRING, body,
                     next - body >= (ptrdiff_t)tl ? (size_t)(next - body) - tl : 0, 0);
-        } else if (isalpha(c) || c == '_' || c >= 0x80) {
+        } else if (is_alpha(c) || c == '_' || c >= 0x80) {
             next = p;
             size_t n = 0;
             for (; next < end && ident_char((unsigned char)*next); next++)
                 if (n + 1 < sizeof w)
-                    w[n++] = (char)tolower((unsigned char)*next);
+                    w[n++] = (char)(is_alpha((unsigned char)*next) ? *next | 0x20 : *next);
             w[n] = 0;
-            if (next - p == 1 && next < end && *next == '\'') {    /* E'...', B'', X'', N'' */
-                const char *q = skip_quoted(next, end, '\'', w[0] == 'e');
-                size_t m = (size_t)(q - next) - 1 - (q[-1] == '\'' && q - next >= 2);
-                rc = fn(ctx, WEFT__SQL_STRING, next + 1, m, 0);
-                next = q;
+            if (n == 1 && w[0] == 'u' && next + 1 < end && *next == '&' &&
+                (next[1] == '\'' || next[1] == '"')) {
+                /* U&'...', U&"...": escapes this walk does not decode */
+                char q = next[1];
+                const char *e = skip_quoted(next + 1, end, q, false);
+                size_t m = inside(next + 1, e, q);
+                if (q == '"' && m > sizeof w - 1)
+                    m = sizeof w - 1;
+                rc = fn(ctx, (q == '"' ? WEFT__SQL_WORD : WEFT__SQL_STRING) | WEFT__SQL_ESCAPED,
+                        next + 2, m, next_char(e, end));
+                next = e;
+            } else if (next - p == 1 && next < end && *next == '\'') {    /* E'', B'', X'', N'' */
+                const char *e = skip_quoted(next, end, '\'', w[0] == 'e');
+                size_t m = inside(next, e, '\'');
+                bool esc = w[0] == 'e' && memchr(next + 1, '\\', m);
+                rc = fn(ctx, WEFT__SQL_STRING | (esc ? WEFT__SQL_ESCAPED : 0), next + 1, m, 0);
+                next = e;
             } else {
                 rc = fn(ctx, WEFT__SQL_WORD, w, n, next_char(next, end));
             }
-        } else if (isdigit(c) || (c == '$' && p + 1 < end && isdigit((unsigned char)p[1]))) {
-            for (next = p + 1; next < end && (ident_char((unsigned char)*next) || *next == '.'); next++)
-                ;                          /* numbers, $1 */
+        } else if (is_digit(c) || (c == '$' && p + 1 < end && is_digit((unsigned char)p[1]))) {
+            next = skip_number(p, end);
         } else {
             next = p + 1;
         }

@@ -26,7 +26,9 @@ static const struct want cases[] = {
     { "  /* hi */ SET search_path = x", 1, false, false, false },
     { "BEGIN", 2, false, false, false },
     { "-- c\nCOPY t FROM STDIN", 2, false, false, false },
-    { "SELECT 'set_config(1)'", 0, false, false, false },         /* a string, not a call */
+    /* a string constant is read as SQL too (query_to_xml's, a function
+     * body's): what it says is taken at its word, data or not */
+    { "SELECT 'set_config(1)'", 1, false, false, false },
     /* the transaction shown */
     { "SELECT txid_current()", 0, true, false, false },
     { "SELECT pg_current_xact_id()", 0, true, false, false },
@@ -50,9 +52,10 @@ static const struct want cases[] = {
     /* not shown: these stay groupable */
     { "SELECT statement_timestamp(), clock_timestamp()", 0, false, false, false },
     { "SELECT snow(1), max_xact_age, localtime_offset, xact_commit FROM t", 0, false, false, false },
-    { "SELECT 1 WHERE x LIKE '%now(%' -- now()\n", 0, false, false, false },
+    { "SELECT 1 WHERE x LIKE '%snow(%' -- now()\n", 0, false, false, false },
+    { "SELECT 1 WHERE x LIKE '%now%'", 0, true, false, false },  /* taken at its word */
     { "SELECT /* now() /* nested */ txid_current() */ 1", 0, false, false, false },
-    { "SELECT 'it''s now' AS \"now\"", 0, false, false, false },
+    { "SELECT 'it''s late' AS \"now\"", 0, false, false, false },
     { "SELECT updated_at, deleted FROM t", 0, false, false, false },
     { "SELECT name, age, now FROM users WHERE id = $1", 0, false, false, false },
     { "SELECT age /* c */ (d), 1", 0, true, false, false },
@@ -64,6 +67,35 @@ static const struct want cases[] = {
     { "SELECT * FROM t FOR SHARE SKIP LOCKED", 0, false, false, true },
     { "SELECT * FROM t FOR KEY SHARE", 0, false, false, true },
     { "SELECT 'for update' FROM t", 0, false, false, false },
+    /* the second review's: what hid a session change */
+    { "DO $$BEGIN PERFORM set_config('search_path','evil',false); END$$", 1, false, false, false },
+    { "do $$ begin perform 1; end $$", 1, false, false, false },
+    { "SELECT query_to_xml('select set_config(''search_path'',''x'',false)', true, false, '')",
+      1, false, false, false },
+    { "SELECT query_to_xml('select pg_advisory_lock(1)', true, false, '')", 1, false, false, false },
+    { "SELECT U&\"\\0073et_config\"('search_path','evil',false)", 1, true, false, false },
+    { "SELECT 1 AS a INTO TEMP t2", 1, false, false, false },
+    { "SELECT 1 AS a into temporary table t3", 1, false, false, false },
+    { "CREATE TABLE pg_temp.t (a int)", 1, false, false, false },
+    { "CREATE OR REPLACE TEMP VIEW v AS SELECT 1", 1, false, false, false },
+    { "CREATE GLOBAL TEMPORARY TABLE t (a int)", 1, false, false, false },
+    /* ... what hid the transaction */
+    { "SELECT 'now\n'::timestamptz", 0, true, false, false },
+    { "SELECT 'today 10:00'::timestamptz", 0, true, false, false },
+    { "SELECT E'\\156ow'::timestamptz", 0, true, false, false },
+    { "SELECT U&'\\006eow'::timestamptz", 0, true, false, false },
+    { "SELECT pg_current_snapshot()", 0, true, false, false },
+    { "SELECT xact_start, backend_xid FROM pg_stat_activity", 0, true, false, false },
+    { "SELECT * FROM t WHERE id=1for update", 0, false, true, true },
+    { "SELECT * FROM t WHERE id=$1for share", 0, false, false, true },
+    /* ... and what was refused for nothing */
+    { "CREATE TABLE weather (city text, temp int)", 0, false, false, false },
+    { "CREATE INDEX ON weather (temp)", 0, false, false, false },
+    { "INSERT INTO temp (a) VALUES (1)", 0, false, true, false },
+    { "SELECT * FROM t WHERE note = 'set aside'", 0, false, false, false },
+    { "SELECT 1e10, 1.5e-3, a$b FROM t", 0, false, false, false },
+    { "SELECT \"caf\xc3\xa9\", \xc3\xa9t\xc3\xa9 FROM t", 0, false, false, false },
+    { "SELECT E'it\\'s' AS a, 1", 0, true, false, false },
 };
 
 static void test_scan(void **s)
@@ -94,6 +126,16 @@ static void test_first(void **s)
     weft__pg_scan("'unterminated", &q);
     assert_string_equal(q.first, "");
     weft__pg_scan("SELECT $tag$ unterminated", &q);
+    assert_string_equal(q.first, "select");
+    weft__pg_scan("/*c*/ DISCARD ALL", &q);
+    assert_string_equal(q.first, "discard");
+    assert_int_equal(weft__pg_kind(&q), 1);
+    char longname[600];                   /* a name past 63 bytes, quoted and not */
+    snprintf(longname, sizeof longname, "SELECT %0150d, \"%0150d\", U&\"%0150d\"", 0, 0, 0);
+    for (char *p = longname + 7; *p; p++)
+        if (*p == '0')
+            *p = 'x';
+    weft__pg_scan(longname, &q);
     assert_string_equal(q.first, "select");
 }
 
