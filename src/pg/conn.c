@@ -668,6 +668,13 @@ static bool time_string(const char *s, size_t n)
 
 static int scan_word(void *ctx, int kind, const char *w, size_t n, char next);
 
+/* PL/pgSQL words after which a statement starts */
+static bool block_word(const char *w, size_t n)
+{
+    static const struct word block[] = { W("begin"), W("then"), W("else"), W("loop"), { 0 } };
+    return word_in(w, n, block);
+}
+
 /* a string constant read as SQL too: query_to_xml's query, a function
  * body, or data (then a set_config in it is taken at its word: refused,
  * as before) */
@@ -676,7 +683,8 @@ static void scan_string(struct weft__pg_sql *q, const char *s, size_t n)
     q->shows_tx |= time_string(s, n);
     if (q->depth >= 2)
         return;
-    struct weft__pg_sql in = { .depth = q->depth + 1 };
+    struct weft__pg_sql in = { .depth = q->depth + 1, .stmt_start = true };
+    in.code = q->code || (q->depth == 0 && strcmp(q->first, "do") == 0);
     weft__sql_words(s, n, scan_word, &in);
     q->session |= in.session;
     q->shows_tx |= in.shows_tx;
@@ -689,21 +697,35 @@ static int scan_word(void *ctx, int kind, const char *w, size_t n, char next)
         q->shows_tx = true;
         q->session |= (kind & WEFT__SQL_WORD) != 0;
     }
-    if (kind & WEFT__SQL_STRING) {
-        scan_string(q, w, n);
-        q->after_for = q->after_into = q->create_head = false;
+    if (kind & (WEFT__SQL_STRING | WEFT__SQL_END)) {
+        if (kind & WEFT__SQL_STRING)
+            scan_string(q, w, n);
+        q->session |= q->set_head;            /* SET 'x' ...: not LOCAL */
+        q->after_for = q->after_into = q->create_head = q->set_head = false;
+        q->stmt_start = kind & WEFT__SQL_END;
         return 0;
     }
-    bool first = !q->words++;
+    /* the first word of the statement, or of one in a DO body */
+    bool first = !q->words++, head = first || (q->code && q->stmt_start);
     if (first) {
         size_t m = n < sizeof q->first ? n : sizeof q->first - 1;
         memcpy(q->first, w, m);
         q->first[m] = 0;
+    } else if (head) {
+        struct weft__pg_sql one = { .words = 0 };
+        scan_word(&one, WEFT__SQL_WORD, w, n, next);
+        bool set = strcmp(one.first, "set") == 0;   /* SET LOCAL ends with the transaction */
+        q->session |= weft__pg_kind(&one) == 1 && !set;
+        q->set_head = set;
+    } else if (q->set_head) {
+        q->session |= !(n == 5 && memcmp(w, "local", 5) == 0);
+        q->set_head = false;
     }
+    q->stmt_start = q->code && block_word(w, n);
     unsigned f = word_flags(w, n);
     q->session |= (f & WF_SESSION) || ((f & WF_TEMP) && (q->create_head || q->after_into));
-    q->create_head = first ? n == 6 && memcmp(w, "create", 6) == 0
-                           : q->create_head && (f & WF_CREATE);
+    q->create_head = head ? n == 6 && memcmp(w, "create", 6) == 0
+                          : q->create_head && (f & WF_CREATE);
     q->shows_tx |= (f & WF_SHOWS) || ((f & WF_CALL) && next == '(');
     q->writes |= (f & WF_WRITE) != 0;
     q->locks |= q->after_for && (f & WF_LOCK);
@@ -728,7 +750,7 @@ int weft__pg_kind(const struct weft__pg_sql *q)
     static const struct word session[] = { W("set"), W("reset"), W("discard"), W("deallocate"),
                                            W("listen"), W("unlisten"), W("load"), W("lock"),
                                            W("declare"), W("close"), W("fetch"), W("move"),
-                                           W("do"), { 0 } };
+                                           { 0 } };
     size_t n = strlen(q->first);
     if (word_in(q->first, n, tx))
         return 2;

@@ -172,6 +172,9 @@ struct weft__pg_sql {
     /* scanning */
     bool after_for, after_into, create_head;
     int depth;                    /* string constants read as SQL, to 2 levels */
+    bool code;                    /* a DO body: statements in PL/pgSQL */
+    bool stmt_start;              /* in code: the next word starts a statement */
+    bool set_head;                /* in code: the word before was a statement's SET */
 };
 void weft__pg_scan(const char *sql, struct weft__pg_sql *out);
 /* What a scanned statement does to the session: 0 nothing the pool must
@@ -213,10 +216,11 @@ int weft__sql_split(const char *sql, size_t len, weft__sql_stmt_fn fn, void *ctx
  * (WEFT__SQL_STRING: the contents of '...', E'...', $tag$...$tag$);
  * comments, numbers, parameters and operators are skipped. A token whose
  * escapes the walk does not decode (U&"...", U&'...', E'...' with a
- * backslash) comes with WEFT__SQL_ESCAPED added. A word comes with the
+ * backslash) comes with WEFT__SQL_ESCAPED added; a ';' as WEFT__SQL_END
+ * (in a function body: the end of a statement). A word comes with the
  * character after it, past blanks and comments ('(' for a call; 0 at the
  * end). fn's non-zero stops the walk and is returned; 0 at the end. */
-enum { WEFT__SQL_WORD = 1, WEFT__SQL_STRING = 2, WEFT__SQL_ESCAPED = 4 };
+enum { WEFT__SQL_WORD = 1, WEFT__SQL_STRING = 2, WEFT__SQL_ESCAPED = 4, WEFT__SQL_END = 8 };
 typedef int (*weft__sql_word_fn)(void *ctx, int kind, const char *s, size_t len, char next);
 int weft__sql_words(const char *sql, size_t len, weft__sql_word_fn fn, void *ctx);
 

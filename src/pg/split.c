@@ -170,6 +170,9 @@ int weft__sql_words(const char *sql, size_t len, weft__sql_word_fn fn, void *ctx
             }
         } else if (is_digit(c) || (c == '$' && p + 1 < end && is_digit((unsigned char)p[1]))) {
             next = skip_number(p, end);
+        } else if (c == ';') {
+            next = p + 1;
+            rc = fn(ctx, WEFT__SQL_END, p, 1, next_char(next, end));
         } else {
             next = p + 1;
         }

@@ -69,7 +69,16 @@ static const struct want cases[] = {
     { "SELECT 'for update' FROM t", 0, false, false, false },
     /* the second review's: what hid a session change */
     { "DO $$BEGIN PERFORM set_config('search_path','evil',false); END$$", 1, false, false, false },
-    { "do $$ begin perform 1; end $$", 1, false, false, false },
+    /* a DO body's statements are read as statements */
+    { "do $$ begin perform 1; end $$", 0, false, false, false },
+    { "DO $$BEGIN SET LOCAL client_min_messages = warning; DROP TABLE x; END$$", 0, false, false, false },
+    { "DO $$BEGIN SET client_min_messages = warning; END$$", 1, false, false, false },
+    { "DO $$BEGIN SET SESSION search_path = x; END$$", 1, false, false, false },
+    { "DO $$BEGIN IF true THEN RESET ALL; END IF; END$$", 1, false, false, false },
+    { "DO $b$ BEGIN CREATE TEMP TABLE t (a int); END $b$", 1, false, false, false },
+    { "DO $$BEGIN UPDATE t SET a = 1; CREATE TABLE u (temp int); END$$", 0, false, false, false },
+    { "DO $$BEGIN LISTEN c; END$$", 1, false, false, false },
+    { "DO $$DECLARE n int; BEGIN PERFORM pg_advisory_lock(1); END$$", 1, false, false, false },
     { "SELECT query_to_xml('select set_config(''search_path'',''x'',false)', true, false, '')",
       1, false, false, false },
     { "SELECT query_to_xml('select pg_advisory_lock(1)', true, false, '')", 1, false, false, false },
