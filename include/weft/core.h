@@ -158,10 +158,10 @@ void weft_set_stack_size(size_t bytes);
  * that comes within the window finds the loop awake, so its sender does
  * not pay for waking an idle core (against PostgreSQL on another core of
  * this VM that wake-up was ~10 % of the server's CPU per point select;
- * with a 50 us window: 1.12x the point selects of exclusive connections,
- * 1.11x pipelined). It adapts: a spin that found nothing turns spinning
- * off until a sleep ends within the window again, so an idle loop spins
- * once per lull. The price is CPU: a loop whose replies keep coming
+ * with a 50 us window: 12-30 % more point selects on exclusive
+ * connections, 11-16 % pipelined). It adapts: a spin that found nothing
+ * turns spinning off until a sleep ends within the window again, so an
+ * idle loop spins once per lull. The price is CPU: a loop whose replies keep coming
  * within the window never sleeps. For a loop with a core of its own,
  * never where it shares one with the servers it waits on. */
 void weft_set_poll_spin(weft_time ns);
