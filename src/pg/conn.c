@@ -668,6 +668,20 @@ static bool time_string(const char *s, size_t n)
 
 static int scan_word(void *ctx, int kind, const char *w, size_t n, char next);
 
+/* what a statement's first keyword says: 2 transaction control or COPY,
+ * 1 session state, 0 nothing the pool must know */
+static int first_kind(const char *w, size_t n)
+{
+    static const struct word tx[] = { W("begin"), W("start"), W("commit"), W("end"),
+                                      W("rollback"), W("abort"), W("savepoint"), W("release"),
+                                      W("prepare"), W("copy"), { 0 } };
+    static const struct word session[] = { W("set"), W("reset"), W("discard"), W("deallocate"),
+                                           W("listen"), W("unlisten"), W("load"), W("lock"),
+                                           W("declare"), W("close"), W("fetch"), W("move"),
+                                           { 0 } };
+    return word_in(w, n, tx) ? 2 : word_in(w, n, session);
+}
+
 /* PL/pgSQL words after which a statement starts */
 static bool block_word(const char *w, size_t n)
 {
@@ -712,10 +726,8 @@ static int scan_word(void *ctx, int kind, const char *w, size_t n, char next)
         memcpy(q->first, w, m);
         q->first[m] = 0;
     } else if (head) {
-        struct weft__pg_sql one = { .words = 0 };
-        scan_word(&one, WEFT__SQL_WORD, w, n, next);
-        bool set = strcmp(one.first, "set") == 0;   /* SET LOCAL ends with the transaction */
-        q->session |= weft__pg_kind(&one) == 1 && !set;
+        bool set = n == 3 && memcmp(w, "set", 3) == 0;   /* SET LOCAL ends with the transaction */
+        q->session |= first_kind(w, n) == 1 && !set;
         q->set_head = set;
     } else if (q->set_head) {
         q->session |= !(n == 5 && memcmp(w, "local", 5) == 0);
@@ -744,17 +756,8 @@ void weft__pg_scan(const char *sql, struct weft__pg_sql *out)
 
 int weft__pg_kind(const struct weft__pg_sql *q)
 {
-    static const struct word tx[] = { W("begin"), W("start"), W("commit"), W("end"),
-                                      W("rollback"), W("abort"), W("savepoint"), W("release"),
-                                      W("prepare"), W("copy"), { 0 } };
-    static const struct word session[] = { W("set"), W("reset"), W("discard"), W("deallocate"),
-                                           W("listen"), W("unlisten"), W("load"), W("lock"),
-                                           W("declare"), W("close"), W("fetch"), W("move"),
-                                           { 0 } };
-    size_t n = strlen(q->first);
-    if (word_in(q->first, n, tx))
-        return 2;
-    return word_in(q->first, n, session) || q->session;
+    int kind = first_kind(q->first, strlen(q->first));
+    return kind ? kind : q->session;
 }
 
 bool weft__pg_statement_timeout(const PGresult *res)
